@@ -1,0 +1,52 @@
+"""The one error hierarchy of the project: every refusal a user can see is an ApplicationError."""
+
+
+class ApplicationError(Exception):
+    """A refusal with a stable machine code, a human message and the HTTP status it maps to."""
+
+    code = "error"
+    http_status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, extra: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.extra = extra or {}
+
+
+class BadRequest(ApplicationError):
+    code = "bad_request"
+    http_status = 400
+
+
+class NotFound(ApplicationError):
+    code = "not_found"
+    http_status = 404
+
+
+class Forbidden(ApplicationError):
+    code = "forbidden"
+    http_status = 403
+
+
+class Conflict(ApplicationError):
+    """A workflow rule blocked the action; the message names the rule."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class PayloadTooLarge(ApplicationError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class UnprocessableEntity(ApplicationError):
+    code = "unprocessable"
+    http_status = 422
+
+
+class ServiceUnavailable(ApplicationError):
+    code = "unavailable"
+    http_status = 503

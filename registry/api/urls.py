@@ -1,0 +1,23 @@
+from django.urls import path
+
+from . import views
+
+app_name = "api"
+urlpatterns = [
+    path("me", views.MeApi.as_view(), name="me"),
+    path("models/", views.ModelListApi.as_view(), name="model-list"),
+    path("models/<str:name>/", views.ModelDetailApi.as_view(), name="model-detail"),
+    path("models/<str:name>/versions/", views.VersionListApi.as_view(), name="version-list"),
+    path("models/<str:name>/versions/<int:version>/", views.VersionDetailApi.as_view(), name="version-detail"),
+    path("models/<str:name>/versions/<int:version>/promote", views.VersionPromoteApi.as_view(), name="promote"),
+    path("models/<str:name>/production-request", views.ProductionRequestApi.as_view(), name="production-request"),
+    path(
+        "models/<str:name>/production-request/approve", views.ProductionApproveApi.as_view(), name="approve"
+    ),
+    path("models/<str:name>/production-request/reject", views.ProductionRejectApi.as_view(), name="reject"),
+    path("models/<str:name>/rollback", views.RollbackApi.as_view(), name="rollback"),
+    path("models/<str:name>/canary/abort", views.CanaryAbortApi.as_view(), name="canary-abort"),
+    path("models/<str:name>/canary/weight", views.CanaryWeightApi.as_view(), name="canary-weight"),
+    path("models/<str:name>/history", views.HistoryApi.as_view(), name="history"),
+    path("models/<str:name>/production-at", views.ProductionAtApi.as_view(), name="production-at"),
+]

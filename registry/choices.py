@@ -1,0 +1,56 @@
+"""Named constants of the registry: stages (the MLflow alias strings), workflow actions, roles."""
+
+from django.db import models
+
+
+class Stage(models.TextChoices):
+    STAGING = "staging", "Staging"
+    CANARY = "canary", "Canary"
+    PRODUCTION = "production", "Production"
+
+
+class Action(models.TextChoices):
+    REGISTER = "register", "Registered"
+    PROMOTE_STAGING = "promote_staging", "Promoted to staging"
+    CANARY_START = "canary_start", "Canary started"
+    CANARY_WEIGHT = "canary_weight", "Canary weight changed"
+    CANARY_ABORT = "canary_abort", "Canary aborted"
+    PRODUCTION_REQUEST = "production_request", "Production requested"
+    PRODUCTION_APPROVE = "production_approve", "Approved to production"
+    PRODUCTION_REJECT = "production_reject", "Production request rejected"
+    ROLLBACK = "rollback", "Rolled back"
+
+
+# Actions after which the production alias points somewhere new.
+PRODUCTION_CHANGING = (Action.PRODUCTION_APPROVE, Action.ROLLBACK)
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    ENGINEER = "engineer", "Engineer"
+    APPROVER = "approver", "Approver"
+    OPERATOR = "operator", "Operator"
+    ADMIN = "admin", "Admin"
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Layout(models.TextChoices):
+    NCHW = "NCHW", "NCHW (channels first)"
+    NHWC = "NHWC", "NHWC (channels last)"
+
+
+class ColorOrder(models.TextChoices):
+    RGB = "RGB", "RGB"
+    BGR = "BGR", "BGR"
+
+
+class ResizePolicy(models.TextChoices):
+    STRETCH = "stretch", "Stretch to the input size"
+    CENTER_CROP = "center_crop", "Resize shorter side, centre crop"
+    LETTERBOX = "letterbox", "Fit inside, pad the rest"

@@ -1,0 +1,25 @@
+"""Refusals of the registry workflow."""
+
+from controlplane.exceptions import Conflict, Forbidden, NotFound
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+
+class TransitionRefused(Conflict):
+    """A workflow rule blocked the action; `code` names the rule."""
+
+    code = "transition_refused"
+
+
+class ConcurrentChange(Conflict):
+    code = "concurrent_change"
+
+
+class SelfApproval(Forbidden):
+    code = "self_approval"

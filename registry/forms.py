@@ -1,0 +1,47 @@
+"""Browser forms: they parse input only; the services decide."""
+
+from django import forms
+from django.conf import settings
+
+from controlplane.exceptions import PayloadTooLarge
+
+from .choices import ColorOrder, Layout, ResizePolicy
+from .metadata import IMAGENET_MEAN, IMAGENET_STD
+
+
+class RegisterForm(forms.Form):
+    model_name = forms.CharField(max_length=100, help_text="existing or new model name")
+    file = forms.FileField(required=False, help_text="an .onnx file")
+    source_uri = forms.CharField(
+        required=False, max_length=2000, help_text="or an MLflow URI such as runs:/<run_id>/model"
+    )
+    input_height = forms.IntegerField(min_value=1, max_value=8192, initial=224)
+    input_width = forms.IntegerField(min_value=1, max_value=8192, initial=224)
+    layout = forms.ChoiceField(choices=Layout.choices, initial=Layout.NCHW)
+    color_order = forms.ChoiceField(choices=ColorOrder.choices, initial=ColorOrder.RGB)
+    resize = forms.ChoiceField(choices=ResizePolicy.choices, initial=ResizePolicy.CENTER_CROP)
+    scale = forms.FloatField(initial=1 / 255, help_text="pixel values are multiplied by this first")
+    mean = forms.CharField(initial=", ".join(map(str, IMAGENET_MEAN)))
+    std = forms.CharField(initial=", ".join(map(str, IMAGENET_STD)))
+    labels = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="one per line")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    dataset_name = forms.CharField(required=False, max_length=500)
+    dataset_digest = forms.CharField(required=False, max_length=36)
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload is not None and upload.size > settings.MODEL_UPLOAD_MAX_BYTES:
+            raise PayloadTooLarge(
+                f"the file is {upload.size:,} bytes; the limit is {settings.MODEL_UPLOAD_MAX_BYTES:,}"
+            )
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("file")) == bool(data.get("source_uri")):
+            raise forms.ValidationError("Upload an .onnx file or give an MLflow URI (one of the two).")
+        return data
+
+    def metadata_dict(self) -> dict:
+        keys = ("input_height", "input_width", "layout", "color_order", "resize", "scale", "mean", "std", "labels")
+        return {key: self.cleaned_data[key] for key in keys}

@@ -1,0 +1,136 @@
+"""Preprocessing metadata of a version: what serving needs to feed the model, validated in one place."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from controlplane.exceptions import BadRequest
+
+from .choices import ColorOrder, Layout, ResizePolicy
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MAX_LABELS = 100_000
+
+
+class InvalidMetadata(BadRequest):
+    code = "invalid_metadata"
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    input_height: int = 224
+    input_width: int = 224
+    layout: str = Layout.NCHW
+    color_order: str = ColorOrder.RGB
+    resize: str = ResizePolicy.CENTER_CROP
+    scale: float = 1 / 255
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    labels: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return (self.input_height, self.input_width)
+
+    @property
+    def num_labels(self) -> int | None:
+        return len(self.labels) or None
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["mean"], data["std"], data["labels"] = list(self.mean), list(self.std), list(self.labels)
+        return data
+
+    def as_tags(self) -> dict[str, str]:
+        """The short, searchable part, stored as MLflow version tags (labels live in the artifact)."""
+        return {
+            "cp.input_size": f"{self.input_height}x{self.input_width}",
+            "cp.layout": self.layout,
+            "cp.color_order": self.color_order,
+            "cp.resize": self.resize,
+            "cp.scale": repr(self.scale),
+            "cp.mean": ",".join(repr(v) for v in self.mean),
+            "cp.std": ",".join(repr(v) for v in self.std),
+            "cp.num_labels": str(len(self.labels)),
+        }
+
+
+def _floats(value, name: str, count: int) -> tuple[float, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.replace(" ", ",").split(",") if part]
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadata(f"{name} must be {count} numbers, got {value!r}") from exc
+    if len(numbers) != count:
+        raise InvalidMetadata(f"{name} must be {count} numbers, got {len(numbers)}")
+    return numbers
+
+
+def _labels(value) -> tuple[str, ...]:
+    if value in (None, ""):
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidMetadata(f"labels: not valid JSON ({exc.msg})") from exc
+        else:
+            value = [line.strip() for line in text.splitlines() if line.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InvalidMetadata("labels must be a list of strings, or one label per line")
+    if len(value) > MAX_LABELS:
+        raise InvalidMetadata(f"at most {MAX_LABELS} labels")
+    return tuple(value)
+
+
+def _choice(value, name: str, choices) -> str:
+    if value not in choices.values:
+        raise InvalidMetadata(f"{name} must be one of {', '.join(choices.values)}, got {value!r}")
+    return str(value)
+
+
+def metadata_parse(data: dict) -> ModelMetadata:
+    """Build metadata from a form or JSON dict; unknown keys are refused so typos do not pass silently."""
+    if not isinstance(data, dict):
+        raise InvalidMetadata("metadata must be an object")
+    known = set(ModelMetadata.__dataclass_fields__) | {"input_size"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidMetadata(f"unknown metadata fields: {', '.join(unknown)}")
+    defaults = ModelMetadata()
+    height, width = data.get("input_height"), data.get("input_width")
+    if data.get("input_size") not in (None, ""):
+        size = data["input_size"]
+        if isinstance(size, str):
+            size = size.lower().replace("x", ",").split(",")
+        height, width = _floats(size, "input_size", 2)
+    try:
+        height = int(height if height not in (None, "") else defaults.input_height)
+        width = int(width if width not in (None, "") else defaults.input_width)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadata("input height and width must be whole numbers") from exc
+    if not (1 <= height <= 8192 and 1 <= width <= 8192):
+        raise InvalidMetadata("input height and width must be between 1 and 8192 pixels")
+    try:
+        scale = float(data.get("scale") if data.get("scale") not in (None, "") else defaults.scale)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadata("scale must be a number such as 0.00392156862745098 (1/255)") from exc
+    std = _floats(data.get("std") or defaults.std, "std", 3)
+    if any(s <= 0 for s in std):
+        raise InvalidMetadata("std values must be positive")
+    return ModelMetadata(
+        input_height=height,
+        input_width=width,
+        layout=_choice(data.get("layout") or defaults.layout, "layout", Layout),
+        color_order=_choice(data.get("color_order") or defaults.color_order, "color_order", ColorOrder),
+        resize=_choice(data.get("resize") or defaults.resize, "resize", ResizePolicy),
+        scale=scale,
+        mean=_floats(data.get("mean") or defaults.mean, "mean", 3),
+        std=std,
+        labels=_labels(data.get("labels")),
+    )

@@ -1,0 +1,323 @@
+"""The only module that talks to MLflow: small verbs returning frozen dataclasses, errors translated once."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+
+from controlplane.exceptions import ApplicationError, BadRequest, NotFound, ServiceUnavailable
+
+# A stopped tracking server must fail a request in seconds, not after minutes of back-off.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+import mlflow  # noqa: E402
+import requests  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
+import mlflow.onnx  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.entities import Dataset, DatasetInput  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+MODEL_ARTIFACT_PATH = "model"
+METADATA_FILE = "controlplane.json"
+TAG_PREFIX = "cp."
+
+
+class RegistryUnavailable(ServiceUnavailable):
+    code = "registry_unavailable"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    aliases: dict[str, int]
+    created: datetime | None
+    description: str
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: int
+    source: str
+    run_id: str | None
+    status: str
+    created: datetime | None
+    description: str
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def registered_by(self) -> str:
+        return self.tags.get(f"{TAG_PREFIX}registered_by", "")
+
+    @property
+    def source_run_id(self) -> str:
+        return self.tags.get(f"{TAG_PREFIX}source_run_id", "") or (self.run_id or "")
+
+    @property
+    def user_tags(self) -> dict[str, str]:
+        return {k: v for k, v in self.tags.items() if not k.startswith(TAG_PREFIX)}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    run_name: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    datasets: tuple[tuple[str, str], ...]  # (name, digest)
+    started: datetime | None
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Map MLflow's errors onto ours: missing → 404, bad value → 400, anything else → 503."""
+    try:
+        yield
+    except ApplicationError:
+        raise
+    except FileNotFoundError as exc:
+        raise NotFound(f"{what}: no such artifact") from exc
+    except MlflowException as exc:
+        code = getattr(exc, "error_code", "")
+        if code == "RESOURCE_DOES_NOT_EXIST":
+            raise NotFound(f"{what}: not found in the MLflow registry") from exc
+        if code in {"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS"}:
+            raise BadRequest(f"{what}: MLflow refused it: {exc.message}") from exc
+        log.warning("MLflow failed during %s: %s", what, exc)
+        raise RegistryUnavailable(
+            f"The MLflow registry is unavailable ({what} failed). Nothing was changed; try again shortly."
+        ) from exc
+    except (OSError, requests.RequestException, SQLAlchemyError) as exc:  # refused, timed out, broken store
+        log.warning("MLflow failed during %s: %r", what, exc)
+        raise RegistryUnavailable(
+            f"The MLflow registry is unavailable ({what} failed). Nothing was changed; try again shortly."
+        ) from exc
+
+
+@functools.cache
+def _client_for(tracking_uri: str, registry_uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+
+
+def client() -> MlflowClient:
+    return _client_for(settings.MLFLOW_TRACKING_URI, settings.MLFLOW_REGISTRY_URI)
+
+
+def _ts(millis: int | None) -> datetime | None:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC) if millis else None
+
+
+def _version_info(mv) -> VersionInfo:
+    return VersionInfo(
+        name=mv.name,
+        version=int(mv.version),
+        source=mv.source or "",
+        run_id=mv.run_id or None,
+        status=str(mv.status or ""),
+        created=_ts(mv.creation_timestamp),
+        description=mv.description or "",
+        tags=dict(mv.tags or {}),
+        aliases=tuple(sorted(mv.aliases or ())),
+    )
+
+
+def _model_info(rm) -> ModelInfo:
+    return ModelInfo(
+        name=rm.name,
+        aliases={alias: int(v) for alias, v in (rm.aliases or {}).items()},
+        created=_ts(rm.creation_timestamp),
+        description=rm.description or "",
+    )
+
+
+def model_get(*, name: str) -> ModelInfo:
+    with _translated(f"reading model {name!r}"):
+        return _model_info(client().get_registered_model(name))
+
+
+def model_ensure(*, name: str, description: str = "") -> ModelInfo:
+    with _translated(f"creating model {name!r}"):
+        try:
+            return _model_info(client().get_registered_model(name))
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        return _model_info(client().create_registered_model(name, description=description or None))
+
+
+def model_list() -> list[ModelInfo]:
+    with _translated("listing models"):
+        return [_model_info(rm) for rm in client().search_registered_models(max_results=1000)]
+
+
+def alias_map(*, name: str) -> dict[str, int]:
+    # A missing alias is absent from this dict; MLflow answers a lookup of one with a generic error.
+    return model_get(name=name).aliases
+
+
+def version_get(*, name: str, version: int) -> VersionInfo:
+    with _translated(f"reading {name} v{version}"):
+        return _version_info(client().get_model_version(name, str(version)))
+
+
+def version_list(*, name: str) -> list[VersionInfo]:
+    with _translated(f"listing versions of {name!r}"):
+        found = client().search_model_versions(f"name = '{name}'", max_results=10000)
+    return sorted((_version_info(mv) for mv in found), key=lambda v: v.version, reverse=True)
+
+
+def version_by_alias(*, name: str, alias: str) -> VersionInfo | None:
+    version = alias_map(name=name).get(alias)
+    return None if version is None else version_get(name=name, version=version)
+
+
+def aliases_apply(*, name: str, changes: dict[str, int | None]) -> None:
+    """Point each alias at a version (None removes it). If one step fails, undo the steps already done."""
+    with _translated(f"moving aliases of {name!r}"):
+        before = client().get_registered_model(name).aliases or {}
+    done: list[str] = []
+    try:
+        with _translated(f"moving aliases of {name!r}"):
+            for alias, version in changes.items():
+                if version is None:
+                    if alias in before:
+                        client().delete_registered_model_alias(name, alias)
+                else:
+                    client().set_registered_model_alias(name, alias, str(version))
+                done.append(alias)
+    except RegistryUnavailable:
+        for alias in reversed(done):
+            with contextlib.suppress(Exception):
+                if alias in before:
+                    client().set_registered_model_alias(name, alias, str(before[alias]))
+                else:
+                    client().delete_registered_model_alias(name, alias)
+        raise
+
+
+def run_get(*, run_id: str) -> RunInfo:
+    with _translated(f"reading run {run_id}"):
+        run = client().get_run(run_id)
+    inputs = getattr(run, "inputs", None)
+    datasets = tuple(
+        (di.dataset.name, di.dataset.digest) for di in (inputs.dataset_inputs if inputs else [])
+    )
+    return RunInfo(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name or "",
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        datasets=datasets,
+        started=_ts(run.info.start_time),
+    )
+
+
+def _experiment_id(model_name: str) -> str:
+    exp_name = f"{settings.MLFLOW_EXPERIMENT_PREFIX}/{model_name}"
+    exp = client().get_experiment_by_name(exp_name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if settings.MLFLOW_TRACKING_URI.startswith(("sqlite:", "file:", "/")):
+        location = Path(settings.MLFLOW_ARTIFACT_ROOT, model_name).resolve().as_uri()
+    return client().create_experiment(exp_name, artifact_location=location)
+
+
+def version_create(
+    *,
+    name: str,
+    onnx_bytes: bytes,
+    metadata: dict,
+    tags: dict[str, str],
+    params: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+    dataset: tuple[str, str] | None = None,
+    description: str = "",
+) -> VersionInfo:
+    """Log the ONNX file as an MLflow onnx-flavour model in a registration run and register it."""
+    import onnx
+
+    with _translated(f"registering a version of {name!r}"):
+        model_ensure(name=name)
+        c = client()
+        run = c.create_run(_experiment_id(name), run_name=f"register-{name}")
+        run_id = run.info.run_id
+        try:
+            for key, value in (params or {}).items():
+                c.log_param(run_id, key, value)
+            for key, value in (metrics or {}).items():
+                c.log_metric(run_id, key, float(value))
+            if dataset:
+                ds = Dataset(name=dataset[0], digest=dataset[1], source_type="external", source="{}")
+                c.log_inputs(run_id, datasets=[DatasetInput(dataset=ds, tags=[])])
+            with tempfile.TemporaryDirectory() as tmp:
+                model_dir = Path(tmp, MODEL_ARTIFACT_PATH)
+                mlflow.onnx.save_model(
+                    onnx.load_from_string(onnx_bytes),
+                    str(model_dir),
+                    metadata={"controlplane": metadata},
+                    pip_requirements=[],
+                    save_as_external_data=False,
+                )
+                (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+                c.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT_PATH)
+            c.set_terminated(run_id)
+            source = f"{run.info.artifact_uri}/{MODEL_ARTIFACT_PATH}"
+            mv = c.create_model_version(
+                name, source, run_id=run_id, tags=tags, description=description or None
+            )
+        except Exception:
+            with contextlib.suppress(Exception):
+                c.delete_run(run_id)
+            raise
+        return _version_info(mv)
+
+
+def version_metadata(*, name: str, version: int) -> dict:
+    """The preprocessing metadata stored next to the weights."""
+    info = version_get(name=name, version=version)
+    with _translated(f"reading metadata of {name} v{version}"), tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{info.source}/{METADATA_FILE}",
+            dst_path=tmp,
+            tracking_uri=settings.MLFLOW_TRACKING_URI,
+        )
+        return json.loads(Path(path).read_text())
+
+
+def version_onnx_bytes(*, name: str, version: int) -> bytes:
+    info = version_get(name=name, version=version)
+    return artifact_fetch_onnx(uri=info.source)
+
+
+def artifact_fetch_onnx(*, uri: str) -> bytes:
+    """Download an artifact (a .onnx file, or a folder holding exactly one) and return its bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with _translated(f"downloading {uri}"):
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=uri, dst_path=tmp, tracking_uri=settings.MLFLOW_TRACKING_URI
+                )
+            )
+        if local.is_dir():
+            found = sorted(local.rglob("*.onnx"))
+            if len(found) != 1:
+                raise BadRequest(f"{uri} holds {len(found)} .onnx files; point at exactly one")
+            local = found[0]
+        return local.read_bytes()

@@ -1,0 +1,127 @@
+"""What MLflow cannot hold: the model's workflow state, its append-only history, approvals, idempotency."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .choices import Action, RequestStatus, Stage
+
+
+class ModelState(models.Model):
+    """One row per registered model: the lock target that serializes its workflow, and a mirror of its aliases."""
+
+    name = models.CharField(max_length=100, unique=True)
+    staging_version = models.PositiveIntegerField(null=True, blank=True)
+    canary_version = models.PositiveIntegerField(null=True, blank=True)
+    canary_weight = models.PositiveSmallIntegerField(default=0)
+    production_version = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def holder(self, stage: str) -> int | None:
+        return getattr(self, f"{stage}_version")
+
+    @property
+    def aliases(self) -> dict[str, int]:
+        return {stage: v for stage in Stage.values if (v := self.holder(stage)) is not None}
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("history events are append-only: they cannot be updated")
+
+    def delete(self):
+        raise AppendOnlyError("history events are append-only: they cannot be deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("history events are append-only: they cannot be updated")
+
+
+class ProductionRequest(models.Model):
+    model = models.ForeignKey(ModelState, on_delete=models.PROTECT, related_name="production_requests")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decision_reason = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=Q(status=RequestStatus.PENDING),
+                name="one_pending_production_request_per_model",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version} → production ({self.status})"
+
+
+class PromotionEvent(models.Model):
+    """One workflow action, written in the same transaction as the state change it records. Never edited."""
+
+    model = models.ForeignKey(ModelState, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
+    version = models.PositiveIntegerField(null=True, blank=True)
+    from_version = models.PositiveIntegerField(null=True, blank=True)
+    to_version = models.PositiveIntegerField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    reason = models.TextField(blank=True)
+    override = models.BooleanField(default=False)
+    request = models.ForeignKey(
+        ProductionRequest, on_delete=models.PROTECT, related_name="events", null=True, blank=True
+    )
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "action", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}: {self.get_action_display()} v{self.version}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("history events are append-only: they cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("history events are append-only: they cannot be deleted")
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a write sent with an Idempotency-Key, replayed when the client retries."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user")]

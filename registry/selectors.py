@@ -1,0 +1,124 @@
+"""Reads of the registry: our database for workflow state and history, MLflow (via the gateway) for versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from controlplane.exceptions import NotFound
+
+from . import mlflow_gateway
+from .choices import PRODUCTION_CHANGING, Action, RequestStatus
+from .exceptions import ModelNotFound
+from .models import ModelState, ProductionRequest, PromotionEvent
+
+
+def model_state_get(*, name: str) -> ModelState:
+    try:
+        return ModelState.objects.get(name=name)
+    except ModelState.DoesNotExist:
+        raise ModelNotFound(f"model {name!r} is not registered") from None
+
+
+def model_state_list() -> QuerySet[ModelState]:
+    return ModelState.objects.all()
+
+
+def event_list(*, model: ModelState | None = None, limit: int | None = None) -> QuerySet[PromotionEvent]:
+    events = PromotionEvent.objects.select_related("model", "actor", "request").order_by("-created_at", "-id")
+    if model is not None:
+        events = events.filter(model=model)
+    return events[:limit] if limit else events
+
+
+def last_event_by_model() -> dict[int, PromotionEvent]:
+    """The latest event of each model, for the list page, in one query per page."""
+    latest: dict[int, PromotionEvent] = {}
+    for event in PromotionEvent.objects.select_related("actor").order_by("model_id", "-created_at", "-id"):
+        latest.setdefault(event.model_id, event)
+    return latest
+
+
+def pending_request(*, model: ModelState) -> ProductionRequest | None:
+    return (
+        ProductionRequest.objects.select_related("requested_by")
+        .filter(model=model, status=RequestStatus.PENDING)
+        .first()
+    )
+
+
+def production_stack(*, model: ModelState) -> list[int]:
+    """Replay production changes: an approval pushes a version, a rollback pops back to the one below."""
+    stack: list[int] = []
+    events = PromotionEvent.objects.filter(model=model, action__in=PRODUCTION_CHANGING).order_by(
+        "created_at", "id"
+    )
+    for event in events:
+        if event.action == Action.ROLLBACK:
+            while stack and stack[-1] == event.from_version:
+                stack.pop()
+        if event.to_version is not None and (not stack or stack[-1] != event.to_version):
+            stack.append(event.to_version)
+    return stack
+
+
+def rollback_target(*, model: ModelState) -> int | None:
+    """The last good production version: the holder before the current one, skipping rolled-back ones."""
+    stack = production_stack(model=model)
+    if len(stack) < 2 or stack[-1] != model.production_version:
+        return None
+    return stack[-2]
+
+
+@dataclass(frozen=True)
+class ProductionAt:
+    at: datetime
+    version: int | None
+    event: PromotionEvent | None
+
+
+def production_version_at(*, model: ModelState, at: datetime) -> ProductionAt:
+    event = (
+        PromotionEvent.objects.select_related("actor")
+        .filter(model=model, action__in=PRODUCTION_CHANGING, created_at__lte=at)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return ProductionAt(at=at, version=event.to_version if event else None, event=event)
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    info: mlflow_gateway.VersionInfo
+    run: mlflow_gateway.RunInfo | None
+    stages: tuple[str, ...]
+
+
+def version_rows(*, model: ModelState) -> list[VersionRow]:
+    """Every version with its run (params, metrics, datasets) and the stages our workflow gives it."""
+    rows = []
+    runs: dict[str, mlflow_gateway.RunInfo | None] = {}
+    for info in mlflow_gateway.version_list(name=model.name):
+        run_id = info.source_run_id
+        if run_id and run_id not in runs:
+            try:
+                runs[run_id] = mlflow_gateway.run_get(run_id=run_id)
+            except NotFound:
+                runs[run_id] = None
+        stages = tuple(stage for stage, v in model.aliases.items() if v == info.version)
+        rows.append(VersionRow(info=info, run=runs.get(run_id), stages=stages))
+    return rows
+
+
+def version_row(*, model: ModelState, version: int) -> VersionRow:
+    info = mlflow_gateway.version_get(name=model.name, version=version)
+    run = None
+    if info.source_run_id:
+        try:
+            run = mlflow_gateway.run_get(run_id=info.source_run_id)
+        except NotFound:
+            run = None
+    stages = tuple(stage for stage, v in model.aliases.items() if v == version)
+    return VersionRow(info=info, run=run, stages=stages)

@@ -1,0 +1,518 @@
+"""The workflow: one function per action. Each locks the model row, checks role and rules, moves the
+MLflow aliases and writes the history event in one transaction — MLflow failing rolls everything back."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from controlplane.exceptions import BadRequest, PayloadTooLarge
+from serving import onnx_runtime
+
+from . import mlflow_gateway, roles
+from .choices import Action, RequestStatus, Stage
+from .exceptions import ConcurrentChange, ModelNotFound, SelfApproval, TransitionRefused
+from .metadata import ModelMetadata
+from .models import ModelState, ProductionRequest, PromotionEvent
+from .selectors import pending_request, rollback_target
+
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@contextlib.contextmanager
+def _model_locked(name: str, *, create: bool = False) -> Iterator[ModelState]:
+    """Hold the model's row for the whole action; a second writer is told 409 instead of waiting forever."""
+    try:
+        with transaction.atomic():
+            if create:
+                ModelState.objects.get_or_create(name=name)
+            nowait = connection.features.has_select_for_update_nowait
+            try:
+                model = ModelState.objects.select_for_update(nowait=nowait).get(name=name)
+            except ModelState.DoesNotExist:
+                raise ModelNotFound(f"model {name!r} is not registered") from None
+            yield model
+    except OperationalError as exc:
+        if "lock" in str(exc).lower():
+            raise ConcurrentChange(
+                f"another change to {name!r} is in progress; reload and try again"
+            ) from exc
+        raise
+    except DatabaseError as exc:
+        if "could not obtain lock" in str(exc).lower():
+            raise ConcurrentChange(
+                f"another change to {name!r} is in progress; reload and try again"
+            ) from exc
+        raise
+
+
+def _version_exists(model: ModelState, version: int) -> mlflow_gateway.VersionInfo:
+    return mlflow_gateway.version_get(name=model.name, version=version)
+
+
+def _apply(
+    model: ModelState,
+    *,
+    aliases: dict[str, int | None],
+    event: dict,
+    canary_weight: int | None = None,
+) -> PromotionEvent:
+    """Write the new state and its event, then move MLflow; an MLflow error unwinds the transaction."""
+    for stage, version in aliases.items():
+        setattr(model, f"{stage}_version", version)
+    if canary_weight is not None:
+        model.canary_weight = canary_weight
+    if model.canary_version is None:
+        model.canary_weight = 0
+    model.updated_at = timezone.now()
+    model.save()
+    created = PromotionEvent.objects.create(model=model, **event)
+    if aliases:
+        mlflow_gateway.aliases_apply(name=model.name, changes=aliases)
+    return created
+
+
+def _check_override(*, actor, override: bool, reason: str, rule: str) -> bool:
+    """An admin may skip a stage with a written reason; everyone else is stopped by the rule."""
+    if not override:
+        raise TransitionRefused(rule, code="stage_skipped")
+    if not roles.is_admin(actor):
+        raise TransitionRefused(f"{rule} Only an admin may override this.", code="stage_skipped")
+    if not reason.strip():
+        raise BadRequest("an override needs a written reason", code="reason_required")
+    return True
+
+
+# --- registration ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registered:
+    version: mlflow_gateway.VersionInfo
+    event: PromotionEvent
+    check: onnx_runtime.ModelCheck
+
+
+def _run_id_of(uri: str) -> str:
+    match = re.match(r"^runs:/([0-9a-fA-F]{8,64})/", uri)
+    return match.group(1) if match else ""
+
+
+def version_register(
+    *,
+    model_name: str,
+    actor,
+    metadata: ModelMetadata,
+    onnx_bytes: bytes | None = None,
+    source_uri: str = "",
+    description: str = "",
+    tags: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+    dataset: tuple[str, str] | None = None,
+) -> Registered:
+    """Check an ONNX file (checker + a test inference) and only then register it in MLflow."""
+    roles.role_check(user=actor, action=Action.REGISTER)
+    if not MODEL_NAME_RE.match(model_name or ""):
+        raise BadRequest(
+            "model names are 1–100 characters of letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit",
+            code="invalid_name",
+        )
+    if (onnx_bytes is None) == (not source_uri):
+        raise BadRequest("give either an .onnx file or an MLflow run/artifact URI, not both or neither")
+    if source_uri:
+        onnx_bytes = mlflow_gateway.artifact_fetch_onnx(uri=source_uri)
+    if len(onnx_bytes) > settings.MODEL_UPLOAD_MAX_BYTES:
+        raise PayloadTooLarge(
+            f"the model is {len(onnx_bytes):,} bytes; the limit is {settings.MODEL_UPLOAD_MAX_BYTES:,}"
+        )
+    check = onnx_runtime.model_check(
+        model_bytes=onnx_bytes,
+        input_size=metadata.input_size,
+        layout=metadata.layout,
+        num_labels=metadata.num_labels,
+    )
+    version_tags = {
+        **(tags or {}),
+        **metadata.as_tags(),
+        "cp.registered_by": actor.get_username(),
+        "cp.sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+        "cp.opset": str(check.opset),
+    }
+    if source_uri:
+        version_tags["cp.source_uri"] = source_uri
+        if run_id := _run_id_of(source_uri):
+            version_tags["cp.source_run_id"] = run_id
+    run_params = {
+        "input_size": f"{metadata.input_height}x{metadata.input_width}",
+        "layout": metadata.layout,
+        "color_order": metadata.color_order,
+        "resize": metadata.resize,
+        **(params or {}),
+    }
+    run_metrics = {
+        "onnx_bytes": float(len(onnx_bytes)),
+        "test_inference_ms": check.test_inference_ms,
+        **(metrics or {}),
+    }
+    with _model_locked(model_name, create=True) as model:
+        info = mlflow_gateway.version_create(
+            name=model_name,
+            onnx_bytes=onnx_bytes,
+            metadata=metadata.as_dict(),
+            tags=version_tags,
+            params=run_params,
+            metrics=run_metrics,
+            dataset=dataset,
+            description=description,
+        )
+        model.updated_at = timezone.now()
+        model.save(update_fields=["updated_at"])
+        event = PromotionEvent.objects.create(
+            model=model,
+            action=Action.REGISTER,
+            version=info.version,
+            to_version=info.version,
+            actor=actor,
+            reason=description,
+            details={
+                "source_uri": source_uri or "upload",
+                "sha256": version_tags["cp.sha256"],
+                "input_shape": list(check.input_shape),
+                "output_shape": list(check.output_shape),
+                "test_inference_ms": check.test_inference_ms,
+            },
+        )
+    return Registered(version=info, event=event, check=check)
+
+
+# --- promotion -------------------------------------------------------------------------------
+
+
+def version_stage_staging(*, model_name: str, version: int, actor, reason: str = "") -> PromotionEvent:
+    roles.role_check(user=actor, action=Action.PROMOTE_STAGING)
+    with _model_locked(model_name) as model:
+        _version_exists(model, version)
+        if model.staging_version == version:
+            raise TransitionRefused(f"v{version} is already in staging", code="already_in_stage")
+        for stage in (Stage.CANARY, Stage.PRODUCTION):
+            if model.holder(stage) == version:
+                raise TransitionRefused(
+                    f"v{version} is already in {stage}; staging is for versions not yet live",
+                    code="already_live",
+                )
+        return _apply(
+            model,
+            aliases={Stage.STAGING: version},
+            event=dict(
+                action=Action.PROMOTE_STAGING,
+                stage=Stage.STAGING,
+                version=version,
+                from_version=model.staging_version,
+                to_version=version,
+                actor=actor,
+                reason=reason,
+            ),
+        )
+
+
+def _weight_checked(weight) -> int:
+    try:
+        weight = int(weight)
+    except (TypeError, ValueError):
+        raise BadRequest("canary weight must be a whole number of percent", code="invalid_weight") from None
+    if not settings.CANARY_WEIGHT_MIN <= weight <= settings.CANARY_WEIGHT_MAX:
+        raise BadRequest(
+            f"canary weight must be between {settings.CANARY_WEIGHT_MIN} and "
+            f"{settings.CANARY_WEIGHT_MAX} percent, got {weight}",
+            code="invalid_weight",
+        )
+    return weight
+
+
+def canary_start(
+    *, model_name: str, version: int, weight: int, actor, reason: str = "", override: bool = False
+) -> PromotionEvent:
+    roles.role_check(user=actor, action=Action.CANARY_START)
+    weight = _weight_checked(weight)
+    with _model_locked(model_name) as model:
+        _version_exists(model, version)
+        if model.canary_version is not None:
+            raise TransitionRefused(
+                f"one canary at a time: v{model.canary_version} is the canary; abort it or finish it first",
+                code="canary_exists",
+            )
+        if model.production_version == version:
+            raise TransitionRefused(f"v{version} is already in production", code="already_live")
+        overridden = False
+        if model.staging_version != version:
+            overridden = _check_override(
+                actor=actor,
+                override=override,
+                reason=reason,
+                rule=f"no skipping stages: v{version} must be in staging before it becomes the canary.",
+            )
+        aliases: dict[str, int | None] = {Stage.CANARY: version}
+        if model.staging_version == version:
+            aliases[Stage.STAGING] = None
+        return _apply(
+            model,
+            aliases=aliases,
+            canary_weight=weight,
+            event=dict(
+                action=Action.CANARY_START,
+                stage=Stage.CANARY,
+                version=version,
+                from_version=None,
+                to_version=version,
+                actor=actor,
+                reason=reason,
+                override=overridden,
+                details={"weight": weight},
+            ),
+        )
+
+
+def canary_set_weight(*, model_name: str, weight: int, actor, reason: str = "") -> PromotionEvent:
+    roles.role_check(user=actor, action=Action.CANARY_WEIGHT)
+    weight = _weight_checked(weight)
+    with _model_locked(model_name) as model:
+        if model.canary_version is None:
+            raise TransitionRefused("there is no canary to change the weight of", code="no_canary")
+        previous = model.canary_weight
+        return _apply(
+            model,
+            aliases={},
+            canary_weight=weight,
+            event=dict(
+                action=Action.CANARY_WEIGHT,
+                stage=Stage.CANARY,
+                version=model.canary_version,
+                from_version=model.canary_version,
+                to_version=model.canary_version,
+                actor=actor,
+                reason=reason,
+                details={"from_weight": previous, "weight": weight},
+            ),
+        )
+
+
+def canary_abort(*, model_name: str, actor, reason: str = "") -> PromotionEvent:
+    roles.role_check(user=actor, action=Action.CANARY_ABORT)
+    with _model_locked(model_name) as model:
+        version = model.canary_version
+        if version is None:
+            raise TransitionRefused("there is no canary to abort", code="no_canary")
+        request = pending_request(model=model)
+        if request is not None and request.version == version:
+            request.status = RequestStatus.CANCELLED
+            request.decided_by, request.decided_at = actor, timezone.now()
+            request.decision_reason = "canary aborted"
+            request.save()
+        return _apply(
+            model,
+            aliases={Stage.CANARY: None},
+            event=dict(
+                action=Action.CANARY_ABORT,
+                stage=Stage.CANARY,
+                version=version,
+                from_version=version,
+                to_version=None,
+                actor=actor,
+                reason=reason,
+                details={"weight": model.canary_weight},
+            ),
+        )
+
+
+def production_request(
+    *, model_name: str, version: int, actor, reason: str = "", override: bool = False
+) -> ProductionRequest:
+    roles.role_check(user=actor, action=Action.PRODUCTION_REQUEST)
+    with _model_locked(model_name) as model:
+        _version_exists(model, version)
+        existing = pending_request(model=model)
+        if existing is not None:
+            raise TransitionRefused(
+                f"v{existing.version} already waits for approval; approve or reject it first",
+                code="request_pending",
+            )
+        if model.production_version == version:
+            raise TransitionRefused(f"v{version} is already in production", code="already_live")
+        overridden = False
+        if model.canary_version != version:
+            overridden = _check_override(
+                actor=actor,
+                override=override,
+                reason=reason,
+                rule=f"no skipping stages: v{version} must run as the canary before production.",
+            )
+        request = ProductionRequest.objects.create(
+            model=model, version=version, requested_by=actor, reason=reason
+        )
+        _apply(
+            model,
+            aliases={},
+            event=dict(
+                action=Action.PRODUCTION_REQUEST,
+                stage=Stage.PRODUCTION,
+                version=version,
+                from_version=model.production_version,
+                to_version=version,
+                actor=actor,
+                reason=reason,
+                override=overridden,
+                request=request,
+            ),
+        )
+        return request
+
+
+def _pending_for_decision(model: ModelState, actor) -> ProductionRequest:
+    request = pending_request(model=model)
+    if request is None:
+        raise TransitionRefused("there is no production request waiting for a decision", code="no_request")
+    if request.requested_by_id == actor.pk:
+        raise SelfApproval("a production request must be decided by someone other than its requester")
+    return request
+
+
+def production_approve(*, model_name: str, actor, reason: str = "") -> PromotionEvent:
+    roles.role_check(user=actor, action=Action.PRODUCTION_APPROVE)
+    with _model_locked(model_name) as model:
+        request = _pending_for_decision(model, actor)
+        version = request.version
+        replaced = model.production_version
+        aliases: dict[str, int | None] = {Stage.PRODUCTION: version}
+        for stage in (Stage.CANARY, Stage.STAGING):
+            if model.holder(stage) == version:
+                aliases[stage] = None
+        request.status = RequestStatus.APPROVED
+        request.decided_by, request.decided_at, request.decision_reason = actor, timezone.now(), reason
+        request.save()
+        return _apply(
+            model,
+            aliases=aliases,
+            event=dict(
+                action=Action.PRODUCTION_APPROVE,
+                stage=Stage.PRODUCTION,
+                version=version,
+                from_version=replaced,
+                to_version=version,
+                actor=actor,
+                reason=reason,
+                request=request,
+                details={"replaced": replaced, "requested_by": request.requested_by.get_username()},
+            ),
+        )
+
+
+def production_reject(*, model_name: str, actor, reason: str = "") -> PromotionEvent:
+    roles.role_check(user=actor, action=Action.PRODUCTION_REJECT)
+    with _model_locked(model_name) as model:
+        request = _pending_for_decision(model, actor)
+        request.status = RequestStatus.REJECTED
+        request.decided_by, request.decided_at, request.decision_reason = actor, timezone.now(), reason
+        request.save()
+        return _apply(
+            model,
+            aliases={},
+            event=dict(
+                action=Action.PRODUCTION_REJECT,
+                stage=Stage.PRODUCTION,
+                version=request.version,
+                from_version=model.production_version,
+                to_version=model.production_version,
+                actor=actor,
+                reason=reason,
+                request=request,
+            ),
+        )
+
+
+def version_promote(
+    *,
+    model_name: str,
+    version: int,
+    to: str,
+    actor,
+    reason: str = "",
+    weight: int | None = None,
+    override: bool = False,
+):
+    """One verb for CI: move a version one stage forward (production means: ask for approval)."""
+    if to == Stage.STAGING:
+        return version_stage_staging(model_name=model_name, version=version, actor=actor, reason=reason)
+    if to == Stage.CANARY:
+        return canary_start(
+            model_name=model_name,
+            version=version,
+            weight=weight if weight is not None else settings.CANARY_WEIGHT_MIN,
+            actor=actor,
+            reason=reason,
+            override=override,
+        )
+    if to == Stage.PRODUCTION:
+        return production_request(
+            model_name=model_name, version=version, actor=actor, reason=reason, override=override
+        )
+    raise BadRequest(f"'to' must be one of {', '.join(Stage.values)}, got {to!r}", code="invalid_stage")
+
+
+def production_rollback(*, model_name: str, actor, reason: str = "") -> PromotionEvent:
+    """Two clicks at 2 a.m.: production goes back to the last good version."""
+    roles.role_check(user=actor, action=Action.ROLLBACK)
+    with _model_locked(model_name) as model:
+        current = model.production_version
+        target = rollback_target(model=model)
+        if current is None or target is None:
+            raise TransitionRefused(
+                "nothing to roll back to: no earlier production version is recorded", code="no_rollback_target"
+            )
+        aliases: dict[str, int | None] = {Stage.PRODUCTION: target}
+        for stage in (Stage.CANARY, Stage.STAGING):
+            if model.holder(stage) == target:
+                aliases[stage] = None
+        return _apply(
+            model,
+            aliases=aliases,
+            event=dict(
+                action=Action.ROLLBACK,
+                stage=Stage.PRODUCTION,
+                version=target,
+                from_version=current,
+                to_version=target,
+                actor=actor,
+                reason=reason,
+                details={"rolled_back": current},
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Divergence:
+    stage: str
+    ours: int | None
+    mlflow: int | None
+
+
+def model_reconcile(*, model_name: str, fix: bool = False) -> list[Divergence]:
+    """Compare our recorded aliases with MLflow's; with fix, point MLflow back at what history says."""
+    with _model_locked(model_name) as model:
+        theirs = mlflow_gateway.alias_map(name=model_name)
+        diffs = [
+            Divergence(stage=stage, ours=model.holder(stage), mlflow=theirs.get(stage))
+            for stage in Stage.values
+            if model.holder(stage) != theirs.get(stage)
+        ]
+        if fix and diffs:
+            mlflow_gateway.aliases_apply(name=model_name, changes={d.stage: d.ours for d in diffs})
+        return diffs

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "registry"
+urlpatterns = [
+    path("", views.model_list, name="model-list"),
+    path("register/", views.version_register, name="register"),
+    path("models/<str:name>/", views.model_detail, name="model-detail"),
+    path("models/<str:name>/production-at", views.production_at, name="production-at"),
+    path("models/<str:name>/versions/<int:version>/", views.version_detail, name="version-detail"),
+    path("models/<str:name>/actions/<str:action>", views.model_action, name="model-action"),
+]

@@ -1,0 +1,114 @@
+"""The only module that imports onnxruntime: ONNX file checks and inference sessions."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from controlplane.exceptions import BadRequest
+
+_ORT_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(uint8)": np.uint8,
+    "tensor(int8)": np.int8,
+}
+
+
+class InvalidModel(BadRequest):
+    code = "invalid_model"
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    input_name: str
+    input_shape: tuple[int, ...]
+    input_type: str
+    output_shape: tuple[int, ...]
+    opset: int
+    test_inference_ms: float
+
+
+def session_create(model_bytes: bytes, *, threads: int = 0) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _concrete_shape(declared, *, input_size: tuple[int, int], layout: str) -> tuple[int, ...]:
+    """Fill symbolic dimensions from the declared metadata and refuse a contradiction."""
+    if len(declared) != 4:
+        raise InvalidModel(f"the model's input has rank {len(declared)}; an image classifier takes rank 4")
+    height, width = input_size
+    wanted = (1, 3, height, width) if layout == "NCHW" else (1, height, width, 3)
+    shape = []
+    for axis, (dim, want) in enumerate(zip(declared, wanted, strict=True)):
+        if isinstance(dim, int) and dim > 0:
+            if axis > 0 and dim != want:
+                raise InvalidModel(
+                    f"the model's input shape is {list(declared)} but the metadata says {layout} "
+                    f"{height}x{width} (expected {list(wanted)})"
+                )
+            shape.append(dim)
+        else:
+            shape.append(want)
+    return tuple(shape)
+
+
+def model_check(
+    *, model_bytes: bytes, input_size: tuple[int, int], layout: str, num_labels: int | None
+) -> ModelCheck:
+    """Run onnx.checker and one inference on a dummy input; refuse anything that is not a working classifier."""
+    if not model_bytes:
+        raise InvalidModel("the file is empty")
+    try:
+        proto = onnx.load_from_string(model_bytes)
+    except Exception as exc:
+        raise InvalidModel(f"not an ONNX model: the file does not parse as ONNX protobuf ({exc})") from exc
+    if not proto.graph.node:
+        raise InvalidModel("not an ONNX model: the graph has no nodes")
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:
+        raise InvalidModel(f"onnx.checker refused the model: {exc}") from exc
+    try:
+        session = session_create(model_bytes, threads=1)
+    except Exception as exc:
+        raise InvalidModel(f"onnxruntime cannot load the model: {exc}") from exc
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise InvalidModel(f"the model takes {len(inputs)} inputs; an image classifier takes one")
+    spec = inputs[0]
+    dtype = _ORT_TYPES.get(spec.type)
+    if dtype is None:
+        raise InvalidModel(f"the model's input type {spec.type} is not an image tensor type")
+    shape = _concrete_shape(spec.shape, input_size=input_size, layout=layout)
+    dummy = np.zeros(shape, dtype=dtype)
+    started = time.perf_counter()
+    try:
+        outputs = session.run(None, {spec.name: dummy})
+    except Exception as exc:
+        raise InvalidModel(f"the test inference on a dummy {list(shape)} input failed: {exc}") from exc
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    scores = np.asarray(outputs[0])
+    if scores.ndim != 2 or scores.shape[0] != shape[0]:
+        raise InvalidModel(f"the first output has shape {list(scores.shape)}; expected [batch, classes]")
+    if num_labels is not None and scores.shape[1] != num_labels:
+        raise InvalidModel(f"the model outputs {scores.shape[1]} classes but {num_labels} labels were given")
+    if not np.all(np.isfinite(scores)):
+        raise InvalidModel("the test inference produced NaN or infinite scores")
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    return ModelCheck(
+        input_name=spec.name,
+        input_shape=shape,
+        input_type=spec.type,
+        output_shape=tuple(int(d) for d in scores.shape),
+        opset=opset,
+        test_inference_ms=round(elapsed_ms, 3),
+    )
