@@ -1,0 +1,123 @@
+"""Shared fixtures: a real MLflow sqlite store per test (copied from a migrated template), users per role."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from mlflow import MlflowClient
+from rest_framework.test import APIClient
+
+from registry import services
+from registry.demo import tiny_classifier_onnx
+from registry.metadata import metadata_parse
+
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+
+LABELS = [f"class-{i}" for i in range(10)]
+METADATA = {"input_height": 32, "input_width": 32, "resize": "stretch", "labels": LABELS}
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory) -> Path:
+    """Migrate one MLflow sqlite store per session (the slow part); tests copy it."""
+    folder = tmp_path_factory.mktemp("mlflow-template")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.search_experiments()
+    client.search_registered_models()
+    return folder / "mlflow.db"
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # PBKDF2 costs ~0.3 s per user; hashing strength is not what these tests check.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def mlflow_store(mlflow_template, tmp_path, settings) -> str:
+    db = tmp_path / "mlflow" / "mlflow.db"
+    db.parent.mkdir()
+    shutil.copy(mlflow_template, db)
+    uri = f"sqlite:///{db}"
+    settings.MLFLOW_TRACKING_URI = settings.MLFLOW_REGISTRY_URI = uri
+    settings.MLFLOW_ARTIFACT_ROOT = str(tmp_path / "mlflow" / "artifacts")
+    return uri
+
+
+@pytest.fixture
+def mlflow_client(mlflow_store) -> MlflowClient:
+    """A plain MLflow client, as an MLflow-native consumer would build it."""
+    return MlflowClient(tracking_uri=mlflow_store, registry_uri=mlflow_store)
+
+
+def make_user(username: str, *roles: str):
+    user = get_user_model().objects.create_user(username=username, password=f"{username}-pw-123")
+    for role in roles:
+        group, _ = Group.objects.get_or_create(name=role)
+        user.groups.add(group)
+    if "admin" in roles:
+        user.is_staff = True
+        user.save()
+    return user
+
+
+@pytest.fixture
+def users(db) -> dict:
+    return {
+        role: make_user(role, role) for role in ("viewer", "engineer", "approver", "operator", "admin")
+    } | {"approver2": make_user("approver2", "approver"), "engineer2": make_user("engineer2", "engineer")}
+
+
+@pytest.fixture
+def onnx_bytes() -> bytes:
+    return tiny_classifier_onnx(seed=1)
+
+
+def register(name: str, actor, *, seed: int = 1, **kwargs):
+    return services.version_register(
+        model_name=name,
+        actor=actor,
+        metadata=metadata_parse(METADATA),
+        onnx_bytes=tiny_classifier_onnx(seed=seed),
+        **kwargs,
+    )
+
+
+def to_production(name: str, version: int, users: dict) -> None:
+    """Walk one version through every stage, as the workflow demands."""
+    services.version_stage_staging(model_name=name, version=version, actor=users["engineer"])
+    services.canary_start(model_name=name, version=version, weight=10, actor=users["engineer"])
+    services.production_request(model_name=name, version=version, actor=users["engineer"])
+    services.production_approve(model_name=name, actor=users["approver"])
+
+
+@pytest.fixture
+def model_with_versions(users):
+    """'cats' with v1 in production, v2 and v3 registered only."""
+    for seed in (1, 2, 3):
+        register("cats", users["engineer"], seed=seed)
+    to_production("cats", 1, users)
+    return "cats"
+
+
+@pytest.fixture
+def api(users):
+    def client_for(role: str) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(users[role])
+        return client
+
+    return client_for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
