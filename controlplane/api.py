@@ -34,9 +34,7 @@ def exception_handler(exc, context):
     if isinstance(exc, PermissionDenied):
         return Response(error_body("forbidden", str(exc) or "permission denied"), status=403)
     if isinstance(exc, drf.ValidationError):
-        return Response(
-            error_body("invalid", "; ".join(_flatten(exc.detail)), fields=exc.detail), status=400
-        )
+        return Response(error_body("invalid", "; ".join(_flatten(exc.detail)), fields=exc.detail), status=400)
     if isinstance(exc, drf.APIException):
         headers = {}
         if getattr(exc, "auth_header", None):
@@ -46,7 +44,9 @@ def exception_handler(exc, context):
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
     log.exception("unhandled error in %s", context.get("view"))
-    return Response(error_body("internal_error", "an unexpected error occurred; it has been logged"), status=500)
+    return Response(
+        error_body("internal_error", "an unexpected error occurred; it has been logged"), status=500
+    )
 
 
 def json_404(request, exception=None):
@@ -54,4 +54,6 @@ def json_404(request, exception=None):
 
 
 def json_500(request):
-    return JsonResponse(error_body("internal_error", "an unexpected error occurred; it has been logged"), status=500)
+    return JsonResponse(
+        error_body("internal_error", "an unexpected error occurred; it has been logged"), status=500
+    )

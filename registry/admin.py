@@ -18,7 +18,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(PromotionEvent)
 class PromotionEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "model", "action", "version", "from_version", "to_version", "actor", "override")
+    list_display = (
+        "created_at",
+        "model",
+        "action",
+        "version",
+        "from_version",
+        "to_version",
+        "actor",
+        "override",
+    )
     list_filter = ("action", "model")
     actions = None
 
@@ -31,7 +40,14 @@ class ProductionRequestAdmin(ReadOnlyAdmin):
 
 @admin.register(ModelState)
 class ModelStateAdmin(ReadOnlyAdmin):
-    list_display = ("name", "production_version", "canary_version", "canary_weight", "staging_version", "updated_at")
+    list_display = (
+        "name",
+        "production_version",
+        "canary_version",
+        "canary_weight",
+        "staging_version",
+        "updated_at",
+    )
 
 
 @admin.register(IdempotencyRecord)

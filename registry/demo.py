@@ -36,7 +36,9 @@ def tiny_classifier_onnx(*, num_classes: int = 10, size: int = 32, seed: int = 0
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", num_classes])],
         initializer=[weight, bias],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="controlplane")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="controlplane"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model.SerializeToString()

@@ -23,7 +23,9 @@ class RegisterForm(forms.Form):
     scale = forms.FloatField(initial=1 / 255, help_text="pixel values are multiplied by this first")
     mean = forms.CharField(initial=", ".join(map(str, IMAGENET_MEAN)))
     std = forms.CharField(initial=", ".join(map(str, IMAGENET_STD)))
-    labels = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="one per line")
+    labels = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="one per line"
+    )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     dataset_name = forms.CharField(required=False, max_length=500)
     dataset_digest = forms.CharField(required=False, max_length=36)
@@ -43,5 +45,15 @@ class RegisterForm(forms.Form):
         return data
 
     def metadata_dict(self) -> dict:
-        keys = ("input_height", "input_width", "layout", "color_order", "resize", "scale", "mean", "std", "labels")
+        keys = (
+            "input_height",
+            "input_width",
+            "layout",
+            "color_order",
+            "resize",
+            "scale",
+            "mean",
+            "std",
+            "labels",
+        )
         return {key: self.cleaned_data[key] for key in keys}

@@ -49,7 +49,9 @@ def idempotent_call(request, handle: Callable[[], Response]) -> Response:
     if key is None:
         return handle()
     if not 1 <= len(key) <= 255:
-        return Response(error_body("invalid_idempotency_key", f"{HEADER} must be 1–255 characters"), status=400)
+        return Response(
+            error_body("invalid_idempotency_key", f"{HEADER} must be 1–255 characters"), status=400
+        )
     fingerprint = _fingerprint(request)
     IdempotencyRecord.objects.filter(
         created_at__lt=timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)

@@ -23,12 +23,12 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 import mlflow  # noqa: E402
-import requests  # noqa: E402
-from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 import mlflow.onnx  # noqa: E402
+import requests  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import Dataset, DatasetInput  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -215,9 +215,7 @@ def run_get(*, run_id: str) -> RunInfo:
     with _translated(f"reading run {run_id}"):
         run = client().get_run(run_id)
     inputs = getattr(run, "inputs", None)
-    datasets = tuple(
-        (di.dataset.name, di.dataset.digest) for di in (inputs.dataset_inputs if inputs else [])
-    )
+    datasets = tuple((di.dataset.name, di.dataset.digest) for di in (inputs.dataset_inputs if inputs else []))
     return RunInfo(
         run_id=run.info.run_id,
         run_name=run.info.run_name or "",

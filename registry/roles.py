@@ -49,6 +49,4 @@ def can(user, action: str) -> bool:
 def role_check(*, user, action: str) -> None:
     if not can(user, action):
         needed = ", ".join(sorted(ALLOWED[action] | {Role.ADMIN}))
-        raise Forbidden(
-            f"'{Action(action).label}' needs one of the roles: {needed}", code="role_required"
-        )
+        raise Forbidden(f"'{Action(action).label}' needs one of the roles: {needed}", code="role_required")

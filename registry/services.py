@@ -475,7 +475,8 @@ def production_rollback(*, model_name: str, actor, reason: str = "") -> Promotio
         target = rollback_target(model=model)
         if current is None or target is None:
             raise TransitionRefused(
-                "nothing to roll back to: no earlier production version is recorded", code="no_rollback_target"
+                "nothing to roll back to: no earlier production version is recorded",
+                code="no_rollback_target",
             )
         aliases: dict[str, int | None] = {Stage.PRODUCTION: target}
         for stage in (Stage.CANARY, Stage.STAGING):

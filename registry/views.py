@@ -82,7 +82,9 @@ def production_at(request, name: str):
         context = {"model": model, "found": found}
     except BadRequest as exc:
         context = {"model": model, "error": exc.message}
-    return render(request, "registry/partials/_production_at.html", context, status=400 if "error" in context else 200)
+    return render(
+        request, "registry/partials/_production_at.html", context, status=400 if "error" in context else 200
+    )
 
 
 def _int(value, name: str) -> int:
@@ -107,7 +109,9 @@ ACTIONS = {
     "weight": lambda name, p, actor: services.canary_set_weight(
         model_name=name, weight=p.get("weight"), actor=actor, reason=p.get("reason", "")
     ),
-    "abort": lambda name, p, actor: services.canary_abort(model_name=name, actor=actor, reason=p.get("reason", "")),
+    "abort": lambda name, p, actor: services.canary_abort(
+        model_name=name, actor=actor, reason=p.get("reason", "")
+    ),
     "request": lambda name, p, actor: services.production_request(
         model_name=name,
         version=_int(p.get("version"), "version"),
@@ -162,7 +166,9 @@ def model_action(request, name: str, action: str):
 
 @login_required
 def version_register(request):
-    form = RegisterForm(request.POST or None, request.FILES or None, initial={"model_name": request.GET.get("model", "")})
+    form = RegisterForm(
+        request.POST or None, request.FILES or None, initial={"model_name": request.GET.get("model", "")}
+    )
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -174,7 +180,10 @@ def version_register(request):
                     onnx_bytes=form.cleaned_data["file"].read() if form.cleaned_data.get("file") else None,
                     source_uri=form.cleaned_data["source_uri"],
                     description=form.cleaned_data["description"],
-                    dataset=(form.cleaned_data["dataset_name"] or "dataset", form.cleaned_data["dataset_digest"])
+                    dataset=(
+                        form.cleaned_data["dataset_name"] or "dataset",
+                        form.cleaned_data["dataset_digest"],
+                    )
                     if form.cleaned_data["dataset_digest"]
                     else None,
                 )

@@ -14,4 +14,9 @@ def handler404_view(request, exception=None):
 def handler500_view(request):
     if request.path.startswith("/api/"):
         return json_500(request)
-    return render(request, "error.html", {"status": 500, "message": "Something went wrong; it has been logged."}, status=500)
+    return render(
+        request,
+        "error.html",
+        {"status": 500, "message": "Something went wrong; it has been logged."},
+        status=500,
+    )

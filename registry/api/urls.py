@@ -8,9 +8,17 @@ urlpatterns = [
     path("models/", views.ModelListApi.as_view(), name="model-list"),
     path("models/<str:name>/", views.ModelDetailApi.as_view(), name="model-detail"),
     path("models/<str:name>/versions/", views.VersionListApi.as_view(), name="version-list"),
-    path("models/<str:name>/versions/<int:version>/", views.VersionDetailApi.as_view(), name="version-detail"),
-    path("models/<str:name>/versions/<int:version>/promote", views.VersionPromoteApi.as_view(), name="promote"),
-    path("models/<str:name>/production-request", views.ProductionRequestApi.as_view(), name="production-request"),
+    path(
+        "models/<str:name>/versions/<int:version>/", views.VersionDetailApi.as_view(), name="version-detail"
+    ),
+    path(
+        "models/<str:name>/versions/<int:version>/promote", views.VersionPromoteApi.as_view(), name="promote"
+    ),
+    path(
+        "models/<str:name>/production-request",
+        views.ProductionRequestApi.as_view(),
+        name="production-request",
+    ),
     path(
         "models/<str:name>/production-request/approve", views.ProductionApproveApi.as_view(), name="approve"
     ),

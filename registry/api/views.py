@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -37,7 +37,9 @@ class WriteApi(APIView):
     def _handle(self, request, **kwargs) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(self.perform(request.user, serializer.validated_data, **kwargs), status=self.success_status)
+        return Response(
+            self.perform(request.user, serializer.validated_data, **kwargs), status=self.success_status
+        )
 
     def perform(self, user, data: dict, **kwargs) -> dict:
         raise NotImplementedError
@@ -174,13 +176,19 @@ class ProductionRequestApi(WriteApi):
     InputSerializer = s.ProductionRequestInput
     success_status = 201
 
-    @extend_schema(summary="Ask for a version to go to production (needs an approver)", request=s.ProductionRequestInput)
+    @extend_schema(
+        summary="Ask for a version to go to production (needs an approver)", request=s.ProductionRequestInput
+    )
     def post(self, request, **kwargs):
         return super().post(request, **kwargs)
 
     def perform(self, user, data, name: str) -> dict:
         request = services.production_request(
-            model_name=name, version=data["version"], actor=user, reason=data["reason"], override=data["override"]
+            model_name=name,
+            version=data["version"],
+            actor=user,
+            reason=data["reason"],
+            override=data["override"],
         )
         return {"production_request": s.ProductionRequestOutput(request).data}
 
@@ -203,7 +211,9 @@ ProductionApproveApi = _simple_write(services.production_approve, "Approve the p
 ProductionRejectApi = _simple_write(services.production_reject, "Reject the pending production request")
 RollbackApi = _simple_write(services.production_rollback, "Roll production back to the last good version")
 CanaryAbortApi = _simple_write(services.canary_abort, "Abort the running canary")
-CanaryWeightApi = _simple_write(services.canary_set_weight, "Set the canary traffic weight (1–50 %)", s.WeightInput)
+CanaryWeightApi = _simple_write(
+    services.canary_set_weight, "Set the canary traffic weight (1–50 %)", s.WeightInput
+)
 for _cls, _name in [
     (ProductionApproveApi, "ProductionApproveApi"),
     (ProductionRejectApi, "ProductionRejectApi"),

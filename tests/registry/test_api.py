@@ -28,23 +28,28 @@ def assert_error(response, status, code=None):
     return body["error"]
 
 
-def upload(client, name="cats", content=None, metadata=METADATA, **extra):
+def upload(client, name="cats", content=None, metadata=METADATA, **headers):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     data = {
         "file": SimpleUploadedFile("model.onnx", content if content is not None else tiny_classifier_onnx()),
         "metadata": json.dumps(metadata),
-        **extra,
     }
-    return client.post(f"/api/v1/models/{name}/versions/", data, format="multipart")
+    return client.post(f"/api/v1/models/{name}/versions/", data, format="multipart", **headers)
 
 
 def test_ci_flow_register_promote_approve_rollback_with_tokens(users, mlflow_client):
-    eng, appr, op = token_client(users["engineer"]), token_client(users["approver"]), token_client(users["operator"])
+    eng, appr, op = (
+        token_client(users["engineer"]),
+        token_client(users["approver"]),
+        token_client(users["operator"]),
+    )
     for _ in range(2):
         assert upload(eng).status_code == 201
     for version in (1, 2):
-        assert eng.post(f"/api/v1/models/cats/versions/{version}/promote", {"to": "staging"}).status_code == 200
+        assert (
+            eng.post(f"/api/v1/models/cats/versions/{version}/promote", {"to": "staging"}).status_code == 200
+        )
         r = eng.post(f"/api/v1/models/cats/versions/{version}/promote", {"to": "canary", "weight": 10})
         assert r.status_code == 200 and r.json()["event"]["details"]["weight"] == 10
         r = eng.post(f"/api/v1/models/cats/versions/{version}/promote", {"to": "production", "reason": "ok"})
@@ -67,7 +72,9 @@ def test_errors_are_json_with_code_and_message(users, model_with_versions):
     assert_error(eng.get("/api/v1/models/nope/"), 404, "model_not_found")
     assert_error(eng.get("/api/v1/models/cats/versions/99/"), 404)
     assert_error(eng.get("/api/v1/no-such-endpoint"), 404, "not_found")
-    err = assert_error(eng.post("/api/v1/models/cats/versions/2/promote", {"to": "canary"}), 409, "stage_skipped")
+    err = assert_error(
+        eng.post("/api/v1/models/cats/versions/2/promote", {"to": "canary"}), 409, "stage_skipped"
+    )
     assert "must be in staging" in err["message"]
     assert_error(eng.post("/api/v1/models/cats/versions/2/promote", {"to": "moon"}), 400, "invalid")
     assert_error(eng.post("/api/v1/models/cats/rollback", {}), 403, "role_required")
@@ -89,15 +96,23 @@ def test_upload_refusals(users, mlflow_client, settings):
 def test_idempotency_key_replays_the_first_answer(users, model_with_versions):
     eng = token_client(users["engineer"])
     before = PromotionEvent.objects.count()
-    first = eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging"}, HTTP_IDEMPOTENCY_KEY="ci-42")
-    again = eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging"}, HTTP_IDEMPOTENCY_KEY="ci-42")
+    first = eng.post(
+        "/api/v1/models/cats/versions/2/promote", {"to": "staging"}, HTTP_IDEMPOTENCY_KEY="ci-42"
+    )
+    again = eng.post(
+        "/api/v1/models/cats/versions/2/promote", {"to": "staging"}, HTTP_IDEMPOTENCY_KEY="ci-42"
+    )
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json() and again["Idempotent-Replayed"] == "true"
     assert PromotionEvent.objects.count() == before + 1
-    other = eng.post("/api/v1/models/cats/versions/3/promote", {"to": "staging"}, HTTP_IDEMPOTENCY_KEY="ci-42")
+    other = eng.post(
+        "/api/v1/models/cats/versions/3/promote", {"to": "staging"}, HTTP_IDEMPOTENCY_KEY="ci-42"
+    )
     assert_error(other, 422, "idempotency_key_reused")
     # Without a key the retry is a new request and meets the rule.
-    assert_error(eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging"}), 409, "already_in_stage")
+    assert_error(
+        eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging"}), 409, "already_in_stage"
+    )
 
 
 def test_idempotent_upload_registers_once(users, mlflow_client):
@@ -112,7 +127,10 @@ def test_production_at_api(users, model_with_versions):
     eng = token_client(users["engineer"])
     r = eng.get("/api/v1/models/cats/production-at", {"at": "2999-01-01T00:00:00Z"})
     assert r.json()["version"] == 1 and r.json()["since_event"]["action"] == "production_approve"
-    assert eng.get("/api/v1/models/cats/production-at", {"at": "2000-01-01T00:00:00+00:00"}).json()["version"] is None
+    assert (
+        eng.get("/api/v1/models/cats/production-at", {"at": "2000-01-01T00:00:00+00:00"}).json()["version"]
+        is None
+    )
     assert_error(eng.get("/api/v1/models/cats/production-at", {"at": "yesterday"}), 400, "invalid_time")
 
 
@@ -128,4 +146,7 @@ def test_openapi_schema_and_docs_page(users):
 
 
 def test_me_reports_roles(users):
-    assert token_client(users["approver"]).get("/api/v1/me").json() == {"username": "approver", "roles": ["approver"]}
+    assert token_client(users["approver"]).get("/api/v1/me").json() == {
+        "username": "approver",
+        "roles": ["approver"],
+    }

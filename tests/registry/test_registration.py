@@ -25,7 +25,11 @@ def test_register_upload_creates_mlflow_version_with_metadata_and_run(users, mlf
     registered = register("cats", users["engineer"], tags={"team": "vision"}, dataset=("train", "abc123"))
     assert registered.version.version == 1
     mv = mlflow_client.get_model_version("cats", "1")
-    assert mv.tags["cp.input_size"] == "32x32" and mv.tags["cp.num_labels"] == "10" and mv.tags["team"] == "vision"
+    assert (
+        mv.tags["cp.input_size"] == "32x32"
+        and mv.tags["cp.num_labels"] == "10"
+        and mv.tags["team"] == "vision"
+    )
     assert mv.tags["cp.registered_by"] == "engineer"
     run = mlflow_client.get_run(mv.run_id)
     assert run.data.params["input_size"] == "32x32"

@@ -49,7 +49,9 @@ def api_call(client, action):
     base = "/api/v1/models/cats"
     calls = {
         "register": lambda: client.post(
-            f"{base}/versions/", {"file": onnx_file, "metadata": __import__("json").dumps(METADATA)}, format="multipart"
+            f"{base}/versions/",
+            {"file": onnx_file, "metadata": __import__("json").dumps(METADATA)},
+            format="multipart",
         ),
         "staging": lambda: client.post(f"{base}/versions/2/promote", {"to": "staging"}),
         "canary": lambda: client.post(f"{base}/versions/2/promote", {"to": "canary", "weight": 5}),

@@ -54,9 +54,7 @@ def test_models_uri_resolves_to_promoted_then_rolled_back_version(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_client.tracking_uri)
 
     def production_sha():
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri="models:/cats@production"
-        )
+        local = mlflow.artifacts.download_artifacts(artifact_uri="models:/cats@production")
         return hashlib.sha256((Path(local) / "model.onnx").read_bytes()).hexdigest()
 
     to_production("cats", 2, users)
@@ -70,16 +68,30 @@ def test_models_uri_resolves_to_promoted_then_rolled_back_version(
 @pytest.mark.parametrize(
     ("call", "code"),
     [
-        (lambda u: services.canary_start(model_name="cats", version=2, weight=5, actor=u["engineer"]), "stage_skipped"),
-        (lambda u: services.production_request(model_name="cats", version=2, actor=u["engineer"]), "stage_skipped"),
-        (lambda u: services.version_stage_staging(model_name="cats", version=1, actor=u["engineer"]), "already_live"),
+        (
+            lambda u: services.canary_start(model_name="cats", version=2, weight=5, actor=u["engineer"]),
+            "stage_skipped",
+        ),
+        (
+            lambda u: services.production_request(model_name="cats", version=2, actor=u["engineer"]),
+            "stage_skipped",
+        ),
+        (
+            lambda u: services.version_stage_staging(model_name="cats", version=1, actor=u["engineer"]),
+            "already_live",
+        ),
         (lambda u: services.canary_abort(model_name="cats", actor=u["engineer"]), "no_canary"),
         (lambda u: services.canary_set_weight(model_name="cats", weight=5, actor=u["engineer"]), "no_canary"),
         (lambda u: services.production_approve(model_name="cats", actor=u["approver"]), "no_request"),
-        (lambda u: services.production_rollback(model_name="cats", actor=u["operator"]), "no_rollback_target"),
+        (
+            lambda u: services.production_rollback(model_name="cats", actor=u["operator"]),
+            "no_rollback_target",
+        ),
     ],
 )
-def test_invalid_transition_refused_with_rule_and_nothing_written(model_with_versions, users, mlflow_client, call, code):
+def test_invalid_transition_refused_with_rule_and_nothing_written(
+    model_with_versions, users, mlflow_client, call, code
+):
     before = PromotionEvent.objects.count()
     with pytest.raises(TransitionRefused) as refused:
         call(users)
@@ -146,7 +158,12 @@ def test_admin_override_skips_stage_with_reason_recorded(model_with_versions, us
             model_name="cats", version=3, weight=5, actor=users["engineer"], override=True, reason="hurry"
         )
     event = services.canary_start(
-        model_name="cats", version=3, weight=5, actor=users["admin"], override=True, reason="hotfix for customer X"
+        model_name="cats",
+        version=3,
+        weight=5,
+        actor=users["admin"],
+        override=True,
+        reason="hotfix for customer X",
     )
     assert event.override and event.reason == "hotfix for customer X"
     assert aliases(mlflow_client, "cats")["canary"] == 3
