@@ -97,5 +97,6 @@ def demo_registry(users: dict[str, tuple[object, str]]) -> list[str]:
         services.production_approve(model_name=DEMO_MODEL, actor=approver, reason="numbers checked")
         log.append(f"v{version}: staging → canary {weight} % → production (approved by {approver})")
     services.version_stage_staging(model_name=DEMO_MODEL, version=3, actor=engineer, reason="next candidate")
-    log.append("v3: staging")
+    services.canary_start(model_name=DEMO_MODEL, version=3, weight=10, actor=engineer, reason="try on 10 %")
+    log.append("v3: staging → canary 10 %")
     return log

@@ -13,7 +13,10 @@ class RegisterForm(forms.Form):
     model_name = forms.CharField(max_length=100, help_text="existing or new model name")
     file = forms.FileField(required=False, help_text="an .onnx file")
     source_uri = forms.CharField(
-        required=False, max_length=2000, help_text="or an MLflow URI such as runs:/<run_id>/model"
+        label="MLflow URI",
+        required=False,
+        max_length=2000,
+        help_text="or an MLflow artifact URI such as runs:/<run_id>/model",
     )
     input_height = forms.IntegerField(min_value=1, max_value=8192, initial=224)
     input_width = forms.IntegerField(min_value=1, max_value=8192, initial=224)
