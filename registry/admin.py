@@ -6,6 +6,9 @@ from .models import IdempotencyRecord, ModelState, ProductionRequest, PromotionE
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
     def has_add_permission(self, request):
         return False
 

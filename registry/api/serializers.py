@@ -106,3 +106,104 @@ def model_dict(model, *, last_event=None, pending=None, rollback_to=None) -> dic
         "last_event": EventOutput(last_event).data if last_event else None,
         "updated_at": model.updated_at.isoformat(),
     }
+
+
+# --- Response shapes, for the OpenAPI schema (the views build the same dicts above) -------------
+
+
+class RunOutput(serializers.Serializer):
+    run_id = serializers.CharField()
+    name = serializers.CharField()
+    params = serializers.DictField(child=serializers.CharField())
+    metrics = serializers.DictField(child=serializers.FloatField())
+    datasets = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+
+
+class VersionOutput(serializers.Serializer):
+    version = serializers.IntegerField()
+    stages = serializers.ListField(child=serializers.ChoiceField(choices=Stage.choices))
+    mlflow_aliases = serializers.ListField(child=serializers.CharField())
+    status = serializers.CharField()
+    source = serializers.CharField()
+    run_id = serializers.CharField(allow_null=True)
+    source_run_id = serializers.CharField()
+    registered_by = serializers.CharField()
+    created_at = serializers.DateTimeField(allow_null=True)
+    description = serializers.CharField()
+    tags = serializers.DictField(child=serializers.CharField())
+    metadata = serializers.DictField(child=serializers.CharField(), help_text="preprocessing metadata")
+    run = RunOutput(allow_null=True)
+
+
+class CheckOutput(serializers.Serializer):
+    input_shape = serializers.ListField(child=serializers.IntegerField())
+    output_shape = serializers.ListField(child=serializers.IntegerField())
+    opset = serializers.IntegerField()
+    test_inference_ms = serializers.FloatField()
+
+
+class RegisteredOutput(VersionOutput):
+    check = CheckOutput()
+    event = EventOutput()
+
+
+class ModelOutput(serializers.Serializer):
+    name = serializers.CharField()
+    production = serializers.IntegerField(allow_null=True)
+    canary = serializers.IntegerField(allow_null=True)
+    canary_weight = serializers.IntegerField()
+    staging = serializers.IntegerField(allow_null=True)
+    rollback_target = serializers.IntegerField(allow_null=True)
+    pending_production_request = ProductionRequestOutput(allow_null=True)
+    last_event = EventOutput(allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+
+class ModelDetailOutput(ModelOutput):
+    versions = VersionOutput(many=True)
+
+
+class ModelListOutput(serializers.Serializer):
+    models = ModelOutput(many=True)
+
+
+class VersionListOutput(serializers.Serializer):
+    versions = VersionOutput(many=True)
+
+
+class EventEnvelope(serializers.Serializer):
+    event = EventOutput()
+
+
+class RequestEnvelope(serializers.Serializer):
+    production_request = ProductionRequestOutput()
+
+
+class PromoteOutput(serializers.Serializer):
+    event = EventOutput(required=False, help_text="for staging and canary")
+    production_request = ProductionRequestOutput(required=False, help_text="for production")
+
+
+class HistoryOutput(serializers.Serializer):
+    events = EventOutput(many=True)
+
+
+class ProductionAtOutput(serializers.Serializer):
+    model = serializers.CharField()
+    at = serializers.DateTimeField()
+    version = serializers.IntegerField(allow_null=True)
+    since_event = EventOutput(allow_null=True)
+
+
+class MeOutput(serializers.Serializer):
+    username = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+
+
+class ErrorDetail(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorOutput(serializers.Serializer):
+    error = ErrorDetail()

@@ -20,6 +20,8 @@ from registry.roles import user_roles
 
 from . import serializers as s
 
+ERRORS = {code: s.ErrorOutput for code in (400, 403, 404, 409, 413, 422, 503)}
+
 
 class ReadApi(APIView):
     pass
@@ -50,13 +52,17 @@ def _event(event) -> dict:
 
 
 class MeApi(ReadApi):
-    @extend_schema(summary="Who am I and which roles do I hold")
+    @extend_schema(summary="Who am I and which roles do I hold", responses=s.MeOutput)
     def get(self, request):
         return Response({"username": request.user.get_username(), "roles": sorted(user_roles(request.user))})
 
 
 class ModelListApi(ReadApi):
-    @extend_schema(summary="List models with their production, canary and staging versions")
+    @extend_schema(
+        operation_id="models_list",
+        summary="List models with their production, canary and staging versions",
+        responses=s.ModelListOutput,
+    )
     def get(self, request):
         last = selectors.last_event_by_model()
         return Response(
@@ -65,7 +71,11 @@ class ModelListApi(ReadApi):
 
 
 class ModelDetailApi(ReadApi):
-    @extend_schema(summary="One model: stages, pending request, rollback target and versions")
+    @extend_schema(
+        operation_id="model_get",
+        summary="One model: stages, pending request, rollback target and versions",
+        responses={200: s.ModelDetailOutput, 404: s.ErrorOutput},
+    )
     def get(self, request, name: str):
         model = selectors.model_state_get(name=name)
         body = s.model_dict(
@@ -83,7 +93,9 @@ class VersionListApi(WriteApi):
     success_status = 201
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    @extend_schema(summary="List the versions of a model")
+    @extend_schema(
+        operation_id="versions_list", summary="List the versions of a model", responses=s.VersionListOutput
+    )
     def get(self, request, name: str):
         model = selectors.model_state_get(name=name)
         return Response({"versions": [s.version_dict(row) for row in selectors.version_rows(model=model)]})
@@ -91,6 +103,7 @@ class VersionListApi(WriteApi):
     @extend_schema(
         summary="Register a version: upload an .onnx file (multipart) or give an MLflow run/artifact URI",
         request={"multipart/form-data": s.RegisterInput, "application/json": s.RegisterInput},
+        responses={201: s.RegisteredOutput, **ERRORS},
     )
     def post(self, request, name: str):
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -141,7 +154,11 @@ class VersionListApi(WriteApi):
 
 
 class VersionDetailApi(ReadApi):
-    @extend_schema(summary="One version: MLflow record, run params/metrics/datasets, preprocessing metadata")
+    @extend_schema(
+        operation_id="version_get",
+        summary="One version: MLflow record, run params/metrics/datasets, preprocessing metadata",
+        responses={200: s.VersionOutput, 404: s.ErrorOutput},
+    )
     def get(self, request, name: str, version: int):
         model = selectors.model_state_get(name=name)
         return Response(s.version_dict(selectors.version_row(model=model, version=version)))
@@ -153,6 +170,7 @@ class VersionPromoteApi(WriteApi):
     @extend_schema(
         summary="Move a version one stage on: staging, canary (with weight), production (opens a request)",
         request=s.PromoteInput,
+        responses={200: s.PromoteOutput, **ERRORS},
     )
     def post(self, request, **kwargs):
         return super().post(request, **kwargs)
@@ -177,7 +195,9 @@ class ProductionRequestApi(WriteApi):
     success_status = 201
 
     @extend_schema(
-        summary="Ask for a version to go to production (needs an approver)", request=s.ProductionRequestInput
+        summary="Ask for a version to go to production (needs an approver)",
+        request=s.ProductionRequestInput,
+        responses={201: s.RequestEnvelope, **ERRORS},
     )
     def post(self, request, **kwargs):
         return super().post(request, **kwargs)
@@ -197,7 +217,7 @@ def _simple_write(service, summary: str, input_serializer=s.ReasonInput):
     class _Api(WriteApi):
         InputSerializer = input_serializer
 
-        @extend_schema(summary=summary, request=input_serializer)
+        @extend_schema(summary=summary, request=input_serializer, responses={200: s.EventEnvelope, **ERRORS})
         def post(self, request, **kwargs):
             return super().post(request, **kwargs)
 
@@ -227,6 +247,7 @@ for _cls, _name in [
 class HistoryApi(ReadApi):
     @extend_schema(
         summary="The model's append-only promotion history, newest first",
+        responses={200: s.HistoryOutput, 404: s.ErrorOutput},
         parameters=[OpenApiParameter("limit", int, description="at most this many events (default 200)")],
     )
     def get(self, request, name: str):
@@ -253,6 +274,7 @@ def parse_at(raw: str | None):
 class ProductionAtApi(ReadApi):
     @extend_schema(
         summary="Which version was in production at a given time",
+        responses={200: s.ProductionAtOutput, 400: s.ErrorOutput, 404: s.ErrorOutput},
         parameters=[OpenApiParameter("at", str, required=True, description="ISO 8601 time")],
     )
     def get(self, request, name: str):

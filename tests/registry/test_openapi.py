@@ -1,0 +1,61 @@
+"""The OpenAPI schema generates cleanly and the real answers of the API match it."""
+
+import json
+
+import jsonschema
+import pytest
+from django.core.management import call_command
+
+from tests.registry.test_api import token_client, upload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory):
+    out = tmp_path_factory.mktemp("schema") / "openapi.json"
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", "--file", str(out)
+    )
+    return json.loads(out.read_text())
+
+
+def _json_schema(node):
+    """OpenAPI 3.0 → JSON Schema: `nullable: true` becomes a null alternative."""
+    if isinstance(node, list):
+        return [_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _json_schema(v) for k, v in node.items()}
+    if node.pop("nullable", False):
+        return {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+def check(schema, path, method, status, body):
+    operation = schema["paths"][path][method]
+    content = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+    document = {"components": _json_schema(schema["components"]), **_json_schema(content)}
+    jsonschema.validate(body, document)
+
+
+def test_answers_match_the_published_schema(schema, users, model_with_versions):
+    eng, op = token_client(users["engineer"]), token_client(users["operator"])
+    registered = upload(eng)
+    check(schema, "/api/v1/models/{name}/versions/", "post", 201, registered.json())
+    check(schema, "/api/v1/models/", "get", 200, eng.get("/api/v1/models/").json())
+    check(schema, "/api/v1/models/{name}/", "get", 200, eng.get("/api/v1/models/cats/").json())
+    check(
+        schema,
+        "/api/v1/models/{name}/versions/{version}/",
+        "get",
+        200,
+        eng.get("/api/v1/models/cats/versions/1/").json(),
+    )
+    promoted = eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging"})
+    check(schema, "/api/v1/models/{name}/versions/{version}/promote", "post", 200, promoted.json())
+    refused = op.post("/api/v1/models/cats/rollback", {})
+    check(schema, "/api/v1/models/{name}/rollback", "post", 409, refused.json())
+    check(schema, "/api/v1/models/{name}/history", "get", 200, eng.get("/api/v1/models/cats/history").json())
+    at = eng.get("/api/v1/models/cats/production-at", {"at": "2999-01-01T00:00:00Z"})
+    check(schema, "/api/v1/models/{name}/production-at", "get", 200, at.json())
