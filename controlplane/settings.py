@@ -149,12 +149,42 @@ MLFLOW_EXPERIMENT_PREFIX = env("MLFLOW_EXPERIMENT_PREFIX", "controlplane")
 # --- Registration -----------------------------------------------------------------------------
 MODEL_UPLOAD_MAX_BYTES = env_int("MODEL_UPLOAD_MAX_BYTES", 256 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 # --- Workflow ---------------------------------------------------------------------------------
 CANARY_WEIGHT_MIN = 1
 CANARY_WEIGHT_MAX = 50
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+
+# --- Serving ----------------------------------------------------------------------------------
+SERVING_ROUTE_TTL_SECONDS = float(
+    env("SERVING_ROUTE_TTL_SECONDS", "0.5")
+)  # promotions reach a process within this
+SERVING_BATCH_MAX = env_int("SERVING_BATCH_MAX", 8)
+SERVING_BATCH_WAIT_MS = float(env("SERVING_BATCH_WAIT_MS", "1"))
+SERVING_INTRA_OP_THREADS = env_int("SERVING_INTRA_OP_THREADS", 0)  # 0: onnxruntime decides (one per core)
+SERVING_MAX_LOADED = env_int("SERVING_MAX_LOADED", 6)
+SERVING_MAX_PIXELS = env_int("SERVING_MAX_PIXELS", 40_000_000)
+SERVING_MAX_BODY_BYTES = env_int("SERVING_MAX_BODY_BYTES", 20 * 1024 * 1024)
+SERVING_CACHE_ENABLED = env_bool("SERVING_CACHE_ENABLED", True)
+SERVING_CACHE_ALIAS = "predictions"
+SERVING_CACHE_TTL_SECONDS = env_int("SERVING_CACHE_TTL_SECONDS", 3600)
+DATA_UPLOAD_MAX_MEMORY_SIZE = SERVING_MAX_BODY_BYTES
+REDIS_URL = env("REDIS_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
+    # Replicas share prediction answers when Redis is configured; otherwise each process keeps its own.
+    "predictions": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "cvcp",
+    }
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "predictions",
+        "OPTIONS": {"MAX_ENTRIES": env_int("SERVING_CACHE_MAX_ENTRIES", 10_000)},
+    },
+}
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("registry.api.urls")),
     re_path(r"^api/", json_404),
+    path("", include("serving.urls")),
     path("", include("registry.urls")),
 ]
 

@@ -29,6 +29,8 @@ class ModelMetadata:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     labels: tuple[str, ...] = field(default_factory=tuple)
+    crop_ratio: float = 0.875  # center_crop: resize the shorter side to size / crop_ratio, then crop
+    output: str = "probabilities"  # or "logits": serving applies softmax
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -54,6 +56,8 @@ class ModelMetadata:
             "cp.mean": ",".join(repr(v) for v in self.mean),
             "cp.std": ",".join(repr(v) for v in self.std),
             "cp.num_labels": str(len(self.labels)),
+            "cp.crop_ratio": repr(self.crop_ratio),
+            "cp.output": self.output,
         }
 
 
@@ -94,6 +98,11 @@ def _choice(value, name: str, choices) -> str:
     return str(value)
 
 
+def metadata_from_stored(data: dict) -> ModelMetadata:
+    """Metadata read back from a version's artifact (written by as_dict)."""
+    return metadata_parse({k: v for k, v in data.items() if k in ModelMetadata.__dataclass_fields__})
+
+
 def metadata_parse(data: dict) -> ModelMetadata:
     """Build metadata from a form or JSON dict; unknown keys are refused so typos do not pass silently."""
     if not isinstance(data, dict):
@@ -120,6 +129,15 @@ def metadata_parse(data: dict) -> ModelMetadata:
         scale = float(data.get("scale") if data.get("scale") not in (None, "") else defaults.scale)
     except (TypeError, ValueError) as exc:
         raise InvalidMetadata("scale must be a number such as 0.00392156862745098 (1/255)") from exc
+    try:
+        crop_ratio = float(data.get("crop_ratio") or defaults.crop_ratio)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadata("crop_ratio must be a number in (0, 1]") from exc
+    if not 0 < crop_ratio <= 1:
+        raise InvalidMetadata("crop_ratio must be a number in (0, 1]")
+    output = data.get("output") or defaults.output
+    if output not in ("probabilities", "logits"):
+        raise InvalidMetadata(f"output must be 'probabilities' or 'logits', got {output!r}")
     std = _floats(data.get("std") or defaults.std, "std", 3)
     if any(s <= 0 for s in std):
         raise InvalidMetadata("std values must be positive")
@@ -133,4 +151,6 @@ def metadata_parse(data: dict) -> ModelMetadata:
         mean=_floats(data.get("mean") or defaults.mean, "mean", 3),
         std=std,
         labels=_labels(data.get("labels")),
+        crop_ratio=crop_ratio,
+        output=output,
     )

@@ -139,6 +139,7 @@ def version_register(
         input_size=metadata.input_size,
         layout=metadata.layout,
         num_labels=metadata.num_labels,
+        output=metadata.output,
     )
     version_tags = {
         **(tags or {}),

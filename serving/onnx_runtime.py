@@ -62,7 +62,12 @@ def _concrete_shape(declared, *, input_size: tuple[int, int], layout: str) -> tu
 
 
 def model_check(
-    *, model_bytes: bytes, input_size: tuple[int, int], layout: str, num_labels: int | None
+    *,
+    model_bytes: bytes,
+    input_size: tuple[int, int],
+    layout: str,
+    num_labels: int | None,
+    output: str = "logits",
 ) -> ModelCheck:
     """Run onnx.checker and one inference on a dummy input; refuse anything that is not a working classifier."""
     if not model_bytes:
@@ -103,6 +108,13 @@ def model_check(
         raise InvalidModel(f"the model outputs {scores.shape[1]} classes but {num_labels} labels were given")
     if not np.all(np.isfinite(scores)):
         raise InvalidModel("the test inference produced NaN or infinite scores")
+    if output == "probabilities" and not (
+        np.all(scores >= -1e-4) and np.allclose(scores.sum(axis=1), 1.0, atol=1e-3)
+    ):
+        raise InvalidModel(
+            "the metadata says the model outputs probabilities, but its scores do not sum to 1; "
+            "declare output 'logits' so serving applies softmax"
+        )
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     return ModelCheck(
         input_name=spec.name,
@@ -112,3 +124,21 @@ def model_check(
         opset=opset,
         test_inference_ms=round(elapsed_ms, 3),
     )
+
+
+class LoadedModel:
+    """One version's inference session, ready to run batches. Built once per process per version."""
+
+    def __init__(self, model_bytes: bytes, *, threads: int = 0):
+        self.session = session_create(model_bytes, threads=threads)
+        spec = self.session.get_inputs()[0]
+        self.input_name = spec.name
+        self.input_dtype = _ORT_TYPES.get(spec.type, np.float32)
+        batch_dim = spec.shape[0] if spec.shape else 1
+        # A model exported with a fixed batch of 1 cannot take stacked requests.
+        self.max_batch = 1 if isinstance(batch_dim, int) and batch_dim == 1 else 64
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(
+            self.session.run(None, {self.input_name: batch.astype(self.input_dtype, copy=False)})[0]
+        )

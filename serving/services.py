@@ -1,0 +1,160 @@
+"""Prediction: route, check the cache, decode + preprocess, batch inference, answer and record metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import caches
+
+from controlplane.exceptions import ApplicationError, BadRequest, ServiceUnavailable
+from registry.choices import Stage
+
+from . import metrics
+from .preprocessing import ImageRejected, prepare
+from .runtime import Route, Served, runtime
+
+TOP_K = 5
+
+
+class NoModelLive(ServiceUnavailable):
+    code = "no_model"
+
+
+class InferenceFailed(ApplicationError):
+    code = "inference"
+    http_status = 500
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max())
+    return shifted / shifted.sum()
+
+
+def _pick(
+    route: Route, *, version: int | None, stage: str | None, routing_key: str | None
+) -> tuple[int, str]:
+    if version is not None:
+        return version, route.stage_of(version)
+    if stage:
+        if stage not in (Stage.PRODUCTION, Stage.CANARY):
+            raise BadRequest("stage must be 'production' or 'canary'", code="bad_request")
+        chosen = route.production if stage == Stage.PRODUCTION else route.canary
+        if chosen is None:
+            raise NoModelLive(f"{route.name} has no {stage} version")
+        return chosen, stage
+    chosen, stage = route.choose(routing_key)
+    if chosen is None:
+        raise NoModelLive(f"{route.name} has no version in production; promote one first")
+    return chosen, stage
+
+
+def _observe_image(labels: dict, stats) -> None:
+    metrics.brightness.labels(**labels).observe(stats.brightness)
+    metrics.contrast.labels(**labels).observe(stats.contrast)
+    metrics.sharpness.labels(**labels).observe(stats.sharpness)
+    metrics.aspect.labels(**labels).observe(stats.aspect_ratio)
+    metrics.input_shapes.labels(
+        **labels, size=metrics.size_label(stats.width, stats.height), mode=metrics.mode_label(stats.mode)
+    ).inc()
+
+
+def _answer(served: Served, probabilities: np.ndarray) -> dict:
+    order = np.argsort(probabilities)[::-1][:TOP_K]
+    top = [
+        {"index": int(i), "label": served.label(int(i)), "confidence": float(probabilities[i])} for i in order
+    ]
+    return {"label": top[0]["label"], "confidence": top[0]["confidence"], "top_k": top}
+
+
+def predict(
+    *,
+    model_name: str,
+    data: bytes,
+    routing_key: str | None = None,
+    version: int | None = None,
+    stage: str | None = None,
+) -> dict:
+    started = time.perf_counter()
+    route = runtime().route(model_name)
+    chosen, stage = _pick(route, version=version, stage=stage, routing_key=routing_key)
+    served = runtime().served(model_name, chosen)
+    labels = {"model": model_name, "version": str(chosen), "stage": stage}
+    cache_key = f"pred:{model_name}:{chosen}:{hashlib.sha256(data).hexdigest()}"
+    cache = caches[settings.SERVING_CACHE_ALIAS]
+    cached = cache.get(cache_key) if settings.SERVING_CACHE_ENABLED else None
+    if cached is not None:
+        metrics.cache_lookups.labels(**labels, result="hit").inc()
+        metrics.requests.labels(**labels, outcome="cached").inc()
+        total = time.perf_counter() - started
+        metrics.latency.labels(**labels, phase="total").observe(total)
+        return {**cached, **_envelope(chosen, stage, total), "cached": True}
+    metrics.cache_lookups.labels(**labels, result="miss").inc()
+    try:
+        prepared = prepare(data, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
+    except ImageRejected:
+        metrics.requests.labels(**labels, outcome="refused").inc()
+        raise
+    except Exception as exc:
+        metrics.requests.labels(**labels, outcome="error").inc()
+        raise BadRequest(f"the image could not be preprocessed: {exc}", code="preprocess") from exc
+    preprocessed = time.perf_counter()
+    try:
+        scores, timing = served.batcher.submit(prepared.tensor)
+    except Exception as exc:
+        metrics.requests.labels(**labels, outcome="error").inc()
+        raise InferenceFailed(f"inference failed: {exc}") from exc
+    probabilities = _softmax(scores) if served.metadata.output == "logits" else scores
+    answer = _answer(served, probabilities)
+    total = time.perf_counter() - started
+    metrics.latency.labels(**labels, phase="preprocess").observe(preprocessed - started)
+    metrics.latency.labels(**labels, phase="queue").observe(timing.queue)
+    metrics.latency.labels(**labels, phase="inference").observe(timing.inference)
+    metrics.latency.labels(**labels, phase="total").observe(total)
+    metrics.confidence.labels(**labels).observe(answer["confidence"])
+    top1 = answer["top_k"][0]["index"]
+    tracked = served.label(top1) if top1 in served.tracked_classes else "other"
+    metrics.predicted_class.labels(**labels, **{"class": tracked}).inc()
+    _observe_image(labels, prepared.stats)
+    metrics.requests.labels(**labels, outcome="ok").inc()
+    if settings.SERVING_CACHE_ENABLED:
+        cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
+    return {**answer, **_envelope(chosen, stage, total), "cached": False}
+
+
+def _envelope(version: int, stage: str, seconds: float) -> dict:
+    return {
+        "latency_ms": round(seconds * 1000, 3),
+        "model_version": version,
+        "stage": stage,
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+
+
+def readiness() -> dict:
+    """A real inference on every live production version; raises NoModelLive when nothing can serve."""
+    import io
+
+    from PIL import Image
+
+    from registry.selectors import model_state_list
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(buffer, format="PNG")
+    probe = buffer.getvalue()
+    checked = {}
+    for model in model_state_list().exclude(production_version=None):
+        started = time.perf_counter()
+        served = runtime().served(model.name, model.production_version)
+        prepared = prepare(probe, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
+        served.batcher.submit(prepared.tensor, timeout=10)
+        checked[model.name] = {
+            "version": model.production_version,
+            "inference_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+    if not checked:
+        raise NoModelLive("no model has a production version")
+    return checked
