@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,10 +110,14 @@ def variants(name: str, image: Image.Image) -> list[Sample]:
     return out
 
 
+@functools.cache
+def _all_samples() -> tuple[Sample, ...]:
+    return tuple(s for name, image in base_photos().items() for s in variants(name, image))
+
+
 def sample_set(scenario: str | None = None) -> list[Sample]:
-    """Every photo in every variant (a few hundred images); filter by scenario if given."""
-    samples = [s for name, image in base_photos().items() for s in variants(name, image)]
-    return [s for s in samples if scenario in (None, s.scenario)]
+    """Every photo in every variant (a few hundred images, built once per process); filter by scenario."""
+    return [s for s in _all_samples() if scenario in (None, s.scenario)]
 
 
 def reference_set() -> list[Sample]:

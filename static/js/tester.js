@@ -17,6 +17,7 @@
     const summary = card.querySelector(".summary");
     if (!response.ok) {
       card.classList.add("failed");
+      card.querySelector(".preview").remove();
       summary.textContent = `Refused (${response.status}): ${body.error.message}`;
       return;
     }
@@ -36,8 +37,11 @@
     }
   }
 
+  let lastFile = null;
+
   function run(file) {
     if (!file) return;
+    lastFile = file;
     results.innerHTML = "";
     const preview = URL.createObjectURL(file);
     if (target.value === "compare") {
@@ -48,7 +52,11 @@
     }
   }
 
-  document.getElementById("file").addEventListener("change", (e) => run(e.target.files[0]));
+  document.getElementById("file").addEventListener("change", (e) => {
+    run(e.target.files[0]);
+    e.target.value = ""; // choosing the same file again must still send it
+  });
+  target.addEventListener("change", () => run(lastFile));
   const drop = document.getElementById("drop");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));

@@ -1,0 +1,43 @@
+"""The sample-upload tester in chromium: drop an image, see top-5 bars; compare production with the canary."""
+
+import pytest
+from playwright.sync_api import expect
+
+from registry import services
+from serving.samples import sample_set
+from tests.browser.test_registry_pages import log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_tester_shows_top5_and_compares_production_with_canary(
+    page, live_server, model_with_versions, users, tmp_path, artifacts
+):
+    services.version_stage_staging(model_name="cats", version=2, actor=users["engineer"])
+    services.canary_start(model_name="cats", version=2, weight=10, actor=users["engineer"])
+    photo = tmp_path / "chelsea.jpg"
+    photo.write_bytes(next(s.data for s in sample_set("normal") if s.name == "chelsea"))
+
+    log_in(page, live_server.url, "viewer")
+    page.goto(f"{live_server.url}/models/cats/")
+    page.get_by_test_id("try-model").click()
+    page.set_input_files("#file", str(photo))
+    results = page.get_by_test_id("results")
+    expect(results.locator(".result")).to_have_count(1)
+    expect(results.locator(".summary")).to_contain_text("v1 (production) answered")
+    expect(results.locator(".bars li")).to_have_count(5)
+
+    page.select_option("#target", "compare")  # asks again about the same image
+    expect(results.locator(".result")).to_have_count(2)
+    expect(results.locator(".summary").nth(0)).to_contain_text("(production)")
+    expect(results.locator(".summary").nth(1)).to_contain_text("v2 (canary)")
+    expect(results.locator(".bars li")).to_have_count(10)
+    page.screenshot(path=str(artifacts / "tester-page.png"), full_page=True)
+
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    page.select_option("#target", "stage=production")
+    page.set_input_files("#file", str(bad))
+    expect(results.locator(".summary")).to_contain_text("Refused (400)")
+    errors = [e for e in page.console_errors if "status of 400" not in e]
+    assert errors == []

@@ -1,0 +1,60 @@
+"""The traffic simulator drives a live server, spreading clients over production and the canary."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from prometheus_client import REGISTRY
+
+from registry import services
+from tests.conftest import register
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_simulator_sends_dark_traffic_split_by_canary_weight(live_server, model_with_versions, users):
+    services.version_stage_staging(model_name="cats", version=2, actor=users["engineer"])
+    services.canary_start(model_name="cats", version=2, weight=50, actor=users["engineer"])
+    before = (
+        REGISTRY.get_sample_value(
+            "cvcp_input_brightness_count", {"model": "cats", "version": "2", "stage": "canary"}
+        )
+        or 0
+    )
+    out = io.StringIO()
+    call_command(
+        "simulate_traffic",
+        url=live_server.url,
+        model="cats",
+        rate=40,
+        duration=1.5,
+        scenario="dark",
+        stdout=out,
+    )
+    report = out.getvalue()
+    assert "done: 60 requests" in report
+    assert "v1 production" in report and "v2 canary" in report
+    after = REGISTRY.get_sample_value(
+        "cvcp_input_brightness_count", {"model": "cats", "version": "2", "stage": "canary"}
+    )
+    assert after > before
+
+
+def test_simulator_junk_scenario_reports_errors(live_server, users):
+    register("dogs", users["engineer"])
+    out = io.StringIO()
+    call_command(
+        "simulate_traffic",
+        url=live_server.url,
+        model="dogs",
+        rate=20,
+        duration=0.5,
+        scenario="junk",
+        stdout=out,
+    )
+    assert "503 no_model" in out.getvalue()
+
+
+def test_simulator_refuses_non_loopback_targets():
+    with pytest.raises(CommandError, match="not a loopback address"):
+        call_command("simulate_traffic", url="http://192.0.2.10:8000", duration=1)
