@@ -160,7 +160,8 @@ SERVING_ROUTE_TTL_SECONDS = float(
     env("SERVING_ROUTE_TTL_SECONDS", "0.5")
 )  # promotions reach a process within this
 SERVING_BATCH_MAX = env_int("SERVING_BATCH_MAX", 8)
-SERVING_BATCH_WAIT_MS = float(env("SERVING_BATCH_WAIT_MS", "1"))
+# 0 = greedy: a batch is whatever queued while the previous one ran, so a lone request never waits.
+SERVING_BATCH_WAIT_MS = float(env("SERVING_BATCH_WAIT_MS", "0"))
 SERVING_INTRA_OP_THREADS = env_int("SERVING_INTRA_OP_THREADS", 0)  # 0: onnxruntime decides (one per core)
 SERVING_MAX_LOADED = env_int("SERVING_MAX_LOADED", 6)
 SERVING_MAX_PIXELS = env_int("SERVING_MAX_PIXELS", 40_000_000)

@@ -169,5 +169,16 @@ def prepare(data: bytes, metadata: ModelMetadata, *, max_pixels: int) -> Prepare
     image = image_decode(data, max_pixels=max_pixels)
     original_mode = image.mode
     rgb = to_rgb(image)
-    stats = image_stats(rgb, original_mode=original_mode)
-    return Prepared(tensor=to_tensor(resize(rgb, metadata), metadata), stats=stats)
+    model_input = resize(rgb, metadata)
+    # Brightness, contrast and sharpness are measured on what the model sees (cheap: it is small);
+    # size, aspect ratio and mode describe the upload.
+    seen = image_stats(model_input, original_mode=original_mode)
+    stats = ImageStats(
+        width=rgb.width,
+        height=rgb.height,
+        mode=original_mode,
+        brightness=seen.brightness,
+        contrast=seen.contrast,
+        sharpness=seen.sharpness,
+    )
+    return Prepared(tensor=to_tensor(model_input, metadata), stats=stats)
