@@ -51,6 +51,19 @@ def mlflow_store(mlflow_template, tmp_path, settings) -> str:
     return uri
 
 
+@pytest.fixture(autouse=True)
+def fresh_runtime(mlflow_store):
+    """Each test gets an empty serving runtime (it has its own MLflow store) and an empty prediction cache."""
+    from django.core.cache import caches
+
+    from serving.runtime import runtime_reset
+
+    runtime_reset()
+    caches["predictions"].clear()
+    yield
+    runtime_reset()
+
+
 @pytest.fixture
 def mlflow_client(mlflow_store) -> MlflowClient:
     """A plain MLflow client, as an MLflow-native consumer would build it."""

@@ -51,7 +51,9 @@ def session_only(model_path: Path, image: bytes, *, batch: int, runs: int = 100)
     from serving import demo_model, onnx_runtime, preprocessing
 
     tensor = preprocessing.prepare(image, demo_model.demo_metadata(), max_pixels=40_000_000).tensor
-    return onnx_runtime.latency_ms(model_path.read_bytes(), np.repeat(tensor, batch, axis=0), runs=runs) / batch
+    return (
+        onnx_runtime.latency_ms(model_path.read_bytes(), np.repeat(tensor, batch, axis=0), runs=runs) / batch
+    )
 
 
 def wrk(url: str, *, script: str, connections: int, seconds: int, image: Path | None = None) -> dict:
@@ -109,13 +111,18 @@ def main() -> None:
     cat = next(s.data for s in sample_set("normal") if s.name == "chelsea")
     image_file = Path(tempfile.mkstemp(suffix=".jpg")[1])
     image_file.write_bytes(cat)
-    models = {"fp32": (var / "demo-model" / "v1-fp32.onnx", 1), "int8": (var / "demo-model" / "v2-int8.onnx", 2)}
+    models = {
+        "fp32": (var / "demo-model" / "v1-fp32.onnx", 1),
+        "int8": (var / "demo-model" / "v2-int8.onnx", 2),
+    }
     results: dict = {"machine": {"cpus": os.cpu_count()}, "raw": {}, "endpoint": {}, "session_only_ms": {}}
     for name, (path, _) in models.items() if not args.skip_raw else ():
         results["session_only_ms"][name] = {b: session_only(path, cat, batch=b) for b in (1, 8)}
         # the same photo the endpoint gets (a 451x300 JPEG), and a mix of 24 photos of other sizes
         results["raw"][name] = [raw_pipeline(path, [cat], batch=b, seconds=args.seconds / 2) for b in (1, 8)]
-        results.setdefault("raw_mixed", {})[name] = raw_pipeline(path, images, batch=1, seconds=args.seconds / 2)
+        results.setdefault("raw_mixed", {})[name] = raw_pipeline(
+            path, images, batch=1, seconds=args.seconds / 2
+        )
         print(name, "raw", results["raw"][name], "session", results["session_only_ms"][name], flush=True)
     server = start_server(var, args.port, args.threads)
     try:
@@ -124,7 +131,8 @@ def main() -> None:
             url = f"{base}/v1/models/{MODEL}/predict?version={version}"
             wrk(url, script="post.lua", connections=4, seconds=2, image=image_file)  # warm-up
             results["endpoint"][name] = {
-                c: wrk(url, script="post.lua", connections=c, seconds=args.seconds, image=image_file) for c in (1, 4, 16)
+                c: wrk(url, script="post.lua", connections=c, seconds=args.seconds, image=image_file)
+                for c in (1, 4, 16)
             }
             print(name, "endpoint", results["endpoint"][name], flush=True)
         # /healthz while predict is saturated at concurrency 16
@@ -134,7 +142,9 @@ def main() -> None:
             env={**os.environ, "BENCH_IMAGE": str(image_file)}, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(2)
-        results["healthz_under_load"] = wrk(f"{base}/healthz", script="get.lua", connections=1, seconds=args.seconds)
+        results["healthz_under_load"] = wrk(
+            f"{base}/healthz", script="get.lua", connections=1, seconds=args.seconds
+        )
         load.wait()
         print("healthz", results["healthz_under_load"], flush=True)
     finally:
@@ -148,11 +158,17 @@ def table(r: dict) -> str:
     lines = ["| model | measure | P50 ms | P95 ms | img/s |", "|---|---|---|---|---|"]
     for name in ("fp32", "int8"):
         for raw in r["raw"][name]:
-            lines.append(f"| {name} | raw pipeline, batch {raw['batch']} | {raw['p50_ms']:.2f} | {raw['p95_ms']:.2f} | {raw['rps']:.0f} |")
+            lines.append(
+                f"| {name} | raw pipeline, batch {raw['batch']} | {raw['p50_ms']:.2f} | {raw['p95_ms']:.2f} | {raw['rps']:.0f} |"
+            )
         for c, e in r["endpoint"][name].items():
-            lines.append(f"| {name} | endpoint, concurrency {c} | {e['p50_ms']:.2f} | {e['p95_ms']:.2f} | {e['rps']:.0f} |")
+            lines.append(
+                f"| {name} | endpoint, concurrency {c} | {e['p50_ms']:.2f} | {e['p95_ms']:.2f} | {e['rps']:.0f} |"
+            )
     h = r["healthz_under_load"]
-    lines.append(f"| — | /healthz while predict saturated (c16) | {h['p50_ms']:.2f} | {h['p95_ms']:.2f} | {h['rps']:.0f} |")
+    lines.append(
+        f"| — | /healthz while predict saturated (c16) | {h['p50_ms']:.2f} | {h['p95_ms']:.2f} | {h['rps']:.0f} |"
+    )
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ def test_tester_shows_top5_and_compares_production_with_canary(
     log_in(page, live_server.url, "viewer")
     page.goto(f"{live_server.url}/models/cats/")
     page.get_by_test_id("try-model").click()
+    page.wait_for_selector("#tester[data-ready=true]")
     page.set_input_files("#file", str(photo))
     results = page.get_by_test_id("results")
     expect(results.locator(".result")).to_have_count(1)
