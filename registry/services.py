@@ -90,6 +90,17 @@ def _check_override(*, actor, override: bool, reason: str, rule: str) -> bool:
     return True
 
 
+def _stage_order_checked(
+    model: ModelState, version: int, *, previous: str, actor, override: bool, reason: str, rule: str
+) -> bool:
+    """A version moves on only from the stage before; True when an admin override skipped it."""
+    if model.production_version == version:
+        raise TransitionRefused(f"v{version} is already in production", code="already_live")
+    if model.holder(previous) == version:
+        return False
+    return _check_override(actor=actor, override=override, reason=reason, rule=rule)
+
+
 # --- registration ----------------------------------------------------------------------------
 
 
@@ -251,16 +262,15 @@ def canary_start(
                 f"one canary at a time: v{model.canary_version} is the canary; abort it or finish it first",
                 code="canary_exists",
             )
-        if model.production_version == version:
-            raise TransitionRefused(f"v{version} is already in production", code="already_live")
-        overridden = False
-        if model.staging_version != version:
-            overridden = _check_override(
-                actor=actor,
-                override=override,
-                reason=reason,
-                rule=f"no skipping stages: v{version} must be in staging before it becomes the canary.",
-            )
+        overridden = _stage_order_checked(
+            model,
+            version,
+            previous=Stage.STAGING,
+            actor=actor,
+            override=override,
+            reason=reason,
+            rule=f"no skipping stages: v{version} must be in staging before it becomes the canary.",
+        )
         aliases: dict[str, int | None] = {Stage.CANARY: version}
         if model.staging_version == version:
             aliases[Stage.STAGING] = None
@@ -346,16 +356,15 @@ def production_request(
                 f"v{existing.version} already waits for approval; approve or reject it first",
                 code="request_pending",
             )
-        if model.production_version == version:
-            raise TransitionRefused(f"v{version} is already in production", code="already_live")
-        overridden = False
-        if model.canary_version != version:
-            overridden = _check_override(
-                actor=actor,
-                override=override,
-                reason=reason,
-                rule=f"no skipping stages: v{version} must run as the canary before production.",
-            )
+        overridden = _stage_order_checked(
+            model,
+            version,
+            previous=Stage.CANARY,
+            actor=actor,
+            override=override,
+            reason=reason,
+            rule=f"no skipping stages: v{version} must run as the canary before production.",
+        )
         request = ProductionRequest.objects.create(
             model=model, version=version, requested_by=actor, reason=reason
         )

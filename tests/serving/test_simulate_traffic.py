@@ -12,6 +12,12 @@ from tests.conftest import register
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def simulate(live_server, **options) -> str:
+    out = io.StringIO()
+    call_command("simulate_traffic", url=live_server.url, stdout=out, **options)
+    return out.getvalue()
+
+
 def test_simulator_sends_dark_traffic_split_by_canary_weight(live_server, model_with_versions, users):
     services.version_stage_staging(model_name="cats", version=2, actor=users["engineer"])
     services.canary_start(model_name="cats", version=2, weight=50, actor=users["engineer"])
@@ -21,17 +27,7 @@ def test_simulator_sends_dark_traffic_split_by_canary_weight(live_server, model_
         )
         or 0
     )
-    out = io.StringIO()
-    call_command(
-        "simulate_traffic",
-        url=live_server.url,
-        model="cats",
-        rate=40,
-        duration=1.5,
-        scenario="dark",
-        stdout=out,
-    )
-    report = out.getvalue()
+    report = simulate(live_server, model="cats", rate=40, duration=1.5, scenario="dark")
     assert "done: 60 requests" in report
     assert "v1 production" in report and "v2 canary" in report
     after = REGISTRY.get_sample_value(
@@ -42,17 +38,7 @@ def test_simulator_sends_dark_traffic_split_by_canary_weight(live_server, model_
 
 def test_simulator_junk_scenario_reports_errors(live_server, users):
     register("dogs", users["engineer"])
-    out = io.StringIO()
-    call_command(
-        "simulate_traffic",
-        url=live_server.url,
-        model="dogs",
-        rate=20,
-        duration=0.5,
-        scenario="junk",
-        stdout=out,
-    )
-    assert "503 no_model" in out.getvalue()
+    assert "503 no_model" in simulate(live_server, model="dogs", rate=20, duration=0.5, scenario="junk")
 
 
 def test_simulator_refuses_non_loopback_targets():
