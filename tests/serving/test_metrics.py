@@ -5,7 +5,6 @@ import subprocess
 import time
 
 import pytest
-import requests
 import yaml
 from prometheus_client import REGISTRY
 
@@ -83,19 +82,25 @@ def test_real_prometheus_scrapes_and_answers_through_prometheus_api_client(
     )
     try:
         prom = PrometheusConnect(url=f"http://127.0.0.1:{port}", disable_ssl=True)
+        labels = {"model": "cats", "version": "1", "stage": "production"}
         deadline = time.monotonic() + 40
-        result = []
+        buckets: dict = {}
         while time.monotonic() < deadline:
             try:
                 result = prom.custom_query('sum by (le) (cvcp_prediction_confidence_bucket{model="cats"})')
-            except (requests.ConnectionError, Exception):  # noqa: B014 - not up yet
+            except Exception:  # noqa: BLE001 - Prometheus is still starting
                 result = []
-            if result:
+            buckets = {r["metric"]["le"]: float(r["value"][1]) for r in result}
+            # Scrapes lag by up to a second: wait until Prometheus has what the process exports now.
+            if buckets.get("+Inf") == REGISTRY.get_sample_value("cvcp_prediction_confidence_count", labels):
                 break
             time.sleep(0.5)
-        assert result, "Prometheus never returned the confidence histogram"
-        buckets = {r["metric"]["le"]: float(r["value"][1]) for r in result}
-        assert buckets["+Inf"] == exported
+        assert buckets, "Prometheus never returned the confidence histogram"
+        assert (
+            buckets["+Inf"]
+            == REGISTRY.get_sample_value("cvcp_prediction_confidence_count", labels)
+            >= exported
+        )
         assert sorted(buckets.values()) == [buckets[k] for k in sorted(buckets, key=lambda le: float(le))]
     finally:
         server.terminate()
