@@ -87,7 +87,9 @@ def test_real_prometheus_scrapes_and_answers_through_prometheus_api_client(
         buckets: dict = {}
         while time.monotonic() < deadline:
             try:
-                result = prom.custom_query('sum by (le) (cvcp_prediction_confidence_bucket{model="cats"})')
+                result = prom.custom_query(
+                    'sum by (le) (cvcp_prediction_confidence_bucket{model="cats",version="1",stage="production"})'
+                )
             except Exception:  # noqa: BLE001 - Prometheus is still starting
                 result = []
             buckets = {r["metric"]["le"]: float(r["value"][1]) for r in result}
