@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "registry",
     "serving",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -185,6 +186,29 @@ CACHES = {
         "LOCATION": "predictions",
         "OPTIONS": {"MAX_ENTRIES": env_int("SERVING_CACHE_MAX_ENTRIES", 10_000)},
     },
+}
+
+# --- Celery -----------------------------------------------------------------------------------
+# The embedded default needs no server: kombu's SQLAlchemy transport on a sqlite file under var/.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL") or (
+    f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}" if DEBUG else None
+)
+if not CELERY_BROKER_URL:
+    raise ImproperlyConfigured("CELERY_BROKER_URL must be set when DEBUG is off (e.g. redis://redis:6379/0)")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a task lost with its worker runs again: tasks are idempotent
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Monitoring -------------------------------------------------------------------------------
+PROMETHEUS_URL = env("PROMETHEUS_URL")  # collect through Prometheus when set
+SERVING_METRICS_URLS = env_list("SERVING_METRICS_URLS", "http://127.0.0.1:8000/metrics")  # else scrape these
+MONITORING_COLLECT_SECONDS = float(env("MONITORING_COLLECT_SECONDS", "60"))
+MONITORING_SCRAPE_TIMEOUT_SECONDS = float(env("MONITORING_SCRAPE_TIMEOUT_SECONDS", "5"))
+CELERY_BEAT_SCHEDULE = {
+    "collect-metrics": {"task": "monitoring.tasks.collect_metrics", "schedule": MONITORING_COLLECT_SECONDS},
 }
 
 # --- API --------------------------------------------------------------------------------------

@@ -20,10 +20,18 @@ def test_database_backend_follows_database_url():
     [
         ({"DEBUG": "false"}, "SECRET_KEY must be set"),
         ({"DEBUG": "false", "SECRET_KEY": "x" * 50}, "ALLOWED_HOSTS must be set"),
+        (
+            {"DEBUG": "false", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "cp.example.com"},
+            "CELERY_BROKER_URL must be set",
+        ),
     ],
 )
 def test_debug_off_without_secrets_refuses_to_start(env, message, tmp_path):
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "CELERY_BROKER_URL"}
+    }
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         env={
@@ -44,6 +52,7 @@ def test_debug_off_with_secrets_starts(tmp_path):
         "DEBUG": "false",
         "SECRET_KEY": "x" * 50,
         "ALLOWED_HOSTS": "cp.example.com",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
         "DJANGO_SETTINGS_MODULE": "controlplane.settings",
         "CONTROLPLANE_VAR_DIR": str(tmp_path),
     }

@@ -1,0 +1,60 @@
+"""Collected metric windows: per-window bin counts per {model, version, stage, signal}, and the
+cumulative values last seen per series so the next collection can take the difference."""
+
+from django.db import models
+from django.utils import timezone
+
+
+class CollectionRun(models.Model):
+    """One collection attempt; a failed one is the recorded gap."""
+
+    source = models.CharField(max_length=500)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ok = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    series = models.PositiveIntegerField(default=0)
+    windows = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.source} at {self.started_at:%Y-%m-%d %H:%M:%S} ({'ok' if self.ok else 'failed'})"
+
+
+class SeriesCursor(models.Model):
+    """Cumulative values of one series at the last successful collection from one source."""
+
+    source = models.CharField(max_length=500)
+    key = models.CharField(max_length=500)
+    values = models.JSONField()
+    total = models.FloatField(default=0)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "key"], name="one_cursor_per_series")]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.key}"
+
+
+class MetricWindow(models.Model):
+    """Counts added to one signal of one model version between two collections."""
+
+    model = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    stage = models.CharField(max_length=16)
+    signal = models.CharField(max_length=32)
+    start = models.DateTimeField()
+    end = models.DateTimeField(db_index=True)
+    bins = models.JSONField(help_text="bin label → count added in the window")
+    total = models.FloatField()
+    value_sum = models.FloatField(null=True, help_text="sum of observed values (histograms)")
+    run = models.ForeignKey(CollectionRun, on_delete=models.CASCADE, related_name="metric_windows")
+
+    class Meta:
+        ordering = ["-end", "-id"]
+        indexes = [models.Index(fields=["model", "signal", "version", "end"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} v{self.version} {self.signal} {self.end:%H:%M}: {self.total:g}"
