@@ -126,6 +126,9 @@ def collect() -> CollectionRun:
     now = timezone.now()
     source, samples, errors = _samples()
     with transaction.atomic():
+        # Before the first look that finds series, a source's counters hold an unknown past: that look
+        # only sets the starting point. After it, a series seen for the first time started since.
+        first_time = not CollectionRun.objects.filter(source=source, ok=True, series__gt=0).exists()
         run = CollectionRun.objects.create(
             source=source, started_at=now, ok=not errors, error="\n".join(errors)
         )
@@ -133,7 +136,6 @@ def collect() -> CollectionRun:
             return run
         found = series_from_samples(samples)
         cursors = {c.key: c for c in SeriesCursor.objects.filter(source=source)}
-        first_time = not cursors
         added: dict[str, dict] = defaultdict(lambda: defaultdict(float))
         starts: dict[str, object] = {}
         meta: dict[str, Series] = {}

@@ -1,0 +1,86 @@
+"""A real Celery worker on a real Redis broker runs the collection task against the live server."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from celery import Celery
+from django.conf import settings as django_settings
+from django.test import Client
+
+from monitoring.models import CollectionRun, MetricWindow
+from tests.conftest import free_port
+from tests.serving.conftest import png
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def redis_broker(tmp_path):
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is missing: install Debian's redis-server (./dev test does)"
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_worker_on_redis_collects_metrics_twice_without_double_counting(
+    live_server, model_with_versions, redis_broker
+):
+    database = django_settings.DATABASES["default"]["NAME"]  # the test database, which the worker shares
+    if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        pytest.skip("the worker is pointed at the SQLite test database")
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": redis_broker,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "SERVING_METRICS_URLS": f"{live_server.url}/metrics",
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "controlplane",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = Celery(broker=redis_broker)
+    for seed in range(100, 102):  # traffic before the first collection only sets the starting point
+        Client().post("/v1/models/cats/predict", data=png(seed), content_type="image/png")
+    try:
+        client.send_task("monitoring.tasks.collect_metrics")  # the starting point
+        deadline = time.monotonic() + 60
+        while CollectionRun.objects.count() < 1:
+            assert time.monotonic() < deadline, "the worker never ran the task"
+            time.sleep(0.3)
+        for seed in range(4):
+            Client().post("/v1/models/cats/predict", data=png(seed), content_type="image/png")
+        client.send_task("monitoring.tasks.collect_metrics")
+        client.send_task("monitoring.tasks.collect_metrics")  # a duplicate delivery
+        while CollectionRun.objects.count() < 3:
+            assert time.monotonic() < deadline, "the worker did not run the retries"
+            time.sleep(0.3)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    confidence = MetricWindow.objects.filter(model="cats", signal="confidence")
+    runs = list(CollectionRun.objects.order_by("id").values_list("series", "windows"))
+    assert sum(w.total for w in confidence) == 4, runs
+    assert all(run.ok for run in CollectionRun.objects.all())
