@@ -207,8 +207,10 @@ PROMETHEUS_URL = env("PROMETHEUS_URL")  # collect through Prometheus when set
 SERVING_METRICS_URLS = env_list("SERVING_METRICS_URLS", "http://127.0.0.1:8000/metrics")  # else scrape these
 MONITORING_COLLECT_SECONDS = float(env("MONITORING_COLLECT_SECONDS", "60"))
 MONITORING_SCRAPE_TIMEOUT_SECONDS = float(env("MONITORING_SCRAPE_TIMEOUT_SECONDS", "5"))
+MONITORING_CANARY_SECONDS = float(env("MONITORING_CANARY_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
     "collect-metrics": {"task": "monitoring.tasks.collect_metrics", "schedule": MONITORING_COLLECT_SECONDS},
+    "analyze-canaries": {"task": "monitoring.tasks.analyze_canaries", "schedule": MONITORING_CANARY_SECONDS},
 }
 
 # --- API --------------------------------------------------------------------------------------

@@ -58,3 +58,42 @@ class MetricWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} v{self.version} {self.signal} {self.end:%H:%M}: {self.total:g}"
+
+
+def default_steps() -> list[int]:
+    return [5, 25, 50, 100]
+
+
+class CanaryPlan(models.Model):
+    """How a model's canaries advance: weight steps (100 = ask for production approval), how often
+    to judge, how many samples each side needs, how many failed checks abort."""
+
+    model = models.CharField(max_length=100, unique=True)
+    steps = models.JSONField(default=default_steps)
+    interval_seconds = models.PositiveIntegerField(default=300)
+    min_samples = models.PositiveIntegerField(default=200)
+    failure_limit = models.PositiveSmallIntegerField(default=1)
+    enabled = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"{self.model}: {' → '.join(map(str, self.steps))} every {self.interval_seconds}s"
+
+
+class CanaryAnalysis(models.Model):
+    """One judgement of a canary against production over the same window, with the numbers."""
+
+    model = models.CharField(max_length=100)
+    canary_version = models.PositiveIntegerField()
+    production_version = models.PositiveIntegerField()
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField(db_index=True)
+    verdict = models.CharField(max_length=16)  # pass, hold, fail
+    weight_before = models.PositiveSmallIntegerField()
+    action = models.CharField(max_length=64, blank=True)
+    checks = models.JSONField()
+
+    class Meta:
+        ordering = ["-window_end", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model} v{self.canary_version} vs v{self.production_version}: {self.verdict}"

@@ -9,3 +9,17 @@ from . import collection
 def collect_metrics() -> dict:
     run = collection.collect()
     return {"ok": run.ok, "windows": run.windows, "error": run.error}
+
+
+@shared_task(name="monitoring.tasks.analyze_canaries")
+def analyze_canaries() -> list[dict]:
+    from registry.models import ModelState
+
+    from . import canary
+
+    results = []
+    for name in ModelState.objects.exclude(canary_version=None).values_list("name", flat=True):
+        analysis = canary.canary_analyze(model_name=name)
+        if analysis is not None:
+            results.append({"model": name, "verdict": analysis.verdict, "action": analysis.action})
+    return results

@@ -316,7 +316,7 @@ def canary_set_weight(*, model_name: str, weight: int, actor, reason: str = "") 
         )
 
 
-def canary_abort(*, model_name: str, actor, reason: str = "") -> PromotionEvent:
+def canary_abort(*, model_name: str, actor, reason: str = "", details: dict | None = None) -> PromotionEvent:
     roles.role_check(user=actor, action=Action.CANARY_ABORT)
     with _model_locked(model_name) as model:
         version = model.canary_version
@@ -339,7 +339,7 @@ def canary_abort(*, model_name: str, actor, reason: str = "") -> PromotionEvent:
                 to_version=None,
                 actor=actor,
                 reason=reason,
-                details={"weight": model.canary_weight},
+                details={"weight": model.canary_weight, **(details or {})},
             ),
         )
 

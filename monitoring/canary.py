@@ -1,0 +1,206 @@
+"""Canary analysis: the canary against production over the same window. Pass → next weight step (at 100
+it asks for production approval); inconclusive → hold; fail → abort the canary, with the numbers."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db.models import Q
+from django.utils import timezone
+
+from controlplane.exceptions import ApplicationError
+from registry import selectors as registry_selectors
+from registry import services as registry_services
+from registry.choices import Action, Role
+
+from . import drift
+from .models import CanaryAnalysis, CanaryPlan, MetricWindow
+
+BOT = "canary-analysis"
+ERROR_OUTCOMES = {"error"}
+
+
+def bot_user():
+    """The actor of automatic actions: an engineer (to step weights and ask for approval) and an
+    operator (to abort); it can never approve."""
+    user, created = get_user_model().objects.get_or_create(username=BOT, defaults={"email": ""})
+    if created:
+        user.set_unusable_password()
+        user.save()
+    for role in (Role.ENGINEER, Role.OPERATOR):
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+def _sum_windows(model: str, version: int, stage: str, start, end) -> dict[str, dict]:
+    """Signal → {"bins": {label: count}, "total": n, "sum": value_sum}, over windows ending in (start, end]."""
+    out: dict[str, dict] = defaultdict(lambda: {"bins": defaultdict(float), "total": 0.0, "sum": 0.0})
+    rows = MetricWindow.objects.filter(model=model, version=version, stage=stage, end__gt=start, end__lte=end)
+    for row in rows:
+        acc = out[row.signal]
+        for label, count in row.bins.items():
+            acc["bins"][label] += count
+        acc["total"] += row.total
+        acc["sum"] += row.value_sum or 0.0
+    return out
+
+
+def _aligned(a: dict, b: dict, *, numeric: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+    labels = sorted(
+        set(a) | set(b), key=(lambda le: float("inf") if le == "+Inf" else float(le)) if numeric else str
+    )
+    return labels, np.array([a.get(k, 0.0) for k in labels]), np.array([b.get(k, 0.0) for k in labels])
+
+
+def _edges(labels: list[str]) -> np.ndarray:
+    """Bin edges for labels sorted by upper edge ('le'); the open +Inf bin gets a finite stand-in."""
+    uppers = [float(le) for le in labels if le != "+Inf"]
+    edges = [0.0, *uppers]
+    if "+Inf" in labels:
+        edges.append((uppers[-1] if uppers else 1.0) * 1.25)
+    return np.array(edges)
+
+
+def _p95(bins: dict) -> float | None:
+    labels, counts, _ = _aligned(bins, {}, numeric=True)
+    total = counts.sum()
+    if total == 0:
+        return None
+    index = int(np.searchsorted(np.cumsum(counts), 0.95 * total))
+    le = labels[min(index, len(labels) - 1)]
+    return float("inf") if le == "+Inf" else float(le)
+
+
+def _checks(prod: dict, canary: dict, min_samples: int) -> list[dict]:
+    checks = []
+    p_conf, c_conf = prod.get("confidence"), canary.get("confidence")
+    if p_conf and c_conf:
+        labels, ref, cur = _aligned(p_conf["bins"], c_conf["bins"], numeric=True)
+        edges = _edges(labels)
+        ks = drift.score("ks", ref, cur, min_samples=min_samples)
+        checks.append({"check": "confidence distribution", **_as_dict(ks)})
+        means = {
+            "ref_mean_var": (p_conf["sum"] / p_conf["total"], drift.mean_from_bins(ref, edges)[1]),
+            "cur_mean_var": (c_conf["sum"] / c_conf["total"], drift.mean_from_bins(cur, edges)[1]),
+        }
+        drop = drift.score("mean_drop", ref, cur, edges=edges, min_samples=min_samples, **means)
+        checks.append({"check": "mean confidence", **_as_dict(drop)})
+    for signal, name in (("classes", "predicted-class mix"), ("shapes", "input shapes")):
+        if signal in prod and signal in canary:
+            _, ref, cur = _aligned(prod[signal]["bins"], canary[signal]["bins"], numeric=False)
+            checks.append(
+                {"check": name, **_as_dict(drift.score("chi_square", ref, cur, min_samples=min_samples))}
+            )
+    if "latency" in prod and "latency" in canary:
+        p95_ref, p95_cur = _p95(prod["latency"]["bins"]), _p95(canary["latency"]["bins"])
+        n_ref, n_cur = int(prod["latency"]["total"]), int(canary["latency"]["total"])
+        enough = min(n_ref, n_cur) >= min_samples
+        limit = p95_ref * 1.5 + 0.005 if p95_ref is not None else None
+        checks.append({
+            "check": "P95 latency", "method": "p95_ratio", "value": p95_cur, "threshold": limit,
+            "p_value": None, "n_ref": n_ref, "n_cur": n_cur, "reference": p95_ref,
+            "drift": (p95_cur > limit) if enough and limit is not None and p95_cur is not None else None,
+        })  # fmt: skip
+    if "outcomes" in prod and "outcomes" in canary:
+        p_out, c_out = prod["outcomes"], canary["outcomes"]
+        k_ref = sum(v for k, v in p_out["bins"].items() if k in ERROR_OUTCOMES)
+        k_cur = sum(v for k, v in c_out["bins"].items() if k in ERROR_OUTCOMES)
+        rise, p_value = drift.share_increase_z(k_ref, p_out["total"], k_cur, c_out["total"])
+        enough = min(p_out["total"], c_out["total"]) >= min_samples
+        checks.append({
+            "check": "error rate", "method": "two_proportion_z", "value": rise, "threshold": 0.01,
+            "p_value": p_value, "n_ref": int(p_out["total"]), "n_cur": int(c_out["total"]),
+            "drift": (rise >= 0.01 and p_value < drift.ALPHA) if enough else None,
+        })  # fmt: skip
+    return checks
+
+
+def _as_dict(score: drift.Score) -> dict:
+    return {
+        "method": score.method, "value": score.value, "threshold": score.threshold, "p_value": score.p_value,
+        "n_ref": score.n_ref, "n_cur": score.n_cur, "drift": score.drift, "detail": score.detail,
+    }  # fmt: skip
+
+
+def _summary(checks: list[dict]) -> str:
+    failed = [c for c in checks if c["drift"]]
+    parts = []
+    for c in failed:
+        p = f", p={c['p_value']:.1e}" if c.get("p_value") is not None else ""
+        parts.append(
+            f"{c['check']}: {c['method']}={c['value']:.3g} ≥ {c['threshold']:.3g}{p} (n={c['n_ref']}/{c['n_cur']})"
+        )
+    return "; ".join(parts)
+
+
+def canary_analyze(*, model_name: str, now=None) -> CanaryAnalysis | None:
+    """Judge the running canary once; None when there is no canary or it was judged within the interval."""
+    now = now or timezone.now()
+    model = registry_selectors.model_state_get(name=model_name)
+    if model.canary_version is None or model.production_version is None:
+        return None
+    plan, _ = CanaryPlan.objects.get_or_create(model=model_name)
+    if not plan.enabled:
+        return None
+    started = (
+        registry_selectors.event_list(model=model)
+        .filter(Q(action=Action.CANARY_START) | Q(action=Action.CANARY_WEIGHT), version=model.canary_version)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    last = CanaryAnalysis.objects.filter(model=model_name, canary_version=model.canary_version).first()
+    if last is not None and (now - last.window_end).total_seconds() < plan.interval_seconds:
+        return None
+    # Each weight step is judged on everything since it began; the interval only sets how often.
+    start = started or now - timedelta(seconds=plan.interval_seconds)
+    prod = _sum_windows(model_name, model.production_version, "production", start, now)
+    canary = _sum_windows(model_name, model.canary_version, "canary", start, now)
+    checks = _checks(prod, canary, plan.min_samples)
+    failures = sum(1 for c in checks if c["drift"])
+    if failures >= plan.failure_limit:
+        verdict = "fail"
+    elif not checks or any(c["drift"] is None for c in checks):
+        verdict = "hold"
+    else:
+        verdict = "pass"
+    analysis = CanaryAnalysis.objects.create(
+        model=model_name, canary_version=model.canary_version, production_version=model.production_version,
+        window_start=start, window_end=now, verdict=verdict, weight_before=model.canary_weight, checks=checks,
+    )  # fmt: skip
+    analysis.action = _act(model, plan, analysis)
+    analysis.save(update_fields=["action"])
+    return analysis
+
+
+def _act(model, plan: CanaryPlan, analysis: CanaryAnalysis) -> str:
+    bot = bot_user()
+    try:
+        if analysis.verdict == "fail":
+            registry_services.canary_abort(
+                model_name=model.name,
+                actor=bot,
+                reason=f"canary analysis failed: {_summary(analysis.checks)}",
+                details={"analysis": analysis.pk, "verdict": "fail", "checks": analysis.checks},
+            )
+            return "aborted"
+        if analysis.verdict != "pass":
+            return "held"
+        following = [s for s in plan.steps if s > model.canary_weight]
+        if not following or following[0] >= 100:
+            if registry_selectors.pending_request(model=model) is None:
+                registry_services.production_request(
+                    model_name=model.name, version=model.canary_version, actor=bot,
+                    reason=f"canary analysis passed at {model.canary_weight} % (analysis #{analysis.pk})",
+                )  # fmt: skip
+            return "production requested"
+        registry_services.canary_set_weight(
+            model_name=model.name, weight=min(following[0], 50), actor=bot,
+            reason=f"canary analysis passed (analysis #{analysis.pk})",
+        )  # fmt: skip
+        return f"weight {model.canary_weight} → {min(following[0], 50)}"
+    except ApplicationError as exc:
+        return f"not acted: {exc.message}"

@@ -1,0 +1,92 @@
+"""Canary analysis on real traffic: served by real sessions, collected from /metrics, judged, acted on."""
+
+import pytest
+from django.test import Client
+
+from monitoring import canary, collection
+from monitoring.models import CanaryAnalysis, CanaryPlan
+from registry import services
+from registry.models import ModelState, PromotionEvent
+from tests.conftest import register, to_production
+from tests.serving.conftest import png
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def traffic(seeds, stage):
+    client = Client()
+    for seed in seeds:
+        response = client.post(
+            f"/v1/models/cats/predict?stage={stage}", data=png(seed), content_type="image/png"
+        )
+        assert response.status_code == 200
+
+
+def setup_canary(users, canary_seed, weight, settings, live_server):
+    settings.SERVING_METRICS_URLS = [f"{live_server.url}/metrics"]
+    register("cats", users["engineer"], seed=1)
+    register("cats", users["engineer"], seed=canary_seed)
+    to_production("cats", 1, users)
+    services.version_stage_staging(model_name="cats", version=2, actor=users["engineer"])
+    services.canary_start(model_name="cats", version=2, weight=weight, actor=users["engineer"])
+    CanaryPlan.objects.create(model="cats", steps=[5, 25, 50, 100], interval_seconds=0, min_samples=60)
+    traffic([1000], "production")
+    traffic([1000], "canary")
+    collection.collect()  # the starting point
+
+
+def test_canary_that_answers_differently_is_aborted_with_the_numbers(live_server, users, settings):
+    setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
+    traffic(range(80), "production")
+    traffic(range(80), "canary")
+    collection.collect()
+    analysis = canary.canary_analyze(model_name="cats")
+    assert analysis.verdict == "fail" and analysis.action == "aborted", analysis.checks
+    failed = {c["check"] for c in analysis.checks if c["drift"]}
+    assert "predicted-class mix" in failed
+    abort = PromotionEvent.objects.get(action="canary_abort")
+    assert abort.actor.username == "canary-analysis"
+    assert "predicted-class mix" in abort.reason and abort.details["verdict"] == "fail"
+    assert ModelState.objects.get(name="cats").canary_version is None
+
+
+def test_canary_that_matches_production_steps_up_then_asks_for_approval(live_server, users, settings):
+    setup_canary(users, canary_seed=1, weight=5, settings=settings, live_server=live_server)
+    traffic(range(70), "production")
+    traffic(range(70), "canary")
+    collection.collect()
+    first = canary.canary_analyze(model_name="cats")
+    assert first.verdict == "pass", first.checks
+    assert first.action == "weight 5 → 25"
+    assert ModelState.objects.get(name="cats").canary_weight == 25
+    services.canary_set_weight(model_name="cats", weight=50, actor=users["engineer"])
+    traffic(range(200, 270), "production")
+    traffic(range(200, 270), "canary")
+    collection.collect()
+    second = canary.canary_analyze(model_name="cats")
+    assert second.verdict == "pass" and second.action == "production requested"
+    request = ModelState.objects.get(name="cats").production_requests.get(status="pending")
+    assert request.requested_by.username == "canary-analysis" and request.version == 2
+
+
+def test_too_little_traffic_holds(live_server, users, settings):
+    setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
+    traffic(range(10), "production")
+    traffic(range(10), "canary")
+    collection.collect()
+    analysis = canary.canary_analyze(model_name="cats")
+    assert analysis.verdict == "hold" and analysis.action == "held"
+    assert all(c["drift"] is None for c in analysis.checks)
+    assert ModelState.objects.get(name="cats").canary_version == 2
+    assert CanaryAnalysis.objects.count() == 1
+
+
+def test_the_beat_task_judges_every_running_canary(live_server, users, settings):
+    from monitoring.tasks import analyze_canaries
+
+    setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
+    traffic(range(80), "production")
+    traffic(range(80), "canary")
+    collection.collect()
+    assert analyze_canaries() == [{"model": "cats", "verdict": "fail", "action": "aborted"}]
+    assert analyze_canaries() == []  # nothing left to judge
