@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("registry.api.urls")),
     re_path(r"^api/", json_404),
     path("", include("serving.urls")),
+    path("", include("monitoring.urls")),
     path("", include("registry.urls")),
 ]
 

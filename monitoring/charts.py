@@ -1,0 +1,135 @@
+"""Plotly figures for the monitoring pages, built from collected windows (no I/O beyond the ORM)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import plotly.graph_objects as go
+
+from registry.choices import PRODUCTION_CHANGING
+
+from .models import MetricWindow
+
+COLOURS = {"production": "#127a43", "canary": "#b25e09", "pinned": "#6b7685"}
+LAYOUT = dict(
+    margin=dict(l=50, r=20, t=40, b=40), height=320, template="plotly_white", legend=dict(orientation="h")
+)
+
+
+def _le(label: str) -> float:
+    return float("inf") if label == "+Inf" else float(label)
+
+
+def _html(fig: go.Figure) -> str:
+    return fig.to_html(
+        full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True}
+    )
+
+
+def _series(windows, signal):
+    by_key = defaultdict(list)
+    for w in windows:
+        if w.signal == signal:
+            by_key[(w.version, w.stage)].append(w)
+    return by_key
+
+
+def histogram_overlay(windows: list[MetricWindow], signal: str, title: str) -> str | None:
+    """Share of observations per bin, one trace per {version, stage}, summed over the windows."""
+    fig = go.Figure()
+    for (version, stage), rows in sorted(_series(windows, signal).items()):
+        counts: dict[str, float] = defaultdict(float)
+        for row in rows:
+            for label, value in row.bins.items():
+                counts[label] += value
+        total = sum(counts.values())
+        if not total:
+            continue
+        labels = sorted(counts, key=_le)
+        fig.add_bar(
+            x=[f"≤{le}" for le in labels],
+            y=[counts[le] / total for le in labels],
+            name=f"v{version} {stage} (n={int(total)})",
+            marker_color=COLOURS.get(stage),
+            opacity=0.75,
+        )
+    if not fig.data:
+        return None
+    fig.update_layout(title=title, barmode="group", yaxis_tickformat=".0%", **LAYOUT)
+    return _html(fig)
+
+
+def mean_over_time(
+    windows, signal: str, title: str, *, events=(), band: tuple[float, float] | None = None
+) -> str | None:
+    fig = go.Figure()
+    for (version, stage), rows in sorted(_series(windows, signal).items()):
+        rows = sorted(rows, key=lambda w: w.end)
+        points = [(w.end, w.value_sum / w.total) for w in rows if w.total and w.value_sum is not None]
+        if points:
+            fig.add_scatter(
+                x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                name=f"v{version} {stage}", line_color=COLOURS.get(stage),
+            )  # fmt: skip
+    if not fig.data:
+        return None
+    if band is not None:
+        fig.add_hrect(y0=band[0], y1=band[1], fillcolor="#e8f5ec", opacity=0.5, line_width=0)
+    for event in events:
+        if event.action in PRODUCTION_CHANGING or event.action in ("canary_start", "canary_abort"):
+            fig.add_vline(x=event.created_at, line_dash="dot", line_color="#6b7685")
+            fig.add_annotation(
+                x=event.created_at,
+                y=1,
+                yref="paper",
+                text=f"{event.get_action_display()} v{event.version}",
+                showarrow=False,
+                font_size=10,
+            )
+    fig.update_layout(title=title, **LAYOUT)
+    return _html(fig)
+
+
+def p95_over_time(windows, title: str) -> str | None:
+    fig = go.Figure()
+    for (version, stage), rows in sorted(_series(windows, "latency").items()):
+        xs, ys = [], []
+        for w in sorted(rows, key=lambda w: w.end):
+            labels = sorted(w.bins, key=_le)
+            running, target = 0.0, 0.95 * w.total
+            for le in labels:
+                running += w.bins[le]
+                if running >= target:
+                    xs.append(w.end)
+                    ys.append(_le(le) * 1000 if le != "+Inf" else None)
+                    break
+        if xs:
+            fig.add_scatter(
+                x=xs, y=ys, mode="lines+markers", name=f"v{version} {stage}", line_color=COLOURS.get(stage)
+            )
+    if not fig.data:
+        return None
+    fig.update_layout(title=title, yaxis_title="ms (bucket upper edge)", **LAYOUT)
+    return _html(fig)
+
+
+def category_mix(windows, signal: str, title: str) -> str | None:
+    counts: dict[str, float] = defaultdict(float)
+    per_stage: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for w in windows:
+        if w.signal != signal:
+            continue
+        for label, value in w.bins.items():
+            counts[label] += value
+            per_stage[f"v{w.version} {w.stage}"][label] += value
+    if not counts:
+        return None
+    fig = go.Figure()
+    for label in sorted(counts, key=counts.get, reverse=True)[:12]:
+        fig.add_bar(
+            x=list(per_stage),
+            y=[per_stage[s][label] / max(sum(per_stage[s].values()), 1) for s in per_stage],
+            name=label,
+        )
+    fig.update_layout(title=title, barmode="stack", yaxis_tickformat=".0%", **LAYOUT)
+    return _html(fig)
