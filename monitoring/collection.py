@@ -161,7 +161,8 @@ def collect() -> CollectionRun:
         for key, values in added.items():
             series = meta[key]
             value_sum = values.pop("__sum__", None)
-            bins = per_bin(values) if series.signal in HISTOGRAMS else dict(values)
+            # Histogram bins keep their fixed edges; categories that did not move are left out.
+            bins = per_bin(values) if series.signal in HISTOGRAMS else {k: v for k, v in values.items() if v}
             total = float(sum(bins.values()))
             if total <= 0:
                 continue
