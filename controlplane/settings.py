@@ -213,6 +213,7 @@ MONITORING_CANARY_SECONDS = float(env("MONITORING_CANARY_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
     "collect-metrics": {"task": "monitoring.tasks.collect_metrics", "schedule": MONITORING_COLLECT_SECONDS},
     "analyze-canaries": {"task": "monitoring.tasks.analyze_canaries", "schedule": MONITORING_CANARY_SECONDS},
+    "ensure-baselines": {"task": "monitoring.tasks.ensure_baselines", "schedule": MONITORING_COLLECT_SECONDS},
 }
 
 # --- API --------------------------------------------------------------------------------------

@@ -97,3 +97,31 @@ class CanaryAnalysis(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} v{self.canary_version} vs v{self.production_version}: {self.verdict}"
+
+
+class Baseline(models.Model):
+    """The reference distributions a version is compared with: made from the reference image set when
+    the version is first seen, or adopted from a chosen production window (who and when recorded).
+    The newest baseline of a version is the one in force."""
+
+    SOURCES = [("reference", "Reference image set"), ("window", "Adopted production window")]
+
+    model = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    source = models.CharField(max_length=16, choices=SOURCES)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    signals = models.JSONField(help_text="signal → {bins, total, sum}")
+    samples = models.PositiveIntegerField()
+    created_by = models.ForeignKey(
+        "auth.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "version", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} v{self.version} baseline ({self.source}, n={self.samples})"

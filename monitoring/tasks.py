@@ -23,3 +23,10 @@ def analyze_canaries() -> list[dict]:
         if analysis is not None:
             results.append({"model": name, "verdict": analysis.verdict, "action": analysis.action})
     return results
+
+
+@shared_task(name="monitoring.tasks.ensure_baselines")
+def ensure_baselines() -> list[str]:
+    from . import baselines
+
+    return [str(b) for b in baselines.baselines_ensure()]
