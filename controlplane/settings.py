@@ -214,6 +214,7 @@ CELERY_BEAT_SCHEDULE = {
     "collect-metrics": {"task": "monitoring.tasks.collect_metrics", "schedule": MONITORING_COLLECT_SECONDS},
     "analyze-canaries": {"task": "monitoring.tasks.analyze_canaries", "schedule": MONITORING_CANARY_SECONDS},
     "ensure-baselines": {"task": "monitoring.tasks.ensure_baselines", "schedule": MONITORING_COLLECT_SECONDS},
+    "evaluate-alerts": {"task": "monitoring.tasks.evaluate_alerts", "schedule": MONITORING_COLLECT_SECONDS},
 }
 
 # --- API --------------------------------------------------------------------------------------

@@ -125,3 +125,122 @@ class Baseline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} v{self.version} baseline ({self.source}, n={self.samples})"
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class AlertState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    FIRING = "firing", "Firing"
+    RESOLVED = "resolved", "Resolved"
+
+
+class AlertRule(models.Model):
+    """Drift of one signal of a model's production version against its baseline."""
+
+    model = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    signal = models.CharField(max_length=32)
+    method = models.CharField(max_length=32)
+    threshold = models.FloatField(null=True, blank=True, help_text="empty: the method's default")
+    window_seconds = models.PositiveIntegerField(default=3600)
+    for_seconds = models.PositiveIntegerField(default=0, help_text="how long drift must last before firing")
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    min_samples = models.PositiveIntegerField(default=200)
+    webhook_url = models.URLField(blank=True)
+    enabled = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.name}"
+
+
+class DriftScore(models.Model):
+    """One scored window: method, value, threshold, sample sizes and the window itself."""
+
+    model = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    signal = models.CharField(max_length=32)
+    method = models.CharField(max_length=32)
+    value = models.FloatField()
+    p_value = models.FloatField(null=True)
+    threshold = models.FloatField()
+    n_ref = models.PositiveIntegerField()
+    n_cur = models.PositiveIntegerField()
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField(db_index=True)
+    verdict = models.CharField(max_length=16)  # drift, ok, not enough data
+    baseline = models.ForeignKey(Baseline, on_delete=models.SET_NULL, null=True)
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, null=True, related_name="scores")
+
+    class Meta:
+        ordering = ["-window_end", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model} v{self.version} {self.signal} {self.method}={self.value:.3g} ({self.verdict})"
+
+
+class Alert(models.Model):
+    rule = models.ForeignKey(
+        AlertRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
+    )
+    external_key = models.CharField(
+        max_length=200, blank=True, db_index=True, help_text="Alertmanager fingerprint"
+    )
+    title = models.CharField(max_length=300)
+    model = models.CharField(max_length=100)
+    version = models.PositiveIntegerField(null=True, blank=True)
+    signal = models.CharField(max_length=32, blank=True)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.PENDING)
+    started_at = models.DateTimeField(default=timezone.now)
+    fired_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    last_value = models.FloatField(null=True, blank=True)
+    last_score = models.ForeignKey(
+        DriftScore, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    snoozed_until_worse_than = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != AlertState.RESOLVED
+
+    def snoozed(self, now) -> bool:
+        return bool(
+            (self.snoozed_until and self.snoozed_until > now) or self.snoozed_until_worse_than is not None
+        )
+
+
+class AlertEvent(models.Model):
+    """The review trail of an alert: what happened, who did it, when. Never edited."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=32)
+    actor = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    note = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"alert #{self.alert_id} {self.action}"

@@ -30,3 +30,10 @@ def ensure_baselines() -> list[str]:
     from . import baselines
 
     return [str(b) for b in baselines.baselines_ensure()]
+
+
+@shared_task(name="monitoring.tasks.evaluate_alerts")
+def evaluate_alerts() -> list[str]:
+    from . import alerts
+
+    return [f"#{a.pk} {a.state}" for a in alerts.alerts_evaluate()]

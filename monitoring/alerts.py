@@ -1,0 +1,239 @@
+"""Alerts: rules score production against its baseline; alerts go pending → firing → resolved, and people
+review them (acknowledge, snooze, assign, comment, resolve, re-baseline), every step recorded."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+import numpy as np
+import requests
+from django.db import transaction
+from django.utils import timezone
+
+from controlplane.exceptions import BadRequest, Forbidden, NotFound
+from registry import roles
+from registry.choices import Role
+from registry.selectors import model_state_get
+
+from . import baselines, drift
+from .models import Alert, AlertEvent, AlertRule, AlertState, DriftScore, MetricWindow
+
+log = logging.getLogger(__name__)
+NUMERIC = {"confidence", "brightness", "contrast", "sharpness", "aspect_ratio", "latency"}
+REVIEWERS = {Role.ENGINEER, Role.APPROVER, Role.OPERATOR, Role.ADMIN}  # acknowledge, assign, comment
+SILENCERS = {Role.OPERATOR, Role.ADMIN}  # snooze, resolve, re-baseline
+
+
+def _le(label: str) -> float:
+    return float("inf") if label == "+Inf" else float(label)
+
+
+def _current(model: str, version: int, signal: str, start, end) -> dict:
+    bins, total, value_sum = defaultdict(float), 0.0, 0.0
+    for row in MetricWindow.objects.filter(
+        model=model, version=version, stage="production", signal=signal, end__gt=start, end__lte=end
+    ):
+        for label, count in row.bins.items():
+            bins[label] += count
+        total += row.total
+        value_sum += row.value_sum or 0.0
+    return {"bins": dict(bins), "total": total, "sum": value_sum}
+
+
+def rule_score(rule: AlertRule, *, now) -> DriftScore | None:
+    """Score the rule's signal of the production version over its window; None without a baseline."""
+    state = model_state_get(name=rule.model)
+    if state.production_version is None:
+        return None
+    version = state.production_version
+    baseline = baselines.baseline_current(model_name=rule.model, version=version)
+    if baseline is None or rule.signal not in baseline.signals:
+        return None
+    start = now - timedelta(seconds=rule.window_seconds)
+    ref, cur = baseline.signals[rule.signal], _current(rule.model, version, rule.signal, start, now)
+    numeric = rule.signal in NUMERIC
+    labels = sorted(set(ref["bins"]) | set(cur["bins"]), key=_le if numeric else str)
+    ref_counts = np.array([ref["bins"].get(k, 0.0) for k in labels])
+    cur_counts = np.array([cur["bins"].get(k, 0.0) for k in labels])
+    extra = {"min_samples": rule.min_samples}
+    edges = None
+    if numeric:
+        uppers = [_le(k) for k in labels if k != "+Inf"]
+        edges = np.array(
+            [0.0, *uppers] + ([uppers[-1] * 1.25 if uppers else 1.0] if "+Inf" in labels else [])
+        )
+        if rule.method == "mean_drop" and ref["total"] and cur["total"]:
+            extra["ref_mean_var"] = (ref["sum"] / ref["total"], drift.mean_from_bins(ref_counts, edges)[1])
+            extra["cur_mean_var"] = (cur["sum"] / cur["total"], drift.mean_from_bins(cur_counts, edges)[1])
+    result = drift.score(rule.method, ref_counts, cur_counts, edges=edges, threshold=rule.threshold, **extra)
+    return DriftScore.objects.create(
+        model=rule.model, version=version, signal=rule.signal, method=rule.method, value=result.value,
+        p_value=result.p_value, threshold=result.threshold, n_ref=result.n_ref, n_cur=result.n_cur,
+        window_start=start, window_end=now, verdict=result.verdict, baseline=baseline, rule=rule,
+    )  # fmt: skip
+
+
+def _record(alert: Alert, action: str, *, actor=None, note: str = "", **details) -> AlertEvent:
+    return AlertEvent.objects.create(alert=alert, action=action, actor=actor, note=note, details=details)
+
+
+def _notify(alert: Alert, action: str) -> None:
+    url = alert.rule.webhook_url if alert.rule else ""
+    if not url:
+        return
+    body = {
+        "alert": alert.pk, "action": action, "state": alert.state, "title": alert.title, "model": alert.model,
+        "version": alert.version, "signal": alert.signal, "severity": alert.severity, "value": alert.last_value,
+    }  # fmt: skip
+    try:
+        requests.post(url, json=body, timeout=5)
+    except requests.RequestException as exc:  # a dead receiver must not stop evaluation
+        log.warning("alert webhook %s failed: %s", url, exc)
+
+
+def alerts_evaluate(*, now=None) -> list[Alert]:
+    """One pass over every enabled rule; returns the alerts whose state changed."""
+    now = now or timezone.now()
+    changed = []
+    for rule in AlertRule.objects.filter(enabled=True):
+        with transaction.atomic():
+            score = rule_score(rule, now=now)
+            if score is None or score.verdict == "not enough data":
+                continue  # no verdict, no change
+            alert = Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED).first()
+            action = None
+            if score.verdict == "drift":
+                if alert is None:
+                    alert = Alert.objects.create(
+                        rule=rule, title=rule.name, model=rule.model, version=score.version, signal=rule.signal,
+                        severity=rule.severity, started_at=now, last_value=score.value, last_score=score,
+                    )  # fmt: skip
+                    action = "pending"
+                alert.last_value, alert.last_score = score.value, score
+                if (
+                    alert.state == AlertState.PENDING
+                    and (now - alert.started_at).total_seconds() >= rule.for_seconds
+                ):
+                    alert.state, alert.fired_at, action = AlertState.FIRING, now, "firing"
+                if (
+                    alert.snoozed_until_worse_than is not None
+                    and score.value > alert.snoozed_until_worse_than
+                ):
+                    alert.snoozed_until_worse_than = None
+                    action = action or "worse"
+                alert.save()
+            elif alert is not None:
+                alert.state, alert.resolved_at, alert.last_value, alert.last_score = (
+                    AlertState.RESOLVED, now, score.value, score,
+                )  # fmt: skip
+                alert.save()
+                action = "resolved"
+            if action:
+                _record(
+                    alert,
+                    action,
+                    note=f"{score.method}={score.value:.4g} (threshold {score.threshold:.4g}, n={score.n_ref}/{score.n_cur})",
+                    score=score.pk,
+                )
+                changed.append(alert)
+                if not alert.snoozed(now) or action == "worse":
+                    transaction.on_commit(lambda a=alert, act=action: _notify(a, act))
+    return changed
+
+
+# --- review ------------------------------------------------------------------------------------
+
+
+def _allowed(actor, allowed: set[str], what: str) -> None:
+    if not (roles.user_roles(actor) & allowed):
+        raise Forbidden(
+            f"'{what}' needs one of the roles: {', '.join(sorted(allowed))}", code="role_required"
+        )
+
+
+def alert_get(*, alert_id: int) -> Alert:
+    try:
+        return Alert.objects.select_related("rule", "assignee", "acknowledged_by").get(pk=alert_id)
+    except Alert.DoesNotExist:
+        raise NotFound(f"alert #{alert_id} does not exist") from None
+
+
+def alert_acknowledge(*, alert_id: int, actor, note: str = "") -> Alert:
+    _allowed(actor, REVIEWERS, "acknowledge")
+    alert = alert_get(alert_id=alert_id)
+    alert.acknowledged_by, alert.acknowledged_at = actor, timezone.now()
+    alert.save(update_fields=["acknowledged_by", "acknowledged_at"])
+    _record(alert, "acknowledged", actor=actor, note=note)
+    return alert
+
+
+def alert_snooze(*, alert_id: int, actor, until=None, until_worse: bool = False, note: str = "") -> Alert:
+    _allowed(actor, SILENCERS, "snooze")
+    alert = alert_get(alert_id=alert_id)
+    if until is None and not until_worse:
+        raise BadRequest("snooze until a time, or until the score gets worse", code="invalid_snooze")
+    if until is not None and until <= timezone.now():
+        raise BadRequest("the snooze must end in the future", code="invalid_snooze")
+    alert.snoozed_until = until
+    alert.snoozed_until_worse_than = alert.last_value if until_worse else None
+    alert.save(update_fields=["snoozed_until", "snoozed_until_worse_than"])
+    _record(
+        alert,
+        "snoozed",
+        actor=actor,
+        note=note,
+        until=until.isoformat() if until else None,
+        until_worse=until_worse,
+    )
+    return alert
+
+
+def alert_assign(*, alert_id: int, actor, assignee, note: str = "") -> Alert:
+    _allowed(actor, REVIEWERS, "assign")
+    alert = alert_get(alert_id=alert_id)
+    alert.assignee = assignee
+    alert.save(update_fields=["assignee"])
+    _record(alert, "assigned", actor=actor, note=note, assignee=assignee.get_username() if assignee else None)
+    return alert
+
+
+def alert_comment(*, alert_id: int, actor, note: str) -> Alert:
+    _allowed(actor, REVIEWERS, "comment")
+    if not note.strip():
+        raise BadRequest("a comment needs text", code="empty_comment")
+    alert = alert_get(alert_id=alert_id)
+    _record(alert, "commented", actor=actor, note=note)
+    return alert
+
+
+def alert_resolve(*, alert_id: int, actor, reason: str) -> Alert:
+    _allowed(actor, SILENCERS, "resolve")
+    if not reason.strip():
+        raise BadRequest("resolving by hand needs a reason", code="reason_required")
+    alert = alert_get(alert_id=alert_id)
+    if alert.state == AlertState.RESOLVED:
+        raise BadRequest("the alert is already resolved", code="already_resolved")
+    alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
+    alert.save(update_fields=["state", "resolved_at"])
+    _record(alert, "resolved", actor=actor, note=reason)
+    return alert
+
+
+def alert_rebaseline(*, alert_id: int, actor, reason: str) -> Alert:
+    """Accept the alert's window as the version's new normal, then resolve the alert."""
+    _allowed(actor, SILENCERS, "re-baseline")
+    alert = alert_get(alert_id=alert_id)
+    if alert.last_score is None or alert.version is None:
+        raise BadRequest("this alert has no scored window to adopt", code="no_window")
+    baseline = baselines.baseline_adopt_window(
+        model_name=alert.model, version=alert.version, start=alert.last_score.window_start,
+        end=alert.last_score.window_end, actor=actor, reason=reason or f"re-baselined from alert #{alert.pk}",
+    )  # fmt: skip
+    _record(alert, "rebaselined", actor=actor, note=reason, baseline=baseline.pk)
+    if alert.state != AlertState.RESOLVED:
+        alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
+        alert.save(update_fields=["state", "resolved_at"])
+        _record(alert, "resolved", actor=actor, note="new baseline adopted")
+    return alert
