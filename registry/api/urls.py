@@ -1,5 +1,7 @@
 from django.urls import path
 
+from monitoring.api import AlertmanagerReceiverApi
+
 from . import views
 
 app_name = "api"
@@ -28,4 +30,5 @@ urlpatterns = [
     path("models/<str:name>/canary/weight", views.CanaryWeightApi.as_view(), name="canary-weight"),
     path("models/<str:name>/history", views.HistoryApi.as_view(), name="history"),
     path("models/<str:name>/production-at", views.ProductionAtApi.as_view(), name="production-at"),
+    path("alertmanager", AlertmanagerReceiverApi.as_view(), name="alertmanager"),
 ]

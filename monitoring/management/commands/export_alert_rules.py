@@ -1,0 +1,89 @@
+"""Write Prometheus alerting rules for the serving metrics, for teams that alert from Prometheus."""
+
+from pathlib import Path
+
+import yaml
+from django.core.management.base import BaseCommand
+
+from monitoring.baselines import baseline_current
+from monitoring.collection import HISTOGRAMS
+from monitoring.models import AlertRule
+from registry.models import ModelState
+
+
+def _builtin() -> list[dict]:
+    return [
+        {
+            "alert": "CvcpHighErrorRate",
+            "expr": "sum by (model) (rate(cvcp_errors_total[5m])) / clamp_min(sum by (model) (rate(cvcp_requests_total[5m])), 1e-9) > 0.05",
+            "for": "5m",
+            "labels": {"severity": "warning"},
+            "annotations": {"summary": "More than 5 % of requests to {{ $labels.model }} fail"},
+        },
+        {
+            "alert": "CvcpSlowP95",
+            "expr": 'histogram_quantile(0.95, sum by (model, version, le) (rate(cvcp_request_duration_seconds_bucket{phase="total"}[5m]))) > 0.5',
+            "for": "5m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "P95 latency of {{ $labels.model }} v{{ $labels.version }} is over 500 ms"
+            },
+        },
+        {
+            "alert": "CvcpNoProductionTraffic",
+            "expr": 'sum by (model) (rate(cvcp_requests_total{stage="production"}[15m])) == 0',
+            "for": "15m",
+            "labels": {"severity": "info"},
+            "annotations": {"summary": "{{ $labels.model }} served no production request for 15 minutes"},
+        },
+    ]
+
+
+def _from_rules() -> list[dict]:
+    """Mean-based guards for our drift rules on numeric signals (PromQL cannot run KS or PSI)."""
+    out = []
+    for rule in AlertRule.objects.filter(enabled=True, signal__in=list(HISTOGRAMS)):
+        state = ModelState.objects.filter(name=rule.model).first()
+        if state is None or state.production_version is None:
+            continue
+        baseline = baseline_current(model_name=rule.model, version=state.production_version)
+        if (
+            baseline is None
+            or rule.signal not in baseline.signals
+            or not baseline.signals[rule.signal]["total"]
+        ):
+            continue
+        ref = baseline.signals[rule.signal]
+        mean = ref["sum"] / ref["total"]
+        margin = rule.threshold if rule.method == "mean_drop" and rule.threshold else 0.05
+        metric = HISTOGRAMS[rule.signal][0]
+        selector = f'model="{rule.model}",version="{state.production_version}",stage="production"'
+        window = f"{max(rule.window_seconds // 60, 1)}m"
+        out.append(
+            {
+                "alert": f"CvcpMeanShift_{rule.pk}",
+                "expr": f"abs(rate({metric}_sum{{{selector}}}[{window}]) / rate({metric}_count{{{selector}}}[{window}]) - {mean:.6g}) > {margin:.6g}",
+                "for": f"{max(rule.for_seconds, 60) // 60}m",
+                "labels": {"severity": rule.severity, "model": rule.model, "signal": rule.signal},
+                "annotations": {
+                    "summary": f"{rule.name}: mean {rule.signal} moved more than {margin:.3g} from the baseline {mean:.3g}"
+                },
+            }
+        )
+    return out
+
+
+class Command(BaseCommand):
+    help = "Write Prometheus alerting rules (built-in serving alerts + mean guards for our drift rules)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--out", default="-", help="file to write (default: standard output)")
+
+    def handle(self, *args, out: str, **options):
+        document = {"groups": [{"name": "cvcp-serving", "rules": _builtin() + _from_rules()}]}
+        text = yaml.safe_dump(document, sort_keys=False, width=200)
+        if out == "-":
+            self.stdout.write(text)
+        else:
+            Path(out).write_text(text)
+            self.stdout.write(f"wrote {len(document['groups'][0]['rules'])} rules to {out}")
