@@ -19,8 +19,8 @@ def test_monitoring_page_renders_charts_and_canary_verdicts(page, live_server, u
     log_in(page, live_server.url, "viewer")
     page.goto(f"{live_server.url}/models/cats/")
     page.get_by_test_id("monitoring").click()
-    expect(page.locator(".js-plotly-plot").first).to_be_visible()
-    assert page.locator(".js-plotly-plot").count() >= 6
+    # plotly draws asynchronously: wait for all seven charts
+    expect(page.locator(".js-plotly-plot")).to_have_count(7)
     expect(page.locator("table.grid")).to_contain_text("aborted")
     expect(page.get_by_test_id("not-enough")).to_contain_text("160 predictions")
     page.screenshot(path=str(artifacts / "monitoring-page.png"), full_page=True)
