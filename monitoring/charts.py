@@ -133,3 +133,31 @@ def category_mix(windows, signal: str, title: str) -> str | None:
         )
     fig.update_layout(title=title, barmode="stack", yaxis_tickformat=".0%", **LAYOUT)
     return _html(fig)
+
+
+def baseline_overlay(score, windows) -> str | None:
+    """The baseline the alert compared with, against the scored window, share per bin."""
+    baseline = score.baseline
+    reference = baseline.signals.get(score.signal)
+    if not reference:
+        return None
+    current: dict[str, float] = defaultdict(float)
+    for w in windows:
+        if w.signal == score.signal and w.version == score.version and w.stage == "production":
+            if score.window_start < w.end <= score.window_end:
+                for label, value in w.bins.items():
+                    current[label] += value
+    fig = go.Figure()
+    for name, counts, colour in (
+        (f"baseline ({baseline.source}, n={int(reference['total'])})", reference["bins"], "#6b7685"),
+        (f"scored window (n={int(sum(current.values()))})", current, "#b42318"),
+    ):
+        total = sum(counts.values()) or 1
+        numeric = all(k == "+Inf" or k.replace(".", "", 1).replace("e-", "", 1).isdigit() for k in counts)
+        labels = sorted(counts, key=_le) if numeric else sorted(counts)
+        fig.add_bar(x=labels, y=[counts[k] / total for k in labels], name=name, marker_color=colour)
+    fig.update_layout(
+        title=f"{score.signal}: baseline vs scored window ({score.method}={score.value:.3g})",
+        barmode="group", yaxis_tickformat=".0%", **LAYOUT,
+    )  # fmt: skip
+    return _html(fig)

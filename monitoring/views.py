@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
@@ -64,3 +65,97 @@ def model_monitoring(request, name: str):
         "gap": unavailable_since(),
     }
     return render(request, "monitoring/model.html", context)
+
+
+@login_required
+@require_GET
+def alert_list(request):
+    from .models import Alert
+
+    state = request.GET.get("state", "open")
+    alerts_qs = Alert.objects.select_related("assignee", "rule")
+    if state == "open":
+        alerts_qs = alerts_qs.exclude(state="resolved")
+    return render(request, "monitoring/alerts.html", {"alerts": alerts_qs[:200], "state": state})
+
+
+def _alert_context(alert):
+    from registry.models import ModelState
+
+    window_start = alert.started_at - timedelta(hours=6)
+    windows = list(MetricWindow.objects.filter(model=alert.model, end__gte=window_start))
+    model = ModelState.objects.filter(name=alert.model).first()
+    nearby = []
+    if model is not None:
+        nearby = registry_selectors.event_list(model=model).filter(
+            created_at__gte=alert.started_at - timedelta(hours=2),
+            created_at__lte=alert.started_at + timedelta(hours=2),
+        )
+    figures = []
+    if alert.signal:
+        figures.append(
+            charts.mean_over_time(windows, alert.signal, f"Mean {alert.signal} per window", events=nearby)
+        )
+        if alert.last_score_id and alert.last_score.baseline_id:
+            figures.append(charts.baseline_overlay(alert.last_score, windows))
+    return {
+        "alert": alert,
+        "model": model,
+        "rollback_to": registry_selectors.rollback_target(model=model) if model else None,
+        "nearby": nearby,
+        "figures": [f for f in figures if f],
+        "trail": alert.events.select_related("actor"),
+        "users": get_user_model().objects.filter(is_active=True).order_by("username"),
+    }
+
+
+@login_required
+def alert_detail(request, alert_id: int):
+    from controlplane.exceptions import ApplicationError
+
+    from . import alerts
+
+    alert = alerts.alert_get(alert_id=alert_id)
+    status, error = 200, None
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        note = request.POST.get("note", "")
+        try:
+            if action == "acknowledge":
+                alerts.alert_acknowledge(alert_id=alert_id, actor=request.user, note=note)
+            elif action == "snooze":
+                until = request.POST.get("until") or None
+                if until:
+                    from registry.api.views import parse_at
+
+                    until = parse_at(until)
+                alerts.alert_snooze(
+                    alert_id=alert_id,
+                    actor=request.user,
+                    until=until,
+                    until_worse=request.POST.get("until_worse") == "on",
+                    note=note,
+                )
+            elif action == "assign":
+                assignee = get_user_model().objects.filter(username=request.POST.get("assignee")).first()
+                alerts.alert_assign(alert_id=alert_id, actor=request.user, assignee=assignee, note=note)
+            elif action == "comment":
+                alerts.alert_comment(alert_id=alert_id, actor=request.user, note=note)
+            elif action == "resolve":
+                alerts.alert_resolve(alert_id=alert_id, actor=request.user, reason=note)
+            elif action == "rebaseline":
+                alerts.alert_rebaseline(alert_id=alert_id, actor=request.user, reason=note)
+            else:
+                from controlplane.exceptions import BadRequest
+
+                raise BadRequest(f"unknown action {action!r}")
+        except ApplicationError as exc:
+            status, error = exc.http_status, exc
+        else:
+            from django.shortcuts import redirect
+
+            return redirect("monitoring:alert", alert_id=alert_id)
+        alert = alerts.alert_get(alert_id=alert_id)
+    context = _alert_context(alert)
+    context["error"] = error
+    return render(request, "monitoring/alert.html", context, status=status)

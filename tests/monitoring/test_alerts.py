@@ -132,3 +132,21 @@ def test_review_actions_are_checked_and_recorded(watched, users):
         ("rebaselined", "operator"),
         ("resolved", "operator"),
     ]
+
+
+def test_alert_pages_show_chart_trail_and_take_review_actions(watched, users):
+    send("dark", 45, b"d")
+    collection.collect()
+    [alert] = alerts.alerts_evaluate()
+    client = Client()
+    client.force_login(users["engineer"])
+    listing = client.get("/alerts/")
+    assert listing.status_code == 200 and f'data-alert="{alert.pk}"'.encode() in listing.content
+    page = client.get(f"/alerts/{alert.pk}/")
+    assert page.status_code == 200
+    assert b"baseline vs scored window" in page.content and b"Promotions near the start" in page.content
+    assert client.post(f"/alerts/{alert.pk}/", {"action": "comment", "note": "on it"}).status_code == 302
+    refused = client.post(f"/alerts/{alert.pk}/", {"action": "snooze", "until_worse": "on"})
+    assert refused.status_code == 403 and b"needs one of the roles" in refused.content
+    assert client.get("/alerts/99999/").status_code == 404
+    assert [e.action for e in alert.events.all()] == ["firing", "commented"]
