@@ -237,3 +237,31 @@ def alert_rebaseline(*, alert_id: int, actor, reason: str) -> Alert:
         alert.save(update_fields=["state", "resolved_at"])
         _record(alert, "resolved", actor=actor, note="new baseline adopted")
     return alert
+
+
+DEFAULT_RULES = (
+    ("mean confidence fell", "confidence", "mean_drop", "critical"),
+    ("confidence distribution moved", "confidence", "ks", "warning"),
+    ("input brightness moved", "brightness", "ks", "warning"),
+    ("input sharpness moved", "sharpness", "ks", "info"),
+    ("input shapes changed", "shapes", "chi_square", "warning"),
+)
+
+
+def monitoring_defaults_ensure(*, model_name: str, window_seconds: int = 900) -> None:
+    """A canary plan and the usual drift rules for a model, unless it has some already."""
+    from .models import CanaryPlan
+
+    CanaryPlan.objects.get_or_create(model=model_name, defaults={"interval_seconds": 120, "min_samples": 200})
+    if not AlertRule.objects.filter(model=model_name).exists():
+        AlertRule.objects.bulk_create(
+            AlertRule(
+                model=model_name,
+                name=name,
+                signal=signal,
+                method=method,
+                severity=severity,
+                window_seconds=window_seconds,
+            )  # fmt: skip
+            for name, signal, method, severity in DEFAULT_RULES
+        )

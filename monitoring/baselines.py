@@ -77,14 +77,16 @@ def baseline_from_reference(*, model_name: str, version: int) -> Baseline:
 
 
 def baselines_ensure() -> list[Baseline]:
-    """Build the reference baseline of every live version that has none (idempotent; a beat task)."""
-    from registry.models import ModelState
+    """Build the reference baseline of every registered version that has none (idempotent; a beat task
+    right after registration, so each version has its reference before it ever takes traffic)."""
+    from registry.choices import Action
+    from registry.models import PromotionEvent
 
     made = []
-    for model in ModelState.objects.all():
-        for version in {model.production_version, model.canary_version} - {None}:
-            if not Baseline.objects.filter(model=model.name, version=version).exists():
-                made.append(baseline_from_reference(model_name=model.name, version=version))
+    registered = PromotionEvent.objects.filter(action=Action.REGISTER).values_list("model__name", "version")
+    have = set(Baseline.objects.values_list("model", "version"))
+    for model_name, version in sorted(set(registered) - have):
+        made.append(baseline_from_reference(model_name=model_name, version=version))
     return made
 
 

@@ -161,3 +161,34 @@ def baseline_overlay(score, windows) -> str | None:
         barmode="group", yaxis_tickformat=".0%", **LAYOUT,
     )  # fmt: skip
     return _html(fig)
+
+
+def reference_overlay(baseline, windows, signal: str, title: str) -> str | None:
+    """The production version's baseline against what production saw in the page's window."""
+    reference = baseline.signals.get(signal) if baseline else None
+    current: dict[str, float] = defaultdict(float)
+    for w in windows:
+        if w.signal == signal and w.version == baseline.version and w.stage == "production":
+            for label, value in w.bins.items():
+                current[label] += value
+    if not reference or not current:
+        return None
+    fig = go.Figure()
+    labels = sorted(set(reference["bins"]) | set(current), key=_le)
+    for name, counts, colour in (
+        (
+            f"baseline v{baseline.version} ({baseline.source}, n={int(reference['total'])})",
+            reference["bins"],
+            "#6b7685",
+        ),
+        (f"production now (n={int(sum(current.values()))})", current, "#127a43"),
+    ):
+        total = sum(counts.values()) or 1
+        fig.add_bar(
+            x=[f"≤{k}" for k in labels],
+            y=[counts.get(k, 0) / total for k in labels],
+            name=name,
+            marker_color=colour,
+        )
+    fig.update_layout(title=title, barmode="group", yaxis_tickformat=".0%", **LAYOUT)
+    return _html(fig)

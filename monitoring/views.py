@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET
 
 from registry import selectors as registry_selectors
 
-from . import charts, drift
-from .models import CanaryAnalysis, CollectionRun, MetricWindow
+from . import baselines, charts, drift
+from .models import CanaryAnalysis, CollectionRun, DriftScore, MetricWindow
 
 WINDOW_CHOICES = {
     "1h": timedelta(hours=1),
@@ -44,9 +44,27 @@ def model_monitoring(request, name: str):
     windows = list(MetricWindow.objects.filter(model=name, end__gte=since))
     events = list(registry_selectors.event_list(model=model).filter(created_at__gte=since))
     confidence_n = sum(w.total for w in windows if w.signal == "confidence")
+    baseline = (
+        baselines.baseline_current(model_name=name, version=model.production_version)
+        if model.production_version
+        else None
+    )
+    band = None
+    if baseline and baseline.signals.get("confidence", {}).get("total"):
+        mean = baseline.signals["confidence"]["sum"] / baseline.signals["confidence"]["total"]
+        band = (mean - drift.THRESHOLDS["mean_drop"], mean + drift.THRESHOLDS["mean_drop"])
     figures = [
-        charts.histogram_overlay(windows, "confidence", "Top-1 confidence: share per bin"),
-        charts.mean_over_time(windows, "confidence", "Mean confidence per window", events=events),
+        charts.reference_overlay(baseline, windows, "confidence", "Top-1 confidence: baseline vs production")
+        if baseline
+        else None,
+        charts.histogram_overlay(windows, "confidence", "Top-1 confidence: production vs canary"),
+        charts.mean_over_time(
+            windows,
+            "confidence",
+            "Mean confidence per window (band: baseline ± 0.05)",
+            events=events,
+            band=band,
+        ),
         charts.p95_over_time(windows, "P95 latency per version"),
         charts.category_mix(windows, "shapes", "Input-shape mix"),
         charts.histogram_overlay(windows, "brightness", "Input brightness"),
@@ -62,6 +80,7 @@ def model_monitoring(request, name: str):
         "samples": int(confidence_n),
         "min_samples": drift.MIN_SAMPLES,
         "analyses": CanaryAnalysis.objects.filter(model=name)[:20],
+        "scores": DriftScore.objects.filter(model=name, window_end__gte=since)[:50],
         "gap": unavailable_since(),
     }
     return render(request, "monitoring/model.html", context)

@@ -21,7 +21,7 @@ def test_monitoring_page_renders_charts_and_canary_verdicts(page, live_server, u
     page.get_by_test_id("monitoring").click()
     # plotly draws asynchronously: wait for all seven charts
     expect(page.locator(".js-plotly-plot")).to_have_count(7)
-    expect(page.locator("table.grid")).to_contain_text("aborted")
+    expect(page.get_by_test_id("canary-analyses")).to_contain_text("aborted")
     expect(page.get_by_test_id("not-enough")).to_contain_text("160 predictions")
     page.screenshot(path=str(artifacts / "monitoring-page.png"), full_page=True)
     assert page.console_errors == []

@@ -150,3 +150,12 @@ def test_alert_pages_show_chart_trail_and_take_review_actions(watched, users):
     assert refused.status_code == 403 and b"needs one of the roles" in refused.content
     assert client.get("/alerts/99999/").status_code == 404
     assert [e.action for e in alert.events.all()] == ["firing", "commented"]
+
+
+def test_default_rules_and_plan_are_created_once(model_with_versions):
+    from monitoring.models import CanaryPlan
+
+    alerts.monitoring_defaults_ensure(model_name="cats")
+    alerts.monitoring_defaults_ensure(model_name="cats")
+    assert AlertRule.objects.filter(model="cats").count() == len(alerts.DEFAULT_RULES)
+    assert CanaryPlan.objects.get(model="cats").steps == [5, 25, 50, 100]

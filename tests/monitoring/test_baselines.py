@@ -37,9 +37,9 @@ def test_reference_baseline_equals_what_serving_reports_for_the_same_images(
     assert window.value_sum == pytest.approx(baseline.signals["confidence"]["sum"], rel=1e-6)
 
 
-def test_ensure_builds_once_per_live_version(model_with_versions):
+def test_ensure_builds_once_per_registered_version(model_with_versions):
     made = baselines.baselines_ensure()
-    assert [(b.model, b.version, b.source) for b in made] == [("cats", 1, "reference")]
+    assert [(b.model, b.version, b.source) for b in made] == [("cats", v, "reference") for v in (1, 2, 3)]
     assert baselines.baselines_ensure() == []
 
 

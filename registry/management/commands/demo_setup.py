@@ -21,6 +21,12 @@ class Command(BaseCommand):
             self.stdout.write(f"  {line}")
         if not tiny_only:
             self._real_model(users)
+        from monitoring.alerts import monitoring_defaults_ensure
+        from registry.models import ModelState
+
+        for name in ModelState.objects.values_list("name", flat=True):
+            monitoring_defaults_ensure(model_name=name)
+        self.stdout.write("  canary plans and drift alert rules in place (edit them in /admin/)")
         self.stdout.write(self.style.SUCCESS("\nDemo users (username / password / API token):"))
         for role, (user, token) in users.items():
             self.stdout.write(f"  {user.username:<9} {DEMO_PASSWORDS[role]:<22} {token}")
