@@ -98,48 +98,54 @@ def alerts_evaluate(*, now=None) -> list[Alert]:
     now = now or timezone.now()
     changed = []
     for rule in AlertRule.objects.filter(enabled=True):
-        with transaction.atomic():
-            score = rule_score(rule, now=now)
-            if score is None or score.verdict == "not enough data":
-                continue  # no verdict, no change
-            alert = Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED).first()
-            action = None
-            if score.verdict == "drift":
-                if alert is None:
-                    alert = Alert.objects.create(
-                        rule=rule, title=rule.name, model=rule.model, version=score.version, signal=rule.signal,
-                        severity=rule.severity, started_at=now, last_value=score.value, last_score=score,
-                    )  # fmt: skip
-                    action = "pending"
-                alert.last_value, alert.last_score = score.value, score
-                if (
-                    alert.state == AlertState.PENDING
-                    and (now - alert.started_at).total_seconds() >= rule.for_seconds
-                ):
-                    alert.state, alert.fired_at, action = AlertState.FIRING, now, "firing"
-                if (
-                    alert.snoozed_until_worse_than is not None
-                    and score.value > alert.snoozed_until_worse_than
-                ):
-                    alert.snoozed_until_worse_than = None
-                    action = action or "worse"
-                alert.save()
-            elif alert is not None:
-                alert.state, alert.resolved_at, alert.last_value, alert.last_score = (
-                    AlertState.RESOLVED, now, score.value, score,
+        try:
+            changed += _evaluate_rule(rule, now)
+        except Exception:  # one broken rule must not silence the others
+            log.exception("evaluating alert rule #%s (%s) failed", rule.pk, rule)
+    return changed
+
+
+def _evaluate_rule(rule: AlertRule, now) -> list[Alert]:
+    changed = []
+    with transaction.atomic():
+        score = rule_score(rule, now=now)
+        if score is None or score.verdict == "not enough data":
+            return changed  # no verdict, no change
+        alert = Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED).first()
+        action = None
+        if score.verdict == "drift":
+            if alert is None:
+                alert = Alert.objects.create(
+                    rule=rule, title=rule.name, model=rule.model, version=score.version, signal=rule.signal,
+                    severity=rule.severity, started_at=now, last_value=score.value, last_score=score,
                 )  # fmt: skip
-                alert.save()
-                action = "resolved"
-            if action:
-                _record(
-                    alert,
-                    action,
-                    note=f"{score.method}={score.value:.4g} (threshold {score.threshold:.4g}, n={score.n_ref}/{score.n_cur})",
-                    score=score.pk,
-                )
-                changed.append(alert)
-                if not alert.snoozed(now) or action == "worse":
-                    transaction.on_commit(lambda a=alert, act=action: _notify(a, act))
+                action = "pending"
+            alert.last_value, alert.last_score = score.value, score
+            if (
+                alert.state == AlertState.PENDING
+                and (now - alert.started_at).total_seconds() >= rule.for_seconds
+            ):
+                alert.state, alert.fired_at, action = AlertState.FIRING, now, "firing"
+            if alert.snoozed_until_worse_than is not None and score.value > alert.snoozed_until_worse_than:
+                alert.snoozed_until_worse_than = None
+                action = action or "worse"
+            alert.save()
+        elif alert is not None:
+            alert.state, alert.resolved_at, alert.last_value, alert.last_score = (
+                AlertState.RESOLVED, now, score.value, score,
+            )  # fmt: skip
+            alert.save()
+            action = "resolved"
+        if action:
+            _record(
+                alert,
+                action,
+                note=f"{score.method}={score.value:.4g} (threshold {score.threshold:.4g}, n={score.n_ref}/{score.n_cur})",
+                score=score.pk,
+            )
+            changed.append(alert)
+            if not alert.snoozed(now) or action == "worse":
+                transaction.on_commit(lambda a=alert, act=action: _notify(a, act))
     return changed
 
 

@@ -87,8 +87,8 @@ def chi_square(ref, cur) -> tuple[float, float, list[int]]:
     ref, cur = np.asarray(ref, dtype=float), np.asarray(cur, dtype=float)
     keep = (ref + cur) > 0
     new = [int(i) for i in np.flatnonzero((ref == 0) & (cur > 0))]
-    if keep.sum() < 2:
-        return 0.0, 1.0, new
+    if keep.sum() < 2 or ref.sum() == 0 or cur.sum() == 0:
+        return 0.0, 1.0, new  # nothing to compare: an empty side is "not enough data", not drift
     result = stats.chi2_contingency(np.vstack([ref[keep], cur[keep]]), correction=False)
     return float(result.statistic), float(result.pvalue), new
 

@@ -109,3 +109,10 @@ def test_false_alarm_rate_under_no_drift_is_below_one_percent_at_the_minimum_sam
             ref, cur = binned(rng.beta(6, 2, n)), binned(rng.beta(6, 2, n))
             alarms += bool(drift.score(method, ref, cur, edges=EDGES).drift)
     assert alarms / trials < 0.01, f"{method}: {alarms} false alarms in {trials}"
+
+
+def test_an_empty_side_is_not_enough_data_never_an_error():
+    assert drift.chi_square([10, 5, 0], [0, 0, 0])[:2] == (0.0, 1.0)
+    result = drift.score("chi_square", [100, 50, 80], [0, 0, 0])
+    assert result.drift is None
+    assert drift.score("psi", [300, 200], [0, 0]).drift is None
