@@ -81,13 +81,15 @@ def _checks(prod: dict, canary: dict, min_samples: int) -> list[dict]:
     if p_conf and c_conf:
         labels, ref, cur = _aligned(p_conf["bins"], c_conf["bins"], numeric=True)
         edges = _edges(labels)
-        ks = drift.score("ks", ref, cur, min_samples=min_samples)
+        ks = drift.score("ks", ref, cur, min_samples=min_samples, min_reference=min_samples)
         checks.append({"check": "confidence distribution", **_as_dict(ks)})
         means = {
             "ref_mean_var": (p_conf["sum"] / p_conf["total"], drift.mean_from_bins(ref, edges)[1]),
             "cur_mean_var": (c_conf["sum"] / c_conf["total"], drift.mean_from_bins(cur, edges)[1]),
         }
-        drop = drift.score("mean_drop", ref, cur, edges=edges, min_samples=min_samples, **means)
+        drop = drift.score(
+            "mean_drop", ref, cur, edges=edges, min_samples=min_samples, min_reference=min_samples, **means
+        )
         checks.append({"check": "mean confidence", **_as_dict(drop)})
     for signal, name in (("classes", "predicted-class mix"), ("shapes", "input shapes")):
         if signal in prod and signal in canary:

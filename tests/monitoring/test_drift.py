@@ -83,6 +83,8 @@ def test_low_confidence_share_rise(rng):
 def test_below_minimum_samples_gives_no_verdict():
     result = drift.score("ks", [5, 5, 5], [1, 1, 20])
     assert result.drift is None and result.verdict == "not enough data"
+    assert drift.score("ks", [30, 30, 12], [100, 100, 100]).drift is not None  # a 72-image baseline is enough
+    assert drift.score("ks", [10, 10, 10], [100, 100, 100]).drift is None
 
 
 def test_clear_drift_is_called(rng):
@@ -93,9 +95,11 @@ def test_clear_drift_is_called(rng):
     assert drift.score("mean_drop", ref, cur, edges=EDGES).drift is True
 
 
+@pytest.mark.parametrize("n_ref", [drift.MIN_SAMPLES, drift.MIN_REFERENCE])
 @pytest.mark.parametrize("method", ["psi", "jensen_shannon", "hellinger", "ks", "mean_drop", "chi_square"])
-def test_false_alarm_rate_under_no_drift_is_below_one_percent_at_the_minimum_sample_gate(method):
-    """Both windows drawn from one distribution, at exactly the minimum sample size, 2000 times."""
+def test_false_alarm_rate_under_no_drift_is_below_one_percent_at_the_minimum_sample_gate(method, n_ref):
+    """Both sides drawn from one distribution at the minimum sizes (window vs window, and window vs the
+    smallest baseline allowed), 2000 times."""
     rng = np.random.default_rng(11)
     n = drift.MIN_SAMPLES
     alarms = 0
@@ -103,10 +107,10 @@ def test_false_alarm_rate_under_no_drift_is_below_one_percent_at_the_minimum_sam
     for _ in range(trials):
         if method == "chi_square":
             shares = [0.4, 0.3, 0.15, 0.1, 0.05]
-            ref, cur = rng.multinomial(n, shares), rng.multinomial(n, shares)
+            ref, cur = rng.multinomial(n_ref, shares), rng.multinomial(n, shares)
             alarms += bool(drift.score(method, ref, cur).drift)
         else:
-            ref, cur = binned(rng.beta(6, 2, n)), binned(rng.beta(6, 2, n))
+            ref, cur = binned(rng.beta(6, 2, n_ref)), binned(rng.beta(6, 2, n))
             alarms += bool(drift.score(method, ref, cur, edges=EDGES).drift)
     assert alarms / trials < 0.01, f"{method}: {alarms} false alarms in {trials}"
 
