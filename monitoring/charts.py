@@ -10,6 +10,7 @@ from registry.choices import PRODUCTION_CHANGING
 
 from .models import MetricWindow
 
+HISTOGRAM_SIGNALS = {"confidence", "brightness", "contrast", "sharpness", "aspect_ratio", "latency"}
 COLOURS = {"production": "#127a43", "canary": "#b25e09", "pinned": "#6b7685"}
 LAYOUT = dict(
     margin=dict(l=50, r=20, t=40, b=40), height=320, template="plotly_white", legend=dict(orientation="h")
@@ -135,54 +136,11 @@ def category_mix(windows, signal: str, title: str) -> str | None:
     return _html(fig)
 
 
-def baseline_overlay(score, windows) -> str | None:
-    """The baseline the alert compared with, against the scored window, share per bin."""
-    baseline = score.baseline
-    reference = baseline.signals.get(score.signal)
-    if not reference:
-        return None
-    current: dict[str, float] = defaultdict(float)
-    for w in windows:
-        if w.signal == score.signal and w.version == score.version and w.stage == "production":
-            if score.window_start < w.end <= score.window_end:
-                for label, value in w.bins.items():
-                    current[label] += value
+def _compare(title: str, *traces: tuple[str, dict, str]) -> str:
+    """Share per bin of several histograms over one shared, ordered set of bins."""
+    labels = sorted({k for _, counts, _ in traces for k in counts}, key=_le)
     fig = go.Figure()
-    for name, counts, colour in (
-        (f"baseline ({baseline.source}, n={int(reference['total'])})", reference["bins"], "#6b7685"),
-        (f"scored window (n={int(sum(current.values()))})", current, "#b42318"),
-    ):
-        total = sum(counts.values()) or 1
-        numeric = all(k == "+Inf" or k.replace(".", "", 1).replace("e-", "", 1).isdigit() for k in counts)
-        labels = sorted(counts, key=_le) if numeric else sorted(counts)
-        fig.add_bar(x=labels, y=[counts[k] / total for k in labels], name=name, marker_color=colour)
-    fig.update_layout(
-        title=f"{score.signal}: baseline vs scored window ({score.method}={score.value:.3g})",
-        barmode="group", yaxis_tickformat=".0%", **LAYOUT,
-    )  # fmt: skip
-    return _html(fig)
-
-
-def reference_overlay(baseline, windows, signal: str, title: str) -> str | None:
-    """The production version's baseline against what production saw in the page's window."""
-    reference = baseline.signals.get(signal) if baseline else None
-    current: dict[str, float] = defaultdict(float)
-    for w in windows:
-        if w.signal == signal and w.version == baseline.version and w.stage == "production":
-            for label, value in w.bins.items():
-                current[label] += value
-    if not reference or not current:
-        return None
-    fig = go.Figure()
-    labels = sorted(set(reference["bins"]) | set(current), key=_le)
-    for name, counts, colour in (
-        (
-            f"baseline v{baseline.version} ({baseline.source}, n={int(reference['total'])})",
-            reference["bins"],
-            "#6b7685",
-        ),
-        (f"production now (n={int(sum(current.values()))})", current, "#127a43"),
-    ):
+    for name, counts, colour in traces:
         total = sum(counts.values()) or 1
         fig.add_bar(
             x=[f"≤{k}" for k in labels],
@@ -192,3 +150,43 @@ def reference_overlay(baseline, windows, signal: str, title: str) -> str | None:
         )
     fig.update_layout(title=title, barmode="group", yaxis_tickformat=".0%", **LAYOUT)
     return _html(fig)
+
+
+def _production_counts(windows, signal: str, version: int, start=None, end=None) -> dict[str, float]:
+    counts: dict[str, float] = defaultdict(float)
+    for w in windows:
+        if w.signal == signal and w.version == version and w.stage == "production":
+            if start is None or start < w.end <= end:
+                for label, value in w.bins.items():
+                    counts[label] += value
+    return counts
+
+
+def baseline_overlay(score, windows) -> str | None:
+    """The baseline the alert compared with, against the scored window."""
+    reference = score.baseline.signals.get(score.signal)
+    if not reference or score.signal not in HISTOGRAM_SIGNALS:
+        return None
+    current = _production_counts(windows, score.signal, score.version, score.window_start, score.window_end)
+    return _compare(
+        f"{score.signal}: baseline vs scored window ({score.method}={score.value:.3g})",
+        (f"baseline ({score.baseline.source}, n={int(reference['total'])})", reference["bins"], "#6b7685"),
+        (f"scored window (n={int(sum(current.values()))})", current, "#b42318"),
+    )
+
+
+def reference_overlay(baseline, windows, signal: str, title: str) -> str | None:
+    """The production version's baseline against what production saw in the page's window."""
+    reference = baseline.signals.get(signal) if baseline else None
+    current = _production_counts(windows, signal, baseline.version) if baseline else {}
+    if not reference or not current:
+        return None
+    return _compare(
+        title,
+        (
+            f"baseline v{baseline.version} ({baseline.source}, n={int(reference['total'])})",
+            reference["bins"],
+            "#6b7685",
+        ),
+        (f"production now (n={int(sum(current.values()))})", current, "#127a43"),
+    )
