@@ -4,7 +4,6 @@ review them (acknowledge, snooze, assign, comment, resolve, re-baseline), every 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import timedelta
 
 import numpy as np
@@ -18,7 +17,8 @@ from registry.choices import Role
 from registry.selectors import model_state_get
 
 from . import baselines, drift
-from .models import Alert, AlertEvent, AlertRule, AlertState, DriftScore, MetricWindow
+from .models import Alert, AlertEvent, AlertRule, AlertState, DriftScore
+from .selectors import windows_sum
 
 log = logging.getLogger(__name__)
 NUMERIC = {"confidence", "brightness", "contrast", "sharpness", "aspect_ratio", "latency"}
@@ -28,18 +28,6 @@ SILENCERS = {Role.OPERATOR, Role.ADMIN}  # snooze, resolve, re-baseline
 
 def _le(label: str) -> float:
     return float("inf") if label == "+Inf" else float(label)
-
-
-def _current(model: str, version: int, signal: str, start, end) -> dict:
-    bins, total, value_sum = defaultdict(float), 0.0, 0.0
-    for row in MetricWindow.objects.filter(
-        model=model, version=version, stage="production", signal=signal, end__gt=start, end__lte=end
-    ):
-        for label, count in row.bins.items():
-            bins[label] += count
-        total += row.total
-        value_sum += row.value_sum or 0.0
-    return {"bins": dict(bins), "total": total, "sum": value_sum}
 
 
 def rule_score(rule: AlertRule, *, now) -> DriftScore | None:
@@ -52,7 +40,11 @@ def rule_score(rule: AlertRule, *, now) -> DriftScore | None:
     if baseline is None or rule.signal not in baseline.signals:
         return None
     start = now - timedelta(seconds=rule.window_seconds)
-    ref, cur = baseline.signals[rule.signal], _current(rule.model, version, rule.signal, start, now)
+    ref = baseline.signals[rule.signal]
+    cur = windows_sum(
+        model=rule.model, version=version, stage="production", start=start, end=now, signal=rule.signal
+    )
+    cur = cur.get(rule.signal, {"bins": {}, "total": 0.0, "sum": 0.0})
     numeric = rule.signal in NUMERIC
     labels = sorted(set(ref["bins"]) | set(cur["bins"]), key=_le if numeric else str)
     ref_counts = np.array([ref["bins"].get(k, 0.0) for k in labels])

@@ -7,7 +7,6 @@ from collections import defaultdict
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Sum
 from prometheus_client.utils import floatToGoString
 
 from controlplane.exceptions import BadRequest
@@ -17,7 +16,8 @@ from serving import metrics, preprocessing
 from serving.runtime import runtime
 from serving.samples import reference_set
 
-from .models import Baseline, MetricWindow
+from .models import Baseline
+from .selectors import windows_sum
 
 HISTOGRAM_EDGES = {
     "confidence": metrics.CONFIDENCE_BUCKETS,
@@ -94,17 +94,8 @@ def baseline_adopt_window(*, model_name: str, version: int, start, end, actor, r
     """Take what production saw in [start, end] as the version's new normal (operators re-baseline
     after a deliberate change, e.g. a new camera)."""
     roles.role_check(user=actor, action=Action.ROLLBACK)  # operators and admins, as for silencing alerts
-    rows = MetricWindow.objects.filter(
-        model=model_name, version=version, stage="production", end__gt=start, end__lte=end
-    )
-    signals: dict[str, dict] = defaultdict(lambda: {"bins": defaultdict(float), "total": 0.0, "sum": 0.0})
-    for row in rows:
-        entry = signals[row.signal]
-        for label, count in row.bins.items():
-            entry["bins"][label] += count
-        entry["total"] += row.total
-        entry["sum"] += row.value_sum or 0.0
-    samples = int(rows.filter(signal="confidence").aggregate(n=Sum("total"))["n"] or 0)
+    signals = windows_sum(model=model_name, version=version, stage="production", start=start, end=end)
+    samples = int(signals.get("confidence", {}).get("total", 0))
     if samples == 0:
         raise BadRequest("no production predictions of this version in that window", code="empty_window")
     return Baseline.objects.create(
@@ -113,7 +104,7 @@ def baseline_adopt_window(*, model_name: str, version: int, start, end, actor, r
         source="window",
         window_start=start,
         window_end=end,
-        signals={k: {**v, "bins": dict(v["bins"])} for k, v in signals.items()},
+        signals=signals,
         samples=samples,
         created_by=actor,
         reason=reason,

@@ -3,7 +3,6 @@ it asks for production approval); inconclusive → hold; fail → abort the cana
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import timedelta
 
 import numpy as np
@@ -18,7 +17,8 @@ from registry import services as registry_services
 from registry.choices import Action, Role
 
 from . import drift
-from .models import CanaryAnalysis, CanaryPlan, MetricWindow
+from .models import CanaryAnalysis, CanaryPlan
+from .selectors import windows_sum
 
 BOT = "canary-analysis"
 ERROR_OUTCOMES = {"error"}
@@ -34,19 +34,6 @@ def bot_user():
     for role in (Role.ENGINEER, Role.OPERATOR):
         user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
-
-
-def _sum_windows(model: str, version: int, stage: str, start, end) -> dict[str, dict]:
-    """Signal → {"bins": {label: count}, "total": n, "sum": value_sum}, over windows ending in (start, end]."""
-    out: dict[str, dict] = defaultdict(lambda: {"bins": defaultdict(float), "total": 0.0, "sum": 0.0})
-    rows = MetricWindow.objects.filter(model=model, version=version, stage=stage, end__gt=start, end__lte=end)
-    for row in rows:
-        acc = out[row.signal]
-        for label, count in row.bins.items():
-            acc["bins"][label] += count
-        acc["total"] += row.total
-        acc["sum"] += row.value_sum or 0.0
-    return out
 
 
 def _aligned(a: dict, b: dict, *, numeric: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -159,8 +146,10 @@ def canary_analyze(*, model_name: str, now=None) -> CanaryAnalysis | None:
         return None
     # Each weight step is judged on everything since it began; the interval only sets how often.
     start = started or now - timedelta(seconds=plan.interval_seconds)
-    prod = _sum_windows(model_name, model.production_version, "production", start, now)
-    canary = _sum_windows(model_name, model.canary_version, "canary", start, now)
+    prod = windows_sum(
+        model=model_name, version=model.production_version, stage="production", start=start, end=now
+    )
+    canary = windows_sum(model=model_name, version=model.canary_version, stage="canary", start=start, end=now)
     checks = _checks(prod, canary, plan.min_samples)
     failures = sum(1 for c in checks if c["drift"])
     if failures >= plan.failure_limit:

@@ -386,6 +386,15 @@ def production_request(
         return request
 
 
+def _into_production(model: ModelState, version: int) -> dict[str, int | None]:
+    """The alias moves that put a version in production: it leaves canary or staging if it held them."""
+    aliases: dict[str, int | None] = {Stage.PRODUCTION: version}
+    for stage in (Stage.CANARY, Stage.STAGING):
+        if model.holder(stage) == version:
+            aliases[stage] = None
+    return aliases
+
+
 def _pending_for_decision(model: ModelState, actor) -> ProductionRequest:
     request = pending_request(model=model)
     if request is None:
@@ -401,10 +410,7 @@ def production_approve(*, model_name: str, actor, reason: str = "") -> Promotion
         request = _pending_for_decision(model, actor)
         version = request.version
         replaced = model.production_version
-        aliases: dict[str, int | None] = {Stage.PRODUCTION: version}
-        for stage in (Stage.CANARY, Stage.STAGING):
-            if model.holder(stage) == version:
-                aliases[stage] = None
+        aliases = _into_production(model, version)
         request.status = RequestStatus.APPROVED
         request.decided_by, request.decided_at, request.decision_reason = actor, timezone.now(), reason
         request.save()
@@ -488,10 +494,7 @@ def production_rollback(*, model_name: str, actor, reason: str = "") -> Promotio
                 "nothing to roll back to: no earlier production version is recorded",
                 code="no_rollback_target",
             )
-        aliases: dict[str, int | None] = {Stage.PRODUCTION: target}
-        for stage in (Stage.CANARY, Stage.STAGING):
-            if model.holder(stage) == target:
-                aliases[stage] = None
+        aliases = _into_production(model, target)
         return _apply(
             model,
             aliases=aliases,

@@ -1,7 +1,6 @@
 """A real Celery worker on a real Redis broker runs the collection task against the live server."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -12,35 +11,20 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from monitoring.models import CollectionRun, MetricWindow
-from tests.conftest import free_port
 from tests.serving.conftest import png
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def redis_broker(tmp_path):
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing: install Debian's redis-server (./dev test does)"
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    yield f"redis://127.0.0.1:{port}/0"
-    server.terminate()
-    server.wait(timeout=10)
-
-
 def test_worker_on_redis_collects_metrics_twice_without_double_counting(
-    live_server, model_with_versions, redis_broker
+    live_server, model_with_versions, redis_url
 ):
     database = django_settings.DATABASES["default"]["NAME"]  # the test database, which the worker shares
     if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
         pytest.skip("the worker is pointed at the SQLite test database")
     env = {
         **os.environ,
-        "CELERY_BROKER_URL": redis_broker,
+        "CELERY_BROKER_URL": redis_url,
         "DATABASE_URL": f"sqlite:///{database}",
         "SERVING_METRICS_URLS": f"{live_server.url}/metrics",
     }
@@ -61,7 +45,7 @@ def test_worker_on_redis_collects_metrics_twice_without_double_counting(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    client = Celery(broker=redis_broker)
+    client = Celery(broker=redis_url)
     for seed in range(100, 102):  # traffic before the first collection only sets the starting point
         Client().post("/v1/models/cats/predict", data=png(seed), content_type="image/png")
     try:

@@ -4,7 +4,6 @@ brightness drifts from its reference baseline and an alert fires, visible on the
 
 import io
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from django.test import Client
 from monitoring.models import Alert, AlertRule, Baseline, CanaryPlan, CollectionRun
 from registry import services
 from registry.models import ModelState, PromotionEvent
-from tests.conftest import free_port, register, to_production
+from tests.conftest import register, to_production
 from tests.serving.conftest import png
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -30,7 +29,9 @@ def wait_for(condition, seconds: float, what: str):
         time.sleep(0.5)
 
 
-def test_dark_traffic_aborts_the_canary_and_fires_a_production_alert(live_server, users, settings, tmp_path):
+def test_dark_traffic_aborts_the_canary_and_fires_a_production_alert(
+    live_server, users, settings, tmp_path, redis_url
+):
     if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
         pytest.skip("the worker is pointed at the SQLite test database")
     register("cats", users["engineer"], seed=1)
@@ -49,14 +50,9 @@ def test_dark_traffic_aborts_the_canary_and_fires_a_production_alert(live_server
     )
     Client().post("/v1/models/cats/predict", data=png(1), content_type="image/png")  # series exist
 
-    redis_port = free_port()
-    redis = subprocess.Popen(
-        [shutil.which("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
     env = {
         **os.environ,
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "CELERY_BROKER_URL": redis_url,
         "DATABASE_URL": f"sqlite:///{django_settings.DATABASES['default']['NAME']}",
         "MLFLOW_TRACKING_URI": settings.MLFLOW_TRACKING_URI,
         "MLFLOW_REGISTRY_URI": settings.MLFLOW_REGISTRY_URI,
@@ -95,8 +91,6 @@ def test_dark_traffic_aborts_the_canary_and_fires_a_production_alert(live_server
     finally:
         worker.terminate()
         worker.wait(timeout=30)
-        redis.terminate()
-        redis.wait(timeout=10)
     abort = PromotionEvent.objects.get(action="canary_abort")
     assert abort.actor.username == "canary-analysis" and abort.details["verdict"] == "fail"
     alert = Alert.objects.get(rule=rule)

@@ -1,37 +1,11 @@
 """With REDIS_URL set, prediction answers live in a real Redis, where every replica finds them."""
 
-import shutil
-import subprocess
-import time
-
 import pytest
 import redis
 
-from tests.conftest import free_port
 from tests.serving.conftest import png
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing: install Debian's redis-server (./dev test does)"
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.terminate()
-    server.wait(timeout=10)
 
 
 def test_prediction_cache_in_redis_is_shared(client, model_with_versions, redis_url, settings):
