@@ -190,3 +190,34 @@ def reference_overlay(baseline, windows, signal: str, title: str) -> str | None:
         ),
         (f"production now (n={int(sum(current.values()))})", current, "#127a43"),
     )
+
+
+def category_mix_over_time(windows, signal: str, title: str, *, stage: str = "production") -> str | None:
+    """Share of each category per collection window (the top categories; the rest as 'other')."""
+    per_end: dict = defaultdict(lambda: defaultdict(float))
+    totals: dict[str, float] = defaultdict(float)
+    for w in windows:
+        if w.signal == signal and w.stage == stage:
+            for label, value in w.bins.items():
+                per_end[w.end][label] += value
+                totals[label] += value
+    if not per_end:
+        return None
+    top = sorted(totals, key=totals.get, reverse=True)[:8]
+    ends = sorted(per_end)
+    fig = go.Figure()
+    for label in [*top, "other"]:
+        ys = []
+        for end in ends:
+            counts = per_end[end]
+            total = sum(counts.values()) or 1
+            value = (
+                counts.get(label, 0.0)
+                if label != "other"
+                else sum(v for k, v in counts.items() if k not in top)
+            )
+            ys.append(value / total)
+        if any(ys):
+            fig.add_scatter(x=ends, y=ys, name=label, mode="lines", stackgroup="mix")
+    fig.update_layout(title=title, yaxis_tickformat=".0%", **LAYOUT)
+    return _html(fig)

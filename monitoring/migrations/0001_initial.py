@@ -2,13 +2,13 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import monitoring.models
 from django.conf import settings
 from django.db import migrations, models
 
+import monitoring.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,194 +17,371 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AlertRule',
+            name="AlertRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=100)),
-                ('name', models.CharField(max_length=200)),
-                ('signal', models.CharField(max_length=32)),
-                ('method', models.CharField(max_length=32)),
-                ('threshold', models.FloatField(blank=True, help_text="empty: the method's default", null=True)),
-                ('window_seconds', models.PositiveIntegerField(default=3600)),
-                ('for_seconds', models.PositiveIntegerField(default=0, help_text='how long drift must last before firing')),
-                ('severity', models.CharField(choices=[('info', 'Info'), ('warning', 'Warning'), ('critical', 'Critical')], default='warning', max_length=16)),
-                ('min_samples', models.PositiveIntegerField(default=200)),
-                ('webhook_url', models.URLField(blank=True)),
-                ('enabled', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(max_length=100)),
+                ("name", models.CharField(max_length=200)),
+                ("signal", models.CharField(max_length=32)),
+                ("method", models.CharField(max_length=32)),
+                (
+                    "threshold",
+                    models.FloatField(blank=True, help_text="empty: the method's default", null=True),
+                ),
+                ("window_seconds", models.PositiveIntegerField(default=3600)),
+                (
+                    "for_seconds",
+                    models.PositiveIntegerField(
+                        default=0, help_text="how long drift must last before firing"
+                    ),
+                ),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[("info", "Info"), ("warning", "Warning"), ("critical", "Critical")],
+                        default="warning",
+                        max_length=16,
+                    ),
+                ),
+                ("min_samples", models.PositiveIntegerField(default=200)),
+                ("webhook_url", models.URLField(blank=True)),
+                ("enabled", models.BooleanField(default=True)),
             ],
         ),
         migrations.CreateModel(
-            name='CanaryAnalysis',
+            name="CanaryAnalysis",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=100)),
-                ('canary_version', models.PositiveIntegerField()),
-                ('production_version', models.PositiveIntegerField()),
-                ('window_start', models.DateTimeField()),
-                ('window_end', models.DateTimeField(db_index=True)),
-                ('verdict', models.CharField(max_length=16)),
-                ('weight_before', models.PositiveSmallIntegerField()),
-                ('action', models.CharField(blank=True, max_length=64)),
-                ('checks', models.JSONField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(max_length=100)),
+                ("canary_version", models.PositiveIntegerField()),
+                ("production_version", models.PositiveIntegerField()),
+                ("window_start", models.DateTimeField()),
+                ("window_end", models.DateTimeField(db_index=True)),
+                ("verdict", models.CharField(max_length=16)),
+                ("weight_before", models.PositiveSmallIntegerField()),
+                ("action", models.CharField(blank=True, max_length=64)),
+                ("checks", models.JSONField()),
             ],
             options={
-                'ordering': ['-window_end', '-id'],
+                "ordering": ["-window_end", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='CanaryPlan',
+            name="CanaryPlan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=100, unique=True)),
-                ('steps', models.JSONField(default=monitoring.models.default_steps)),
-                ('interval_seconds', models.PositiveIntegerField(default=300)),
-                ('min_samples', models.PositiveIntegerField(default=200)),
-                ('failure_limit', models.PositiveSmallIntegerField(default=1)),
-                ('enabled', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(max_length=100, unique=True)),
+                ("steps", models.JSONField(default=monitoring.models.default_steps)),
+                ("interval_seconds", models.PositiveIntegerField(default=300)),
+                ("min_samples", models.PositiveIntegerField(default=200)),
+                ("failure_limit", models.PositiveSmallIntegerField(default=1)),
+                ("enabled", models.BooleanField(default=True)),
             ],
         ),
         migrations.CreateModel(
-            name='CollectionRun',
+            name="CollectionRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=500)),
-                ('started_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('ok', models.BooleanField(default=False)),
-                ('error', models.TextField(blank=True)),
-                ('series', models.PositiveIntegerField(default=0)),
-                ('windows', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(max_length=500)),
+                ("started_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("ok", models.BooleanField(default=False)),
+                ("error", models.TextField(blank=True)),
+                ("series", models.PositiveIntegerField(default=0)),
+                ("windows", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_key', models.CharField(blank=True, db_index=True, help_text='Alertmanager fingerprint', max_length=200)),
-                ('title', models.CharField(max_length=300)),
-                ('model', models.CharField(max_length=100)),
-                ('version', models.PositiveIntegerField(blank=True, null=True)),
-                ('signal', models.CharField(blank=True, max_length=32)),
-                ('severity', models.CharField(choices=[('info', 'Info'), ('warning', 'Warning'), ('critical', 'Critical')], default='warning', max_length=16)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('firing', 'Firing'), ('resolved', 'Resolved')], default='pending', max_length=16)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('fired_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('last_value', models.FloatField(blank=True, null=True)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('snoozed_until', models.DateTimeField(blank=True, null=True)),
-                ('snoozed_until_worse_than', models.FloatField(blank=True, null=True)),
-                ('acknowledged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('rule', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='alerts', to='monitoring.alertrule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_key",
+                    models.CharField(
+                        blank=True, db_index=True, help_text="Alertmanager fingerprint", max_length=200
+                    ),
+                ),
+                ("title", models.CharField(max_length=300)),
+                ("model", models.CharField(max_length=100)),
+                ("version", models.PositiveIntegerField(blank=True, null=True)),
+                ("signal", models.CharField(blank=True, max_length=32)),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[("info", "Info"), ("warning", "Warning"), ("critical", "Critical")],
+                        default="warning",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("firing", "Firing"), ("resolved", "Resolved")],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("fired_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("last_value", models.FloatField(blank=True, null=True)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("snoozed_until", models.DateTimeField(blank=True, null=True)),
+                ("snoozed_until_worse_than", models.FloatField(blank=True, null=True)),
+                (
+                    "acknowledged_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="alerts",
+                        to="monitoring.alertrule",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AlertEvent',
+            name="AlertEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(max_length=32)),
-                ('note', models.TextField(blank=True)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('alert', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='monitoring.alert')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("action", models.CharField(max_length=32)),
+                ("note", models.TextField(blank=True)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "alert",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="monitoring.alert",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Baseline',
+            name="Baseline",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=100)),
-                ('version', models.PositiveIntegerField()),
-                ('source', models.CharField(choices=[('reference', 'Reference image set'), ('window', 'Adopted production window')], max_length=16)),
-                ('window_start', models.DateTimeField(blank=True, null=True)),
-                ('window_end', models.DateTimeField(blank=True, null=True)),
-                ('signals', models.JSONField(help_text='signal → {bins, total, sum}')),
-                ('samples', models.PositiveIntegerField()),
-                ('reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(max_length=100)),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("reference", "Reference image set"),
+                            ("window", "Adopted production window"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("window_start", models.DateTimeField(blank=True, null=True)),
+                ("window_end", models.DateTimeField(blank=True, null=True)),
+                ("signals", models.JSONField(help_text="signal → {bins, total, sum}")),
+                ("samples", models.PositiveIntegerField()),
+                ("reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='DriftScore',
+            name="DriftScore",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=100)),
-                ('version', models.PositiveIntegerField()),
-                ('signal', models.CharField(max_length=32)),
-                ('method', models.CharField(max_length=32)),
-                ('value', models.FloatField()),
-                ('p_value', models.FloatField(null=True)),
-                ('threshold', models.FloatField()),
-                ('n_ref', models.PositiveIntegerField()),
-                ('n_cur', models.PositiveIntegerField()),
-                ('window_start', models.DateTimeField()),
-                ('window_end', models.DateTimeField(db_index=True)),
-                ('verdict', models.CharField(max_length=16)),
-                ('baseline', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to='monitoring.baseline')),
-                ('rule', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='scores', to='monitoring.alertrule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(max_length=100)),
+                ("version", models.PositiveIntegerField()),
+                ("signal", models.CharField(max_length=32)),
+                ("method", models.CharField(max_length=32)),
+                ("value", models.FloatField()),
+                ("p_value", models.FloatField(null=True)),
+                ("threshold", models.FloatField()),
+                ("n_ref", models.PositiveIntegerField()),
+                ("n_cur", models.PositiveIntegerField()),
+                ("window_start", models.DateTimeField()),
+                ("window_end", models.DateTimeField(db_index=True)),
+                ("verdict", models.CharField(max_length=16)),
+                (
+                    "baseline",
+                    models.ForeignKey(
+                        null=True, on_delete=django.db.models.deletion.SET_NULL, to="monitoring.baseline"
+                    ),
+                ),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="scores",
+                        to="monitoring.alertrule",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-window_end', '-id'],
+                "ordering": ["-window_end", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='alert',
-            name='last_score',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='monitoring.driftscore'),
+            model_name="alert",
+            name="last_score",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="monitoring.driftscore",
+            ),
         ),
         migrations.CreateModel(
-            name='MetricWindow',
+            name="MetricWindow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=100)),
-                ('version', models.PositiveIntegerField()),
-                ('stage', models.CharField(max_length=16)),
-                ('signal', models.CharField(max_length=32)),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField(db_index=True)),
-                ('bins', models.JSONField(help_text='bin label → count added in the window')),
-                ('total', models.FloatField()),
-                ('value_sum', models.FloatField(help_text='sum of observed values (histograms)', null=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='metric_windows', to='monitoring.collectionrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(max_length=100)),
+                ("version", models.PositiveIntegerField()),
+                ("stage", models.CharField(max_length=16)),
+                ("signal", models.CharField(max_length=32)),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField(db_index=True)),
+                ("bins", models.JSONField(help_text="bin label → count added in the window")),
+                ("total", models.FloatField()),
+                ("value_sum", models.FloatField(help_text="sum of observed values (histograms)", null=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="metric_windows",
+                        to="monitoring.collectionrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-end', '-id'],
+                "ordering": ["-end", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SeriesCursor',
+            name="SeriesCursor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=500)),
-                ('key', models.CharField(max_length=500)),
-                ('values', models.JSONField()),
-                ('total', models.FloatField(default=0)),
-                ('seen_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(max_length=500)),
+                ("key", models.CharField(max_length=500)),
+                ("values", models.JSONField()),
+                ("total", models.FloatField(default=0)),
+                ("seen_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('source', 'key'), name='one_cursor_per_series')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("source", "key"), name="one_cursor_per_series")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='baseline',
-            index=models.Index(fields=['model', 'version', 'created_at'], name='monitoring__model_7fa2c9_idx'),
+            model_name="baseline",
+            index=models.Index(
+                fields=["model", "version", "created_at"], name="monitoring__model_7fa2c9_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='metricwindow',
-            index=models.Index(fields=['model', 'signal', 'version', 'end'], name='monitoring__model_a0786a_idx'),
+            model_name="metricwindow",
+            index=models.Index(
+                fields=["model", "signal", "version", "end"], name="monitoring__model_a0786a_idx"
+            ),
         ),
     ]

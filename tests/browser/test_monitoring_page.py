@@ -19,9 +19,34 @@ def test_monitoring_page_renders_charts_and_canary_verdicts(page, live_server, u
     log_in(page, live_server.url, "viewer")
     page.goto(f"{live_server.url}/models/cats/")
     page.get_by_test_id("monitoring").click()
-    # plotly draws asynchronously: wait for all seven charts
-    expect(page.locator(".js-plotly-plot")).to_have_count(7)
+    # plotly draws asynchronously: wait for all eight charts (no baseline yet, so no baseline overlay)
+    expect(page.locator(".js-plotly-plot")).to_have_count(8)
     expect(page.get_by_test_id("canary-analyses")).to_contain_text("aborted")
     expect(page.get_by_test_id("not-enough")).to_contain_text("160 predictions")
     page.screenshot(path=str(artifacts / "monitoring-page.png"), full_page=True)
+    assert page.console_errors == []
+
+
+def test_alert_page_renders_its_charts_and_takes_a_comment(page, live_server, users, settings, artifacts):
+    from monitoring import alerts, baselines
+    from monitoring.models import AlertRule
+    from tests.monitoring.test_alerts import send
+
+    setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
+    baselines.baseline_from_reference(model_name="cats", version=1)
+    AlertRule.objects.create(
+        model="cats", name="inputs got darker", signal="brightness", method="ks", min_samples=40
+    )
+    send("dark", 45, b"d")
+    collection.collect()
+    [alert] = alerts.alerts_evaluate()
+    log_in(page, live_server.url, "engineer")
+    page.goto(f"{live_server.url}/alerts/")
+    page.get_by_role("link", name="inputs got darker").click()
+    expect(page.get_by_test_id("alert-state")).to_have_text("firing")
+    expect(page.locator(".js-plotly-plot")).to_have_count(2)
+    page.fill("input[name=note][required]", "camera firmware changed")
+    page.get_by_test_id("comment").click()
+    expect(page.get_by_test_id("trail")).to_contain_text("camera firmware changed")
+    page.screenshot(path=str(artifacts / "alert-page.png"), full_page=True)
     assert page.console_errors == []
