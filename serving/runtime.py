@@ -77,9 +77,21 @@ class Batcher:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name=f"batcher-{name}-v{version}", daemon=True)
         self._stopped = False
+        self._running = threading.Lock()  # one inference per version at a time, inline or batched
         self._thread.start()
 
     def submit(self, tensor: np.ndarray, *, timeout: float = 30.0) -> tuple[np.ndarray, Timing]:
+        # Greedy mode, nothing running and nothing queued: run here and skip the hand-off to the
+        # batching thread. (With a batch wait configured, every request waits for company instead.)
+        if self.max_wait == 0 and self._queue.empty() and self._running.acquire(blocking=False):
+            try:
+                if self._queue.empty():
+                    started = time.perf_counter()
+                    scores = self.model.run(tensor)
+                    metrics.batch_size.labels(model=self.name, version=self.version).observe(1)
+                    return scores[0], Timing(queue=0.0, inference=time.perf_counter() - started)
+            finally:
+                self._running.release()
         future: Future = Future()
         self._queue.put((tensor, future, time.perf_counter()))
         return future.result(timeout=timeout)
@@ -111,14 +123,15 @@ class Batcher:
             batch = self._collect()
             if not batch:
                 break
-            started = time.perf_counter()
-            try:
-                scores = self.model.run(np.concatenate([tensor for tensor, _, _ in batch]))
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
-                for _, future, _ in batch:
-                    future.set_exception(exc)
-                continue
-            inference = time.perf_counter() - started
+            with self._running:
+                started = time.perf_counter()
+                try:
+                    scores = self.model.run(np.concatenate([tensor for tensor, _, _ in batch]))
+                except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+                    for _, future, _ in batch:
+                        future.set_exception(exc)
+                    continue
+                inference = time.perf_counter() - started
             metrics.batch_size.labels(model=self.name, version=self.version).observe(len(batch))
             for row, (_, future, queued) in enumerate(batch):
                 future.set_result((scores[row], Timing(queue=started - queued, inference=inference)))
