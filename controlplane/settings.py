@@ -162,10 +162,12 @@ IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 SERVING_ROUTE_TTL_SECONDS = float(
     env("SERVING_ROUTE_TTL_SECONDS", "0.5")
 )  # promotions reach a process within this
-SERVING_BATCH_MAX = env_int("SERVING_BATCH_MAX", 8)
+SERVING_BATCH_MAX = env_int("SERVING_BATCH_MAX", 2)  # measured best on 2 cores, see bench/README.md
 # 0 = greedy: a batch is whatever queued while the previous one ran, so a lone request never waits.
 SERVING_BATCH_WAIT_MS = float(env("SERVING_BATCH_WAIT_MS", "0"))
 SERVING_INTRA_OP_THREADS = env_int("SERVING_INTRA_OP_THREADS", 0)  # 0: onnxruntime decides (one per core)
+# Threads of the session that runs batches while requests queue (0: the same session as above).
+SERVING_BATCH_INTRA_OP_THREADS = env_int("SERVING_BATCH_INTRA_OP_THREADS", 1)
 SERVING_MAX_LOADED = env_int("SERVING_MAX_LOADED", 6)
 SERVING_MAX_PIXELS = env_int("SERVING_MAX_PIXELS", 40_000_000)
 SERVING_MAX_BODY_BYTES = env_int("SERVING_MAX_BODY_BYTES", 20 * 1024 * 1024)

@@ -126,7 +126,9 @@ class Batcher:
             with self._running:
                 started = time.perf_counter()
                 try:
-                    scores = self.model.run(np.concatenate([tensor for tensor, _, _ in batch]))
+                    scores = self.model.run(
+                        np.concatenate([tensor for tensor, _, _ in batch]), under_load=True
+                    )
                 except Exception as exc:  # noqa: BLE001 - handed to every waiting request
                     for _, future, _ in batch:
                         future.set_exception(exc)
@@ -211,7 +213,11 @@ class Runtime:
             model_bytes = mlflow_gateway.version_onnx_bytes(name=name, version=version)
             stored = mlflow_gateway.version_metadata(name=name, version=version)
             metadata = metadata_from_stored(stored)
-            loaded = LoadedModel(model_bytes, threads=settings.SERVING_INTRA_OP_THREADS)
+            loaded = LoadedModel(
+                model_bytes,
+                threads=settings.SERVING_INTRA_OP_THREADS,
+                batch_threads=settings.SERVING_BATCH_INTRA_OP_THREADS or None,
+            )
             served = Served(
                 name=name,
                 version=version,
