@@ -43,7 +43,11 @@ def model_monitoring(request, name: str):
     since = timezone.now() - span
     windows = list(MetricWindow.objects.filter(model=name, end__gte=since))
     events = list(registry_selectors.event_list(model=model).filter(created_at__gte=since))
-    confidence_n = sum(w.total for w in windows if w.signal == "confidence")
+    per_side: dict[tuple[int, str], float] = {}
+    for w in windows:
+        if w.signal == "confidence":
+            per_side[(w.version, w.stage)] = per_side.get((w.version, w.stage), 0.0) + w.total
+    short = sorted((f"v{v} {stage}", int(n)) for (v, stage), n in per_side.items() if n < drift.MIN_SAMPLES)
     baseline = (
         baselines.baseline_current(model_name=name, version=model.production_version)
         if model.production_version
@@ -77,8 +81,7 @@ def model_monitoring(request, name: str):
         "figures": [f for f in figures if f],
         "window": span_key,
         "windows": WINDOW_CHOICES,
-        "enough": confidence_n >= drift.MIN_SAMPLES,
-        "samples": int(confidence_n),
+        "short": short,
         "min_samples": drift.MIN_SAMPLES,
         "analyses": CanaryAnalysis.objects.filter(model=name)[:20],
         "scores": DriftScore.objects.filter(model=name, window_end__gte=since)[:50],
