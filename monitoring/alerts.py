@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-import numpy as np
 import requests
 from django.db import transaction
 from django.utils import timezone
@@ -26,10 +25,6 @@ REVIEWERS = {Role.ENGINEER, Role.APPROVER, Role.OPERATOR, Role.ADMIN}  # acknowl
 SILENCERS = {Role.OPERATOR, Role.ADMIN}  # snooze, resolve, re-baseline
 
 
-def _le(label: str) -> float:
-    return float("inf") if label == "+Inf" else float(label)
-
-
 def rule_score(rule: AlertRule, *, now) -> DriftScore | None:
     """Score the rule's signal of the production version over its window; None without a baseline."""
     state = model_state_get(name=rule.model)
@@ -46,19 +41,12 @@ def rule_score(rule: AlertRule, *, now) -> DriftScore | None:
     )
     cur = cur.get(rule.signal, {"bins": {}, "total": 0.0, "sum": 0.0})
     numeric = rule.signal in NUMERIC
-    labels = sorted(set(ref["bins"]) | set(cur["bins"]), key=_le if numeric else str)
-    ref_counts = np.array([ref["bins"].get(k, 0.0) for k in labels])
-    cur_counts = np.array([cur["bins"].get(k, 0.0) for k in labels])
+    labels, ref_counts, cur_counts = drift.aligned(ref["bins"], cur["bins"], numeric=numeric)
     extra = {"min_samples": rule.min_samples}
-    edges = None
-    if numeric:
-        uppers = [_le(k) for k in labels if k != "+Inf"]
-        edges = np.array(
-            [0.0, *uppers] + ([uppers[-1] * 1.25 if uppers else 1.0] if "+Inf" in labels else [])
-        )
-        if rule.method == "mean_drop" and ref["total"] and cur["total"]:
-            extra["ref_mean_var"] = (ref["sum"] / ref["total"], drift.mean_from_bins(ref_counts, edges)[1])
-            extra["cur_mean_var"] = (cur["sum"] / cur["total"], drift.mean_from_bins(cur_counts, edges)[1])
+    edges = drift.edges_for(labels) if numeric else None
+    if numeric and rule.method == "mean_drop" and ref["total"] and cur["total"]:
+        extra["ref_mean_var"] = drift.exact_mean_var(ref, ref_counts, edges)
+        extra["cur_mean_var"] = drift.exact_mean_var(cur, cur_counts, edges)
     result = drift.score(rule.method, ref_counts, cur_counts, edges=edges, threshold=rule.threshold, **extra)
     return DriftScore.objects.create(
         model=rule.model, version=version, signal=rule.signal, method=rule.method, value=result.value,

@@ -36,43 +36,26 @@ def bot_user():
     return user
 
 
-def _aligned(a: dict, b: dict, *, numeric: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
-    labels = sorted(
-        set(a) | set(b), key=(lambda le: float("inf") if le == "+Inf" else float(le)) if numeric else str
-    )
-    return labels, np.array([a.get(k, 0.0) for k in labels]), np.array([b.get(k, 0.0) for k in labels])
-
-
-def _edges(labels: list[str]) -> np.ndarray:
-    """Bin edges for labels sorted by upper edge ('le'); the open +Inf bin gets a finite stand-in."""
-    uppers = [float(le) for le in labels if le != "+Inf"]
-    edges = [0.0, *uppers]
-    if "+Inf" in labels:
-        edges.append((uppers[-1] if uppers else 1.0) * 1.25)
-    return np.array(edges)
-
-
 def _p95(bins: dict) -> float | None:
-    labels, counts, _ = _aligned(bins, {}, numeric=True)
+    labels, counts, _ = drift.aligned(bins, {}, numeric=True)
     total = counts.sum()
     if total == 0:
         return None
     index = int(np.searchsorted(np.cumsum(counts), 0.95 * total))
-    le = labels[min(index, len(labels) - 1)]
-    return float("inf") if le == "+Inf" else float(le)
+    return drift.le_value(labels[min(index, len(labels) - 1)])
 
 
 def _checks(prod: dict, canary: dict, min_samples: int) -> list[dict]:
     checks = []
     p_conf, c_conf = prod.get("confidence"), canary.get("confidence")
     if p_conf and c_conf:
-        labels, ref, cur = _aligned(p_conf["bins"], c_conf["bins"], numeric=True)
-        edges = _edges(labels)
+        labels, ref, cur = drift.aligned(p_conf["bins"], c_conf["bins"], numeric=True)
+        edges = drift.edges_for(labels)
         ks = drift.score("ks", ref, cur, min_samples=min_samples, min_reference=min_samples)
         checks.append({"check": "confidence distribution", **_as_dict(ks)})
         means = {
-            "ref_mean_var": (p_conf["sum"] / p_conf["total"], drift.mean_from_bins(ref, edges)[1]),
-            "cur_mean_var": (c_conf["sum"] / c_conf["total"], drift.mean_from_bins(cur, edges)[1]),
+            "ref_mean_var": drift.exact_mean_var(p_conf, ref, edges),
+            "cur_mean_var": drift.exact_mean_var(c_conf, cur, edges),
         }
         drop = drift.score(
             "mean_drop", ref, cur, edges=edges, min_samples=min_samples, min_reference=min_samples, **means
@@ -80,7 +63,7 @@ def _checks(prod: dict, canary: dict, min_samples: int) -> list[dict]:
         checks.append({"check": "mean confidence", **_as_dict(drop)})
     for signal, name in (("classes", "predicted-class mix"), ("shapes", "input shapes")):
         if signal in prod and signal in canary:
-            _, ref, cur = _aligned(prod[signal]["bins"], canary[signal]["bins"], numeric=False)
+            _, ref, cur = drift.aligned(prod[signal]["bins"], canary[signal]["bins"], numeric=False)
             checks.append(
                 {"check": name, **_as_dict(drift.score("chi_square", ref, cur, min_samples=min_samples))}
             )

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 
 from registry.choices import PRODUCTION_CHANGING
 
+from .drift import le_value
 from .models import MetricWindow
 
 HISTOGRAM_SIGNALS = {"confidence", "brightness", "contrast", "sharpness", "aspect_ratio", "latency"}
@@ -15,10 +16,6 @@ COLOURS = {"production": "#127a43", "canary": "#b25e09", "pinned": "#6b7685"}
 LAYOUT = dict(
     margin=dict(l=50, r=20, t=40, b=40), height=320, template="plotly_white", legend=dict(orientation="h")
 )
-
-
-def _le(label: str) -> float:
-    return float("inf") if label == "+Inf" else float(label)
 
 
 def _html(fig: go.Figure) -> str:
@@ -46,7 +43,7 @@ def histogram_overlay(windows: list[MetricWindow], signal: str, title: str) -> s
         total = sum(counts.values())
         if not total:
             continue
-        labels = sorted(counts, key=_le)
+        labels = sorted(counts, key=le_value)
         fig.add_bar(
             x=[f"≤{le}" for le in labels],
             y=[counts[le] / total for le in labels],
@@ -96,13 +93,13 @@ def p95_over_time(windows, title: str) -> str | None:
     for (version, stage), rows in sorted(_series(windows, "latency").items()):
         xs, ys = [], []
         for w in sorted(rows, key=lambda w: w.end):
-            labels = sorted(w.bins, key=_le)
+            labels = sorted(w.bins, key=le_value)
             running, target = 0.0, 0.95 * w.total
             for le in labels:
                 running += w.bins[le]
                 if running >= target:
                     xs.append(w.end)
-                    ys.append(_le(le) * 1000 if le != "+Inf" else None)
+                    ys.append(le_value(le) * 1000 if le != "+Inf" else None)
                     break
         if xs:
             fig.add_scatter(
@@ -138,7 +135,7 @@ def category_mix(windows, signal: str, title: str) -> str | None:
 
 def _compare(title: str, *traces: tuple[str, dict, str]) -> str:
     """Share per bin of several histograms over one shared, ordered set of bins."""
-    labels = sorted({k for _, counts, _ in traces for k in counts}, key=_le)
+    labels = sorted({k for _, counts, _ in traces for k in counts}, key=le_value)
     fig = go.Figure()
     for name, counts, colour in traces:
         total = sum(counts.values()) or 1

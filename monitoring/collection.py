@@ -4,7 +4,6 @@ means the process restarted, and then the new value is the whole increase."""
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -13,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import prometheus_gateway
+from .drift import le_value
 from .models import CollectionRun, MetricWindow, SeriesCursor
 
 HISTOGRAMS = {  # signal → (metric, extra label filter)
@@ -90,7 +90,7 @@ def per_bin(cumulative_by_le: dict) -> dict:
     """Prometheus buckets are cumulative ('le'); turn them into counts per bin, keyed by upper edge."""
     edges = sorted(
         (k for k in cumulative_by_le if k != "__sum__"),
-        key=lambda le: math.inf if le == "+Inf" else float(le),
+        key=le_value,
     )
     out, below = {}, 0.0
     for le in edges:

@@ -27,6 +27,35 @@ class Score:
         return {True: "drift", False: "ok", None: "not enough data"}[self.drift]
 
 
+def le_value(label: str) -> float:
+    """The upper edge a Prometheus 'le' label names."""
+    return float("inf") if label == "+Inf" else float(label)
+
+
+def aligned(ref_bins: dict, cur_bins: dict, *, numeric: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Two {label: count} maps as arrays over one shared label order (by upper edge when numeric)."""
+    labels = sorted(set(ref_bins) | set(cur_bins), key=le_value if numeric else str)
+    return (
+        labels,
+        np.array([ref_bins.get(k, 0.0) for k in labels]),
+        np.array([cur_bins.get(k, 0.0) for k in labels]),
+    )
+
+
+def edges_for(labels: list[str]) -> np.ndarray:
+    """Bin edges for labels sorted by upper edge; the open +Inf bin gets a finite stand-in."""
+    uppers = [le_value(le) for le in labels if le != "+Inf"]
+    edges = [0.0, *uppers]
+    if "+Inf" in labels:
+        edges.append((uppers[-1] if uppers else 1.0) * 1.25)
+    return np.array(edges)
+
+
+def exact_mean_var(histogram: dict, counts, edges) -> tuple[float, float]:
+    """Mean from the histogram's exact sum of values; variance from its bins (no exact square sum exists)."""
+    return histogram["sum"] / histogram["total"], mean_from_bins(counts, edges)[1]
+
+
 def _probs(counts) -> np.ndarray:
     counts = np.asarray(counts, dtype=float)
     total = counts.sum()
