@@ -50,10 +50,7 @@ def baseline_from_reference(*, model_name: str, version: int) -> Baseline:
     images = reference_set()
     for sample in images:
         prepared = preprocessing.prepare(sample.data, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
-        scores = served.batcher.model.run(prepared.tensor)[0]
-        if served.metadata.output == "logits":
-            scores = np.exp(scores - scores.max())
-            scores = scores / scores.sum()
+        scores = served.probabilities(served.batcher.model.run(prepared.tensor)[0])
         top = int(np.argmax(scores))
         stats = prepared.stats
         add("confidence", _bin_label(float(scores[top]), HISTOGRAM_EDGES["confidence"]), float(scores[top]))
@@ -64,7 +61,7 @@ def baseline_from_reference(*, model_name: str, version: int) -> Baseline:
             ("aspect_ratio", stats.aspect_ratio),
         ):
             add(signal, _bin_label(value, HISTOGRAM_EDGES[signal]), value)
-        add("classes", served.label(top) if top in served.tracked_classes else "other")
+        add("classes", served.class_metric_label(top))
         add("shapes", f"{metrics.size_label(stats.width, stats.height)}|{metrics.mode_label(stats.mode)}")
     return Baseline.objects.create(
         model=model_name,

@@ -151,6 +151,17 @@ class Served:
         labels = self.metadata.labels
         return labels[index] if index < len(labels) else f"class {index}"
 
+    def class_metric_label(self, index: int) -> str:
+        """The predicted-class label in metrics and baselines: tracked classes by name, else 'other'."""
+        return self.label(index) if index in self.tracked_classes else "other"
+
+    def probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """The model's scores for one input as probabilities (softmax when the metadata says logits)."""
+        if self.metadata.output != "logits":
+            return scores
+        shifted = np.exp(scores - scores.max())
+        return shifted / shifted.sum()
+
 
 class Runtime:
     def __init__(self):

@@ -29,11 +29,6 @@ class InferenceFailed(ApplicationError):
     http_status = 500
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = np.exp(scores - scores.max())
-    return shifted / shifted.sum()
-
-
 def _pick(
     route: Route, *, version: int | None, stage: str | None, routing_key: str | None
 ) -> tuple[int, str]:
@@ -107,7 +102,7 @@ def predict(
     except Exception as exc:
         metrics.requests.labels(**labels, outcome="error").inc()
         raise InferenceFailed(f"inference failed: {exc}") from exc
-    probabilities = _softmax(scores) if served.metadata.output == "logits" else scores
+    probabilities = served.probabilities(scores)
     answer = _answer(served, probabilities)
     total = time.perf_counter() - started
     metrics.latency.labels(**labels, phase="preprocess").observe(preprocessed - started)
@@ -116,8 +111,7 @@ def predict(
     metrics.latency.labels(**labels, phase="total").observe(total)
     metrics.confidence.labels(**labels).observe(answer["confidence"])
     top1 = answer["top_k"][0]["index"]
-    tracked = served.label(top1) if top1 in served.tracked_classes else "other"
-    metrics.predicted_class.labels(**labels, **{"class": tracked}).inc()
+    metrics.predicted_class.labels(**labels, **{"class": served.class_metric_label(top1)}).inc()
     _observe_image(labels, prepared.stats)
     metrics.requests.labels(**labels, outcome="ok").inc()
     if settings.SERVING_CACHE_ENABLED:
