@@ -96,29 +96,23 @@ class VersionRow:
     stages: tuple[str, ...]
 
 
+def _row(model: ModelState, info: mlflow_gateway.VersionInfo, runs: dict) -> VersionRow:
+    """A version with its source run (read once per run id; a run deleted from MLflow shows as None)."""
+    run_id = info.source_run_id
+    if run_id and run_id not in runs:
+        try:
+            runs[run_id] = mlflow_gateway.run_get(run_id=run_id)
+        except NotFound:
+            runs[run_id] = None
+    stages = tuple(stage for stage, v in model.aliases.items() if v == info.version)
+    return VersionRow(info=info, run=runs.get(run_id), stages=stages)
+
+
 def version_rows(*, model: ModelState) -> list[VersionRow]:
     """Every version with its run (params, metrics, datasets) and the stages our workflow gives it."""
-    rows = []
     runs: dict[str, mlflow_gateway.RunInfo | None] = {}
-    for info in mlflow_gateway.version_list(name=model.name):
-        run_id = info.source_run_id
-        if run_id and run_id not in runs:
-            try:
-                runs[run_id] = mlflow_gateway.run_get(run_id=run_id)
-            except NotFound:
-                runs[run_id] = None
-        stages = tuple(stage for stage, v in model.aliases.items() if v == info.version)
-        rows.append(VersionRow(info=info, run=runs.get(run_id), stages=stages))
-    return rows
+    return [_row(model, info, runs) for info in mlflow_gateway.version_list(name=model.name)]
 
 
 def version_row(*, model: ModelState, version: int) -> VersionRow:
-    info = mlflow_gateway.version_get(name=model.name, version=version)
-    run = None
-    if info.source_run_id:
-        try:
-            run = mlflow_gateway.run_get(run_id=info.source_run_id)
-        except NotFound:
-            run = None
-    stages = tuple(stage for stage, v in model.aliases.items() if v == version)
-    return VersionRow(info=info, run=run, stages=stages)
+    return _row(model, mlflow_gateway.version_get(name=model.name, version=version), {})
