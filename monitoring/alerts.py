@@ -55,7 +55,7 @@ def rule_score(rule: AlertRule, *, now) -> DriftScore | None:
     )  # fmt: skip
 
 
-def _record(alert: Alert, action: str, *, actor=None, note: str = "", **details) -> AlertEvent:
+def alert_event_record(alert: Alert, action: str, *, actor=None, note: str = "", **details) -> AlertEvent:
     return AlertEvent.objects.create(alert=alert, action=action, actor=actor, note=note, details=details)
 
 
@@ -117,7 +117,7 @@ def _evaluate_rule(rule: AlertRule, now) -> list[Alert]:
             alert.save()
             action = "resolved"
         if action:
-            _record(
+            alert_event_record(
                 alert,
                 action,
                 note=f"{score.method}={score.value:.4g} (threshold {score.threshold:.4g}, n={score.n_ref}/{score.n_cur})",
@@ -132,7 +132,7 @@ def _evaluate_rule(rule: AlertRule, now) -> list[Alert]:
 # --- review ------------------------------------------------------------------------------------
 
 
-def _allowed(actor, allowed: set[str], what: str) -> None:
+def review_role_check(actor, allowed: set[str], what: str) -> None:
     if not (roles.user_roles(actor) & allowed):
         raise Forbidden(
             f"'{what}' needs one of the roles: {', '.join(sorted(allowed))}", code="role_required"
@@ -147,16 +147,16 @@ def alert_get(*, alert_id: int) -> Alert:
 
 
 def alert_acknowledge(*, alert_id: int, actor, note: str = "") -> Alert:
-    _allowed(actor, REVIEWERS, "acknowledge")
+    review_role_check(actor, REVIEWERS, "acknowledge")
     alert = alert_get(alert_id=alert_id)
     alert.acknowledged_by, alert.acknowledged_at = actor, timezone.now()
     alert.save(update_fields=["acknowledged_by", "acknowledged_at"])
-    _record(alert, "acknowledged", actor=actor, note=note)
+    alert_event_record(alert, "acknowledged", actor=actor, note=note)
     return alert
 
 
 def alert_snooze(*, alert_id: int, actor, until=None, until_worse: bool = False, note: str = "") -> Alert:
-    _allowed(actor, SILENCERS, "snooze")
+    review_role_check(actor, SILENCERS, "snooze")
     alert = alert_get(alert_id=alert_id)
     if until is None and not until_worse:
         raise BadRequest("snooze until a time, or until the score gets worse", code="invalid_snooze")
@@ -165,7 +165,7 @@ def alert_snooze(*, alert_id: int, actor, until=None, until_worse: bool = False,
     alert.snoozed_until = until
     alert.snoozed_until_worse_than = alert.last_value if until_worse else None
     alert.save(update_fields=["snoozed_until", "snoozed_until_worse_than"])
-    _record(
+    alert_event_record(
         alert,
         "snoozed",
         actor=actor,
@@ -177,25 +177,27 @@ def alert_snooze(*, alert_id: int, actor, until=None, until_worse: bool = False,
 
 
 def alert_assign(*, alert_id: int, actor, assignee, note: str = "") -> Alert:
-    _allowed(actor, REVIEWERS, "assign")
+    review_role_check(actor, REVIEWERS, "assign")
     alert = alert_get(alert_id=alert_id)
     alert.assignee = assignee
     alert.save(update_fields=["assignee"])
-    _record(alert, "assigned", actor=actor, note=note, assignee=assignee.get_username() if assignee else None)
+    alert_event_record(
+        alert, "assigned", actor=actor, note=note, assignee=assignee.get_username() if assignee else None
+    )
     return alert
 
 
 def alert_comment(*, alert_id: int, actor, note: str) -> Alert:
-    _allowed(actor, REVIEWERS, "comment")
+    review_role_check(actor, REVIEWERS, "comment")
     if not note.strip():
         raise BadRequest("a comment needs text", code="empty_comment")
     alert = alert_get(alert_id=alert_id)
-    _record(alert, "commented", actor=actor, note=note)
+    alert_event_record(alert, "commented", actor=actor, note=note)
     return alert
 
 
 def alert_resolve(*, alert_id: int, actor, reason: str) -> Alert:
-    _allowed(actor, SILENCERS, "resolve")
+    review_role_check(actor, SILENCERS, "resolve")
     if not reason.strip():
         raise BadRequest("resolving by hand needs a reason", code="reason_required")
     alert = alert_get(alert_id=alert_id)
@@ -203,13 +205,13 @@ def alert_resolve(*, alert_id: int, actor, reason: str) -> Alert:
         raise BadRequest("the alert is already resolved", code="already_resolved")
     alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
     alert.save(update_fields=["state", "resolved_at"])
-    _record(alert, "resolved", actor=actor, note=reason)
+    alert_event_record(alert, "resolved", actor=actor, note=reason)
     return alert
 
 
 def alert_rebaseline(*, alert_id: int, actor, reason: str) -> Alert:
     """Accept the alert's window as the version's new normal, then resolve the alert."""
-    _allowed(actor, SILENCERS, "re-baseline")
+    review_role_check(actor, SILENCERS, "re-baseline")
     alert = alert_get(alert_id=alert_id)
     if alert.last_score is None or alert.version is None:
         raise BadRequest("this alert has no scored window to adopt", code="no_window")
@@ -217,11 +219,11 @@ def alert_rebaseline(*, alert_id: int, actor, reason: str) -> Alert:
         model_name=alert.model, version=alert.version, start=alert.last_score.window_start,
         end=alert.last_score.window_end, actor=actor, reason=reason or f"re-baselined from alert #{alert.pk}",
     )  # fmt: skip
-    _record(alert, "rebaselined", actor=actor, note=reason, baseline=baseline.pk)
+    alert_event_record(alert, "rebaselined", actor=actor, note=reason, baseline=baseline.pk)
     if alert.state != AlertState.RESOLVED:
         alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
         alert.save(update_fields=["state", "resolved_at"])
-        _record(alert, "resolved", actor=actor, note="new baseline adopted")
+        alert_event_record(alert, "resolved", actor=actor, note="new baseline adopted")
     return alert
 
 

@@ -40,7 +40,7 @@ class AlertmanagerReceiverApi(APIView):
         responses={200: None},
     )
     def post(self, request):
-        alerts._allowed(request.user, alerts.SILENCERS, "receive Alertmanager alerts")
+        alerts.review_role_check(request.user, alerts.SILENCERS, "receive Alertmanager alerts")
         payload = AlertmanagerPayload(data=request.data)
         payload.is_valid(raise_exception=True)
         touched = []
@@ -69,7 +69,7 @@ def _apply(item: dict) -> Alert:
                 started_at=item["startsAt"],
                 fired_at=item["startsAt"],
             )
-            alerts._record(alert, "firing", note="from Alertmanager", labels=labels)
+            alerts.alert_event_record(alert, "firing", note="from Alertmanager", labels=labels)
         return alert
     if alert is None:  # resolved before we saw it fire: keep the record anyway
         alert = Alert.objects.create(
@@ -79,5 +79,5 @@ def _apply(item: dict) -> Alert:
     else:
         alert.state, alert.resolved_at = AlertState.RESOLVED, item.get("endsAt") or timezone.now()
         alert.save(update_fields=["state", "resolved_at"])
-    alerts._record(alert, "resolved", note="from Alertmanager")
+    alerts.alert_event_record(alert, "resolved", note="from Alertmanager")
     return alert

@@ -4,14 +4,16 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from controlplane.exceptions import ApplicationError, BadRequest
 from registry import selectors as registry_selectors
+from registry.models import ModelState
 
-from . import baselines, charts, drift
-from .models import CanaryAnalysis, CollectionRun, DriftScore, MetricWindow
+from . import alerts, baselines, charts, drift
+from .models import Alert, CanaryAnalysis, CollectionRun, DriftScore, MetricWindow
 
 WINDOW_CHOICES = {
     "1h": timedelta(hours=1),
@@ -93,7 +95,6 @@ def model_monitoring(request, name: str):
 @login_required
 @require_GET
 def alert_list(request):
-    from .models import Alert
 
     state = request.GET.get("state", "open")
     alerts_qs = Alert.objects.select_related("assignee", "rule")
@@ -103,7 +104,6 @@ def alert_list(request):
 
 
 def _alert_context(alert):
-    from registry.models import ModelState
 
     window_start = alert.started_at - timedelta(hours=6)
     windows = list(MetricWindow.objects.filter(model=alert.model, end__gte=window_start))
@@ -134,9 +134,6 @@ def _alert_context(alert):
 
 @login_required
 def alert_detail(request, alert_id: int):
-    from controlplane.exceptions import ApplicationError
-
-    from . import alerts
 
     alert = alerts.alert_get(alert_id=alert_id)
     status, error = 200, None
@@ -169,14 +166,10 @@ def alert_detail(request, alert_id: int):
             elif action == "rebaseline":
                 alerts.alert_rebaseline(alert_id=alert_id, actor=request.user, reason=note)
             else:
-                from controlplane.exceptions import BadRequest
-
                 raise BadRequest(f"unknown action {action!r}")
         except ApplicationError as exc:
             status, error = exc.http_status, exc
         else:
-            from django.shortcuts import redirect
-
             return redirect("monitoring:alert", alert_id=alert_id)
         alert = alerts.alert_get(alert_id=alert_id)
     context = _alert_context(alert)
