@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from controlplane.exceptions import ApplicationError, BadRequest
 from registry import selectors as registry_selectors
+from registry.api.views import parse_at
 from registry.models import ModelState
 
 from . import alerts, baselines, charts, drift
@@ -146,8 +147,6 @@ def alert_detail(request, alert_id: int):
             elif action == "snooze":
                 until = request.POST.get("until") or None
                 if until:
-                    from registry.api.views import parse_at
-
                     until = parse_at(until)
                 alerts.alert_snooze(
                     alert_id=alert_id,
