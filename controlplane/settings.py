@@ -168,6 +168,8 @@ SERVING_BATCH_WAIT_MS = float(env("SERVING_BATCH_WAIT_MS", "0"))
 SERVING_INTRA_OP_THREADS = env_int("SERVING_INTRA_OP_THREADS", 0)  # 0: onnxruntime decides (one per core)
 # Threads of the session that runs batches while requests queue (0: the same session as above).
 SERVING_BATCH_INTRA_OP_THREADS = env_int("SERVING_BATCH_INTRA_OP_THREADS", 1)
+# Threads running batches side by side in each process; extra ones join only while a full batch waits.
+SERVING_BATCH_WORKERS = env_int("SERVING_BATCH_WORKERS", 1)
 SERVING_MAX_LOADED = env_int("SERVING_MAX_LOADED", 6)
 SERVING_MAX_PIXELS = env_int("SERVING_MAX_PIXELS", 40_000_000)
 SERVING_MAX_BODY_BYTES = env_int("SERVING_MAX_BODY_BYTES", 20 * 1024 * 1024)

@@ -12,6 +12,7 @@ from .choices import ColorOrder, Layout, ResizePolicy
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_LABELS = 100_000
+MAX_NAMED_CLASSES = 50  # predicted-class metric: name every class of a model this small
 
 
 class InvalidMetadata(BadRequest):
@@ -32,8 +33,18 @@ class ModelMetadata:
     crop_ratio: float = 0.875  # center_crop: resize the shorter side to size / crop_ratio, then crop
     output: str = "probabilities"  # or "logits": serving applies softmax
     # Classes counted by name in the predicted-class metric (others count as "other"), which keeps
-    # label cardinality bounded for 1000-class models. Empty: all classes when there are at most 50.
+    # label cardinality bounded for 1000-class models. Empty: see classes_by_name.
     tracked_classes: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def classes_by_name(self) -> frozenset[int]:
+        """The classes the predicted-class metric names: the declared ones, else every class of a model
+        with at most MAX_NAMED_CLASSES labels, else none (a 1000-class model declares what to watch)."""
+        if self.tracked_classes:
+            return frozenset(self.tracked_classes)
+        if len(self.labels) <= MAX_NAMED_CLASSES:
+            return frozenset(range(len(self.labels)))
+        return frozenset()
 
     @property
     def input_size(self) -> tuple[int, int]:

@@ -104,9 +104,9 @@ batch_size = Histogram(
 )
 model_loaded = Gauge(
     f"{PREFIX}_model_loaded",
-    "1 for each version loaded in this process",
+    "1 for each version loaded (in any live serving process)",
     ("model", "version"),
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 model_load_seconds = Histogram(
     f"{PREFIX}_model_load_seconds",

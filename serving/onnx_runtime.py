@@ -38,6 +38,9 @@ def session_create(model_bytes: bytes, *, threads: int = 0) -> ort.InferenceSess
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    # The pool threads spin while a run is on (fast) but not after it: between requests they would keep
+    # cores busy that the next requests need for decoding.
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
 
 

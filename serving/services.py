@@ -14,7 +14,7 @@ from controlplane.exceptions import ApplicationError, BadRequest, ServiceUnavail
 from registry.choices import Stage
 
 from . import metrics
-from .preprocessing import ImageRejected, prepare
+from .preprocessing import ImageRejected, Prepared, prepare
 from .runtime import Route, Served, runtime
 
 TOP_K = 5
@@ -65,6 +65,17 @@ def _answer(served: Served, probabilities: np.ndarray) -> dict:
     return {"label": top[0]["label"], "confidence": top[0]["confidence"], "top_k": top}
 
 
+def _prepare(data: bytes, served: Served, labels: dict) -> Prepared:
+    try:
+        return prepare(data, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
+    except ImageRejected:
+        metrics.requests.labels(**labels, outcome="refused").inc()
+        raise
+    except Exception as exc:
+        metrics.requests.labels(**labels, outcome="error").inc()
+        raise BadRequest(f"the image could not be preprocessed: {exc}", code="preprocess") from exc
+
+
 def predict(
     *,
     model_name: str,
@@ -88,20 +99,14 @@ def predict(
         metrics.latency.labels(**labels, phase="total").observe(total)
         return {**cached, **_envelope(chosen, stage, total), "cached": True}
     metrics.cache_lookups.labels(**labels, result="miss").inc()
-    try:
-        prepared = prepare(data, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
-    except ImageRejected:
-        metrics.requests.labels(**labels, outcome="refused").inc()
-        raise
-    except Exception as exc:
-        metrics.requests.labels(**labels, outcome="error").inc()
-        raise BadRequest(f"the image could not be preprocessed: {exc}", code="preprocess") from exc
-    preprocessed = time.perf_counter()
-    try:
-        scores, timing = served.batcher.submit(prepared.tensor)
-    except Exception as exc:
-        metrics.requests.labels(**labels, outcome="error").inc()
-        raise InferenceFailed(f"inference failed: {exc}") from exc
+    with served.batcher.admitted():
+        prepared = _prepare(data, served, labels)
+        preprocessed = time.perf_counter()
+        try:
+            scores, timing = served.batcher.submit(prepared.tensor)
+        except Exception as exc:
+            metrics.requests.labels(**labels, outcome="error").inc()
+            raise InferenceFailed(f"inference failed: {exc}") from exc
     probabilities = served.probabilities(scores)
     answer = _answer(served, probabilities)
     total = time.perf_counter() - started

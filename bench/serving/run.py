@@ -66,7 +66,7 @@ def wrk(url: str, *, script: str, connections: int, seconds: int, image: Path | 
     return json.loads(out.strip().splitlines()[-1])
 
 
-def start_server(var: Path, port: int, threads: int) -> subprocess.Popen:
+def start_server(var: Path, port: int, workers: int, threads: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "CONTROLPLANE_VAR_DIR": str(var),
@@ -74,7 +74,8 @@ def start_server(var: Path, port: int, threads: int) -> subprocess.Popen:
         "LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "controlplane.wsgi", "-k", "gthread", "-w", "1", "--threads", str(threads),
+        [sys.executable, "-m", "gunicorn", "-c", "python:controlplane.gunicorn_conf", "controlplane.wsgi",
+         "-w", str(workers), "--threads", str(threads),
          "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip
@@ -95,7 +96,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--var", default=str(ROOT / "var"))
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=16, help="threads per worker process")
     parser.add_argument("--skip-raw", action="store_true")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
@@ -124,7 +126,7 @@ def main() -> None:
             path, images, batch=1, seconds=args.seconds / 2
         )
         print(name, "raw", results["raw"][name], "session", results["session_only_ms"][name], flush=True)
-    server = start_server(var, args.port, args.threads)
+    server = start_server(var, args.port, args.workers, args.threads)
     try:
         base = f"http://127.0.0.1:{args.port}"
         for name, (_, version) in models.items():

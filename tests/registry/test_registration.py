@@ -7,7 +7,7 @@ from onnx import TensorProto, helper
 from controlplane.exceptions import BadRequest, PayloadTooLarge
 from registry import services
 from registry.demo import tiny_classifier_onnx
-from registry.metadata import InvalidMetadata, metadata_parse
+from registry.metadata import MAX_NAMED_CLASSES, InvalidMetadata, metadata_parse
 from registry.models import ModelState, PromotionEvent
 from serving.onnx_runtime import InvalidModel
 from tests.conftest import METADATA, register
@@ -157,3 +157,12 @@ def test_register_bad_model_name_refused(users, mlflow_client, name):
     with pytest.raises(BadRequest):
         register(name, users["engineer"])
     assert mlflow_client.search_registered_models() == []
+
+
+def test_predicted_class_metric_names_declared_classes_or_every_class_of_a_small_model():
+    small = metadata_parse({"labels": [f"c{i}" for i in range(10)]})
+    assert small.classes_by_name == frozenset(range(10))
+    large = metadata_parse({"labels": [f"c{i}" for i in range(MAX_NAMED_CLASSES + 1)]})
+    assert large.classes_by_name == frozenset()  # a big model declares what to watch, not its first 50
+    declared = metadata_parse({"labels": [f"c{i}" for i in range(1000)], "tracked_classes": [281, 282]})
+    assert declared.classes_by_name == frozenset({281, 282})

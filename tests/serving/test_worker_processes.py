@@ -1,0 +1,89 @@
+"""Serving under gunicorn with our settings and several worker processes: every process answers, and
+/metrics counts every request whichever process answers the scrape (prometheus_client multiprocess mode)."""
+
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import free_port
+from tests.serving.conftest import png
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(env, *args):
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def ok_requests(text: str) -> float:
+    return sum(
+        float(value)
+        for value in re.findall(r'^cvcp_requests_total\{[^}]*model="demo-classifier"[^}]*outcome="ok"[^}]*\} (\S+)$',
+                                text, flags=re.M)
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_one_metrics_view(tmp_path):
+    env = {
+        **os.environ,
+        "CONTROLPLANE_VAR_DIR": str(tmp_path),
+        "WEB_CONCURRENCY": "2",
+        "SERVING_CACHE_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("DATABASE_URL", None)
+    manage(env, "migrate", "--verbosity", "0")
+    manage(env, "demo_setup", "--tiny-only")
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "cvcp-metrics-*")))
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:controlplane.gunicorn_conf", "controlplane.wsgi",
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/readyz", timeout=5).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        metrics_dirs = set(glob.glob(os.path.join(tempfile.gettempdir(), "cvcp-metrics-*"))) - before
+        assert len(metrics_dirs) == 1, metrics_dirs
+        metrics_dir = metrics_dirs.pop()
+
+        def predict(seed):
+            with requests.Session() as session:  # a connection of its own, so both processes get work
+                return session.post(
+                    f"{base}/v1/models/demo-classifier/predict",
+                    data=png(seed),
+                    headers={"Content-Type": "image/png"},
+                    timeout=30,
+                ).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(predict, range(40)))
+        assert codes == [200] * 40
+        pids = {re.search(r"_(\d+)\.db$", f).group(1) for f in glob.glob(f"{metrics_dir}/counter_*.db")}
+        assert len(pids) == 2, f"both worker processes should have counted requests, saw {pids}"
+        for _ in range(6):  # scrapes land on either process; each must see all 40
+            scrape = requests.get(f"{base}/metrics", timeout=10)
+            assert scrape.status_code == 200 and ok_requests(scrape.text) == 40
+    finally:
+        server.send_signal(signal.SIGINT)  # quick shutdown: no grace period for idle keep-alive connections
+        server.wait(timeout=30)
+    assert not os.path.exists(metrics_dir), "the metrics directory is removed when gunicorn exits"
