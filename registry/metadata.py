@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 from controlplane.exceptions import BadRequest
 
@@ -36,7 +37,7 @@ class ModelMetadata:
     # label cardinality bounded for 1000-class models. Empty: see classes_by_name.
     tracked_classes: tuple[int, ...] = field(default_factory=tuple)
 
-    @property
+    @cached_property
     def classes_by_name(self) -> frozenset[int]:
         """The classes the predicted-class metric names: the declared ones, else every class of a model
         with at most MAX_NAMED_CLASSES labels, else none (a 1000-class model declares what to watch)."""

@@ -71,8 +71,8 @@ class Batcher:
     most max_wait for more) on the one-thread session by up to `workers` threads: the first takes any
     queued request; each further one joins only while a full batch is waiting, i.e. when inference is the
     bottleneck. onnxruntime releases the GIL, so batches run side by side on the cores while request
-    threads decode the next images. A request that finds the version idle runs inline on the all-cores
-    session instead, for the lowest latency."""
+    threads decode the next images. A lone request (no other of this version being decoded, queued or
+    run) runs inline on the all-cores session instead, for the lowest latency."""
 
     def __init__(
         self,
@@ -186,7 +186,6 @@ class Served:
     version: int
     metadata: ModelMetadata
     batcher: Batcher
-    tracked_classes: frozenset[int]
 
     def label(self, index: int) -> str:
         labels = self.metadata.labels
@@ -194,7 +193,7 @@ class Served:
 
     def class_metric_label(self, index: int) -> str:
         """The predicted-class label in metrics and baselines: tracked classes by name, else 'other'."""
-        return self.label(index) if index in self.tracked_classes else "other"
+        return self.label(index) if index in self.metadata.classes_by_name else "other"
 
     def probabilities(self, scores: np.ndarray) -> np.ndarray:
         """The model's scores for one input as probabilities (softmax when the metadata says logits)."""
@@ -282,7 +281,6 @@ class Runtime:
                     max_wait=settings.SERVING_BATCH_WAIT_MS / 1000,
                     workers=settings.SERVING_BATCH_WORKERS,
                 ),
-                tracked_classes=metadata.classes_by_name,
             )
             metrics.model_load_seconds.labels(model=name).observe(time.perf_counter() - started)
             metrics.model_loaded.labels(model=name, version=str(version)).set(1)
