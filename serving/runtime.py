@@ -195,6 +195,12 @@ class Served:
         """The predicted-class label in metrics and baselines: tracked classes by name, else 'other'."""
         return self.label(index) if index in self.metadata.classes_by_name else "other"
 
+    def warm_up(self, tensor: np.ndarray) -> None:
+        """One inference on each of the version's sessions, so the first requests do not pay for
+        onnxruntime's first-run allocations."""
+        self.batcher.model.run(tensor)
+        self.batcher.model.run(tensor, under_load=True)
+
     def probabilities(self, scores: np.ndarray) -> np.ndarray:
         """The model's scores for one input as probabilities (softmax when the metadata says logits)."""
         if self.metadata.output != "logits":
@@ -229,6 +235,16 @@ class Runtime:
         if cached is None or cached.pinned != fresh.pinned:
             self._preload(fresh)
         return fresh
+
+    def load_pinned(self, name: str, *, after_each=None) -> list[int]:
+        """Load production, canary and the rollback target of one model now (at process start, before the
+        process takes traffic); `after_each(version)` runs after each load."""
+        route = self.route(name)
+        for version in sorted(route.pinned):
+            self.served(name, version)
+            if after_each is not None:
+                after_each(version)
+        return sorted(route.pinned)
 
     def _preload(self, route: Route) -> None:
         """Load production, canary and the rollback target in the background, so a flip is instant."""

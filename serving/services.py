@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import caches
+from PIL import Image
 
 from controlplane.exceptions import ApplicationError, BadRequest, ServiceUnavailable
 from registry.choices import Stage
+from registry.selectors import model_state_list
 
 from . import metrics
 from .preprocessing import ImageRejected, Prepared, prepare
@@ -133,17 +137,15 @@ def _envelope(version: int, stage: str, seconds: float) -> dict:
     }
 
 
-def readiness() -> dict:
-    """A real inference on every live production version; raises NoModelLive when nothing can serve."""
-    import io
-
-    from PIL import Image
-
-    from registry.selectors import model_state_list
-
+def _probe_image() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (128, 128, 128)).save(buffer, format="PNG")
-    probe = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def readiness() -> dict:
+    """A real inference on every live production version; raises NoModelLive when nothing can serve."""
+    probe = _probe_image()
     checked = {}
     for model in model_state_list().exclude(production_version=None):
         started = time.perf_counter()
@@ -157,3 +159,22 @@ def readiness() -> dict:
     if not checked:
         raise NoModelLive("no model has a production version")
     return checked
+
+
+def warm_up(*, after_each: Callable[[], None] | None = None) -> dict[str, list[int]]:
+    """Load every live version (production, canary, rollback target) into this process and run one
+    inference on each, before the process takes traffic: no request waits for a download or a first run.
+    `after_each` is called after each version (the server's liveness heartbeat)."""
+    probe = _probe_image()
+    loaded = {}
+    live = model_state_list().exclude(production_version=None, canary_version=None)
+    for name in live.values_list("name", flat=True):
+
+        def warm(version: int, name: str = name) -> None:
+            served = runtime().served(name, version)
+            served.warm_up(prepare(probe, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS).tensor)
+            if after_each is not None:
+                after_each()
+
+        loaded[name] = runtime().load_pinned(name, after_each=warm)
+    return loaded

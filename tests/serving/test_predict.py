@@ -178,3 +178,18 @@ def test_health_and_readiness(client, users):
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["models"]["cats"]["version"] == 1
     assert ModelState.objects.get(name="cats").production_version == 1
+
+
+def test_warm_up_loads_every_live_version_and_runs_it_once(model_with_versions, users):
+    from serving import services
+
+    to_production("cats", 2, users)  # production 2, rollback target 1
+    registry_services.version_stage_staging(model_name="cats", version=3, actor=users["engineer"])
+    registry_services.canary_start(model_name="cats", version=3, weight=10, actor=users["engineer"])
+    assert runtime().loaded() == []
+    heartbeats = []
+    assert services.warm_up(after_each=lambda: heartbeats.append(1)) == {"cats": [1, 2, 3]}
+    assert {("cats", 1), ("cats", 2), ("cats", 3)} <= set(runtime().loaded())
+    assert len(heartbeats) == 3
+    # warm-up inferences are not requests: nothing is counted as served
+    assert metric("cvcp_requests_total", model="cats", version="3", stage="canary", outcome="ok") == 0

@@ -1,5 +1,6 @@
-"""Serving under gunicorn with our settings and several worker processes: every process answers, and
-/metrics counts every request whichever process answers the scrape (prometheus_client multiprocess mode)."""
+"""Serving under gunicorn with our settings and several worker processes: each loads the live versions
+before taking traffic, every process answers, and /metrics counts every request whichever
+process answers the scrape (prometheus_client multiprocess mode)."""
 
 import glob
 import os
@@ -25,12 +26,15 @@ def manage(env, *args):
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
-def ok_requests(text: str) -> float:
-    return sum(
-        float(value)
-        for value in re.findall(r'^cvcp_requests_total\{[^}]*model="demo-classifier"[^}]*outcome="ok"[^}]*\} (\S+)$',
-                                text, flags=re.M)
-    )  # fmt: skip
+def sample(text: str, name: str, **labels: str) -> float:
+    """The sum of one metric's samples for the demo classifier (and any other labels given)."""
+    wanted = {"model": "demo-classifier", **labels}
+    total = 0.0
+    for body, value in re.findall(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, flags=re.M):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', body))
+        if all(found.get(key) == want for key, want in wanted.items()):
+            total += float(value)
+    return total
 
 
 @pytest.mark.slow
@@ -62,6 +66,16 @@ def test_two_worker_processes_share_one_metrics_view(tmp_path):
                     break
             except requests.RequestException:
                 time.sleep(0.2)
+        # Both processes loaded every live version at start, before any prediction asked for one.
+        loads = versions = 0.0
+        while time.monotonic() < deadline:
+            scrape = requests.get(f"{base}/metrics", timeout=10).text
+            loads = sample(scrape, "cvcp_model_load_seconds_count")
+            versions = sample(scrape, "cvcp_model_loaded")
+            if versions and loads == 2 * versions:
+                break
+            time.sleep(0.2)
+        assert versions >= 1 and loads == 2 * versions, (loads, versions)
         metrics_dirs = set(glob.glob(os.path.join(tempfile.gettempdir(), "cvcp-metrics-*"))) - before
         assert len(metrics_dirs) == 1, metrics_dirs
         metrics_dir = metrics_dirs.pop()
@@ -82,7 +96,9 @@ def test_two_worker_processes_share_one_metrics_view(tmp_path):
         assert len(pids) == 2, f"both worker processes should have counted requests, saw {pids}"
         for _ in range(6):  # scrapes land on either process; each must see all 40
             scrape = requests.get(f"{base}/metrics", timeout=10)
-            assert scrape.status_code == 200 and ok_requests(scrape.text) == 40
+            assert (
+                scrape.status_code == 200 and sample(scrape.text, "cvcp_requests_total", outcome="ok") == 40
+            )
     finally:
         server.send_signal(signal.SIGINT)  # quick shutdown: no grace period for idle keep-alive connections
         server.wait(timeout=30)
