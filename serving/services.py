@@ -87,7 +87,11 @@ def predict(
     routing_key: str | None = None,
     version: int | None = None,
     stage: str | None = None,
+    defer: Callable[[Callable[[], None]], None] | None = None,
 ) -> dict:
+    """Route, answer from the cache or run the model, and record the answer in the metrics and the cache.
+    With `defer`, that bookkeeping is handed to it instead of run here (the view runs it once the
+    response is sent, so the client does not wait for it)."""
     started = time.perf_counter()
     route = runtime().route(model_name)
     chosen, stage = _pick(route, version=version, stage=stage, routing_key=routing_key)
@@ -114,18 +118,26 @@ def predict(
     probabilities = served.probabilities(scores)
     answer = _answer(served, probabilities)
     total = time.perf_counter() - started
-    metrics.latency.labels(**labels, phase="preprocess").observe(preprocessed - started)
-    metrics.latency.labels(**labels, phase="queue").observe(timing.queue)
-    metrics.latency.labels(**labels, phase="inference").observe(timing.inference)
-    metrics.latency.labels(**labels, phase="total").observe(total)
-    metrics.confidence.labels(**labels).observe(answer["confidence"])
-    top1 = answer["top_k"][0]["index"]
-    metrics.predicted_class.labels(**labels, **{"class": served.class_metric_label(top1)}).inc()
-    _observe_image(labels, prepared.stats)
-    metrics.requests.labels(**labels, outcome="ok").inc()
-    if settings.SERVING_CACHE_ENABLED:
-        cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
+
+    def record() -> None:
+        metrics.latency.labels(**labels, phase="preprocess").observe(preprocessed - started)
+        metrics.latency.labels(**labels, phase="queue").observe(timing.queue)
+        metrics.latency.labels(**labels, phase="inference").observe(timing.inference)
+        metrics.latency.labels(**labels, phase="total").observe(total)
+        metrics.confidence.labels(**labels).observe(answer["confidence"])
+        top1 = answer["top_k"][0]["index"]
+        metrics.predicted_class.labels(**labels, **{"class": served.class_metric_label(top1)}).inc()
+        _observe_image(labels, prepared.stats)
+        metrics.requests.labels(**labels, outcome="ok").inc()
+        if settings.SERVING_CACHE_ENABLED:
+            cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
+
+    (defer or _now)(record)
     return {**answer, **_envelope(chosen, stage, total), "cached": False}
+
+
+def _now(work: Callable[[], None]) -> None:
+    work()
 
 
 def _envelope(version: int, stage: str, seconds: float) -> dict:

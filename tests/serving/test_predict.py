@@ -6,6 +6,7 @@ from datetime import datetime
 
 import numpy as np
 import pytest
+from django.test import Client
 from prometheus_client import REGISTRY
 
 from registry import services as registry_services
@@ -193,3 +194,44 @@ def test_warm_up_loads_every_live_version_and_runs_it_once(model_with_versions, 
     assert len(heartbeats) == 3
     # warm-up inferences are not requests: nothing is counted as served
     assert metric("cvcp_requests_total", model="cats", version="3", stage="canary", outcome="ok") == 0
+
+
+def wsgi_post(path: str, body: bytes):
+    """Call the WSGI application as a server does: the answer first, close() once the bytes are sent."""
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80", "HTTP_HOST": "testserver", "CONTENT_TYPE": "image/png",
+        "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+    }  # fmt: skip
+    started = {}
+    response = WSGIHandler()(environ, lambda status, headers: started.update(status=status, headers=headers))
+    return response, started
+
+
+def test_prediction_is_recorded_after_the_answer_is_sent(model_with_versions):
+    labels = {"model": "cats", "version": "1", "stage": "production"}
+    post(Client(), body=png(50))  # load the version
+    before = metric("cvcp_requests_total", **labels, outcome="ok")
+    response, started = wsgi_post("/v1/models/cats/predict", png(51))
+    assert started["status"] == "200 OK" and b"".join(response)
+    assert metric("cvcp_requests_total", **labels, outcome="ok") == before  # not yet: the bytes go out first
+    response.close()
+    assert metric("cvcp_requests_total", **labels, outcome="ok") == before + 1
+    assert metric("cvcp_request_duration_seconds_count", **labels, phase="total") >= 1
+
+
+def test_model_endpoints_skip_the_dashboard_middleware(client, model_with_versions):
+    answer = post(client)
+    assert answer.status_code == 200
+    assert answer["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware still applies
+    assert "X-Frame-Options" not in answer and "Cookie" not in answer.get("Vary", "")
+    assert client.get("/healthz").status_code == 200
+    page = client.get("/accounts/login/")
+    assert page.status_code == 200 and page["X-Frame-Options"] == "DENY"  # the dashboard keeps its chain
+    missing = client.post("/v1/nothing-here", data=b"x", content_type="image/png")
+    assert missing.status_code == 404  # unknown serving paths fall through to the usual 404
