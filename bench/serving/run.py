@@ -1,6 +1,7 @@
 """Serving benchmark: the raw pipeline (decode + preprocess + session.run, one process, no HTTP) against
 our endpoint under gunicorn at concurrency 1, 4 and 16, for the demo model's fp32 and INT8 versions;
-and /healthz latency while predict is saturated.
+and /healthz latency while predict is saturated. Raw and endpoint runs alternate in rounds, and the
+ratios are taken within each round: this machine's speed drifts by tens of percent over minutes.
 
     python bench/serving/run.py --var var      # after ./dev demo (needs the exported demo model and wrk)
 
@@ -47,6 +48,48 @@ def raw_pipeline(model_path: Path, images: list[bytes], *, batch: int, seconds: 
     return {"batch": batch, "images": done, "rps": done / elapsed, "p50_ms": float(p50), "p95_ms": float(p95)}
 
 
+def paired(model_path: Path, url: str, image: bytes, *, seconds: float) -> dict:
+    """Concurrency 1, drift-proof: one raw pipeline run, then one request to the endpoint, alternating.
+    The endpoint's times include this Python client's own cost (sending 38 kB, reading the JSON)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from serving import demo_model, onnx_runtime, preprocessing
+
+    metadata = demo_model.demo_metadata()
+    model = onnx_runtime.LoadedModel(model_path.read_bytes())
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    target = f"{parts.path}?{parts.query}"
+
+    def post() -> None:
+        connection.request("POST", target, body=image, headers={"Content-Type": "image/jpeg"})
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200, response.status
+
+    for _ in range(5):
+        model.run(preprocessing.prepare(image, metadata, max_pixels=40_000_000).tensor)
+        post()
+    raw, endpoint = [], []
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        t0 = time.perf_counter()
+        model.run(preprocessing.prepare(image, metadata, max_pixels=40_000_000).tensor)
+        t1 = time.perf_counter()
+        post()
+        raw.append((t1 - t0) * 1000)
+        endpoint.append((time.perf_counter() - t1) * 1000)
+    connection.close()
+    raw_p50, endpoint_p50 = float(np.median(raw)), float(np.median(endpoint))
+    return {
+        "pairs": len(raw),
+        "raw_p50_ms": raw_p50,
+        "endpoint_p50_ms": endpoint_p50,
+        "p50_ratio": endpoint_p50 / raw_p50,
+    }
+
+
 def session_only(model_path: Path, image: bytes, *, batch: int, runs: int = 100) -> float:
     from serving import demo_model, onnx_runtime, preprocessing
 
@@ -72,6 +115,11 @@ def start_server(var: Path, port: int, workers: int, threads: int) -> subprocess
         "CONTROLPLANE_VAR_DIR": str(var),
         "SERVING_CACHE_ENABLED": "false",  # every request is a real inference
         "LOG_LEVEL": "WARNING",
+        # as deployed: DEBUG off (with it on, WhiteNoise looks for a static file on every request)
+        "DEBUG": "false",
+        "SECRET_KEY": "benchmark-only",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CELERY_BROKER_URL": f"sqla+sqlite:///{var / 'celery-broker.sqlite3'}",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:controlplane.gunicorn_conf", "controlplane.wsgi",
@@ -92,13 +140,18 @@ def start_server(var: Path, port: int, workers: int, threads: int) -> subprocess
     raise SystemExit("server did not become ready")
 
 
+def median_of(rounds: list[dict]) -> dict:
+    """Each number's median over the rounds (the machine's speed drifts between rounds)."""
+    return {key: float(np.median([r[key] for r in rounds])) for key in rounds[0] if key != "batch"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--var", default=str(ROOT / "var"))
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=5, help="length of each measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of raw and endpoint runs")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=16, help="threads per worker process")
-    parser.add_argument("--skip-raw", action="store_true")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     var = Path(args.var).resolve()
@@ -117,26 +170,47 @@ def main() -> None:
         "fp32": (var / "demo-model" / "v1-fp32.onnx", 1),
         "int8": (var / "demo-model" / "v2-int8.onnx", 2),
     }
-    results: dict = {"machine": {"cpus": os.cpu_count()}, "raw": {}, "endpoint": {}, "session_only_ms": {}}
-    for name, (path, _) in models.items() if not args.skip_raw else ():
+    results: dict = {
+        "machine": {"cpus": os.cpu_count()},
+        "settings": {"seconds": args.seconds, "rounds": args.rounds, "workers": args.workers,
+                     "threads": args.threads},
+        "raw": {}, "endpoint": {}, "ratios": {}, "rounds": {}, "session_only_ms": {}, "raw_mixed": {},
+    }  # fmt: skip
+    for name, (path, _) in models.items():
         results["session_only_ms"][name] = {b: session_only(path, cat, batch=b) for b in (1, 8)}
-        # the same photo the endpoint gets (a 451x300 JPEG), and a mix of 24 photos of other sizes
-        results["raw"][name] = [raw_pipeline(path, [cat], batch=b, seconds=args.seconds / 2) for b in (1, 8)]
-        results.setdefault("raw_mixed", {})[name] = raw_pipeline(
-            path, images, batch=1, seconds=args.seconds / 2
-        )
-        print(name, "raw", results["raw"][name], "session", results["session_only_ms"][name], flush=True)
+        results["raw_mixed"][name] = raw_pipeline(path, images, batch=1, seconds=args.seconds)
     server = start_server(var, args.port, args.workers, args.threads)
     try:
         base = f"http://127.0.0.1:{args.port}"
-        for name, (_, version) in models.items():
+        for name, (path, version) in models.items():
             url = f"{base}/v1/models/{MODEL}/predict?version={version}"
             wrk(url, script="post.lua", connections=4, seconds=2, image=image_file)  # warm-up
-            results["endpoint"][name] = {
-                c: wrk(url, script="post.lua", connections=c, seconds=args.seconds, image=image_file)
-                for c in (1, 4, 16)
+            # Raw and endpoint runs alternate, so each ratio compares runs a few seconds apart.
+            rounds = []
+            for _ in range(args.rounds):
+                raw = raw_pipeline(path, [cat], batch=1, seconds=args.seconds)
+                endpoint = {
+                    c: wrk(url, script="post.lua", connections=c, seconds=args.seconds, image=image_file)
+                    for c in (1, 4, 16)
+                }
+                rounds.append({
+                    "raw": raw,
+                    "endpoint": endpoint,
+                    "p50_c1_over_raw": endpoint[1]["p50_ms"] / raw["p50_ms"],
+                    "rps_c16_over_raw": endpoint[16]["rps"] / raw["rps"],
+                })  # fmt: skip
+                print(name, "round", {k: v for k, v in rounds[-1].items() if k.endswith("raw")}, flush=True)
+            results["rounds"][name] = rounds
+            results.setdefault("paired_c1", {})[name] = paired(path, url, cat, seconds=2 * args.seconds)
+            print(name, "paired", results["paired_c1"][name], flush=True)
+            batch8 = raw_pipeline(path, [cat], batch=8, seconds=args.seconds)
+            results["raw"][name] = [median_of([r["raw"] for r in rounds]) | {"batch": 1}, batch8]
+            results["endpoint"][name] = {c: median_of([r["endpoint"][c] for r in rounds]) for c in (1, 4, 16)}
+            results["ratios"][name] = {
+                key: {"median": float(np.median(values)), "each": values}
+                for key in ("p50_c1_over_raw", "rps_c16_over_raw")
+                for values in [[round(r[key], 3) for r in rounds]]
             }
-            print(name, "endpoint", results["endpoint"][name], flush=True)
         # /healthz while predict is saturated at concurrency 16
         load = subprocess.Popen(
             ["wrk", "-t", "2", "-c", "16", "-d", f"{args.seconds + 4}s", "-s", str(HERE / "post.lua"),
@@ -171,6 +245,14 @@ def table(r: dict) -> str:
     lines.append(
         f"| — | /healthz while predict saturated (c16) | {h['p50_ms']:.2f} | {h['p95_ms']:.2f} | {h['rps']:.0f} |"
     )
+    lines += ["", "| model | P50 at c1 / raw, paired (≤ 1.3) | P50 at c1 / raw, wrk rounds | img/s at c16 / raw (≥ 0.9) |",
+              "|---|---|---|---|"]  # fmt: skip
+    for name, ratios in r["ratios"].items():
+        c1, c16, pair = ratios["p50_c1_over_raw"], ratios["rps_c16_over_raw"], r["paired_c1"][name]
+        lines.append(
+            f"| {name} | {pair['p50_ratio']:.2f} ({pair['endpoint_p50_ms']:.2f} / {pair['raw_p50_ms']:.2f} ms, "
+            f"{pair['pairs']} pairs) | {c1['median']:.2f} (rounds: {c1['each']}) | {c16['median']:.2f} (rounds: {c16['each']}) |"
+        )
     return "\n".join(lines)
 
 
