@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from .preprocessing import ImageRejected, Prepared, prepare
 from .runtime import Route, Served, runtime
 
 TOP_K = 5
+
+log = logging.getLogger(__name__)
 
 
 class NoModelLive(ServiceUnavailable):
@@ -99,14 +102,20 @@ def predict(
     labels = {"model": model_name, "version": str(chosen), "stage": stage}
     cache_key = f"pred:{model_name}:{chosen}:{hashlib.sha256(data).hexdigest()}"
     cache = caches[settings.SERVING_CACHE_ALIAS]
-    cached = cache.get(cache_key) if settings.SERVING_CACHE_ENABLED else None
+    lookup, cached = "miss", None
+    if settings.SERVING_CACHE_ENABLED:
+        try:
+            cached = cache.get(cache_key)
+        except Exception as exc:  # noqa: BLE001 - a cache outage (Redis down) costs speed, not answers
+            log.warning("prediction cache unavailable, answering without it: %s", exc)
+            lookup = "error"
     if cached is not None:
         metrics.cache_lookups.labels(**labels, result="hit").inc()
         metrics.requests.labels(**labels, outcome="cached").inc()
         total = time.perf_counter() - started
         metrics.latency.labels(**labels, phase="total").observe(total)
         return {**cached, **_envelope(chosen, stage, total), "cached": True}
-    metrics.cache_lookups.labels(**labels, result="miss").inc()
+    metrics.cache_lookups.labels(**labels, result=lookup).inc()
     with served.batcher.admitted():
         prepared = _prepare(data, served, labels)
         preprocessed = time.perf_counter()
@@ -129,8 +138,11 @@ def predict(
         metrics.predicted_class.labels(**labels, **{"class": served.class_metric_label(top1)}).inc()
         _observe_image(labels, prepared.stats)
         metrics.requests.labels(**labels, outcome="ok").inc()
-        if settings.SERVING_CACHE_ENABLED:
-            cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
+        if settings.SERVING_CACHE_ENABLED and lookup != "error":
+            try:
+                cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - the answer stands; the next identical input recomputes
+                log.warning("prediction cache unavailable, answer not stored: %s", exc)
 
     (defer or _now)(record)
     return {**answer, **_envelope(chosen, stage, total), "cached": False}

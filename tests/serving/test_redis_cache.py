@@ -26,3 +26,27 @@ def test_prediction_cache_in_redis_is_shared(client, model_with_versions, redis_
     caches["predictions"].close()
     second = client.post("/v1/models/cats/predict", data=png(7), content_type="image/png").json()
     assert second["cached"] is True and second["top_k"] == first["top_k"]
+
+
+def test_predictions_are_answered_while_redis_is_down(client, model_with_versions, redis_url, settings):
+    from prometheus_client import REGISTRY
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "predictions": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": "cvcp",
+        },
+    }
+    labels = {"model": "cats", "version": "1", "stage": "production", "result": "error"}
+    before = REGISTRY.get_sample_value("cvcp_cache_lookups_total", labels) or 0.0
+    assert client.post("/v1/models/cats/predict", data=png(8), content_type="image/png").status_code == 200
+    try:
+        redis.Redis.from_url(redis_url).shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it goes
+    for seed in (8, 9):  # a cached input and a new one: both answered, from the model
+        answer = client.post("/v1/models/cats/predict", data=png(seed), content_type="image/png")
+        assert answer.status_code == 200 and answer.json()["cached"] is False
+    assert REGISTRY.get_sample_value("cvcp_cache_lookups_total", labels) == before + 2
