@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -33,7 +34,13 @@ def _image_bytes(request) -> bytes:
     if length > settings.SERVING_MAX_BODY_BYTES:
         raise ImageTooLarge(f"the body is {length:,} bytes; the limit is {settings.SERVING_MAX_BODY_BYTES:,}")
     if request.content_type == "multipart/form-data":
-        upload = request.FILES.get("file") or next(iter(request.FILES.values()), None)
+        try:
+            files = request.FILES
+        except MultiPartParserError as exc:
+            raise services.BadRequest(
+                f"the multipart body could not be parsed: {exc}", code="decode"
+            ) from exc
+        upload = files.get("file") or next(iter(files.values()), None)
         if upload is None:
             raise services.BadRequest("send the image as the 'file' field or as the raw body", code="decode")
         return upload.read()

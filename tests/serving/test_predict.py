@@ -82,6 +82,17 @@ def test_bad_images_get_json_errors_and_are_counted(client, model_with_versions,
     assert metric("cvcp_errors_total", model="cats", type=code) == before + 1
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data", "multipart/form-data; boundary=xx"],  # no boundary; a body without parts
+)
+def test_broken_multipart_gets_a_json_error_and_is_counted(client, model_with_versions, content_type):
+    before = metric("cvcp_errors_total", model="cats", type="decode")
+    response = client.post("/v1/models/cats/predict", data=b"--xx\r\ngarbage", content_type=content_type)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "decode"
+    assert metric("cvcp_errors_total", model="cats", type="decode") == before + 1
+
+
 def test_oversize_body_and_pixel_bomb_are_413(client, model_with_versions, settings):
     settings.SERVING_MAX_PIXELS = 1000
     assert post(client).status_code == 413  # 48 x 32 = 1536 pixels
