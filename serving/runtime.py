@@ -236,16 +236,6 @@ class Runtime:
             self._preload(fresh)
         return fresh
 
-    def load_pinned(self, name: str, *, after_each=None) -> list[int]:
-        """Load production, canary and the rollback target of one model now (at process start, before the
-        process takes traffic); `after_each(version)` runs after each load."""
-        route = self.route(name)
-        for version in sorted(route.pinned):
-            self.served(name, version)
-            if after_each is not None:
-                after_each(version)
-        return sorted(route.pinned)
-
     def _preload(self, route: Route) -> None:
         """Load production, canary and the rollback target in the background, so a flip is instant."""
         missing = [v for v in route.pinned if (route.name, v) not in self._served]

@@ -144,12 +144,11 @@ def predict(
             except Exception as exc:  # noqa: BLE001 - the answer stands; the next identical input recomputes
                 log.warning("prediction cache unavailable, answer not stored: %s", exc)
 
-    (defer or _now)(record)
+    if defer is None:
+        record()
+    else:
+        defer(record)
     return {**answer, **_envelope(chosen, stage, total), "cached": False}
-
-
-def _now(work: Callable[[], None]) -> None:
-    work()
 
 
 def _envelope(version: int, stage: str, seconds: float) -> dict:
@@ -193,12 +192,10 @@ def warm_up(*, after_each: Callable[[], None] | None = None) -> dict[str, list[i
     loaded = {}
     live = model_state_list().exclude(production_version=None, canary_version=None)
     for name in live.values_list("name", flat=True):
-
-        def warm(version: int, name: str = name) -> None:
+        loaded[name] = sorted(runtime().route(name).pinned)
+        for version in loaded[name]:
             served = runtime().served(name, version)
             served.warm_up(prepare(probe, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS).tensor)
             if after_each is not None:
                 after_each()
-
-        loaded[name] = runtime().load_pinned(name, after_each=warm)
     return loaded

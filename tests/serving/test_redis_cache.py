@@ -8,7 +8,9 @@ from tests.serving.conftest import png
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_prediction_cache_in_redis_is_shared(client, model_with_versions, redis_url, settings):
+@pytest.fixture
+def redis_cache(redis_url, settings) -> str:
+    """The prediction cache in the real Redis, as REDIS_URL configures it."""
     settings.CACHES = {
         **settings.CACHES,
         "predictions": {
@@ -17,8 +19,12 @@ def test_prediction_cache_in_redis_is_shared(client, model_with_versions, redis_
             "KEY_PREFIX": "cvcp",
         },
     }
+    return redis_url
+
+
+def test_prediction_cache_in_redis_is_shared(client, model_with_versions, redis_cache):
     first = client.post("/v1/models/cats/predict", data=png(7), content_type="image/png").json()
-    keys = redis.Redis.from_url(redis_url).keys("cvcp:*pred:cats:1:*")
+    keys = redis.Redis.from_url(redis_cache).keys("cvcp:*pred:cats:1:*")
     assert first["cached"] is False and len(keys) == 1
     # Another replica: a fresh process-level cache connection, same Redis.
     from django.core.cache import caches
@@ -28,22 +34,14 @@ def test_prediction_cache_in_redis_is_shared(client, model_with_versions, redis_
     assert second["cached"] is True and second["top_k"] == first["top_k"]
 
 
-def test_predictions_are_answered_while_redis_is_down(client, model_with_versions, redis_url, settings):
+def test_predictions_are_answered_while_redis_is_down(client, model_with_versions, redis_cache):
     from prometheus_client import REGISTRY
 
-    settings.CACHES = {
-        **settings.CACHES,
-        "predictions": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": redis_url,
-            "KEY_PREFIX": "cvcp",
-        },
-    }
     labels = {"model": "cats", "version": "1", "stage": "production", "result": "error"}
     before = REGISTRY.get_sample_value("cvcp_cache_lookups_total", labels) or 0.0
     assert client.post("/v1/models/cats/predict", data=png(8), content_type="image/png").status_code == 200
     try:
-        redis.Redis.from_url(redis_url).shutdown(nosave=True)
+        redis.Redis.from_url(redis_cache).shutdown(nosave=True)
     except redis.ConnectionError:
         pass  # the server closes the connection as it goes
     for seed in (8, 9):  # a cached input and a new one: both answered, from the model
