@@ -1,7 +1,7 @@
 """The serving fast path: the model endpoints skip the dashboard's middleware.
 
 Predict, health, readiness and metrics use no session, user, CSRF token, flash message or htmx header,
-yet the dashboard's middleware costs every request time (measured under gunicorn: about 0.5 ms of a
+yet the dashboard's middleware costs every request time (measured: about 0.5 ms of a
 predict request's 1 ms in Django). Placed right after SecurityMiddleware (whose headers still apply),
 this middleware resolves those paths itself and calls the view; every other path goes down the usual
 chain. Errors raised by a view are still turned into responses by Django's handler."""

@@ -184,10 +184,9 @@ def readiness() -> dict:
     return checked
 
 
-def warm_up(*, after_each: Callable[[], None] | None = None) -> dict[str, list[int]]:
+def warm_up() -> dict[str, list[int]]:
     """Load every live version (production, canary, rollback target) into this process and run one
-    inference on each, before the process takes traffic: no request waits for a download or a first run.
-    `after_each` is called after each version (the server's liveness heartbeat)."""
+    inference on each, before the process takes traffic: no request waits for a download or a first run."""
     probe = _probe_image()
     loaded = {}
     live = model_state_list().exclude(production_version=None, canary_version=None)
@@ -196,6 +195,4 @@ def warm_up(*, after_each: Callable[[], None] | None = None) -> dict[str, list[i
         for version in loaded[name]:
             served = runtime().served(name, version)
             served.warm_up(prepare(probe, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS).tensor)
-            if after_each is not None:
-                after_each()
     return loaded

@@ -1,5 +1,5 @@
 """Serving benchmark: the raw pipeline (decode + preprocess + session.run, one process, no HTTP) against
-our endpoint under gunicorn at concurrency 1, 4 and 16, for the demo model's fp32 and INT8 versions;
+our endpoint under our server (controlplane.serve) at concurrency 1, 4 and 16, for the demo model's fp32 and INT8 versions;
 and /healthz latency while predict is saturated. Raw and endpoint runs alternate in rounds, and the
 ratios are taken within each round: this machine's speed drifts by tens of percent over minutes.
 
@@ -125,9 +125,8 @@ def start_server(var: Path, port: int, workers: int, threads: int) -> subprocess
         "CELERY_BROKER_URL": f"sqla+sqlite:///{var / 'celery-broker.sqlite3'}",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:controlplane.gunicorn_conf", "controlplane.wsgi",
-         "-w", str(workers), "--threads", str(threads),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        [sys.executable, "-m", "controlplane.serve", "--workers", str(workers), "--threads", str(threads),
+         "--port", str(port), "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip
     import requests
@@ -153,7 +152,7 @@ def main() -> None:
     parser.add_argument("--var", default=str(ROOT / "var"))
     parser.add_argument("--seconds", type=int, default=5, help="length of each measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of raw and endpoint runs")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--threads", type=int, default=16, help="threads per worker process")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()

@@ -199,10 +199,8 @@ def test_warm_up_loads_every_live_version_and_runs_it_once(model_with_versions, 
     registry_services.version_stage_staging(model_name="cats", version=3, actor=users["engineer"])
     registry_services.canary_start(model_name="cats", version=3, weight=10, actor=users["engineer"])
     assert runtime().loaded() == []
-    heartbeats = []
-    assert services.warm_up(after_each=lambda: heartbeats.append(1)) == {"cats": [1, 2, 3]}
+    assert services.warm_up() == {"cats": [1, 2, 3]}
     assert {("cats", 1), ("cats", 2), ("cats", 3)} <= set(runtime().loaded())
-    assert len(heartbeats) == 3
     # warm-up inferences are not requests: nothing is counted as served
     assert metric("cvcp_requests_total", model="cats", version="3", stage="canary", outcome="ok") == 0
 

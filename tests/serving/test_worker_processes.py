@@ -1,4 +1,4 @@
-"""Serving under gunicorn with our settings and several worker processes: each loads the live versions
+"""Serving under our server (controlplane.serve: granian) with several worker processes: each loads the live versions
 before taking traffic, every process answers, and /metrics counts every request whichever
 process answers the scrape (prometheus_client multiprocess mode)."""
 
@@ -37,6 +37,11 @@ def sample(text: str, name: str, **labels: str) -> float:
     return total
 
 
+def file_pids(metrics_dir: str, kind: str) -> set[int]:
+    """The processes that wrote metric files of one kind (prometheus_client names them <kind>_<pid>.db)."""
+    return {int(re.search(r"_(\d+)\.db$", f).group(1)) for f in glob.glob(f"{metrics_dir}/{kind}*_*.db")}
+
+
 @pytest.mark.slow
 def test_two_worker_processes_share_one_metrics_view(tmp_path):
     env = {
@@ -53,8 +58,7 @@ def test_two_worker_processes_share_one_metrics_view(tmp_path):
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "cvcp-metrics-*")))
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:controlplane.gunicorn_conf", "controlplane.wsgi",
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        [sys.executable, "-m", "controlplane.serve", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -92,14 +96,30 @@ def test_two_worker_processes_share_one_metrics_view(tmp_path):
         with ThreadPoolExecutor(8) as pool:
             codes = list(pool.map(predict, range(40)))
         assert codes == [200] * 40
-        pids = {re.search(r"_(\d+)\.db$", f).group(1) for f in glob.glob(f"{metrics_dir}/counter_*.db")}
+        pids = file_pids(metrics_dir, "counter")
         assert len(pids) == 2, f"both worker processes should have counted requests, saw {pids}"
         for _ in range(6):  # scrapes land on either process; each must see all 40
             scrape = requests.get(f"{base}/metrics", timeout=10)
             assert (
                 scrape.status_code == 200 and sample(scrape.text, "cvcp_requests_total", outcome="ok") == 40
             )
+
+        # A worker that dies is replaced; the replacement warms up and drops the dead one's live gauges.
+        def gauge_pids():
+            return file_pids(metrics_dir, "gauge_live")
+
+        assert gauge_pids() == pids
+        dead = min(pids)
+        os.kill(dead, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (dead in gauge_pids() or len(gauge_pids()) < 2):
+            time.sleep(0.2)
+        assert dead not in gauge_pids() and len(gauge_pids()) == 2, gauge_pids()
+        scrape = requests.get(f"{base}/metrics", timeout=10).text
+        assert sample(scrape, "cvcp_model_loaded") == versions
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(predict, range(16))) == [200] * 16
     finally:
         server.send_signal(signal.SIGINT)  # quick shutdown: no grace period for idle keep-alive connections
         server.wait(timeout=30)
-    assert not os.path.exists(metrics_dir), "the metrics directory is removed when gunicorn exits"
+    assert not os.path.exists(metrics_dir), "the metrics directory is removed when the server exits"

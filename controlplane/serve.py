@@ -1,0 +1,137 @@
+"""The web server for the dashboard, the API and serving: granian (HTTP in Rust) running our WSGI app in
+worker processes.
+
+    python -m controlplane.serve --port 8000 [--host 127.0.0.1] [--access-log]
+
+Why granian: HTTP parsing, body reading and response writing happen in Rust, outside the GIL; a 38 kB
+image POST to a bare WSGI app costs 0.22 ms round trip against gunicorn's 0.85 ms on the same machine,
+and the predict endpoint at concurrency 1 is 1–2 ms faster (bench/README.md has the numbers).
+
+Worker processes rather than one process with many threads: decoding, preprocessing and Django hold the
+GIL in places, and with every request thread of one process contending for it the cores went partly idle
+(bench/README.md). `WEB_CONCURRENCY` sets the number of processes (default one per core, at most 4),
+`WEB_THREADS` the request threads in each (16). With more than one process, Prometheus metrics are kept in
+prometheus_client's multiprocess mode, so /metrics counts every request whichever process answers the
+scrape; the directory is made fresh at start and removed at exit, as that mode requires.
+
+Each worker process loads and warms its live model versions before it accepts a connection
+(`worker_application`), so no request waits for a model download or a first inference, whichever
+process it lands on. A worker that dies is replaced."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+
+log = logging.getLogger(__name__)
+
+TARGET = "controlplane.serve:worker_application"
+
+
+def _workers() -> int:
+    return int(os.environ.get("WEB_CONCURRENCY") or min(os.cpu_count() or 1, 4))
+
+
+def _threads() -> int:
+    return int(os.environ.get("WEB_THREADS") or 16)
+
+
+def _forget_dead_processes(metrics_dir: str) -> None:
+    """Drop the live-gauge files of worker processes that are gone (a replaced worker, a crash), so
+    `livemax` gauges such as cvcp_model_loaded describe running processes only."""
+    from prometheus_client import multiprocess
+
+    pids = {int(m.group(1)) for name in os.listdir(metrics_dir) if (m := re.search(r"_(\d+)\.db$", name))}
+    for pid in pids - {os.getpid()}:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, metrics_dir)
+        except PermissionError:  # alive, someone else's
+            pass
+
+
+def worker_application():
+    """Granian's factory, called once in each worker process before it serves: Django's WSGI app with its
+    URLconf imported (every view module: a second on first use otherwise), and every live model version
+    loaded and run once. A failed model warm-up is logged, not fatal: the process still serves pages,
+    and predict loads models on first use."""
+    from django.core.wsgi import get_wsgi_application
+    from django.urls import get_resolver
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+    application = get_wsgi_application()
+    get_resolver().url_patterns  # noqa: B018 - imports the URLconf and every view module now
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _forget_dead_processes(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+    from django.db import connection
+
+    from serving.services import warm_up
+
+    started = time.perf_counter()
+    try:
+        loaded = warm_up()
+    except Exception as exc:  # noqa: BLE001 - the server must come up for the dashboard and the API
+        log.warning("warm-up failed, models load on first request: %s", exc)
+    else:
+        log.info("warm-up in process %s: %s in %.1f s", os.getpid(), loaded or "no live model",
+                 time.perf_counter() - started)  # fmt: skip
+    finally:
+        connection.close()
+    return application
+
+
+def _not_the_thread_count_hint(record: logging.LogRecord) -> bool:
+    """granian warns when a process has more threads than 2 × cores + 1. Ours mostly wait (on a batch,
+    on onnxruntime, which releases the GIL), and the spare ones keep /healthz answering while predict is
+    saturated: with 5 threads per process it took 137 ms P50 under load, with 16 1.2 ms."""
+    return "Python threads, which seems quite high" not in record.getMessage()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=_workers(), help="processes (WEB_CONCURRENCY)")
+    parser.add_argument("--threads", type=int, default=_threads(), help="threads per process (WEB_THREADS)")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO").lower())
+    args = parser.parse_args(argv)
+
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    logging.getLogger("_granian").addFilter(_not_the_thread_count_hint)
+    made_metrics_dir = None
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before any worker imports prometheus_client: its value store is chosen at import.
+        made_metrics_dir = tempfile.mkdtemp(prefix="cvcp-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made_metrics_dir
+    server = Server(
+        TARGET,
+        factory=True,
+        interface=Interfaces.WSGI,
+        address=args.host,
+        port=args.port,
+        workers=args.workers,
+        blocking_threads=args.threads,
+        respawn_failed_workers=True,
+        workers_kill_timeout=30,
+        log_level=args.log_level,
+        log_access=args.access_log,
+    )
+    try:
+        server.serve()
+    finally:
+        if made_metrics_dir:
+            shutil.rmtree(made_metrics_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
