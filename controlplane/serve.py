@@ -84,7 +84,28 @@ def worker_application():
                  time.perf_counter() - started)  # fmt: skip
     finally:
         connection.close()
-    return application
+    return _closed_before_sent(application)
+
+
+def _closed_before_sent(application):
+    """Django's WSGI app, with a finished (non-streaming) response closed before its bytes are handed to
+    the server, and handed over as one bytes object. Closing runs Django's request_finished work; done
+    after the body was sent (as a server does when the length is known), it overlapped the next request
+    on the connection, and any Python work beside an inference that spreads over every core slows that
+    inference by more than the work itself (bench/README.md). The whole body at once is also granian's
+    cheapest path, with Content-Length set."""
+    from django.http import HttpResponseBase
+
+    def serve(environ, start_response):
+        response = application(environ, start_response)
+        if not isinstance(response, HttpResponseBase) or response.streaming:
+            return response  # files, streams: the server iterates and closes them as WSGI says
+        try:
+            return [response.content]
+        finally:
+            response.close()
+
+    return serve
 
 
 def _not_the_thread_count_hint(record: logging.LogRecord) -> bool:

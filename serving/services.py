@@ -6,7 +6,6 @@ import hashlib
 import io
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -90,11 +89,11 @@ def predict(
     routing_key: str | None = None,
     version: int | None = None,
     stage: str | None = None,
-    defer: Callable[[Callable[[], None]], None] | None = None,
 ) -> dict:
     """Route, answer from the cache or run the model, and record the answer in the metrics and the cache.
-    With `defer`, that bookkeeping is handed to it instead of run here (the view runs it once the
-    response is sent, so the client does not wait for it)."""
+    The recording runs here, before the answer goes out, on purpose: done after it (on another thread,
+    while the next request runs) it disturbed the next inference, which spreads over every core, and
+    cost more than it saved (bench/README.md)."""
     started = time.perf_counter()
     route = runtime().route(model_name)
     chosen, stage = _pick(route, version=version, stage=stage, routing_key=routing_key)
@@ -127,27 +126,20 @@ def predict(
     probabilities = served.probabilities(scores)
     answer = _answer(served, probabilities)
     total = time.perf_counter() - started
-
-    def record() -> None:
-        metrics.latency.labels(**labels, phase="preprocess").observe(preprocessed - started)
-        metrics.latency.labels(**labels, phase="queue").observe(timing.queue)
-        metrics.latency.labels(**labels, phase="inference").observe(timing.inference)
-        metrics.latency.labels(**labels, phase="total").observe(total)
-        metrics.confidence.labels(**labels).observe(answer["confidence"])
-        top1 = answer["top_k"][0]["index"]
-        metrics.predicted_class.labels(**labels, **{"class": served.class_metric_label(top1)}).inc()
-        _observe_image(labels, prepared.stats)
-        metrics.requests.labels(**labels, outcome="ok").inc()
-        if settings.SERVING_CACHE_ENABLED and lookup != "error":
-            try:
-                cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
-            except Exception as exc:  # noqa: BLE001 - the answer stands; the next identical input recomputes
-                log.warning("prediction cache unavailable, answer not stored: %s", exc)
-
-    if defer is None:
-        record()
-    else:
-        defer(record)
+    metrics.latency.labels(**labels, phase="preprocess").observe(preprocessed - started)
+    metrics.latency.labels(**labels, phase="queue").observe(timing.queue)
+    metrics.latency.labels(**labels, phase="inference").observe(timing.inference)
+    metrics.latency.labels(**labels, phase="total").observe(total)
+    metrics.confidence.labels(**labels).observe(answer["confidence"])
+    top1 = answer["top_k"][0]["index"]
+    metrics.predicted_class.labels(**labels, **{"class": served.class_metric_label(top1)}).inc()
+    _observe_image(labels, prepared.stats)
+    metrics.requests.labels(**labels, outcome="ok").inc()
+    if settings.SERVING_CACHE_ENABLED and lookup != "error":
+        try:
+            cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - the answer stands; the next identical input recomputes
+            log.warning("prediction cache unavailable, answer not stored: %s", exc)
     return {**answer, **_envelope(chosen, stage, total), "cached": False}
 
 

@@ -47,29 +47,9 @@ def _image_bytes(request) -> bytes:
     return request.body
 
 
-class _ThenRecord(JsonResponse):
-    """The answer; the prediction's bookkeeping (metrics, cache) runs when the server closes the response,
-    i.e. after the bytes went out."""
-
-    def __init__(self, data: dict, bookkeeping: list):
-        super().__init__(data)
-        self._bookkeeping = bookkeeping
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            for work in self._bookkeeping:
-                try:
-                    work()
-                except Exception:  # the client has its answer; a failed metric write must not hide it
-                    log.exception("recording a prediction failed")
-
-
 @csrf_exempt
 @require_POST
 def predict(request, name: str):
-    bookkeeping: list = []
     try:
         version = request.GET.get("version")
         if version is not None and not version.isdigit():
@@ -80,13 +60,12 @@ def predict(request, name: str):
             routing_key=request.headers.get("X-Routing-Key"),
             version=int(version) if version else None,
             stage=request.GET.get("stage"),
-            defer=bookkeeping.append,
         )
     except ApplicationError as exc:
         if exc.http_status >= 500:
             log.warning("predict %s failed: %s", name, exc.message)
         return _error(name, exc)
-    return _ThenRecord(answer, bookkeeping)
+    return JsonResponse(answer)
 
 
 @require_GET
