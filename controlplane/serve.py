@@ -84,19 +84,30 @@ def worker_application():
                  time.perf_counter() - started)  # fmt: skip
     finally:
         connection.close()
-    return _closed_before_sent(application)
+    return _for_granian(application)
 
 
-def _closed_before_sent(application):
-    """Django's WSGI app, with a finished (non-streaming) response closed before its bytes are handed to
-    the server, and handed over as one bytes object. Closing runs Django's request_finished work; done
-    after the body was sent (as a server does when the length is known), it overlapped the next request
-    on the connection, and any Python work beside an inference that spreads over every core slows that
-    inference by more than the work itself (bench/README.md). The whole body at once is also granian's
-    cheapest path, with Content-Length set."""
+def _for_granian(application):
+    """Django's WSGI app as granian should run it:
+
+    - Without the server's process environment. granian copies every environment variable into each
+      request's environ, so DATABASE_URL, SECRET_KEY and the rest would show in request.META (Django's
+      debug page, error e-mails). Keys whose value is still the inherited one are dropped; a request
+      header that happens to share a name keeps its own value.
+    - With a finished (non-streaming) response closed before its bytes are handed to the server, as one
+      bytes object. Closing runs Django's request_finished work; done after the body was sent (as a server
+      does when the length is known), it overlapped the next request on the connection, and any Python
+      work beside an inference that spreads over every core slows that inference by more than the work
+      itself (bench/README.md). The whole body at once is also granian's cheapest path, with
+      Content-Length set."""
     from django.http import HttpResponseBase
 
+    inherited = dict(os.environ)
+
     def serve(environ, start_response):
+        for key, value in inherited.items():
+            if environ.get(key) == value:
+                del environ[key]
         response = application(environ, start_response)
         if not isinstance(response, HttpResponseBase) or response.streaming:
             return response  # files, streams: the server iterates and closes them as WSGI says

@@ -1,14 +1,16 @@
-"""The server's WSGI wrapper: a finished response is closed (Django's request_finished work done) before
-its bytes go to the server; streaming responses pass through for the server to iterate and close."""
+"""The server's WSGI wrapper: the process environment stays out of request.META; a finished response is
+closed (Django's request_finished work done) before its bytes go to the server; streaming responses
+pass through for the server to iterate and close."""
 
 import io
+import os
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished
 from django.http import StreamingHttpResponse
 
-from controlplane.serve import _closed_before_sent
+from controlplane.serve import _for_granian
 
 
 def environ(path: str) -> dict:
@@ -33,7 +35,7 @@ def finished():
 
 def test_a_finished_response_is_closed_before_it_is_handed_over(db, finished):
     started = {}
-    app = _closed_before_sent(WSGIHandler())
+    app = _for_granian(WSGIHandler())
     body = app(environ("/healthz"), lambda status, headers: started.update(status=status))
     assert finished, "request_finished ran before the server got the body"
     assert started["status"] == "200 OK"
@@ -47,8 +49,26 @@ def test_a_streaming_response_is_left_to_the_server(finished):
         start_response("200 OK", [])
         return streamed
 
-    body = _closed_before_sent(app)(environ("/stream"), lambda status, headers: None)
+    body = _for_granian(app)(environ("/stream"), lambda status, headers: None)
     assert body is streamed and not finished  # not consumed, not closed
     assert b"".join(body) == b"ab"
     body.close()
     assert finished
+
+
+def test_the_process_environment_stays_out_of_request_meta(monkeypatch):
+    monkeypatch.setenv("CVCP_TEST_SECRET", "hunter2")
+    monkeypatch.setenv("HTTP_X_SHARED", "from-the-environment")
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return []
+
+    wrapped = _for_granian(app)
+    # granian's environ: the process environment, then the request's own keys on top
+    request = {**os.environ, **environ("/healthz"), "HTTP_X_SHARED": "from-the-client"}
+    wrapped(request, lambda status, headers: None)
+    assert "CVCP_TEST_SECRET" not in seen and "PATH" not in seen
+    assert seen["PATH_INFO"] == "/healthz" and seen["HTTP_X_SHARED"] == "from-the-client"
