@@ -55,6 +55,24 @@ def test_to_tensor_bgr_and_nhwc():
     )  # channels reversed, then std per channel
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("color_order", ["RGB", "BGR"])
+def test_to_tensor_equals_the_formula_bit_for_bit(layout, color_order):
+    pixels = np.random.default_rng(7).integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
+    metadata = metadata_parse(
+        {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "layout": layout,
+         "color_order": color_order, "input_size": "5x7"}
+    )  # fmt: skip
+    ordered = pixels[..., ::-1] if color_order == "BGR" else pixels
+    expected = (
+        ordered.astype(np.float32) * np.float32(metadata.scale) - np.float32(metadata.mean)
+    ) / np.float32(metadata.std)
+    expected = expected.transpose(2, 0, 1)[None] if layout == "NCHW" else expected[None]
+    tensor = to_tensor(Image.fromarray(pixels), metadata)
+    assert tensor.dtype == np.float32 and tensor.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(tensor, expected)
+
+
 @pytest.mark.parametrize(
     ("image", "expected"),
     [
