@@ -57,15 +57,14 @@ def _forget_dead_processes(metrics_dir: str) -> None:
 
 
 def worker_application():
-    """Granian's factory, called once in each worker process before it serves: Django's WSGI app with its
-    URLconf imported (every view module: a second on first use otherwise), and every live model version
-    loaded and run once. A failed model warm-up is logged, not fatal: the process still serves pages,
-    and predict loads models on first use."""
-    from django.core.wsgi import get_wsgi_application
+    """Granian's factory, called once in each worker process before it serves: our WSGI app (Django, with
+    the predict fast path in front) with the URLconf imported (every view module: a second on first use
+    otherwise), and every live model version loaded and run once. A failed model warm-up is logged, not
+    fatal: the process still serves pages, and predict loads models on first use."""
     from django.urls import get_resolver
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
-    application = get_wsgi_application()
+    from controlplane.wsgi import application
+
     get_resolver().url_patterns  # noqa: B018 - imports the URLconf and every view module now
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         _forget_dead_processes(os.environ["PROMETHEUS_MULTIPROC_DIR"])

@@ -1,6 +1,13 @@
+"""The WSGI application: Django, with raw-body predict requests answered in front of it
+(serving.wsgi.PredictFastPath)."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from serving.wsgi import PredictFastPath  # noqa: E402 - needs Django set up
+
+application = PredictFastPath(django_application)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -22,17 +23,42 @@ from .preprocessing import ImageTooLarge
 log = logging.getLogger(__name__)
 
 
-def _error(model: str, exc: ApplicationError) -> JsonResponse:
-    metrics.errors.labels(
-        model=model, type=exc.code if exc.code in metrics.ERROR_TYPES else "bad_request"
-    ).inc()
-    return JsonResponse(error_body(exc.code, exc.message), status=exc.http_status)
+def predict_answer(
+    name: str,
+    *,
+    content_length: int,
+    read_image: Callable[[], bytes],
+    version: str | None,
+    stage: str | None,
+    routing_key: str | None,
+) -> tuple[int, dict]:
+    """The predict endpoint's answer, as (HTTP status, JSON body), errors counted and explained. Shared by
+    the Django view and the WSGI fast path (serving.wsgi), so both answer alike."""
+    try:
+        if content_length > settings.SERVING_MAX_BODY_BYTES:
+            raise ImageTooLarge(
+                f"the body is {content_length:,} bytes; the limit is {settings.SERVING_MAX_BODY_BYTES:,}"
+            )
+        if version is not None and not version.isdigit():
+            raise services.BadRequest("version must be a whole number", code="bad_request")
+        answer = services.predict(
+            model_name=name,
+            data=read_image(),
+            routing_key=routing_key,
+            version=int(version) if version else None,
+            stage=stage,
+        )
+    except ApplicationError as exc:
+        if exc.http_status >= 500:
+            log.warning("predict %s failed: %s", name, exc.message)
+        metrics.errors.labels(
+            model=name, type=exc.code if exc.code in metrics.ERROR_TYPES else "bad_request"
+        ).inc()
+        return exc.http_status, error_body(exc.code, exc.message)
+    return 200, answer
 
 
 def _image_bytes(request) -> bytes:
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
-    if length > settings.SERVING_MAX_BODY_BYTES:
-        raise ImageTooLarge(f"the body is {length:,} bytes; the limit is {settings.SERVING_MAX_BODY_BYTES:,}")
     if request.content_type == "multipart/form-data":
         try:
             files = request.FILES
@@ -50,22 +76,16 @@ def _image_bytes(request) -> bytes:
 @csrf_exempt
 @require_POST
 def predict(request, name: str):
-    try:
-        version = request.GET.get("version")
-        if version is not None and not version.isdigit():
-            raise services.BadRequest("version must be a whole number", code="bad_request")
-        answer = services.predict(
-            model_name=name,
-            data=_image_bytes(request),
-            routing_key=request.headers.get("X-Routing-Key"),
-            version=int(version) if version else None,
-            stage=request.GET.get("stage"),
-        )
-    except ApplicationError as exc:
-        if exc.http_status >= 500:
-            log.warning("predict %s failed: %s", name, exc.message)
-        return _error(name, exc)
-    return JsonResponse(answer)
+    """Multipart uploads (the tester page) come here; raw image bodies are answered by serving.wsgi."""
+    status, body = predict_answer(
+        name,
+        content_length=int(request.META.get("CONTENT_LENGTH") or 0),
+        read_image=lambda: _image_bytes(request),
+        version=request.GET.get("version"),
+        stage=request.GET.get("stage"),
+        routing_key=request.headers.get("X-Routing-Key"),
+    )
+    return JsonResponse(body, status=status)
 
 
 @require_GET

@@ -1,0 +1,107 @@
+"""Raw-body predict requests are answered in front of Django (serving.wsgi) exactly as the Django view
+answers them; everything else still reaches Django."""
+
+import io
+import json
+
+import pytest
+from django.test import Client
+
+from controlplane.wsgi import application
+from serving import services
+from tests.serving.conftest import png
+from tests.serving.test_predict import metric, post
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wsgi(path: str, body: bytes = b"", *, method="POST", query="", content_type="image/png", **headers):
+    """Call the project's WSGI application as a server does."""
+    environ = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80", "HTTP_HOST": "testserver", "CONTENT_TYPE": content_type,
+        "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(), **headers,
+    }  # fmt: skip
+    started = {}
+    chunks = application(
+        environ, lambda status, headers: started.update(status=status, headers=dict(headers))
+    )
+    body = b"".join(chunks)
+    getattr(chunks, "close", lambda: None)()
+    return int(started["status"].split()[0]), started["headers"], body
+
+
+def comparable(answer: dict) -> dict:
+    return {k: v for k, v in answer.items() if k not in ("latency_ms", "timestamp", "cached")}
+
+
+def test_fast_path_answers_as_the_django_view(model_with_versions):
+    status, headers, body = wsgi("/v1/models/cats/predict", png(3))
+    via_django = post(Client(), body=png(3))
+    assert status == 200 and via_django.status_code == 200
+    assert comparable(json.loads(body)) == comparable(via_django.json())
+    assert headers["Content-Type"] == "application/json" and headers["Content-Length"] == str(len(body))
+    for name in ("X-Content-Type-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy"):
+        assert headers[name] == via_django[name], name  # the headers SecurityMiddleware sets
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "body", "status", "code"),
+    [
+        ("/v1/models/cats/predict", "version=abc", png(), 400, "bad_request"),
+        ("/v1/models/cats/predict", "stage=staging", png(), 400, "bad_request"),
+        ("/v1/models/cats/predict", "", b"", 400, "decode"),
+        ("/v1/models/cats/predict", "", b"not an image", 400, "decode"),
+        ("/v1/models/dogs/predict", "", png(), 404, "model_not_found"),
+        ("/v1/models/cats/predict", "version=9", png(), 404, "not_found"),
+    ],
+)
+def test_fast_path_errors_match_the_django_view(model_with_versions, path, query, body, status, code):
+    got_status, _, got_body = wsgi(path, body, query=query)
+    via_django = Client().post(f"{path}?{query}", data=body, content_type="image/png")
+    assert (got_status, json.loads(got_body)) == (via_django.status_code, via_django.json())
+    assert got_status == status and json.loads(got_body)["error"]["code"] == code
+
+
+def test_oversize_body_is_refused_before_it_is_read(model_with_versions, settings):
+    settings.SERVING_MAX_BODY_BYTES = 100
+    before = metric("cvcp_errors_total", model="cats", type="too_large")
+    status, _, body = wsgi("/v1/models/cats/predict", png())
+    assert status == 413 and json.loads(body)["error"]["code"] == "too_large"
+    assert metric("cvcp_errors_total", model="cats", type="too_large") == before + 1
+
+
+def test_routing_key_and_version_reach_the_service(model_with_versions):
+    status, _, body = wsgi("/v1/models/cats/predict", png(), query="version=2", HTTP_X_ROUTING_KEY="client-7")
+    assert status == 200 and json.loads(body)["model_version"] == 2
+
+
+def test_multipart_other_methods_and_other_paths_go_to_django(model_with_versions):
+    boundary = "XyZ"
+    multipart = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png(4)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, _, body = wsgi(
+        "/v1/models/cats/predict", multipart, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert status == 200 and json.loads(body)["model_version"] == 1
+    status, headers, _ = wsgi("/v1/models/cats/predict", method="GET")
+    assert status == 405 and "POST" in headers["Allow"]  # Django's require_POST
+    status, _, body = wsgi("/healthz", method="GET")
+    assert status == 200 and json.loads(body) == {"status": "alive"}
+
+
+def test_an_unexpected_failure_is_json_and_logged(model_with_versions, monkeypatch, caplog):
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(services, "predict", broken)
+    status, _, body = wsgi("/v1/models/cats/predict", png())
+    assert status == 500 and json.loads(body)["error"]["code"] == "internal"
+    assert "a bug" in caplog.text
