@@ -30,16 +30,13 @@ PREDICT_PATH = re.compile(r"^/v1/models/(?P<name>[^/]+)/predict$")
 
 
 def _security_headers() -> list[tuple[str, str]]:
-    """What SecurityMiddleware adds to every plain-HTTP response, from the same settings."""
-    headers = []
-    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-        headers.append(("X-Content-Type-Options", "nosniff"))
-    if settings.SECURE_REFERRER_POLICY:
-        policy = settings.SECURE_REFERRER_POLICY
-        headers.append(("Referrer-Policy", policy if isinstance(policy, str) else ",".join(policy)))
-    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-        headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
-    return headers
+    """The headers Django's SecurityMiddleware adds to a plain-HTTP response, asked of it once."""
+    from django.http import HttpRequest, HttpResponse
+    from django.middleware.security import SecurityMiddleware
+
+    middleware = SecurityMiddleware(lambda request: HttpResponse())
+    response = middleware.process_response(HttpRequest(), HttpResponse())
+    return [(name, value) for name, value in response.items() if name != "Content-Type"]
 
 
 def _read(stream, length: int) -> bytes:

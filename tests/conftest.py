@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -128,6 +129,16 @@ def api(users):
         return client
 
     return client_for
+
+
+def wsgi_environ(path: str, body: bytes = b"", *, method="GET", query="", content_type="", **extra) -> dict:
+    """A WSGI environ as a server builds it for one request."""
+    return {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80", "HTTP_HOST": "testserver", "CONTENT_TYPE": content_type,
+        "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(), **extra,
+    }  # fmt: skip
 
 
 def free_port() -> int:

@@ -2,7 +2,6 @@
 closed (Django's request_finished work done) before its bytes go to the server; streaming responses
 pass through for the server to iterate and close."""
 
-import io
 import os
 
 import pytest
@@ -11,14 +10,7 @@ from django.core.signals import request_finished
 from django.http import StreamingHttpResponse
 
 from controlplane.serve import _for_granian
-
-
-def environ(path: str) -> dict:
-    return {
-        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80", "HTTP_HOST": "testserver", "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http",
-        "wsgi.errors": io.StringIO(),
-    }  # fmt: skip
+from tests.conftest import wsgi_environ
 
 
 @pytest.fixture
@@ -36,7 +28,7 @@ def finished():
 def test_a_finished_response_is_closed_before_it_is_handed_over(db, finished):
     started = {}
     app = _for_granian(WSGIHandler())
-    body = app(environ("/healthz"), lambda status, headers: started.update(status=status))
+    body = app(wsgi_environ("/healthz"), lambda status, headers: started.update(status=status))
     assert finished, "request_finished ran before the server got the body"
     assert started["status"] == "200 OK"
     assert isinstance(body, list) and b"".join(body) == b'{"status": "alive"}'
@@ -49,7 +41,7 @@ def test_a_streaming_response_is_left_to_the_server(finished):
         start_response("200 OK", [])
         return streamed
 
-    body = _for_granian(app)(environ("/stream"), lambda status, headers: None)
+    body = _for_granian(app)(wsgi_environ("/stream"), lambda status, headers: None)
     assert body is streamed and not finished  # not consumed, not closed
     assert b"".join(body) == b"ab"
     body.close()
@@ -68,7 +60,7 @@ def test_the_process_environment_stays_out_of_request_meta(monkeypatch):
 
     wrapped = _for_granian(app)
     # granian's environ: the process environment, then the request's own keys on top
-    request = {**os.environ, **environ("/healthz"), "HTTP_X_SHARED": "from-the-client"}
+    request = {**os.environ, **wsgi_environ("/healthz"), "HTTP_X_SHARED": "from-the-client"}
     wrapped(request, lambda status, headers: None)
     assert "CVCP_TEST_SECRET" not in seen and "PATH" not in seen
     assert seen["PATH_INFO"] == "/healthz" and seen["HTTP_X_SHARED"] == "from-the-client"

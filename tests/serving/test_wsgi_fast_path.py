@@ -1,7 +1,6 @@
 """Raw-body predict requests are answered in front of Django (serving.wsgi) exactly as the Django view
 answers them; everything else still reaches Django."""
 
-import io
 import json
 
 import pytest
@@ -9,6 +8,7 @@ from django.test import Client
 
 from controlplane.wsgi import application
 from serving import services
+from tests.conftest import wsgi_environ
 from tests.serving.conftest import png
 from tests.serving.test_predict import metric, post
 
@@ -17,12 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def wsgi(path: str, body: bytes = b"", *, method="POST", query="", content_type="image/png", **headers):
     """Call the project's WSGI application as a server does."""
-    environ = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80", "HTTP_HOST": "testserver", "CONTENT_TYPE": content_type,
-        "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
-        "wsgi.errors": io.StringIO(), **headers,
-    }  # fmt: skip
+    environ = wsgi_environ(path, body, method=method, query=query, content_type=content_type, **headers)
     started = {}
     chunks = application(
         environ, lambda status, headers: started.update(status=status, headers=dict(headers))
