@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import re
 import shutil
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     from granian.server import Server
 
     logging.getLogger("_granian").addFilter(_not_the_thread_count_hint)
+    # Fresh interpreters for workers: a worker forked from this process (granian's default on Linux) while
+    # its watcher threads run could hang on shutdown after a respawn; seen 1 in 3 times.
+    multiprocessing.set_start_method("spawn", force=True)
     made_metrics_dir = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before any worker imports prometheus_client: its value store is chosen at import.
