@@ -100,7 +100,7 @@ def _for_granian(application):
       work beside an inference that spreads over every core slows that inference by more than the work
       itself (bench/README.md). The whole body at once is also granian's cheapest path, with
       Content-Length set."""
-    from django.http import HttpResponseBase
+    from django.http import HttpResponse
 
     inherited = dict(os.environ)
 
@@ -109,7 +109,7 @@ def _for_granian(application):
             if environ.get(key) == value:
                 del environ[key]
         response = application(environ, start_response)
-        if not isinstance(response, HttpResponseBase) or response.streaming:
+        if not isinstance(response, HttpResponse):
             return response  # files, streams: the server iterates and closes them as WSGI says
         try:
             return [response.content]

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import overload
 
 import dj_database_url
 import plotly
@@ -10,6 +11,10 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+@overload
+def env(name: str) -> str | None: ...
+@overload
+def env(name: str, default: str) -> str: ...
 def env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return default if value in (None, "") else value
@@ -28,6 +33,14 @@ def env_int(name: str, default: int) -> int:
         return default if value is None else int(value)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    value = env(name)
+    try:
+        return default if value is None else float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -65,11 +78,12 @@ INSTALLED_APPS = [
     "registry",
     "serving",
     "monitoring",
+    "controlplane",  # the composition root: demo set-up and project commands
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "serving.middleware.ServingFastPathMiddleware",  # model endpoints skip the rest
+    "serving.endpoints.ServingFastPathMiddleware",  # model endpoints skip the rest
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -78,12 +92,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "controlplane.middleware.ApplicationErrorMiddleware",
+    "core.middleware.ApplicationErrorMiddleware",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
 WSGI_APPLICATION = "controlplane.wsgi.application"
-ASGI_APPLICATION = "controlplane.asgi.application"
 
 TEMPLATES = [
     {
@@ -95,7 +108,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "registry.context_processors.roles",
+                "core.context_processors.roles",
             ],
         },
     },
@@ -160,12 +173,12 @@ CANARY_WEIGHT_MAX = 50
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 
 # --- Serving ----------------------------------------------------------------------------------
-SERVING_ROUTE_TTL_SECONDS = float(
-    env("SERVING_ROUTE_TTL_SECONDS", "0.5")
+SERVING_ROUTE_TTL_SECONDS = env_float(
+    "SERVING_ROUTE_TTL_SECONDS", 0.5
 )  # promotions reach a process within this
 SERVING_BATCH_MAX = env_int("SERVING_BATCH_MAX", 2)  # measured best on 2 cores, see bench/README.md
 # 0 = greedy: a batch is whatever queued while the previous one ran, so a lone request never waits.
-SERVING_BATCH_WAIT_MS = float(env("SERVING_BATCH_WAIT_MS", "0"))
+SERVING_BATCH_WAIT_MS = env_float("SERVING_BATCH_WAIT_MS", 0)
 SERVING_INTRA_OP_THREADS = env_int("SERVING_INTRA_OP_THREADS", 0)  # 0: onnxruntime decides (one per core)
 # Threads of the session that runs batches while requests queue (0: the same session as above).
 SERVING_BATCH_INTRA_OP_THREADS = env_int("SERVING_BATCH_INTRA_OP_THREADS", 1)
@@ -212,9 +225,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- Monitoring -------------------------------------------------------------------------------
 PROMETHEUS_URL = env("PROMETHEUS_URL")  # collect through Prometheus when set
 SERVING_METRICS_URLS = env_list("SERVING_METRICS_URLS", "http://127.0.0.1:8000/metrics")  # else scrape these
-MONITORING_COLLECT_SECONDS = float(env("MONITORING_COLLECT_SECONDS", "60"))
-MONITORING_SCRAPE_TIMEOUT_SECONDS = float(env("MONITORING_SCRAPE_TIMEOUT_SECONDS", "5"))
-MONITORING_CANARY_SECONDS = float(env("MONITORING_CANARY_SECONDS", "60"))
+MONITORING_COLLECT_SECONDS = env_float("MONITORING_COLLECT_SECONDS", 60)
+MONITORING_SCRAPE_TIMEOUT_SECONDS = env_float("MONITORING_SCRAPE_TIMEOUT_SECONDS", 5)
+MONITORING_CANARY_SECONDS = env_float("MONITORING_CANARY_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "collect-metrics": {"task": "monitoring.tasks.collect_metrics", "schedule": MONITORING_COLLECT_SECONDS},
     "analyze-canaries": {"task": "monitoring.tasks.analyze_canaries", "schedule": MONITORING_CANARY_SECONDS},
@@ -230,7 +243,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "controlplane.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

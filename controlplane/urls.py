@@ -1,10 +1,16 @@
+"""The site's URLs: each app's pages and API, the schema, auth and admin."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from controlplane.api import json_404
-from registry.views_errors import handler404_view, handler500_view
+from core.api import json_404
+from core.views import page_not_found, server_error
+from monitoring.api import urls as monitoring_api
+from registry.api import urls as registry_api
+
+api_v1 = [*registry_api.urlpatterns, *monitoring_api.urlpatterns]
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -13,12 +19,12 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
-    path("api/v1/", include("registry.api.urls")),
+    path("api/v1/", include((api_v1, "api"))),
     re_path(r"^api/", json_404),
     path("", include("serving.urls")),
     path("", include("monitoring.urls")),
     path("", include("registry.urls")),
 ]
 
-handler404 = handler404_view
-handler500 = handler500_view
+handler404 = page_not_found
+handler500 = server_error

@@ -1,5 +1,5 @@
 """The WSGI application: Django, with raw-body predict requests answered in front of it
-(serving.wsgi.PredictFastPath)."""
+(serving.endpoints.PredictFastPath)."""
 
 import os
 
@@ -8,6 +8,6 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
 django_application = get_wsgi_application()
 
-from serving.wsgi import PredictFastPath  # noqa: E402 - needs Django set up
+from serving.endpoints import PredictFastPath  # noqa: E402 - needs Django set up
 
 application = PredictFastPath(django_application)

@@ -4,45 +4,37 @@ as serving bins them, or a production window adopted as the new normal."""
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
-from prometheus_client.utils import floatToGoString
 
-from controlplane.exceptions import BadRequest
-from registry import roles
-from registry.choices import Action
-from serving import metrics, preprocessing
-from serving.runtime import runtime
+from core.exceptions import BadRequest
+from core.roles import Permission, role_check
+from registry.choices import Stage
+from registry.selectors import registered_versions
+from serving import preprocessing, signals
+from serving.model_cache import model_cache
 from serving.samples import reference_set
 
+from .choices import BaselineSource
 from .models import Baseline
 from .selectors import windows_sum
 
-HISTOGRAM_EDGES = {
-    "confidence": metrics.CONFIDENCE_BUCKETS,
-    "brightness": metrics.UNIT_BUCKETS,
-    "contrast": metrics.UNIT_BUCKETS,
-    "sharpness": metrics.SHARPNESS_BUCKETS,
-    "aspect_ratio": metrics.ASPECT_BUCKETS,
-}
-
-
-def _bin_label(value: float, edges) -> str:
-    """The 'le' label of the bucket a value falls in — the same label Prometheus exposes."""
-    for edge in edges:
-        if value <= edge:
-            return floatToGoString(edge)
-    return "+Inf"
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def baseline_from_reference(*, model_name: str, version: int) -> Baseline:
     """Run the version on the reference images, through the same preprocessing serving uses."""
-    served = runtime().served(model_name, version)
-    signals: dict[str, dict] = defaultdict(lambda: {"bins": defaultdict(float), "total": 0.0, "sum": 0.0})
+    served = model_cache().served(model_name, version)
+    counted: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"bins": defaultdict(float), "total": 0.0, "sum": 0.0}
+    )
 
-    def add(signal: str, label: str, value: float = 0.0) -> None:
-        entry = signals[signal]
+    def add(signal: signals.Signal, label: str, value: float = 0.0) -> None:
+        entry = counted[signal.name]
         entry["bins"][label] += 1
         entry["total"] += 1
         entry["sum"] += value
@@ -53,21 +45,18 @@ def baseline_from_reference(*, model_name: str, version: int) -> Baseline:
         scores = served.probabilities(served.batcher.model.run(prepared.tensor)[0])
         top = int(np.argmax(scores))
         stats = prepared.stats
-        add("confidence", _bin_label(float(scores[top]), HISTOGRAM_EDGES["confidence"]), float(scores[top]))
-        for signal, value in (
-            ("brightness", stats.brightness),
-            ("contrast", stats.contrast),
-            ("sharpness", stats.sharpness),
-            ("aspect_ratio", stats.aspect_ratio),
-        ):
-            add(signal, _bin_label(value, HISTOGRAM_EDGES[signal]), value)
-        add("classes", served.class_metric_label(top))
-        add("shapes", f"{metrics.size_label(stats.width, stats.height)}|{metrics.mode_label(stats.mode)}")
+        confidence = float(scores[top])
+        add(signals.CONFIDENCE, signals.CONFIDENCE.bin_label(confidence), confidence)
+        for signal in signals.IMAGE_SIGNALS:
+            value = getattr(stats, signal.name)
+            add(signal, signal.bin_label(value), value)
+        add(signals.CLASSES, served.class_metric_label(top))
+        add(signals.SHAPES, signals.shape_category(stats.width, stats.height, stats.mode))
     return Baseline.objects.create(
         model=model_name,
         version=version,
-        source="reference",
-        signals={k: {**v, "bins": dict(v["bins"])} for k, v in signals.items()},
+        source=BaselineSource.REFERENCE,
+        signals={k: {**v, "bins": dict(v["bins"])} for k, v in counted.items()},
         samples=len(images),
         reason=f"{len(images)} reference images",
     )
@@ -76,37 +65,31 @@ def baseline_from_reference(*, model_name: str, version: int) -> Baseline:
 def baselines_ensure() -> list[Baseline]:
     """Build the reference baseline of every registered version that has none (idempotent; a beat task
     right after registration, so each version has its reference before it ever takes traffic)."""
-    from registry.choices import Action
-    from registry.models import PromotionEvent
-
     made = []
-    registered = PromotionEvent.objects.filter(action=Action.REGISTER).values_list("model__name", "version")
     have = set(Baseline.objects.values_list("model", "version"))
-    for model_name, version in sorted(set(registered) - have):
+    for model_name, version in sorted(registered_versions() - have):
         made.append(baseline_from_reference(model_name=model_name, version=version))
     return made
 
 
-def baseline_adopt_window(*, model_name: str, version: int, start, end, actor, reason: str = "") -> Baseline:
+def baseline_adopt_window(
+    *, model_name: str, version: int, start: datetime, end: datetime, actor: User, reason: str = ""
+) -> Baseline:
     """Take what production saw in [start, end] as the version's new normal (operators re-baseline
     after a deliberate change, e.g. a new camera)."""
-    roles.role_check(user=actor, action=Action.ROLLBACK)  # operators and admins, as for silencing alerts
-    signals = windows_sum(model=model_name, version=version, stage="production", start=start, end=end)
-    samples = int(signals.get("confidence", {}).get("total", 0))
+    role_check(user=actor, permission=Permission.BASELINE_ADOPT)
+    counted = windows_sum(model=model_name, version=version, stage=Stage.PRODUCTION, start=start, end=end)
+    samples = int(counted.get(signals.CONFIDENCE.name, {}).get("total", 0))
     if samples == 0:
         raise BadRequest("no production predictions of this version in that window", code="empty_window")
     return Baseline.objects.create(
         model=model_name,
         version=version,
-        source="window",
+        source=BaselineSource.WINDOW,
         window_start=start,
         window_end=end,
-        signals=signals,
+        signals=counted,
         samples=samples,
         created_by=actor,
         reason=reason,
     )
-
-
-def baseline_current(*, model_name: str, version: int) -> Baseline | None:
-    return Baseline.objects.filter(model=model_name, version=version).first()

@@ -3,28 +3,38 @@ it asks for production approval); inconclusive → hold; fail → abort the cana
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models import Q
 from django.utils import timezone
 
-from controlplane.exceptions import ApplicationError
+from core.exceptions import ApplicationError
+from core.roles import Role
 from registry import selectors as registry_selectors
 from registry import services as registry_services
-from registry.choices import Action, Role
+from registry.choices import Action, Stage
+from serving import signals
 
 from . import drift
+from .choices import CanaryVerdict
 from .models import CanaryAnalysis, CanaryPlan
 from .selectors import windows_sum
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from registry.models import ModelState
 
 BOT = "canary-analysis"
 ERROR_OUTCOMES = {"error"}
 
 
-def bot_user():
+def bot_user() -> User:
     """The actor of automatic actions: an engineer (to step weights and ask for approval) and an
     operator (to abort); it can never approve."""
     user, created = get_user_model().objects.get_or_create(username=BOT, defaults={"email": ""})
@@ -47,13 +57,13 @@ def _p95(bins: dict) -> float | None:
 
 def _checks(prod: dict, canary: dict, min_samples: int) -> list[dict]:
     checks = []
-    p_conf, c_conf = prod.get("confidence"), canary.get("confidence")
+    p_conf, c_conf = prod.get(signals.CONFIDENCE.name), canary.get(signals.CONFIDENCE.name)
     if p_conf and c_conf:
         labels, ref, cur = drift.aligned(p_conf["bins"], c_conf["bins"], numeric=True)
         edges = drift.edges_for(labels)
         ks = drift.score("ks", ref, cur, min_samples=min_samples, min_reference=min_samples)
         checks.append({"check": "confidence distribution", **_as_dict(ks)})
-        means = {
+        means: dict[str, Any] = {
             "ref_mean_var": drift.exact_mean_var(p_conf, ref, edges),
             "cur_mean_var": drift.exact_mean_var(c_conf, cur, edges),
         }
@@ -61,15 +71,19 @@ def _checks(prod: dict, canary: dict, min_samples: int) -> list[dict]:
             "mean_drop", ref, cur, edges=edges, min_samples=min_samples, min_reference=min_samples, **means
         )
         checks.append({"check": "mean confidence", **_as_dict(drop)})
-    for signal, name in (("classes", "predicted-class mix"), ("shapes", "input shapes")):
+    for signal, name in (
+        (signals.CLASSES.name, "predicted-class mix"),
+        (signals.SHAPES.name, "input shapes"),
+    ):
         if signal in prod and signal in canary:
             _, ref, cur = drift.aligned(prod[signal]["bins"], canary[signal]["bins"], numeric=False)
             checks.append(
                 {"check": name, **_as_dict(drift.score("chi_square", ref, cur, min_samples=min_samples))}
             )
-    if "latency" in prod and "latency" in canary:
-        p95_ref, p95_cur = _p95(prod["latency"]["bins"]), _p95(canary["latency"]["bins"])
-        n_ref, n_cur = int(prod["latency"]["total"]), int(canary["latency"]["total"])
+    latency = signals.LATENCY.name
+    if latency in prod and latency in canary:
+        p95_ref, p95_cur = _p95(prod[latency]["bins"]), _p95(canary[latency]["bins"])
+        n_ref, n_cur = int(prod[latency]["total"]), int(canary[latency]["total"])
         enough = min(n_ref, n_cur) >= min_samples
         limit = p95_ref * 1.5 + 0.005 if p95_ref is not None else None
         checks.append({
@@ -77,8 +91,9 @@ def _checks(prod: dict, canary: dict, min_samples: int) -> list[dict]:
             "p_value": None, "n_ref": n_ref, "n_cur": n_cur, "reference": p95_ref,
             "drift": (p95_cur > limit) if enough and limit is not None and p95_cur is not None else None,
         })  # fmt: skip
-    if "outcomes" in prod and "outcomes" in canary:
-        p_out, c_out = prod["outcomes"], canary["outcomes"]
+    outcomes = signals.OUTCOMES.name
+    if outcomes in prod and outcomes in canary:
+        p_out, c_out = prod[outcomes], canary[outcomes]
         k_ref = sum(v for k, v in p_out["bins"].items() if k in ERROR_OUTCOMES)
         k_cur = sum(v for k, v in c_out["bins"].items() if k in ERROR_OUTCOMES)
         rise, p_value = drift.share_increase_z(k_ref, p_out["total"], k_cur, c_out["total"])
@@ -109,7 +124,7 @@ def _summary(checks: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def canary_analyze(*, model_name: str, now=None) -> CanaryAnalysis | None:
+def canary_analyze(*, model_name: str, now: datetime | None = None) -> CanaryAnalysis | None:
     """Judge the running canary once; None when there is no canary or it was judged within the interval."""
     now = now or timezone.now()
     model = registry_selectors.model_state_get(name=model_name)
@@ -130,17 +145,19 @@ def canary_analyze(*, model_name: str, now=None) -> CanaryAnalysis | None:
     # Each weight step is judged on everything since it began; the interval only sets how often.
     start = started or now - timedelta(seconds=plan.interval_seconds)
     prod = windows_sum(
-        model=model_name, version=model.production_version, stage="production", start=start, end=now
+        model=model_name, version=model.production_version, stage=Stage.PRODUCTION, start=start, end=now
     )
-    canary = windows_sum(model=model_name, version=model.canary_version, stage="canary", start=start, end=now)
+    canary = windows_sum(
+        model=model_name, version=model.canary_version, stage=Stage.CANARY, start=start, end=now
+    )
     checks = _checks(prod, canary, plan.min_samples)
     failures = sum(1 for c in checks if c["drift"])
     if failures >= plan.failure_limit:
-        verdict = "fail"
+        verdict = CanaryVerdict.FAIL
     elif not checks or any(c["drift"] is None for c in checks):
-        verdict = "hold"
+        verdict = CanaryVerdict.HOLD
     else:
-        verdict = "pass"
+        verdict = CanaryVerdict.PASS
     analysis = CanaryAnalysis.objects.create(
         model=model_name, canary_version=model.canary_version, production_version=model.production_version,
         window_start=start, window_end=now, verdict=verdict, weight_before=model.canary_weight, checks=checks,
@@ -150,19 +167,20 @@ def canary_analyze(*, model_name: str, now=None) -> CanaryAnalysis | None:
     return analysis
 
 
-def _act(model, plan: CanaryPlan, analysis: CanaryAnalysis) -> str:
+def _act(model: ModelState, plan: CanaryPlan, analysis: CanaryAnalysis) -> str:
     bot = bot_user()
     try:
-        if analysis.verdict == "fail":
+        if analysis.verdict == CanaryVerdict.FAIL:
             registry_services.canary_abort(
                 model_name=model.name,
                 actor=bot,
                 reason=f"canary analysis failed: {_summary(analysis.checks)}",
-                details={"analysis": analysis.pk, "verdict": "fail", "checks": analysis.checks},
+                details={"analysis": analysis.pk, "verdict": CanaryVerdict.FAIL, "checks": analysis.checks},
             )
             return "aborted"
-        if analysis.verdict != "pass":
+        if analysis.verdict != CanaryVerdict.PASS:
             return "held"
+        assert model.canary_version is not None  # canary_analyze judges running canaries only
         following = [s for s in plan.steps if s > model.canary_weight]
         if not following or following[0] >= 100:
             if registry_selectors.pending_request(model=model) is None:
@@ -171,10 +189,13 @@ def _act(model, plan: CanaryPlan, analysis: CanaryAnalysis) -> str:
                     reason=f"canary analysis passed at {model.canary_weight} % (analysis #{analysis.pk})",
                 )  # fmt: skip
             return "production requested"
+        weight = min(following[0], settings.CANARY_WEIGHT_MAX)
         registry_services.canary_set_weight(
-            model_name=model.name, weight=min(following[0], 50), actor=bot,
+            model_name=model.name,
+            weight=weight,
+            actor=bot,
             reason=f"canary analysis passed (analysis #{analysis.pk})",
-        )  # fmt: skip
-        return f"weight {model.canary_weight} → {min(following[0], 50)}"
+        )
+        return f"weight {model.canary_weight} → {weight}"
     except ApplicationError as exc:
         return f"not acted: {exc.message}"

@@ -6,13 +6,15 @@ from collections import defaultdict
 
 import plotly.graph_objects as go
 
-from registry.choices import PRODUCTION_CHANGING
+from registry.choices import PRODUCTION_CHANGING, Action, Stage
+from serving import signals
+from serving.routing import PINNED
 
 from .drift import le_value
 from .models import MetricWindow
 
-HISTOGRAM_SIGNALS = {"confidence", "brightness", "contrast", "sharpness", "aspect_ratio", "latency"}
-COLOURS = {"production": "#127a43", "canary": "#b25e09", "pinned": "#6b7685"}
+COLOURS = {Stage.PRODUCTION: "#127a43", Stage.CANARY: "#b25e09", PINNED: "#6b7685"}
+MARKED = (*PRODUCTION_CHANGING, Action.CANARY_START, Action.CANARY_ABORT)  # drawn as lines on time charts
 LAYOUT = dict(
     margin=dict(l=50, r=20, t=40, b=40), height=320, template="plotly_white", legend=dict(orientation="h")
 )
@@ -74,7 +76,7 @@ def mean_over_time(
     if band is not None:
         fig.add_hrect(y0=band[0], y1=band[1], fillcolor="#e8f5ec", opacity=0.5, line_width=0)
     for event in events:
-        if event.action in PRODUCTION_CHANGING or event.action in ("canary_start", "canary_abort"):
+        if event.action in MARKED:
             fig.add_vline(x=event.created_at, line_dash="dot", line_color="#6b7685")
             fig.add_annotation(
                 x=event.created_at,
@@ -90,7 +92,7 @@ def mean_over_time(
 
 def p95_over_time(windows, title: str) -> str | None:
     fig = go.Figure()
-    for (version, stage), rows in sorted(_series(windows, "latency").items()):
+    for (version, stage), rows in sorted(_series(windows, signals.LATENCY.name).items()):
         xs, ys = [], []
         for w in sorted(rows, key=lambda w: w.end):
             labels = sorted(w.bins, key=le_value)
@@ -123,7 +125,7 @@ def category_mix(windows, signal: str, title: str) -> str | None:
     if not counts:
         return None
     fig = go.Figure()
-    for label in sorted(counts, key=counts.get, reverse=True)[:12]:
+    for label in sorted(counts, key=lambda label: counts[label], reverse=True)[:12]:
         fig.add_bar(
             x=list(per_stage),
             y=[per_stage[s][label] / max(sum(per_stage[s].values()), 1) for s in per_stage],
@@ -152,7 +154,7 @@ def _compare(title: str, *traces: tuple[str, dict, str]) -> str:
 def _production_counts(windows, signal: str, version: int, start=None, end=None) -> dict[str, float]:
     counts: dict[str, float] = defaultdict(float)
     for w in windows:
-        if w.signal == signal and w.version == version and w.stage == "production":
+        if w.signal == signal and w.version == version and w.stage == Stage.PRODUCTION:
             if start is None or start < w.end <= end:
                 for label, value in w.bins.items():
                     counts[label] += value
@@ -162,7 +164,7 @@ def _production_counts(windows, signal: str, version: int, start=None, end=None)
 def baseline_overlay(score, windows) -> str | None:
     """The baseline the alert compared with, against the scored window."""
     reference = score.baseline.signals.get(score.signal)
-    if not reference or score.signal not in HISTOGRAM_SIGNALS:
+    if not reference or score.signal not in signals.NUMERIC:
         return None
     current = _production_counts(windows, score.signal, score.version, score.window_start, score.window_end)
     return _compare(
@@ -189,7 +191,7 @@ def reference_overlay(baseline, windows, signal: str, title: str) -> str | None:
     )
 
 
-def category_mix_over_time(windows, signal: str, title: str, *, stage: str = "production") -> str | None:
+def category_mix_over_time(windows, signal: str, title: str, *, stage: str = Stage.PRODUCTION) -> str | None:
     """Share of each category per collection window (the top categories; the rest as 'other')."""
     per_end: dict = defaultdict(lambda: defaultdict(float))
     totals: dict[str, float] = defaultdict(float)
@@ -200,7 +202,7 @@ def category_mix_over_time(windows, signal: str, title: str, *, stage: str = "pr
                 totals[label] += value
     if not per_end:
         return None
-    top = sorted(totals, key=totals.get, reverse=True)[:8]
+    top = sorted(totals, key=lambda label: totals[label], reverse=True)[:8]
     ends = sorted(per_end)
     fig = go.Figure()
     for label in [*top, "other"]:

@@ -6,30 +6,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from serving.signals import SIGNALS
+
 from . import prometheus_gateway
 from .drift import le_value
 from .models import CollectionRun, MetricWindow, SeriesCursor
 
-HISTOGRAMS = {  # signal → (metric, extra label filter)
-    "confidence": ("cvcp_prediction_confidence", {}),
-    "brightness": ("cvcp_input_brightness", {}),
-    "contrast": ("cvcp_input_contrast", {}),
-    "sharpness": ("cvcp_input_sharpness", {}),
-    "aspect_ratio": ("cvcp_input_aspect_ratio", {}),
-    "latency": ("cvcp_request_duration_seconds", {"phase": "total"}),
-}
-COUNTERS = {  # signal → (metric, the labels that name the category)
-    "shapes": ("cvcp_input_shapes_total", ("size", "mode")),
-    "classes": ("cvcp_predicted_class_total", ("class",)),
-    "outcomes": ("cvcp_requests_total", ("outcome",)),
-}
-METRIC_NAMES = [f"{m}_bucket" for m, _ in HISTOGRAMS.values()] + [f"{m}_sum" for m, _ in HISTOGRAMS.values()]
-METRIC_NAMES += [m for m, _ in COUNTERS.values()]
+METRIC_NAMES = [name for signal in SIGNALS.values() for name in signal.exposed]
 
 
 @dataclass
@@ -49,31 +38,27 @@ def series_from_samples(samples: list[prometheus_gateway.Sample]) -> dict[tuple[
     """Group samples into (instance, series key) → cumulative values."""
     found: dict[tuple[str, str], Series] = {}
 
-    def series(sample, signal) -> Series | None:
+    def series(sample: prometheus_gateway.Sample, signal: str) -> Series | None:
         version = sample.label("version")
         if not version.isdigit():
             return None
         s = Series(signal, sample.label("model"), int(version), sample.label("stage"), {})
         return found.setdefault((sample.instance, s.key), s)
 
-    by_name = {
-        f"{metric}_bucket": (signal, "bucket", extra) for signal, (metric, extra) in HISTOGRAMS.items()
-    }
-    by_name |= {f"{metric}_sum": (signal, "sum", extra) for signal, (metric, extra) in HISTOGRAMS.items()}
-    counters = {metric: (signal, labels) for signal, (metric, labels) in COUNTERS.items()}
+    parts = {name: (signal, part) for signal in SIGNALS.values() for name, part in signal.exposed.items()}
     for sample in samples:
-        if sample.name in by_name:
-            signal, part, extra = by_name[sample.name]
-            if any(sample.label(k) != v for k, v in extra.items()):
-                continue
-            target = series(sample, signal)
-            if target is not None:
-                target.values["__sum__" if part == "sum" else sample.label("le")] = sample.value
-        elif sample.name in counters:
-            signal, labels = counters[sample.name]
-            target = series(sample, signal)
-            if target is not None:
-                target.values["|".join(sample.label(k) for k in labels)] = sample.value
+        if sample.name not in parts:
+            continue
+        signal, part = parts[sample.name]
+        if any(sample.label(k) != v for k, v in signal.only.items()):
+            continue
+        target = series(sample, signal.name)
+        if target is None:
+            continue
+        if part == "count":
+            target.values["|".join(sample.label(k) for k in signal.categories)] = sample.value
+        else:
+            target.values["__sum__" if part == "sum" else sample.label("le")] = sample.value
     return found
 
 
@@ -137,7 +122,7 @@ def collect() -> CollectionRun:
         found = series_from_samples(samples)
         cursors = {c.key: c for c in SeriesCursor.objects.filter(source=source)}
         added: dict[str, dict] = defaultdict(lambda: defaultdict(float))
-        starts: dict[str, object] = {}
+        starts: dict[str, datetime] = {}
         meta: dict[str, Series] = {}
         for (instance, key), series in found.items():
             cursor_key = f"{instance}|{key}"
@@ -162,7 +147,9 @@ def collect() -> CollectionRun:
             series = meta[key]
             value_sum = values.pop("__sum__", None)
             # Histogram bins keep their fixed edges; categories that did not move are left out.
-            bins = per_bin(values) if series.signal in HISTOGRAMS else {k: v for k, v in values.items() if v}
+            bins = (
+                per_bin(values) if SIGNALS[series.signal].numeric else {k: v for k, v in values.items() if v}
+            )
             total = float(sum(bins.values()))
             if total <= 0:
                 continue

@@ -4,9 +4,13 @@ any length is a sum of per-minute counts and scoring costs the same whatever the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special, stats
+
+from .choices import Verdict
 
 EPS = 1e-6  # stands in for an empty bin in the log-ratio scores
 
@@ -24,7 +28,7 @@ class Score:
 
     @property
     def verdict(self) -> str:
-        return {True: "drift", False: "ok", None: "not enough data"}[self.drift]
+        return {True: Verdict.DRIFT, False: Verdict.OK, None: Verdict.NOT_ENOUGH_DATA}[self.drift]
 
 
 def le_value(label: str) -> float:
@@ -32,7 +36,9 @@ def le_value(label: str) -> float:
     return float("inf") if label == "+Inf" else float(label)
 
 
-def aligned(ref_bins: dict, cur_bins: dict, *, numeric: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+def aligned(
+    ref_bins: dict[str, float], cur_bins: dict[str, float], *, numeric: bool
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Two {label: count} maps as arrays over one shared label order (by upper edge when numeric)."""
     labels = sorted(set(ref_bins) | set(cur_bins), key=le_value if numeric else str)
     return (
@@ -51,47 +57,47 @@ def edges_for(labels: list[str]) -> np.ndarray:
     return np.array(edges)
 
 
-def exact_mean_var(histogram: dict, counts, edges) -> tuple[float, float]:
+def exact_mean_var(histogram: dict[str, Any], counts: ArrayLike, edges: ArrayLike) -> tuple[float, float]:
     """Mean from the histogram's exact sum of values; variance from its bins (no exact square sum exists)."""
     return histogram["sum"] / histogram["total"], mean_from_bins(counts, edges)[1]
 
 
-def _probs(counts) -> np.ndarray:
+def _probs(counts: ArrayLike) -> np.ndarray:
     counts = np.asarray(counts, dtype=float)
     total = counts.sum()
     return counts / total if total > 0 else counts
 
 
-def _smoothed(counts) -> np.ndarray:
+def _smoothed(counts: ArrayLike) -> np.ndarray:
     p = _probs(counts)
     p = np.where(p <= 0, EPS, p)
     return p / p.sum()
 
 
-def psi(ref, cur) -> float:
+def psi(ref: ArrayLike, cur: ArrayLike) -> float:
     """Population stability index: sum (cur - ref) * ln(cur / ref), empty bins smoothed."""
     p, q = _smoothed(ref), _smoothed(cur)
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def jensen_shannon(ref, cur) -> float:
+def jensen_shannon(ref: ArrayLike, cur: ArrayLike) -> float:
     """Jensen-Shannon divergence in bits, in [0, 1]."""
     p, q = _probs(ref), _probs(cur)
     m = (p + q) / 2
     return float((np.sum(special.rel_entr(p, m)) + np.sum(special.rel_entr(q, m))) / 2 / np.log(2))
 
 
-def hellinger(ref, cur) -> float:
+def hellinger(ref: ArrayLike, cur: ArrayLike) -> float:
     """Hellinger distance in [0, 1]."""
     return float(np.sqrt(0.5 * np.sum((np.sqrt(_probs(ref)) - np.sqrt(_probs(cur))) ** 2)))
 
 
-def l_infinity(ref, cur) -> float:
+def l_infinity(ref: ArrayLike, cur: ArrayLike) -> float:
     """Largest change in any one category's share."""
     return float(np.max(np.abs(_probs(ref) - _probs(cur))))
 
 
-def ks_binned(ref, cur) -> tuple[float, float]:
+def ks_binned(ref: ArrayLike, cur: ArrayLike) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov on binned counts: the largest CDF gap at the bin edges, with the
     asymptotic p-value for the effective sample size. Binning can only hide a gap, never invent one."""
     n1, n2 = float(np.sum(ref)), float(np.sum(cur))
@@ -100,7 +106,7 @@ def ks_binned(ref, cur) -> tuple[float, float]:
     return d, float(stats.kstwobign.sf(d * np.sqrt(effective)))
 
 
-def wasserstein_binned(ref, cur, edges) -> float:
+def wasserstein_binned(ref: ArrayLike, cur: ArrayLike, edges: ArrayLike) -> float:
     """Earth mover's distance between the binned distributions, in the signal's units: the area between
     the CDFs, with each bin's mass at its centre (edges has one more entry than the counts)."""
     edges = np.asarray(edges, dtype=float)
@@ -110,7 +116,7 @@ def wasserstein_binned(ref, cur, edges) -> float:
     return float(np.sum(gap * np.diff(centres))) if len(widths) > 1 else 0.0
 
 
-def chi_square(ref, cur) -> tuple[float, float, list[int]]:
+def chi_square(ref: ArrayLike, cur: ArrayLike) -> tuple[float, float, list[int]]:
     """Chi-square test of homogeneity on a 2×k table (categories empty in both are dropped). Also
     returns the categories present now that the reference never saw."""
     ref, cur = np.asarray(ref, dtype=float), np.asarray(cur, dtype=float)
@@ -122,7 +128,7 @@ def chi_square(ref, cur) -> tuple[float, float, list[int]]:
     return float(result.statistic), float(result.pvalue), new
 
 
-def mean_from_bins(counts, edges) -> tuple[float, float]:
+def mean_from_bins(counts: ArrayLike, edges: ArrayLike) -> tuple[float, float]:
     """Mean and variance with each bin's mass at its centre (used when no exact sum is known)."""
     edges = np.asarray(edges, dtype=float)
     centres = (edges[:-1] + edges[1:]) / 2
@@ -131,7 +137,9 @@ def mean_from_bins(counts, edges) -> tuple[float, float]:
     return mean, float(np.sum(p * (centres - mean) ** 2))
 
 
-def mean_drop_z(mean_ref, var_ref, n_ref, mean_cur, var_cur, n_cur) -> tuple[float, float]:
+def mean_drop_z(
+    mean_ref: float, var_ref: float, n_ref: float, mean_cur: float, var_cur: float, n_cur: float
+) -> tuple[float, float]:
     """One-sided z-test that the current mean is lower; returns (drop, p-value)."""
     se = np.sqrt(var_ref / max(n_ref, 1) + var_cur / max(n_cur, 1))
     drop = mean_ref - mean_cur
@@ -140,7 +148,7 @@ def mean_drop_z(mean_ref, var_ref, n_ref, mean_cur, var_cur, n_cur) -> tuple[flo
     return float(drop), float(stats.norm.sf(drop / se))
 
 
-def share_increase_z(k_ref, n_ref, k_cur, n_cur) -> tuple[float, float]:
+def share_increase_z(k_ref: float, n_ref: float, k_cur: float, n_cur: float) -> tuple[float, float]:
     """One-sided two-proportion z-test that a share (e.g. low-confidence answers) rose."""
     p_ref, p_cur = k_ref / max(n_ref, 1), k_cur / max(n_cur, 1)
     pooled = (k_ref + k_cur) / max(n_ref + n_cur, 1)
@@ -161,7 +169,7 @@ MIN_REFERENCE = (
     50  # a baseline (e.g. the 72 reference images) may be smaller; the tests' p-values account for it
 )
 ALPHA = 0.005  # with the effect-size gates this keeps false alarms well under 1 % (simulated in the tests)
-THRESHOLDS = {
+THRESHOLDS: dict[str, float | None] = {
     "psi": 0.2,
     "jensen_shannon": 0.1,
     "hellinger": 0.2,
@@ -174,9 +182,17 @@ THRESHOLDS = {
 }
 
 
-def score(method: str, ref, cur, *, edges=None, threshold: float | None = None, **extra) -> Score:
+def score(
+    method: str,
+    ref_counts: ArrayLike,
+    cur_counts: ArrayLike,
+    *,
+    edges: ArrayLike | None = None,
+    threshold: float | None = None,
+    **extra: Any,
+) -> Score:
     """One drift score with its verdict; windows below MIN_SAMPLES (or extra['min_samples']) get none."""
-    ref, cur = np.asarray(ref, dtype=float), np.asarray(cur, dtype=float)
+    ref, cur = np.asarray(ref_counts, dtype=float), np.asarray(cur_counts, dtype=float)
     n_ref, n_cur = int(ref.sum()), int(cur.sum())
     threshold = THRESHOLDS.get(method) if threshold is None else threshold
     min_samples = extra.pop("min_samples", MIN_SAMPLES)
@@ -216,6 +232,8 @@ def score(method: str, ref, cur, *, edges=None, threshold: float | None = None, 
             detail = {"share_ref": k_ref / max(n_ref, 1), "share_cur": k_cur / max(n_cur, 1), "below": below}
     else:
         raise ValueError(f"unknown drift method {method!r}")
+    if threshold is None:
+        raise ValueError(f"{method} needs a threshold")
     if n_cur < min_samples or n_ref < min_reference:
         drift = None
     else:

@@ -4,6 +4,14 @@ cumulative values last seen per series so the next collection can take the diffe
 from django.db import models
 from django.utils import timezone
 
+from serving.signals import SIGNALS
+
+from .choices import AlertEventAction, AlertState, BaselineSource, CanaryVerdict, Severity, Verdict
+from .drift import THRESHOLDS
+
+SIGNAL_CHOICES = [(name, name) for name in SIGNALS]
+METHOD_CHOICES = [(name, name) for name in THRESHOLDS]
+
 
 class CollectionRun(models.Model):
     """One collection attempt; a failed one is the recorded gap."""
@@ -87,7 +95,7 @@ class CanaryAnalysis(models.Model):
     production_version = models.PositiveIntegerField()
     window_start = models.DateTimeField()
     window_end = models.DateTimeField(db_index=True)
-    verdict = models.CharField(max_length=16)  # pass, hold, fail
+    verdict = models.CharField(max_length=16, choices=CanaryVerdict.choices)
     weight_before = models.PositiveSmallIntegerField()
     action = models.CharField(max_length=64, blank=True)
     checks = models.JSONField()
@@ -104,11 +112,9 @@ class Baseline(models.Model):
     the version is first seen, or adopted from a chosen production window (who and when recorded).
     The newest baseline of a version is the one in force."""
 
-    SOURCES = [("reference", "Reference image set"), ("window", "Adopted production window")]
-
     model = models.CharField(max_length=100)
     version = models.PositiveIntegerField()
-    source = models.CharField(max_length=16, choices=SOURCES)
+    source = models.CharField(max_length=16, choices=BaselineSource.choices)
     window_start = models.DateTimeField(null=True, blank=True)
     window_end = models.DateTimeField(null=True, blank=True)
     signals = models.JSONField(help_text="signal → {bins, total, sum}")
@@ -127,25 +133,13 @@ class Baseline(models.Model):
         return f"{self.model} v{self.version} baseline ({self.source}, n={self.samples})"
 
 
-class Severity(models.TextChoices):
-    INFO = "info", "Info"
-    WARNING = "warning", "Warning"
-    CRITICAL = "critical", "Critical"
-
-
-class AlertState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    FIRING = "firing", "Firing"
-    RESOLVED = "resolved", "Resolved"
-
-
 class AlertRule(models.Model):
     """Drift of one signal of a model's production version against its baseline."""
 
     model = models.CharField(max_length=100)
     name = models.CharField(max_length=200)
-    signal = models.CharField(max_length=32)
-    method = models.CharField(max_length=32)
+    signal = models.CharField(max_length=32, choices=SIGNAL_CHOICES)
+    method = models.CharField(max_length=32, choices=METHOD_CHOICES)
     threshold = models.FloatField(null=True, blank=True, help_text="empty: the method's default")
     window_seconds = models.PositiveIntegerField(default=3600)
     for_seconds = models.PositiveIntegerField(default=0, help_text="how long drift must last before firing")
@@ -172,7 +166,7 @@ class DriftScore(models.Model):
     n_cur = models.PositiveIntegerField()
     window_start = models.DateTimeField()
     window_end = models.DateTimeField(db_index=True)
-    verdict = models.CharField(max_length=16)  # drift, ok, not enough data
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
     baseline = models.ForeignKey(Baseline, on_delete=models.SET_NULL, null=True)
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, null=True, related_name="scores")
 
@@ -233,7 +227,7 @@ class AlertEvent(models.Model):
     """The review trail of an alert: what happened, who did it, when. Never edited."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
-    action = models.CharField(max_length=32)
+    action = models.CharField(max_length=32, choices=AlertEventAction.choices)
     actor = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     note = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)

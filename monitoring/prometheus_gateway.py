@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from controlplane.exceptions import ServiceUnavailable
+from core.exceptions import ServiceUnavailable
 
 
 class MetricsUnavailable(ServiceUnavailable):

@@ -2,7 +2,9 @@
 
 from celery import shared_task
 
-from . import collection
+from registry.selectors import model_state_list
+
+from . import alert_evaluation, baselines, canary, collection
 
 
 @shared_task(name="monitoring.tasks.collect_metrics")
@@ -13,27 +15,19 @@ def collect_metrics() -> dict:
 
 @shared_task(name="monitoring.tasks.analyze_canaries")
 def analyze_canaries() -> list[dict]:
-    from registry.models import ModelState
-
-    from . import canary
-
     results = []
-    for name in ModelState.objects.exclude(canary_version=None).values_list("name", flat=True):
-        analysis = canary.canary_analyze(model_name=name)
+    for model in model_state_list().exclude(canary_version=None):
+        analysis = canary.canary_analyze(model_name=model.name)
         if analysis is not None:
-            results.append({"model": name, "verdict": analysis.verdict, "action": analysis.action})
+            results.append({"model": model.name, "verdict": analysis.verdict, "action": analysis.action})
     return results
 
 
 @shared_task(name="monitoring.tasks.ensure_baselines")
 def ensure_baselines() -> list[str]:
-    from . import baselines
-
     return [str(b) for b in baselines.baselines_ensure()]
 
 
 @shared_task(name="monitoring.tasks.evaluate_alerts")
 def evaluate_alerts() -> list[str]:
-    from . import alerts
-
-    return [f"#{a.pk} {a.state}" for a in alerts.alerts_evaluate()]
+    return [f"#{a.pk} {a.state}" for a in alert_evaluation.alerts_evaluate()]

@@ -1,4 +1,4 @@
-"""Named constants of the registry: stages (the MLflow alias strings), workflow actions, roles."""
+"""Named constants of the registry: stages (the MLflow alias strings), workflow actions, request states."""
 
 from django.db import models
 
@@ -25,32 +25,8 @@ class Action(models.TextChoices):
 PRODUCTION_CHANGING = (Action.PRODUCTION_APPROVE, Action.ROLLBACK)
 
 
-class Role(models.TextChoices):
-    VIEWER = "viewer", "Viewer"
-    ENGINEER = "engineer", "Engineer"
-    APPROVER = "approver", "Approver"
-    OPERATOR = "operator", "Operator"
-    ADMIN = "admin", "Admin"
-
-
 class RequestStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
-
-
-class Layout(models.TextChoices):
-    NCHW = "NCHW", "NCHW (channels first)"
-    NHWC = "NHWC", "NHWC (channels last)"
-
-
-class ColorOrder(models.TextChoices):
-    RGB = "RGB", "RGB"
-    BGR = "BGR", "BGR"
-
-
-class ResizePolicy(models.TextChoices):
-    STRETCH = "stretch", "Stretch to the input size"
-    CENTER_CROP = "center_crop", "Resize shorter side, centre crop"
-    LETTERBOX = "letterbox", "Fit inside, pad the rest"

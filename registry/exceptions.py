@@ -1,14 +1,10 @@
 """Refusals of the registry workflow."""
 
-from controlplane.exceptions import Conflict, Forbidden, NotFound
+from core.exceptions import Conflict, Forbidden, NotFound
 
 
 class ModelNotFound(NotFound):
     code = "model_not_found"
-
-
-class VersionNotFound(NotFound):
-    code = "version_not_found"
 
 
 class TransitionRefused(Conflict):

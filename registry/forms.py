@@ -1,12 +1,12 @@
-"""Browser forms: they parse input only; the services decide."""
+"""Browser forms: they parse input only; the services decide (the file-or-URI rule and the size limit
+too, in registry.services)."""
+
+from typing import Any
 
 from django import forms
-from django.conf import settings
 
-from controlplane.exceptions import PayloadTooLarge
-
-from .choices import ColorOrder, Layout, ResizePolicy
-from .metadata import IMAGENET_MEAN, IMAGENET_STD
+from modelspec.choices import ColorOrder, Layout, ResizePolicy
+from modelspec.metadata import IMAGENET_MEAN, IMAGENET_STD
 
 
 class RegisterForm(forms.Form):
@@ -33,21 +33,7 @@ class RegisterForm(forms.Form):
     dataset_name = forms.CharField(required=False, max_length=500)
     dataset_digest = forms.CharField(required=False, max_length=36)
 
-    def clean_file(self):
-        upload = self.cleaned_data.get("file")
-        if upload is not None and upload.size > settings.MODEL_UPLOAD_MAX_BYTES:
-            raise PayloadTooLarge(
-                f"the file is {upload.size:,} bytes; the limit is {settings.MODEL_UPLOAD_MAX_BYTES:,}"
-            )
-        return upload
-
-    def clean(self):
-        data = super().clean()
-        if bool(data.get("file")) == bool(data.get("source_uri")):
-            raise forms.ValidationError("Upload an .onnx file or give an MLflow URI (one of the two).")
-        return data
-
-    def metadata_dict(self) -> dict:
+    def metadata_dict(self) -> dict[str, Any]:
         keys = (
             "input_height",
             "input_width",

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from controlplane.api import error_body, exception_handler
+from core.api import error_body, exception_handler
 
 from .models import IdempotencyRecord
 

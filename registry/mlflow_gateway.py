@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 
-from controlplane.exceptions import ApplicationError, BadRequest, NotFound, ServiceUnavailable
+from core.exceptions import ApplicationError, BadRequest, NotFound, ServiceUnavailable
 
 # A stopped tracking server must fail a request in seconds, not after minutes of back-off.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -27,6 +28,7 @@ import mlflow.onnx  # noqa: E402
 import requests  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import Dataset, DatasetInput  # noqa: E402
+from mlflow.entities.model_registry import ModelVersion  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
@@ -39,14 +41,6 @@ TAG_PREFIX = "cp."
 
 class RegistryUnavailable(ServiceUnavailable):
     code = "registry_unavailable"
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    aliases: dict[str, int]
-    created: datetime | None
-    description: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +67,16 @@ class VersionInfo:
     def user_tags(self) -> dict[str, str]:
         return {k: v for k, v in self.tags.items() if not k.startswith(TAG_PREFIX)}
 
+    @property
+    def contract_tags(self) -> dict[str, str]:
+        """Our own tags (the searchable part of the preprocessing metadata, checks), without the prefix."""
+        return {k[len(TAG_PREFIX) :]: v for k, v in self.tags.items() if k.startswith(TAG_PREFIX)}
+
+
+class DatasetRef(NamedTuple):
+    name: str
+    digest: str
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -80,7 +84,7 @@ class RunInfo:
     run_name: str
     params: dict[str, str]
     metrics: dict[str, float]
-    datasets: tuple[tuple[str, str], ...]  # (name, digest)
+    datasets: tuple[DatasetRef, ...]
     started: datetime | None
 
 
@@ -123,7 +127,7 @@ def _ts(millis: int | None) -> datetime | None:
     return datetime.fromtimestamp(millis / 1000, tz=UTC) if millis else None
 
 
-def _version_info(mv) -> VersionInfo:
+def _version_info(mv: ModelVersion) -> VersionInfo:
     return VersionInfo(
         name=mv.name,
         version=int(mv.version),
@@ -137,38 +141,21 @@ def _version_info(mv) -> VersionInfo:
     )
 
 
-def _model_info(rm) -> ModelInfo:
-    return ModelInfo(
-        name=rm.name,
-        aliases={alias: int(v) for alias, v in (rm.aliases or {}).items()},
-        created=_ts(rm.creation_timestamp),
-        description=rm.description or "",
-    )
-
-
-def model_get(*, name: str) -> ModelInfo:
-    with _translated(f"reading model {name!r}"):
-        return _model_info(client().get_registered_model(name))
-
-
-def model_ensure(*, name: str, description: str = "") -> ModelInfo:
+def model_ensure(*, name: str, description: str = "") -> None:
     with _translated(f"creating model {name!r}"):
         try:
-            return _model_info(client().get_registered_model(name))
+            client().get_registered_model(name)
         except MlflowException as exc:
             if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
                 raise
-        return _model_info(client().create_registered_model(name, description=description or None))
-
-
-def model_list() -> list[ModelInfo]:
-    with _translated("listing models"):
-        return [_model_info(rm) for rm in client().search_registered_models(max_results=1000)]
+            client().create_registered_model(name, description=description or None)
 
 
 def alias_map(*, name: str) -> dict[str, int]:
-    # A missing alias is absent from this dict; MLflow answers a lookup of one with a generic error.
-    return model_get(name=name).aliases
+    """Alias → version. A missing alias is absent here; MLflow answers a lookup of one with a generic error."""
+    with _translated(f"reading model {name!r}"):
+        model = client().get_registered_model(name)
+    return {alias: int(version) for alias, version in (model.aliases or {}).items()}
 
 
 def version_get(*, name: str, version: int) -> VersionInfo:
@@ -180,11 +167,6 @@ def version_list(*, name: str) -> list[VersionInfo]:
     with _translated(f"listing versions of {name!r}"):
         found = client().search_model_versions(f"name = '{name}'", max_results=10000)
     return sorted((_version_info(mv) for mv in found), key=lambda v: v.version, reverse=True)
-
-
-def version_by_alias(*, name: str, alias: str) -> VersionInfo | None:
-    version = alias_map(name=name).get(alias)
-    return None if version is None else version_get(name=name, version=version)
 
 
 def aliases_apply(*, name: str, changes: dict[str, int | None]) -> None:
@@ -215,7 +197,9 @@ def run_get(*, run_id: str) -> RunInfo:
     with _translated(f"reading run {run_id}"):
         run = client().get_run(run_id)
     inputs = getattr(run, "inputs", None)
-    datasets = tuple((di.dataset.name, di.dataset.digest) for di in (inputs.dataset_inputs if inputs else []))
+    datasets = tuple(
+        DatasetRef(di.dataset.name, di.dataset.digest) for di in (inputs.dataset_inputs if inputs else [])
+    )
     return RunInfo(
         run_id=run.info.run_id,
         run_name=run.info.run_name or "",
@@ -259,8 +243,8 @@ def version_create(
         try:
             for key, value in (params or {}).items():
                 c.log_param(run_id, key, value)
-            for key, value in (metrics or {}).items():
-                c.log_metric(run_id, key, float(value))
+            for metric, number in (metrics or {}).items():
+                c.log_metric(run_id, metric, float(number))
             if dataset:
                 ds = Dataset(name=dataset[0], digest=dataset[1], source_type="external", source="{}")
                 c.log_inputs(run_id, datasets=[DatasetInput(dataset=ds, tags=[])])

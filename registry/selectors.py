@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from controlplane.exceptions import NotFound
+from core.exceptions import NotFound
 
 from . import mlflow_gateway
 from .choices import PRODUCTION_CHANGING, Action, RequestStatus
@@ -33,12 +33,21 @@ def event_list(*, model: ModelState | None = None, limit: int | None = None) -> 
     return events[:limit] if limit else events
 
 
-def last_event_by_model() -> dict[int, PromotionEvent]:
-    """The latest event of each model, for the list page, in one query per page."""
+def _last_event_by_model() -> dict[int, PromotionEvent]:
+    """The latest event of each model, in one query."""
     latest: dict[int, PromotionEvent] = {}
-    for event in PromotionEvent.objects.select_related("actor").order_by("model_id", "-created_at", "-id"):
+    events = PromotionEvent.objects.select_related("model", "actor").order_by(
+        "model_id", "-created_at", "-id"
+    )
+    for event in events:
         latest.setdefault(event.model_id, event)
     return latest
+
+
+def registered_versions() -> set[tuple[str, int]]:
+    """(model, version) of every version registered through us, from the history."""
+    rows = PromotionEvent.objects.filter(action=Action.REGISTER).values_list("model__name", "version")
+    return {(name, version) for name, version in rows if version is not None}
 
 
 def pending_request(*, model: ModelState) -> ProductionRequest | None:
@@ -73,7 +82,41 @@ def rollback_target(*, model: ModelState) -> int | None:
 
 
 @dataclass(frozen=True)
+class ModelSummary:
+    """A model's stages with what a reader acts on: the last change, a pending request, the rollback target."""
+
+    model: ModelState
+    last_event: PromotionEvent | None
+    pending: ProductionRequest | None
+    rollback_to: int | None
+
+
+def model_summaries() -> list[ModelSummary]:
+    """Every model, for the list page and the API's list."""
+    last = _last_event_by_model()
+    return [
+        ModelSummary(
+            model=model,
+            last_event=last.get(model.pk),
+            pending=pending_request(model=model),
+            rollback_to=rollback_target(model=model),
+        )
+        for model in model_state_list()
+    ]
+
+
+def model_summary(*, model: ModelState) -> ModelSummary:
+    return ModelSummary(
+        model=model,
+        last_event=event_list(model=model).first(),
+        pending=pending_request(model=model),
+        rollback_to=rollback_target(model=model),
+    )
+
+
+@dataclass(frozen=True)
 class ProductionAt:
+    model: ModelState
     at: datetime
     version: int | None
     event: PromotionEvent | None
@@ -86,7 +129,7 @@ def production_version_at(*, model: ModelState, at: datetime) -> ProductionAt:
         .order_by("-created_at", "-id")
         .first()
     )
-    return ProductionAt(at=at, version=event.to_version if event else None, event=event)
+    return ProductionAt(model=model, at=at, version=event.to_version if event else None, event=event)
 
 
 @dataclass(frozen=True)
@@ -116,3 +159,13 @@ def version_rows(*, model: ModelState) -> list[VersionRow]:
 
 def version_row(*, model: ModelState, version: int) -> VersionRow:
     return _row(model, mlflow_gateway.version_get(name=model.name, version=version), {})
+
+
+@dataclass(frozen=True)
+class ModelDetail(ModelSummary):
+    versions: list[VersionRow]
+
+
+def model_detail(*, model: ModelState) -> ModelDetail:
+    """A model's summary with every version (MLflow must answer)."""
+    return ModelDetail(**vars(model_summary(model=model)), versions=version_rows(model=model))

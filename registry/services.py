@@ -8,20 +8,26 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from controlplane.exceptions import BadRequest, PayloadTooLarge
-from serving import onnx_runtime
+from core import roles
+from core.exceptions import BadRequest, PayloadTooLarge
+from core.roles import Permission
+from modelspec import onnx_runtime
+from modelspec.metadata import ModelMetadata
 
-from . import mlflow_gateway, roles
+from . import mlflow_gateway
 from .choices import Action, RequestStatus, Stage
 from .exceptions import ConcurrentChange, ModelNotFound, SelfApproval, TransitionRefused
-from .metadata import ModelMetadata
 from .models import ModelState, ProductionRequest, PromotionEvent
 from .selectors import pending_request, rollback_target
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -61,7 +67,7 @@ def _apply(
     model: ModelState,
     *,
     aliases: dict[str, int | None],
-    event: dict,
+    event: dict[str, Any],
     canary_weight: int | None = None,
 ) -> PromotionEvent:
     """Write the new state and its event, then move MLflow; an MLflow error unwinds the transaction."""
@@ -79,7 +85,7 @@ def _apply(
     return created
 
 
-def _check_override(*, actor, override: bool, reason: str, rule: str) -> bool:
+def _check_override(*, actor: User, override: bool, reason: str, rule: str) -> bool:
     """An admin may skip a stage with a written reason; everyone else is stopped by the rule."""
     if not override:
         raise TransitionRefused(rule, code="stage_skipped")
@@ -91,7 +97,7 @@ def _check_override(*, actor, override: bool, reason: str, rule: str) -> bool:
 
 
 def _stage_order_checked(
-    model: ModelState, version: int, *, previous: str, actor, override: bool, reason: str, rule: str
+    model: ModelState, version: int, *, previous: str, actor: User, override: bool, reason: str, rule: str
 ) -> bool:
     """A version moves on only from the stage before; True when an admin override skipped it."""
     if model.production_version == version:
@@ -116,12 +122,30 @@ def _run_id_of(uri: str) -> str:
     return match.group(1) if match else ""
 
 
+def _model_bytes(onnx_file: bytes | IO[bytes] | None, source_uri: str) -> bytes:
+    """The model from an upload (bytes or a file, read no further than the limit) or an MLflow URI. The
+    size limit is enforced here, once, for pages, the API and commands alike."""
+    if (onnx_file is None) == (not source_uri):
+        raise BadRequest("give either an .onnx file or an MLflow run/artifact URI, not both or neither")
+    limit = settings.MODEL_UPLOAD_MAX_BYTES
+    if source_uri:
+        data = mlflow_gateway.artifact_fetch_onnx(uri=source_uri)
+    elif isinstance(onnx_file, bytes):
+        data = onnx_file
+    else:
+        assert onnx_file is not None
+        data = onnx_file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the model is over the limit of {limit:,} bytes")
+    return data
+
+
 def version_register(
     *,
     model_name: str,
-    actor,
+    actor: User,
     metadata: ModelMetadata,
-    onnx_bytes: bytes | None = None,
+    onnx_file: bytes | IO[bytes] | None = None,
     source_uri: str = "",
     description: str = "",
     tags: dict[str, str] | None = None,
@@ -130,21 +154,14 @@ def version_register(
     dataset: tuple[str, str] | None = None,
 ) -> Registered:
     """Check an ONNX file (checker + a test inference) and only then register it in MLflow."""
-    roles.role_check(user=actor, action=Action.REGISTER)
+    roles.role_check(user=actor, permission=Permission.REGISTER)
     if not MODEL_NAME_RE.match(model_name or ""):
         raise BadRequest(
             "model names are 1–100 characters of letters, digits, '.', '_' and '-', starting with a "
             "letter or digit",
             code="invalid_name",
         )
-    if (onnx_bytes is None) == (not source_uri):
-        raise BadRequest("give either an .onnx file or an MLflow run/artifact URI, not both or neither")
-    if source_uri:
-        onnx_bytes = mlflow_gateway.artifact_fetch_onnx(uri=source_uri)
-    if len(onnx_bytes) > settings.MODEL_UPLOAD_MAX_BYTES:
-        raise PayloadTooLarge(
-            f"the model is {len(onnx_bytes):,} bytes; the limit is {settings.MODEL_UPLOAD_MAX_BYTES:,}"
-        )
+    onnx_bytes = _model_bytes(onnx_file, source_uri)
     check = onnx_runtime.model_check(
         model_bytes=onnx_bytes,
         input_size=metadata.input_size,
@@ -209,8 +226,8 @@ def version_register(
 # --- promotion -------------------------------------------------------------------------------
 
 
-def version_stage_staging(*, model_name: str, version: int, actor, reason: str = "") -> PromotionEvent:
-    roles.role_check(user=actor, action=Action.PROMOTE_STAGING)
+def version_stage_staging(*, model_name: str, version: int, actor: User, reason: str = "") -> PromotionEvent:
+    roles.role_check(user=actor, permission=Permission.PROMOTE_STAGING)
     with _model_locked(model_name) as model:
         _version_exists(model, version)
         if model.staging_version == version:
@@ -236,25 +253,32 @@ def version_stage_staging(*, model_name: str, version: int, actor, reason: str =
         )
 
 
-def _weight_checked(weight) -> int:
+def _weight_checked(weight: Any) -> int:
     try:
-        weight = int(weight)
+        percent = int(weight)
     except (TypeError, ValueError):
         raise BadRequest("canary weight must be a whole number of percent", code="invalid_weight") from None
-    if not settings.CANARY_WEIGHT_MIN <= weight <= settings.CANARY_WEIGHT_MAX:
+    if not settings.CANARY_WEIGHT_MIN <= percent <= settings.CANARY_WEIGHT_MAX:
         raise BadRequest(
             f"canary weight must be between {settings.CANARY_WEIGHT_MIN} and "
-            f"{settings.CANARY_WEIGHT_MAX} percent, got {weight}",
+            f"{settings.CANARY_WEIGHT_MAX} percent, got {percent}",
             code="invalid_weight",
         )
-    return weight
+    return percent
 
 
 def canary_start(
-    *, model_name: str, version: int, weight: int, actor, reason: str = "", override: bool = False
+    *,
+    model_name: str,
+    version: int,
+    weight: int | None = None,
+    actor: User,
+    reason: str = "",
+    override: bool = False,
 ) -> PromotionEvent:
-    roles.role_check(user=actor, action=Action.CANARY_START)
-    weight = _weight_checked(weight)
+    """Version from staging to canary with a share of traffic (default: the minimum weight)."""
+    roles.role_check(user=actor, permission=Permission.CANARY_START)
+    weight = _weight_checked(settings.CANARY_WEIGHT_MIN if weight is None else weight)
     with _model_locked(model_name) as model:
         _version_exists(model, version)
         if model.canary_version is not None:
@@ -292,8 +316,8 @@ def canary_start(
         )
 
 
-def canary_set_weight(*, model_name: str, weight: int, actor, reason: str = "") -> PromotionEvent:
-    roles.role_check(user=actor, action=Action.CANARY_WEIGHT)
+def canary_set_weight(*, model_name: str, weight: int, actor: User, reason: str = "") -> PromotionEvent:
+    roles.role_check(user=actor, permission=Permission.CANARY_WEIGHT)
     weight = _weight_checked(weight)
     with _model_locked(model_name) as model:
         if model.canary_version is None:
@@ -316,8 +340,10 @@ def canary_set_weight(*, model_name: str, weight: int, actor, reason: str = "") 
         )
 
 
-def canary_abort(*, model_name: str, actor, reason: str = "", details: dict | None = None) -> PromotionEvent:
-    roles.role_check(user=actor, action=Action.CANARY_ABORT)
+def canary_abort(
+    *, model_name: str, actor: User, reason: str = "", details: dict | None = None
+) -> PromotionEvent:
+    roles.role_check(user=actor, permission=Permission.CANARY_ABORT)
     with _model_locked(model_name) as model:
         version = model.canary_version
         if version is None:
@@ -345,9 +371,9 @@ def canary_abort(*, model_name: str, actor, reason: str = "", details: dict | No
 
 
 def production_request(
-    *, model_name: str, version: int, actor, reason: str = "", override: bool = False
+    *, model_name: str, version: int, actor: User, reason: str = "", override: bool = False
 ) -> ProductionRequest:
-    roles.role_check(user=actor, action=Action.PRODUCTION_REQUEST)
+    roles.role_check(user=actor, permission=Permission.PRODUCTION_REQUEST)
     with _model_locked(model_name) as model:
         _version_exists(model, version)
         existing = pending_request(model=model)
@@ -395,7 +421,7 @@ def _into_production(model: ModelState, version: int) -> dict[str, int | None]:
     return aliases
 
 
-def _pending_for_decision(model: ModelState, actor) -> ProductionRequest:
+def _pending_for_decision(model: ModelState, actor: User) -> ProductionRequest:
     request = pending_request(model=model)
     if request is None:
         raise TransitionRefused("there is no production request waiting for a decision", code="no_request")
@@ -404,8 +430,8 @@ def _pending_for_decision(model: ModelState, actor) -> ProductionRequest:
     return request
 
 
-def production_approve(*, model_name: str, actor, reason: str = "") -> PromotionEvent:
-    roles.role_check(user=actor, action=Action.PRODUCTION_APPROVE)
+def production_approve(*, model_name: str, actor: User, reason: str = "") -> PromotionEvent:
+    roles.role_check(user=actor, permission=Permission.PRODUCTION_APPROVE)
     with _model_locked(model_name) as model:
         request = _pending_for_decision(model, actor)
         version = request.version
@@ -431,8 +457,8 @@ def production_approve(*, model_name: str, actor, reason: str = "") -> Promotion
         )
 
 
-def production_reject(*, model_name: str, actor, reason: str = "") -> PromotionEvent:
-    roles.role_check(user=actor, action=Action.PRODUCTION_REJECT)
+def production_reject(*, model_name: str, actor: User, reason: str = "") -> PromotionEvent:
+    roles.role_check(user=actor, permission=Permission.PRODUCTION_REJECT)
     with _model_locked(model_name) as model:
         request = _pending_for_decision(model, actor)
         request.status = RequestStatus.REJECTED
@@ -454,38 +480,9 @@ def production_reject(*, model_name: str, actor, reason: str = "") -> PromotionE
         )
 
 
-def version_promote(
-    *,
-    model_name: str,
-    version: int,
-    to: str,
-    actor,
-    reason: str = "",
-    weight: int | None = None,
-    override: bool = False,
-):
-    """One verb for CI: move a version one stage forward (production means: ask for approval)."""
-    if to == Stage.STAGING:
-        return version_stage_staging(model_name=model_name, version=version, actor=actor, reason=reason)
-    if to == Stage.CANARY:
-        return canary_start(
-            model_name=model_name,
-            version=version,
-            weight=weight if weight is not None else settings.CANARY_WEIGHT_MIN,
-            actor=actor,
-            reason=reason,
-            override=override,
-        )
-    if to == Stage.PRODUCTION:
-        return production_request(
-            model_name=model_name, version=version, actor=actor, reason=reason, override=override
-        )
-    raise BadRequest(f"'to' must be one of {', '.join(Stage.values)}, got {to!r}", code="invalid_stage")
-
-
-def production_rollback(*, model_name: str, actor, reason: str = "") -> PromotionEvent:
+def production_rollback(*, model_name: str, actor: User, reason: str = "") -> PromotionEvent:
     """Two clicks at 2 a.m.: production goes back to the last good version."""
-    roles.role_check(user=actor, action=Action.ROLLBACK)
+    roles.role_check(user=actor, permission=Permission.ROLLBACK)
     with _model_locked(model_name) as model:
         current = model.production_version
         target = rollback_target(model=model)

@@ -1,49 +1,45 @@
-"""Registry pages: parse the form, call the same services as the API, redirect or show the refusal."""
+"""Registry pages: parse the input as the API does, call the same services, redirect or show the refusal."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from controlplane.exceptions import ApplicationError, BadRequest
-from registry.api.views import parse_at
+from core.api import parse_at, validated
+from core.exceptions import ApplicationError, BadRequest
+from core.roles import actor_of
+from modelspec.metadata import metadata_parse
 
 from . import selectors, services
+from .actions import ACTIONS, PAGE_ALIASES
 from .choices import Action, Stage
 from .forms import RegisterForm
-from .metadata import metadata_parse
+from .models import ModelState
 
 
 @login_required
 @require_GET
-def model_list(request):
-    models = list(selectors.model_state_list())
-    last = selectors.last_event_by_model()
-    rows = [
-        {
-            "model": m,
-            "last_event": last.get(m.id),
-            "rollback_to": selectors.rollback_target(model=m),
-            "pending": selectors.pending_request(model=m),
-        }
-        for m in models
-    ]
-    template = "registry/partials/_model_rows.html" if request.htmx else "registry/model_list.html"
-    return render(request, template, {"rows": rows})
+def model_list(request: HttpRequest) -> HttpResponse:
+    template = "registry/partials/_model_rows.html" if request.htmx else "registry/model_list.html"  # type: ignore[attr-defined]
+    return render(request, template, {"rows": selectors.model_summaries()})
 
 
-def _model_context(model, *, version_error: str = "") -> dict:
-    context = {
+def _model_context(model: ModelState) -> dict[str, Any]:
+    summary = selectors.model_summary(model=model)
+    context: dict[str, Any] = {
         "model": model,
         "events": selectors.event_list(model=model, limit=500),
-        "pending": selectors.pending_request(model=model),
-        "rollback_to": selectors.rollback_target(model=model),
+        "pending": summary.pending,
+        "rollback_to": summary.rollback_to,
         "stages": Stage,
-        "version_error": version_error,
+        "version_error": "",
         "rows": [],
     }
     try:
@@ -55,14 +51,14 @@ def _model_context(model, *, version_error: str = "") -> dict:
 
 @login_required
 @require_GET
-def model_detail(request, name: str):
+def model_detail(request: HttpRequest, name: str) -> HttpResponse:
     model = selectors.model_state_get(name=name)
     return render(request, "registry/model_detail.html", _model_context(model))
 
 
 @login_required
 @require_GET
-def version_detail(request, name: str, version: int):
+def version_detail(request: HttpRequest, name: str, version: int) -> HttpResponse:
     model = selectors.model_state_get(name=name)
     row = selectors.version_row(model=model, version=version)
     events = selectors.event_list(model=model).filter(version=version)
@@ -75,11 +71,13 @@ def version_detail(request, name: str, version: int):
 
 @login_required
 @require_GET
-def production_at(request, name: str):
+def production_at(request: HttpRequest, name: str) -> HttpResponse:
     model = selectors.model_state_get(name=name)
     try:
-        found = selectors.production_version_at(model=model, at=parse_at(request.GET.get("at")))
-        context = {"model": model, "found": found}
+        context = {
+            "model": model,
+            "found": selectors.production_version_at(model=model, at=parse_at(request.GET.get("at"))),
+        }
     except BadRequest as exc:
         context = {"model": model, "error": exc.message}
     return render(
@@ -87,77 +85,24 @@ def production_at(request, name: str):
     )
 
 
-def _int(value, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{name} must be a whole number") from None
-
-
-ACTIONS = {
-    "staging": lambda name, p, actor: services.version_stage_staging(
-        model_name=name, version=_int(p.get("version"), "version"), actor=actor, reason=p.get("reason", "")
-    ),
-    "canary": lambda name, p, actor: services.canary_start(
-        model_name=name,
-        version=_int(p.get("version"), "version"),
-        weight=p.get("weight"),
-        actor=actor,
-        reason=p.get("reason", ""),
-        override=p.get("override") == "on",
-    ),
-    "weight": lambda name, p, actor: services.canary_set_weight(
-        model_name=name, weight=p.get("weight"), actor=actor, reason=p.get("reason", "")
-    ),
-    "abort": lambda name, p, actor: services.canary_abort(
-        model_name=name, actor=actor, reason=p.get("reason", "")
-    ),
-    "request": lambda name, p, actor: services.production_request(
-        model_name=name,
-        version=_int(p.get("version"), "version"),
-        actor=actor,
-        reason=p.get("reason", ""),
-        override=p.get("override") == "on",
-    ),
-    "approve": lambda name, p, actor: services.production_approve(
-        model_name=name, actor=actor, reason=p.get("reason", "")
-    ),
-    "reject": lambda name, p, actor: services.production_reject(
-        model_name=name, actor=actor, reason=p.get("reason", "")
-    ),
-    "rollback": lambda name, p, actor: services.production_rollback(
-        model_name=name, actor=actor, reason=p.get("reason", "")
-    ),
-}
-
-DONE = {
-    "staging": "v{version} is now in staging.",
-    "canary": "v{version} is now the canary.",
-    "weight": "The canary weight is now {weight} %.",
-    "abort": "The canary was aborted.",
-    "request": "Production requested for v{version}; an approver must decide.",
-    "approve": "Approved: v{version} is in production.",
-    "reject": "The production request for v{version} was rejected.",
-    "rollback": "Rolled back: v{version} is in production again.",
-}
-
-
 @login_required
 @require_POST
-def model_action(request, name: str, action: str):
-    if action not in ACTIONS:
-        raise BadRequest(f"unknown action {action!r}")
+def model_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
+    """A workflow action by its name (registry.actions), its form parsed by the API's serializer."""
+    found = ACTIONS.get(PAGE_ALIASES.get(action, action))
+    if found is None:
+        raise BadRequest(f"unknown action {action!r}", code="unknown_action")
     model = selectors.model_state_get(name=name)
     try:
-        result = ACTIONS[action](name, request.POST, request.user)
+        event = found.perform(
+            model_name=name, actor=actor_of(request), **validated(found.input, request.POST)
+        )
     except ApplicationError as exc:
         model.refresh_from_db()
         context = _model_context(model)
         context["action_error"] = exc
         return render(request, "registry/model_detail.html", context, status=exc.http_status)
-    version = getattr(result, "version", None)
-    weight = (getattr(result, "details", None) or {}).get("weight")
-    messages.success(request, DONE[action].format(version=version, weight=weight))
+    messages.success(request, found.done.format(version=event.version, weight=event.details.get("weight")))
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = reverse("registry:model-detail", args=[name])
@@ -165,26 +110,24 @@ def model_action(request, name: str, action: str):
 
 
 @login_required
-def version_register(request):
+def version_register(request: HttpRequest) -> HttpResponse:
     form = RegisterForm(
         request.POST or None, request.FILES or None, initial={"model_name": request.GET.get("model", "")}
     )
     status = 200
     if request.method == "POST":
         if form.is_valid():
+            data = form.cleaned_data
             try:
                 registered = services.version_register(
-                    model_name=form.cleaned_data["model_name"],
-                    actor=request.user,
+                    model_name=data["model_name"],
+                    actor=actor_of(request),
                     metadata=metadata_parse(form.metadata_dict()),
-                    onnx_bytes=form.cleaned_data["file"].read() if form.cleaned_data.get("file") else None,
-                    source_uri=form.cleaned_data["source_uri"],
-                    description=form.cleaned_data["description"],
-                    dataset=(
-                        form.cleaned_data["dataset_name"] or "dataset",
-                        form.cleaned_data["dataset_digest"],
-                    )
-                    if form.cleaned_data["dataset_digest"]
+                    onnx_file=data.get("file"),
+                    source_uri=data["source_uri"],
+                    description=data["description"],
+                    dataset=(data["dataset_name"] or "dataset", data["dataset_digest"])
+                    if data["dataset_digest"]
                     else None,
                 )
             except ApplicationError as exc:

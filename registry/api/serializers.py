@@ -1,27 +1,42 @@
-"""API shapes: inputs are validated here, outputs built from selectors' objects."""
+"""The registry's input and output shapes, shared by the API and the pages: inputs are parsed here,
+answers rendered here from the selectors' objects (the same classes describe them in the schema)."""
 
 from rest_framework import serializers
 
 from registry.choices import Stage
+
+# --- inputs: the workflow actions (registry.actions) and registration ---------------------------
 
 
 class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
-class PromoteInput(ReasonInput):
-    to = serializers.ChoiceField(choices=Stage.choices)
-    weight = serializers.IntegerField(required=False)
-    override = serializers.BooleanField(required=False, default=False)
-
-
-class ProductionRequestInput(ReasonInput):
+class VersionInput(ReasonInput):
     version = serializers.IntegerField(min_value=1)
+
+
+class CanaryStartInput(VersionInput):
+    weight = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="percent of traffic (default: the minimum)"
+    )
     override = serializers.BooleanField(required=False, default=False)
 
 
 class WeightInput(ReasonInput):
     weight = serializers.IntegerField()
+
+
+class ProductionRequestInput(VersionInput):
+    override = serializers.BooleanField(required=False, default=False)
+
+
+class PromoteInput(ReasonInput):
+    """CI's one verb: the version comes from the URL, `to` names the stage."""
+
+    to = serializers.ChoiceField(choices=Stage.choices)
+    weight = serializers.IntegerField(required=False, allow_null=True, default=None)
+    override = serializers.BooleanField(required=False, default=False)
 
 
 class RegisterInput(serializers.Serializer):
@@ -39,6 +54,9 @@ class RegisterInput(serializers.Serializer):
     dataset_digest = serializers.CharField(required=False, allow_blank=True, default="", max_length=36)
 
 
+# --- outputs --------------------------------------------------------------------------------------
+
+
 class EventOutput(serializers.Serializer):
     id = serializers.IntegerField()
     model = serializers.CharField(source="model.name")
@@ -47,15 +65,12 @@ class EventOutput(serializers.Serializer):
     version = serializers.IntegerField(allow_null=True)
     from_version = serializers.IntegerField(allow_null=True)
     to_version = serializers.IntegerField(allow_null=True)
-    actor = serializers.SerializerMethodField()
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
     reason = serializers.CharField()
     override = serializers.BooleanField()
     request_id = serializers.IntegerField(allow_null=True)
     details = serializers.JSONField()
     created_at = serializers.DateTimeField()
-
-    def get_actor(self, event) -> str | None:
-        return event.actor.get_username() if event.actor else None
 
 
 class ProductionRequestOutput(serializers.Serializer):
@@ -67,71 +82,36 @@ class ProductionRequestOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def version_dict(row) -> dict:
-    info, run = row.info, row.run
-    return {
-        "version": info.version,
-        "stages": list(row.stages),
-        "mlflow_aliases": list(info.aliases),
-        "status": info.status,
-        "source": info.source,
-        "run_id": info.run_id,
-        "source_run_id": info.source_run_id,
-        "registered_by": info.registered_by,
-        "created_at": info.created.isoformat() if info.created else None,
-        "description": info.description,
-        "tags": info.user_tags,
-        "metadata": {k[3:]: v for k, v in info.tags.items() if k.startswith("cp.")},
-        "run": None
-        if run is None
-        else {
-            "run_id": run.run_id,
-            "name": run.run_name,
-            "params": run.params,
-            "metrics": run.metrics,
-            "datasets": [{"name": n, "digest": d} for n, d in run.datasets],
-        },
-    }
-
-
-def model_dict(model, *, last_event=None, pending=None, rollback_to=None) -> dict:
-    return {
-        "name": model.name,
-        "production": model.production_version,
-        "canary": model.canary_version,
-        "canary_weight": model.canary_weight,
-        "staging": model.staging_version,
-        "rollback_target": rollback_to,
-        "pending_production_request": ProductionRequestOutput(pending).data if pending else None,
-        "last_event": EventOutput(last_event).data if last_event else None,
-        "updated_at": model.updated_at.isoformat(),
-    }
-
-
-# --- Response shapes, for the OpenAPI schema (the views build the same dicts above) -------------
+class DatasetOutput(serializers.Serializer):
+    name = serializers.CharField()
+    digest = serializers.CharField()
 
 
 class RunOutput(serializers.Serializer):
     run_id = serializers.CharField()
-    name = serializers.CharField()
+    name = serializers.CharField(source="run_name")
     params = serializers.DictField(child=serializers.CharField())
     metrics = serializers.DictField(child=serializers.FloatField())
-    datasets = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+    datasets = DatasetOutput(many=True)
 
 
 class VersionOutput(serializers.Serializer):
-    version = serializers.IntegerField()
+    """A selectors.VersionRow: the MLflow version, its run, and the stages our workflow gives it."""
+
+    version = serializers.IntegerField(source="info.version")
     stages = serializers.ListField(child=serializers.ChoiceField(choices=Stage.choices))
-    mlflow_aliases = serializers.ListField(child=serializers.CharField())
-    status = serializers.CharField()
-    source = serializers.CharField()
-    run_id = serializers.CharField(allow_null=True)
-    source_run_id = serializers.CharField()
-    registered_by = serializers.CharField()
-    created_at = serializers.DateTimeField(allow_null=True)
-    description = serializers.CharField()
-    tags = serializers.DictField(child=serializers.CharField())
-    metadata = serializers.DictField(child=serializers.CharField(), help_text="preprocessing metadata")
+    mlflow_aliases = serializers.ListField(child=serializers.CharField(), source="info.aliases")
+    status = serializers.CharField(source="info.status")
+    source = serializers.CharField(source="info.source")  # type: ignore[assignment]  # the field is named like Field.source
+    run_id = serializers.CharField(source="info.run_id", allow_null=True)
+    source_run_id = serializers.CharField(source="info.source_run_id")
+    registered_by = serializers.CharField(source="info.registered_by")
+    created_at = serializers.DateTimeField(source="info.created", allow_null=True)
+    description = serializers.CharField(source="info.description")
+    tags = serializers.DictField(child=serializers.CharField(), source="info.user_tags")
+    metadata = serializers.DictField(
+        child=serializers.CharField(), source="info.contract_tags", help_text="preprocessing metadata"
+    )
     run = RunOutput(allow_null=True)
 
 
@@ -148,15 +128,17 @@ class RegisteredOutput(VersionOutput):
 
 
 class ModelOutput(serializers.Serializer):
-    name = serializers.CharField()
-    production = serializers.IntegerField(allow_null=True)
-    canary = serializers.IntegerField(allow_null=True)
-    canary_weight = serializers.IntegerField()
-    staging = serializers.IntegerField(allow_null=True)
-    rollback_target = serializers.IntegerField(allow_null=True)
-    pending_production_request = ProductionRequestOutput(allow_null=True)
+    """A selectors.ModelSummary."""
+
+    name = serializers.CharField(source="model.name")
+    production = serializers.IntegerField(source="model.production_version", allow_null=True)
+    canary = serializers.IntegerField(source="model.canary_version", allow_null=True)
+    canary_weight = serializers.IntegerField(source="model.canary_weight")
+    staging = serializers.IntegerField(source="model.staging_version", allow_null=True)
+    rollback_target = serializers.IntegerField(source="rollback_to", allow_null=True)
+    pending_production_request = ProductionRequestOutput(source="pending", allow_null=True)
     last_event = EventOutput(allow_null=True)
-    updated_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(source="model.updated_at")
 
 
 class ModelDetailOutput(ModelOutput):
@@ -172,16 +154,11 @@ class VersionListOutput(serializers.Serializer):
 
 
 class EventEnvelope(serializers.Serializer):
+    """A workflow action's answer: the history event it wrote, and the production request it opened or
+    decided, if any."""
+
     event = EventOutput()
-
-
-class RequestEnvelope(serializers.Serializer):
-    production_request = ProductionRequestOutput()
-
-
-class PromoteOutput(serializers.Serializer):
-    event = EventOutput(required=False, help_text="for staging and canary")
-    production_request = ProductionRequestOutput(required=False, help_text="for production")
+    production_request = ProductionRequestOutput(source="event.request", required=False, allow_null=True)
 
 
 class HistoryOutput(serializers.Serializer):
@@ -189,10 +166,10 @@ class HistoryOutput(serializers.Serializer):
 
 
 class ProductionAtOutput(serializers.Serializer):
-    model = serializers.CharField()
+    model = serializers.CharField(source="model.name")
     at = serializers.DateTimeField()
     version = serializers.IntegerField(allow_null=True)
-    since_event = EventOutput(allow_null=True)
+    since_event = EventOutput(source="event", allow_null=True)
 
 
 class MeOutput(serializers.Serializer):

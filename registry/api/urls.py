@@ -1,10 +1,9 @@
-from django.urls import path
+"""The registry's REST API under /api/v1/ (mounted by controlplane.urls)."""
 
-from monitoring.api import AlertmanagerReceiverApi
+from django.urls import path
 
 from . import views
 
-app_name = "api"
 urlpatterns = [
     path("me", views.MeApi.as_view(), name="me"),
     path("models/", views.ModelListApi.as_view(), name="model-list"),
@@ -30,5 +29,4 @@ urlpatterns = [
     path("models/<str:name>/canary/weight", views.CanaryWeightApi.as_view(), name="canary-weight"),
     path("models/<str:name>/history", views.HistoryApi.as_view(), name="history"),
     path("models/<str:name>/production-at", views.ProductionAtApi.as_view(), name="production-at"),
-    path("alertmanager", AlertmanagerReceiverApi.as_view(), name="alertmanager"),
 ]

@@ -3,136 +3,115 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controlplane.exceptions import BadRequest, PayloadTooLarge
+from core.api import parse_at, validated
+from core.exceptions import BadRequest, PayloadTooLarge
+from core.roles import actor_of, user_roles
+from modelspec.metadata import metadata_parse
 from registry import selectors, services
+from registry.actions import ACTIONS, PROMOTE_TO
+from registry.choices import Action
 from registry.idempotency import idempotent_call
-from registry.metadata import metadata_parse
-from registry.roles import user_roles
 
 from . import serializers as s
 
-ERRORS = {code: s.ErrorOutput for code in (400, 403, 404, 409, 413, 422, 503)}
-
-
-class ReadApi(APIView):
-    pass
+ERRORS = {code: s.ErrorOutput for code in (400, 401, 403, 404, 409, 413, 422, 503)}
+READ_ERRORS = {code: s.ErrorOutput for code in (401, 404, 503)}
 
 
 class WriteApi(APIView):
-    """POST → validate InputSerializer → perform() → JSON; retried requests with the same key replay."""
+    """POST → perform() → JSON; a retried request with the same Idempotency-Key gets the first answer."""
 
-    InputSerializer = s.ReasonInput
     success_status = 200
 
-    def post(self, request, **kwargs):
-        return idempotent_call(request, lambda: self._handle(request, **kwargs))
-
-    def _handle(self, request, **kwargs) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return Response(
-            self.perform(request.user, serializer.validated_data, **kwargs), status=self.success_status
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        return idempotent_call(
+            request, lambda: Response(self.perform(request, **kwargs), status=self.success_status)
         )
 
-    def perform(self, user, data: dict, **kwargs) -> dict:
-        raise NotImplementedError
+    perform: Callable[..., Any]  # (request, **URL kwargs) → the answer's data
 
 
-def _event(event) -> dict:
-    return s.EventOutput(event).data
-
-
-class MeApi(ReadApi):
+class MeApi(APIView):
     @extend_schema(summary="Who am I and which roles do I hold", responses=s.MeOutput)
-    def get(self, request):
-        return Response({"username": request.user.get_username(), "roles": sorted(user_roles(request.user))})
+    def get(self, request: Request) -> Response:
+        me = {"username": request.user.get_username(), "roles": sorted(user_roles(request.user))}
+        return Response(s.MeOutput(me).data)
 
 
-class ModelListApi(ReadApi):
+class ModelListApi(APIView):
     @extend_schema(
         operation_id="models_list",
         summary="List models with their production, canary and staging versions",
-        responses=s.ModelListOutput,
+        responses={200: s.ModelListOutput, **READ_ERRORS},
     )
-    def get(self, request):
-        last = selectors.last_event_by_model()
-        return Response(
-            {"models": [s.model_dict(m, last_event=last.get(m.id)) for m in selectors.model_state_list()]}
-        )
+    def get(self, request: Request) -> Response:
+        return Response(s.ModelListOutput({"models": selectors.model_summaries()}).data)
 
 
-class ModelDetailApi(ReadApi):
+class ModelDetailApi(APIView):
     @extend_schema(
         operation_id="model_get",
         summary="One model: stages, pending request, rollback target and versions",
-        responses={200: s.ModelDetailOutput, 404: s.ErrorOutput},
+        responses={200: s.ModelDetailOutput, **READ_ERRORS},
     )
-    def get(self, request, name: str):
+    def get(self, request: Request, name: str) -> Response:
         model = selectors.model_state_get(name=name)
-        body = s.model_dict(
-            model,
-            last_event=selectors.event_list(model=model).first(),
-            pending=selectors.pending_request(model=model),
-            rollback_to=selectors.rollback_target(model=model),
-        )
-        body["versions"] = [s.version_dict(row) for row in selectors.version_rows(model=model)]
-        return Response(body)
+        return Response(s.ModelDetailOutput(selectors.model_detail(model=model)).data)
 
 
 class VersionListApi(WriteApi):
-    InputSerializer = s.RegisterInput
     success_status = 201
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(
-        operation_id="versions_list", summary="List the versions of a model", responses=s.VersionListOutput
+        operation_id="versions_list",
+        summary="List the versions of a model",
+        responses={200: s.VersionListOutput, **READ_ERRORS},
     )
-    def get(self, request, name: str):
+    def get(self, request: Request, name: str) -> Response:
         model = selectors.model_state_get(name=name)
-        return Response({"versions": [s.version_dict(row) for row in selectors.version_rows(model=model)]})
+        return Response(s.VersionListOutput({"versions": selectors.version_rows(model=model)}).data)
 
     @extend_schema(
         summary="Register a version: upload an .onnx file (multipart) or give an MLflow run/artifact URI",
         request={"multipart/form-data": s.RegisterInput, "application/json": s.RegisterInput},
         responses={201: s.RegisteredOutput, **ERRORS},
     )
-    def post(self, request, name: str):
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        # Refused before the body is read; the service enforces the limit itself too.
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > settings.MODEL_UPLOAD_MAX_BYTES + 1024 * 1024:
             raise PayloadTooLarge(
                 f"the request is {length:,} bytes; the model upload limit is {settings.MODEL_UPLOAD_MAX_BYTES:,}"
             )
-        return super().post(request, name=name)
+        return super().post(request, **kwargs)
 
-    def perform(self, user, data: dict, name: str) -> dict:
+    def perform(self, request: Request, name: str) -> Any:
+        data = validated(s.RegisterInput, request.data)
         metadata = data["metadata"]
         if isinstance(metadata, str):
             try:
                 metadata = json.loads(metadata)
             except json.JSONDecodeError as exc:
                 raise BadRequest(f"metadata is not valid JSON: {exc.msg}", code="invalid_metadata") from exc
-        upload = data.get("file")
-        if upload is not None and upload.size > settings.MODEL_UPLOAD_MAX_BYTES:
-            raise PayloadTooLarge(
-                f"the file is {upload.size:,} bytes; the limit is {settings.MODEL_UPLOAD_MAX_BYTES:,}"
-            )
         dataset = None
         if data["dataset_digest"]:
             dataset = (data["dataset_name"] or "dataset", data["dataset_digest"])
         registered = services.version_register(
             model_name=name,
-            actor=user,
+            actor=actor_of(request),
             metadata=metadata_parse(metadata),
-            onnx_bytes=upload.read() if upload is not None else None,
+            onnx_file=data.get("file"),
             source_uri=data["source_uri"],
             description=data["description"],
             tags=data["tags"],
@@ -142,149 +121,103 @@ class VersionListApi(WriteApi):
         model = selectors.model_state_get(name=name)
         row = selectors.version_row(model=model, version=registered.version.version)
         return {
-            **s.version_dict(row),
-            "check": {
-                "input_shape": list(registered.check.input_shape),
-                "output_shape": list(registered.check.output_shape),
-                "opset": registered.check.opset,
-                "test_inference_ms": registered.check.test_inference_ms,
-            },
-            "event": _event(registered.event),
+            **s.VersionOutput(row).data,
+            "check": s.CheckOutput(registered.check).data,
+            "event": s.EventOutput(registered.event).data,
         }
 
 
-class VersionDetailApi(ReadApi):
+class VersionDetailApi(APIView):
     @extend_schema(
         operation_id="version_get",
         summary="One version: MLflow record, run params/metrics/datasets, preprocessing metadata",
-        responses={200: s.VersionOutput, 404: s.ErrorOutput},
+        responses={200: s.VersionOutput, **READ_ERRORS},
     )
-    def get(self, request, name: str, version: int):
+    def get(self, request: Request, name: str, version: int) -> Response:
         model = selectors.model_state_get(name=name)
-        return Response(s.version_dict(selectors.version_row(model=model, version=version)))
+        return Response(s.VersionOutput(selectors.version_row(model=model, version=version)).data)
+
+
+class WorkflowActionApi(WriteApi):
+    """One workflow action (registry.actions): its serializer parses the body, its service answers."""
+
+    action: Action
+
+    def perform(self, request: Request, name: str, **url: Any) -> Any:
+        action = ACTIONS[self.action]
+        data = validated(action.input, request.data, **url)
+        event = action.perform(model_name=name, actor=actor_of(request), **data)
+        return s.EventEnvelope({"event": event}).data
+
+
+def _action_api(action: Action, summary: str, success_status: int = 200) -> type[WorkflowActionApi]:
+    """The API class of one workflow action, documented with that action's input serializer."""
+    serializer = ACTIONS[action].input
+
+    class Api(WorkflowActionApi):
+        @extend_schema(
+            summary=summary, request=serializer, responses={success_status: s.EventEnvelope, **ERRORS}
+        )
+        def post(self, request: Request, **kwargs: Any) -> Response:
+            return super().post(request, **kwargs)
+
+    Api.action, Api.success_status = action, success_status
+    Api.__name__ = Api.__qualname__ = "".join(part.title() for part in action.split("_")) + "Api"
+    return Api
+
+
+ProductionRequestApi = _action_api(
+    Action.PRODUCTION_REQUEST, "Ask for a version to go to production (needs an approver)", success_status=201
+)
+ProductionApproveApi = _action_api(Action.PRODUCTION_APPROVE, "Approve the pending production request")
+ProductionRejectApi = _action_api(Action.PRODUCTION_REJECT, "Reject the pending production request")
+RollbackApi = _action_api(Action.ROLLBACK, "Roll production back to the last good version")
+CanaryAbortApi = _action_api(Action.CANARY_ABORT, "Abort the running canary")
+CanaryWeightApi = _action_api(Action.CANARY_WEIGHT, "Set the canary traffic weight (1–50 %)")
 
 
 class VersionPromoteApi(WriteApi):
-    InputSerializer = s.PromoteInput
+    """CI's one verb: move a version one stage on. `to` picks the workflow action (staging, canary with
+    a weight, or production, which opens a request for an approver)."""
 
     @extend_schema(
         summary="Move a version one stage on: staging, canary (with weight), production (opens a request)",
         request=s.PromoteInput,
-        responses={200: s.PromoteOutput, **ERRORS},
+        responses={200: s.EventEnvelope, **ERRORS},
     )
-    def post(self, request, **kwargs):
+    def post(self, request: Request, **kwargs: Any) -> Response:
         return super().post(request, **kwargs)
 
-    def perform(self, user, data, name: str, version: int) -> dict:
-        result = services.version_promote(
-            model_name=name,
-            version=version,
-            to=data["to"],
-            actor=user,
-            reason=data["reason"],
-            weight=data.get("weight"),
-            override=data["override"],
-        )
-        if hasattr(result, "requested_by"):
-            return {"production_request": s.ProductionRequestOutput(result).data}
-        return {"event": _event(result)}
+    def perform(self, request: Request, name: str, version: int) -> Any:
+        promote = validated(s.PromoteInput, request.data)
+        action = ACTIONS[PROMOTE_TO[promote["to"]]]
+        data = validated(action.input, promote, version=version)
+        event = action.perform(model_name=name, actor=actor_of(request), **data)
+        return s.EventEnvelope({"event": event}).data
 
 
-class ProductionRequestApi(WriteApi):
-    InputSerializer = s.ProductionRequestInput
-    success_status = 201
-
-    @extend_schema(
-        summary="Ask for a version to go to production (needs an approver)",
-        request=s.ProductionRequestInput,
-        responses={201: s.RequestEnvelope, **ERRORS},
-    )
-    def post(self, request, **kwargs):
-        return super().post(request, **kwargs)
-
-    def perform(self, user, data, name: str) -> dict:
-        request = services.production_request(
-            model_name=name,
-            version=data["version"],
-            actor=user,
-            reason=data["reason"],
-            override=data["override"],
-        )
-        return {"production_request": s.ProductionRequestOutput(request).data}
-
-
-def _simple_write(service, summary: str, input_serializer=s.ReasonInput):
-    class _Api(WriteApi):
-        InputSerializer = input_serializer
-
-        @extend_schema(summary=summary, request=input_serializer, responses={200: s.EventEnvelope, **ERRORS})
-        def post(self, request, **kwargs):
-            return super().post(request, **kwargs)
-
-        def perform(self, user, data, name: str) -> dict:
-            return {"event": _event(service(model_name=name, actor=user, **data))}
-
-    return _Api
-
-
-ProductionApproveApi = _simple_write(services.production_approve, "Approve the pending production request")
-ProductionRejectApi = _simple_write(services.production_reject, "Reject the pending production request")
-RollbackApi = _simple_write(services.production_rollback, "Roll production back to the last good version")
-CanaryAbortApi = _simple_write(services.canary_abort, "Abort the running canary")
-CanaryWeightApi = _simple_write(
-    services.canary_set_weight, "Set the canary traffic weight (1–50 %)", s.WeightInput
-)
-for _cls, _name in [
-    (ProductionApproveApi, "ProductionApproveApi"),
-    (ProductionRejectApi, "ProductionRejectApi"),
-    (RollbackApi, "RollbackApi"),
-    (CanaryAbortApi, "CanaryAbortApi"),
-    (CanaryWeightApi, "CanaryWeightApi"),
-]:
-    _cls.__name__ = _cls.__qualname__ = _name
-
-
-class HistoryApi(ReadApi):
+class HistoryApi(APIView):
     @extend_schema(
         summary="The model's append-only promotion history, newest first",
-        responses={200: s.HistoryOutput, 404: s.ErrorOutput},
+        responses={200: s.HistoryOutput, 400: s.ErrorOutput, **READ_ERRORS},
         parameters=[OpenApiParameter("limit", int, description="at most this many events (default 200)")],
     )
-    def get(self, request, name: str):
+    def get(self, request: Request, name: str) -> Response:
         model = selectors.model_state_get(name=name)
         try:
             limit = max(1, min(int(request.query_params.get("limit", 200)), 10_000))
         except ValueError:
             raise BadRequest("limit must be a whole number", code="invalid_limit") from None
-        return Response({"events": [_event(e) for e in selectors.event_list(model=model, limit=limit)]})
+        return Response(s.HistoryOutput({"events": selectors.event_list(model=model, limit=limit)}).data)
 
 
-def parse_at(raw: str | None):
-    if not raw:
-        raise BadRequest("give the time as ?at=2026-11-25T14:00:00Z", code="invalid_time")
-    try:
-        at = parse_datetime(raw.replace(" ", "+") if raw.count(" ") == 1 and "T" in raw else raw)
-    except ValueError:
-        at = None
-    if at is None:
-        raise BadRequest(f"not an ISO 8601 time: {raw!r}", code="invalid_time")
-    return at if timezone.is_aware(at) else timezone.make_aware(at)
-
-
-class ProductionAtApi(ReadApi):
+class ProductionAtApi(APIView):
     @extend_schema(
         summary="Which version was in production at a given time",
-        responses={200: s.ProductionAtOutput, 400: s.ErrorOutput, 404: s.ErrorOutput},
+        responses={200: s.ProductionAtOutput, 400: s.ErrorOutput, **READ_ERRORS},
         parameters=[OpenApiParameter("at", str, required=True, description="ISO 8601 time")],
     )
-    def get(self, request, name: str):
+    def get(self, request: Request, name: str) -> Response:
         model = selectors.model_state_get(name=name)
         found = selectors.production_version_at(model=model, at=parse_at(request.query_params.get("at")))
-        return Response(
-            {
-                "model": name,
-                "at": found.at.isoformat(),
-                "version": found.version,
-                "since_event": _event(found.event) if found.event else None,
-            }
-        )
+        return Response(s.ProductionAtOutput(found).data)

@@ -4,8 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from monitoring import canary, collection
-from tests.browser.test_registry_pages import log_in
-from tests.monitoring.test_canary import setup_canary, traffic
+from tests.helpers import log_in, setup_canary, traffic
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +27,7 @@ def test_monitoring_page_renders_charts_and_canary_verdicts(page, live_server, u
 
 
 def test_alert_page_renders_its_charts_and_takes_a_comment(page, live_server, users, settings, artifacts):
-    from monitoring import alerts, baselines
+    from monitoring import alert_evaluation, baselines
     from monitoring.models import AlertRule
     from tests.monitoring.test_alerts import send
 
@@ -39,7 +38,7 @@ def test_alert_page_renders_its_charts_and_takes_a_comment(page, live_server, us
     )
     send("dark", 90, b"d")  # the canary takes ~10 %: production still gets far more than 40
     collection.collect()
-    [alert] = alerts.alerts_evaluate()
+    [alert] = alert_evaluation.alerts_evaluate()
     log_in(page, live_server.url, "engineer")
     page.goto(f"{live_server.url}/alerts/")
     page.get_by_role("link", name="inputs got darker").click()

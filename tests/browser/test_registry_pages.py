@@ -5,20 +5,12 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from registry.demo import tiny_classifier_onnx
+from modelspec.examples import tiny_classifier_onnx
 from registry.models import ModelState, PromotionEvent
-from tests.conftest import LABELS, register, to_production
+from tests.factories import LABELS, register, to_production
+from tests.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, base, username):
-    page.context.clear_cookies()
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f"{username}-pw-123")
-    page.click("button[type=submit]")
-    expect(page.get_by_test_id("whoami")).to_have_text(username)
 
 
 def test_register_promote_approve_and_roll_back_in_two_clicks(

@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from registry import services
 from serving.samples import sample_set
-from tests.browser.test_registry_pages import log_in
+from tests.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from controlplane.exceptions import BadRequest, Forbidden
-from monitoring import alerts, baselines, collection
+from core.exceptions import BadRequest, Forbidden
+from monitoring import alert_evaluation, alert_review, baselines, collection
 from monitoring.models import Alert, AlertRule, Baseline, DriftScore
 from serving.samples import sample_set
 
@@ -59,7 +59,7 @@ def watched(live_server, model_with_versions, settings, webhook):
 def test_dark_traffic_fires_then_normal_traffic_resolves(watched, webhook):
     send("dark", 45, b"d")
     collection.collect()
-    [alert] = alerts.alerts_evaluate()
+    [alert] = alert_evaluation.alerts_evaluate()
     assert alert.state == "firing" and alert.severity == "critical" and alert.version == 1
     score = DriftScore.objects.get(pk=alert.last_score_id)
     assert score.verdict == "drift" and score.method == "ks" and score.n_cur == 45 and score.n_ref >= 50
@@ -67,7 +67,7 @@ def test_dark_traffic_fires_then_normal_traffic_resolves(watched, webhook):
     time.sleep(3.2)  # the dark window leaves the rule's window
     send("normal", 45, b"n")
     collection.collect()
-    [resolved] = alerts.alerts_evaluate()
+    [resolved] = alert_evaluation.alerts_evaluate()
     assert resolved.pk == alert.pk and resolved.state == "resolved"
     assert [e.action for e in resolved.events.all()] == ["firing", "resolved"]
     deadline = time.monotonic() + 5
@@ -81,43 +81,45 @@ def test_pending_until_the_for_duration_passes(watched):
     watched.save()
     send("dark", 45, b"d")
     collection.collect()
-    [alert] = alerts.alerts_evaluate()
+    [alert] = alert_evaluation.alerts_evaluate()
     assert alert.state == "pending"
     later = alert.started_at + timedelta(seconds=61)
     # the same windows, judged a minute later with a window that still covers them
     watched.window_seconds = 120
     watched.save()
-    [fired] = alerts.alerts_evaluate(now=later)
+    [fired] = alert_evaluation.alerts_evaluate(now=later)
     assert fired.state == "firing"
 
 
 def test_too_few_samples_change_nothing(watched):
     send("dark", 5, b"d")
     collection.collect()
-    assert alerts.alerts_evaluate() == []
+    assert alert_evaluation.alerts_evaluate() == []
     assert DriftScore.objects.get().verdict == "not enough data" and Alert.objects.count() == 0
 
 
 def test_review_actions_are_checked_and_recorded(watched, users):
     send("dark", 45, b"d")
     collection.collect()
-    [alert] = alerts.alerts_evaluate()
+    [alert] = alert_evaluation.alerts_evaluate()
     with pytest.raises(Forbidden):
-        alerts.alert_acknowledge(alert_id=alert.pk, actor=users["viewer"])
-    alerts.alert_acknowledge(alert_id=alert.pk, actor=users["engineer"], note="looking")
-    alerts.alert_assign(alert_id=alert.pk, actor=users["engineer"], assignee=users["operator"])
-    alerts.alert_comment(alert_id=alert.pk, actor=users["approver"], note="camera firmware update yesterday")
+        alert_review.alert_acknowledge(alert_id=alert.pk, actor=users["viewer"])
+    alert_review.alert_acknowledge(alert_id=alert.pk, actor=users["engineer"], note="looking")
+    alert_review.alert_assign(alert_id=alert.pk, actor=users["engineer"], assignee=users["operator"])
+    alert_review.alert_comment(
+        alert_id=alert.pk, actor=users["approver"], note="camera firmware update yesterday"
+    )
     with pytest.raises(Forbidden):
-        alerts.alert_snooze(alert_id=alert.pk, actor=users["engineer"], until_worse=True)
+        alert_review.alert_snooze(alert_id=alert.pk, actor=users["engineer"], until_worse=True)
     with pytest.raises(BadRequest):
-        alerts.alert_snooze(
+        alert_review.alert_snooze(
             alert_id=alert.pk, actor=users["operator"], until=timezone.now() - timedelta(minutes=1)
         )
-    snoozed = alerts.alert_snooze(alert_id=alert.pk, actor=users["operator"], until_worse=True)
+    snoozed = alert_review.alert_snooze(alert_id=alert.pk, actor=users["operator"], until_worse=True)
     assert snoozed.snoozed_until_worse_than == alert.last_value
     with pytest.raises(BadRequest):
-        alerts.alert_resolve(alert_id=alert.pk, actor=users["operator"], reason=" ")
-    rebased = alerts.alert_rebaseline(
+        alert_review.alert_resolve(alert_id=alert.pk, actor=users["operator"], reason=" ")
+    rebased = alert_review.alert_rebaseline(
         alert_id=alert.pk, actor=users["operator"], reason="new cameras are darker"
     )
     assert rebased.state == "resolved"
@@ -137,7 +139,7 @@ def test_review_actions_are_checked_and_recorded(watched, users):
 def test_alert_pages_show_chart_trail_and_take_review_actions(watched, users):
     send("dark", 45, b"d")
     collection.collect()
-    [alert] = alerts.alerts_evaluate()
+    [alert] = alert_evaluation.alerts_evaluate()
     client = Client()
     client.force_login(users["engineer"])
     listing = client.get("/alerts/")
@@ -155,7 +157,7 @@ def test_alert_pages_show_chart_trail_and_take_review_actions(watched, users):
 def test_default_rules_and_plan_are_created_once(model_with_versions):
     from monitoring.models import CanaryPlan
 
-    alerts.monitoring_defaults_ensure(model_name="cats")
-    alerts.monitoring_defaults_ensure(model_name="cats")
-    assert AlertRule.objects.filter(model="cats").count() == len(alerts.DEFAULT_RULES)
+    alert_evaluation.monitoring_defaults_ensure(model_name="cats")
+    alert_evaluation.monitoring_defaults_ensure(model_name="cats")
+    assert AlertRule.objects.filter(model="cats").count() == len(alert_evaluation.DEFAULT_RULES)
     assert CanaryPlan.objects.get(model="cats").steps == [5, 25, 50, 100]

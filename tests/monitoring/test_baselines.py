@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from controlplane.exceptions import BadRequest, Forbidden
-from monitoring import baselines, collection
+from core.exceptions import BadRequest, Forbidden
+from monitoring import baselines, collection, selectors
 from monitoring.models import Baseline, MetricWindow
 from serving.samples import reference_set
 
@@ -65,5 +65,5 @@ def test_adopt_a_production_window_as_baseline(live_server, model_with_versions,
         model_name="cats", version=1, start=start, end=end, actor=users["operator"], reason="new camera"
     )
     assert (adopted.source, adopted.samples, adopted.created_by) == ("window", 20, users["operator"])
-    assert baselines.baseline_current(model_name="cats", version=1) == adopted
+    assert selectors.baseline_current(model_name="cats", version=1) == adopted
     assert Baseline.objects.count() == 1

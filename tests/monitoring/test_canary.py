@@ -1,38 +1,14 @@
 """Canary analysis on real traffic: served by real sessions, collected from /metrics, judged, acted on."""
 
 import pytest
-from django.test import Client
 
 from monitoring import canary, collection
-from monitoring.models import CanaryAnalysis, CanaryPlan
+from monitoring.models import CanaryAnalysis
 from registry import services
 from registry.models import ModelState, PromotionEvent
-from tests.conftest import register, to_production
-from tests.serving.conftest import png
+from tests.helpers import setup_canary, traffic
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def traffic(seeds, stage):
-    client = Client()
-    for seed in seeds:
-        response = client.post(
-            f"/v1/models/cats/predict?stage={stage}", data=png(seed), content_type="image/png"
-        )
-        assert response.status_code == 200
-
-
-def setup_canary(users, canary_seed, weight, settings, live_server):
-    settings.SERVING_METRICS_URLS = [f"{live_server.url}/metrics"]
-    register("cats", users["engineer"], seed=1)
-    register("cats", users["engineer"], seed=canary_seed)
-    to_production("cats", 1, users)
-    services.version_stage_staging(model_name="cats", version=2, actor=users["engineer"])
-    services.canary_start(model_name="cats", version=2, weight=weight, actor=users["engineer"])
-    CanaryPlan.objects.create(model="cats", steps=[5, 25, 50, 100], interval_seconds=0, min_samples=60)
-    traffic([1000], "production")
-    traffic([1000], "canary")
-    collection.collect()  # the starting point
 
 
 def test_canary_that_answers_differently_is_aborted_with_the_numbers(live_server, users, settings):

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from monitoring.models import CollectionRun, MetricWindow
-from tests.serving.conftest import png
+from tests.factories import png
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -10,8 +10,8 @@ from django.test import Client
 
 from monitoring import collection
 from monitoring.models import CollectionRun, MetricWindow
-from tests.conftest import free_port
-from tests.serving.conftest import png
+from tests.factories import png
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,8 +16,7 @@ from django.test import Client
 from monitoring.models import Alert, AlertRule, Baseline, CanaryPlan, CollectionRun
 from registry import services
 from registry.models import ModelState, PromotionEvent
-from tests.conftest import register, to_production
-from tests.serving.conftest import png
+from tests.factories import png, register, to_production
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

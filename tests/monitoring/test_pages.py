@@ -3,7 +3,7 @@
 import pytest
 
 from monitoring import collection
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.django_db
 

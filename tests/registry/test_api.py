@@ -3,39 +3,12 @@
 import json
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from registry.demo import tiny_classifier_onnx
 from registry.models import PromotionEvent
-from tests.conftest import METADATA
+from tests.helpers import assert_error, token_client, upload
 
 pytestmark = pytest.mark.django_db
-
-
-def token_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
-
-
-def assert_error(response, status, code=None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and body["error"]["message"]
-    if code:
-        assert body["error"]["code"] == code
-    return body["error"]
-
-
-def upload(client, name="cats", content=None, metadata=METADATA, **headers):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    data = {
-        "file": SimpleUploadedFile("model.onnx", content if content is not None else tiny_classifier_onnx()),
-        "metadata": json.dumps(metadata),
-    }
-    return client.post(f"/api/v1/models/{name}/versions/", data, format="multipart", **headers)
 
 
 def test_ci_flow_register_promote_approve_rollback_with_tokens(users, mlflow_client):

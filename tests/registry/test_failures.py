@@ -12,8 +12,8 @@ from django.db import connection
 from registry import services
 from registry.exceptions import ConcurrentChange, TransitionRefused
 from registry.models import ModelState, ProductionRequest, PromotionEvent
-from tests.conftest import free_port, register, to_production
-from tests.registry.test_api import assert_error, token_client, upload
+from tests.factories import register, to_production
+from tests.helpers import assert_error, free_port, token_client, upload
 
 
 def snapshot():

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 from django.core.management import call_command
 
-from tests.registry.test_api import token_client, upload
+from tests.helpers import token_client, upload
 
 pytestmark = pytest.mark.django_db
 

@@ -4,13 +4,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from controlplane.exceptions import BadRequest, PayloadTooLarge
+from core.exceptions import BadRequest, PayloadTooLarge
+from modelspec.examples import tiny_classifier_onnx
+from modelspec.metadata import MAX_NAMED_CLASSES, InvalidMetadata, metadata_parse
+from modelspec.onnx_runtime import InvalidModel
 from registry import services
-from registry.demo import tiny_classifier_onnx
-from registry.metadata import MAX_NAMED_CLASSES, InvalidMetadata, metadata_parse
 from registry.models import ModelState, PromotionEvent
-from serving.onnx_runtime import InvalidModel
-from tests.conftest import METADATA, register
+from tests.factories import METADATA, register
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def test_register_upload_creates_mlflow_version_with_metadata_and_run(users, mlf
 def test_register_non_onnx_refused_and_nothing_written(users, mlflow_client, payload, message):
     with pytest.raises(InvalidModel, match=message) as refused:
         services.version_register(
-            model_name="cats", actor=users["engineer"], metadata=metadata_parse(METADATA), onnx_bytes=payload
+            model_name="cats", actor=users["engineer"], metadata=metadata_parse(METADATA), onnx_file=payload
         )
     assert refused.value.http_status == 400
     nothing_written(mlflow_client)
@@ -65,7 +65,7 @@ def test_register_checker_failure_refused(users, mlflow_client):
             model_name="cats",
             actor=users["engineer"],
             metadata=metadata_parse(METADATA),
-            onnx_bytes=model.SerializeToString(),
+            onnx_file=model.SerializeToString(),
         )
     nothing_written(mlflow_client)
 
@@ -74,7 +74,7 @@ def test_register_label_count_mismatch_refused(users, mlflow_client):
     metadata = metadata_parse({**METADATA, "labels": ["cat", "dog"]})
     with pytest.raises(InvalidModel, match="outputs 10 classes but 2 labels"):
         services.version_register(
-            model_name="cats", actor=users["engineer"], metadata=metadata, onnx_bytes=tiny_classifier_onnx()
+            model_name="cats", actor=users["engineer"], metadata=metadata, onnx_file=tiny_classifier_onnx()
         )
     nothing_written(mlflow_client)
 
@@ -93,7 +93,7 @@ def test_register_input_size_contradiction_refused(users, mlflow_client):
             model_name="cats",
             actor=users["engineer"],
             metadata=metadata_parse(METADATA),
-            onnx_bytes=fixed.SerializeToString(),
+            onnx_file=fixed.SerializeToString(),
         )
     nothing_written(mlflow_client)
 

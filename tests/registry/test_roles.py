@@ -3,10 +3,10 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from modelspec.examples import tiny_classifier_onnx
 from registry import services
-from registry.demo import tiny_classifier_onnx
 from registry.models import PromotionEvent
-from tests.conftest import METADATA, register, to_production
+from tests.factories import METADATA, register, to_production
 
 pytestmark = pytest.mark.django_db
 

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from controlplane.exceptions import BadRequest, Forbidden
+from core.exceptions import BadRequest, Forbidden
 from registry import selectors, services
 from registry.choices import Action
 from registry.exceptions import SelfApproval, TransitionRefused
 from registry.models import ModelState, PromotionEvent
-from tests.conftest import register, to_production
+from tests.factories import register, to_production
 
 pytestmark = pytest.mark.django_db
 

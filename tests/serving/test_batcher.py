@@ -6,16 +6,17 @@ import threading
 import numpy as np
 import pytest
 
+from serving.batching import Batcher
+from serving.model_cache import model_cache
 from serving.preprocessing import prepare
-from serving.runtime import Batcher, runtime
-from tests.serving.conftest import png
+from tests.factories import png
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def cats(model_with_versions):
-    served = runtime().served("cats", 1)
+    served = model_cache().served("cats", 1)
     tensors = [prepare(png(seed), served.metadata, max_pixels=10**6).tensor for seed in range(24)]
     expected = [served.batcher.model.run(t)[0] for t in tensors]
     return served.batcher.model, tensors, expected

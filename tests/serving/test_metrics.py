@@ -8,8 +8,8 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from tests.conftest import free_port
-from tests.serving.conftest import png
+from tests.factories import png
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,29 +7,15 @@ from datetime import datetime
 import numpy as np
 import pytest
 from django.test import Client
-from prometheus_client import REGISTRY
 
 from registry import services as registry_services
 from registry.models import ModelState
+from serving.model_cache import model_cache
 from serving.preprocessing import prepare
-from serving.runtime import runtime
-from tests.conftest import register, to_production
-from tests.serving.conftest import png
+from tests.factories import png, register, start_canary, to_production
+from tests.helpers import metric, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def metric(name, **labels):
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def post(client, name="cats", body=None, **extra):
-    return client.post(
-        f"/v1/models/{name}/predict",
-        data=body if body is not None else png(),
-        content_type="image/png",
-        **extra,
-    )
 
 
 def test_predict_answers_with_the_contract_and_matches_direct_inference(client, model_with_versions):
@@ -40,7 +26,7 @@ def test_predict_answers_with_the_contract_and_matches_direct_inference(client, 
     assert (body["model_version"], body["stage"], body["cached"]) == (1, "production", False)
     assert len(body["top_k"]) == 5 and body["top_k"][0]["label"] == body["label"]
     assert datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
-    served = runtime().served("cats", 1)
+    served = model_cache().served("cats", 1)
     direct = served.batcher.model.run(prepare(png(), served.metadata, max_pixels=10**6).tensor)[0]
     assert body["label"] == served.label(int(np.argmax(direct)))
     assert body["confidence"] == pytest.approx(float(direct.max()), rel=1e-5)
@@ -119,11 +105,6 @@ def test_unknown_model_404_and_no_live_model_503(client, users):
     assert response.status_code == 503 and response.json()["error"]["code"] == "no_model"
 
 
-def start_canary(version, weight, users):
-    registry_services.version_stage_staging(model_name="cats", version=version, actor=users["engineer"])
-    registry_services.canary_start(model_name="cats", version=version, weight=weight, actor=users["engineer"])
-
-
 def test_canary_weight_splits_traffic_and_routing_key_sticks(client, model_with_versions, users, settings):
     settings.SERVING_CACHE_ENABLED = False
     start_canary(2, 50, users)
@@ -147,7 +128,7 @@ def test_rollback_reaches_serving_within_one_second_as_a_pointer_flip(client, mo
     to_production("cats", 2, users)
     assert post(client, body=png(1)).json()["model_version"] == 2
     deadline = time.monotonic() + 5
-    while ("cats", 1) not in runtime().loaded():  # the previous production version is preloaded
+    while ("cats", 1) not in model_cache().loaded():  # the previous production version is preloaded
         assert time.monotonic() < deadline
         time.sleep(0.05)
     registry_services.production_rollback(model_name="cats", actor=users["operator"])
@@ -196,9 +177,9 @@ def test_warm_up_loads_every_live_version_and_runs_it_once(model_with_versions, 
     to_production("cats", 2, users)  # production 2, rollback target 1
     registry_services.version_stage_staging(model_name="cats", version=3, actor=users["engineer"])
     registry_services.canary_start(model_name="cats", version=3, weight=10, actor=users["engineer"])
-    assert runtime().loaded() == []
+    assert model_cache().loaded() == []
     assert services.warm_up() == {"cats": [1, 2, 3]}
-    assert {("cats", 1), ("cats", 2), ("cats", 3)} <= set(runtime().loaded())
+    assert {("cats", 1), ("cats", 2), ("cats", 3)} <= set(model_cache().loaded())
     # warm-up inferences are not requests: nothing is counted as served
     assert metric("cvcp_requests_total", model="cats", version="3", stage="canary", outcome="ok") == 0
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from registry.metadata import metadata_parse
+from modelspec.metadata import metadata_parse
 from serving.preprocessing import (
     ImageTooLarge,
     NotAnImage,

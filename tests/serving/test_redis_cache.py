@@ -3,7 +3,7 @@
 import pytest
 import redis
 
-from tests.serving.conftest import png
+from tests.factories import png
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

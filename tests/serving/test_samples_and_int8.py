@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from registry.demo import tiny_classifier_onnx
-from registry.metadata import metadata_parse
-from serving import onnx_runtime, preprocessing, samples
-from serving.onnx_runtime import LoadedModel
+from modelspec import onnx_runtime
+from modelspec.examples import tiny_classifier_onnx
+from modelspec.metadata import metadata_parse
+from modelspec.onnx_runtime import LoadedModel
+from serving import preprocessing, samples
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
 from registry import services
-from tests.conftest import register
+from tests.factories import register
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import free_port
-from tests.serving.conftest import png
+from tests.factories import png
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

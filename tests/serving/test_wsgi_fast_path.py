@@ -1,4 +1,4 @@
-"""Raw-body predict requests are answered in front of Django (serving.wsgi) exactly as the Django view
+"""Raw-body predict requests are answered in front of Django (serving.endpoints.PredictFastPath) exactly as the Django view
 answers them; everything else still reaches Django."""
 
 import json
@@ -8,9 +8,8 @@ from django.test import Client
 
 from controlplane.wsgi import application
 from serving import services
-from tests.conftest import wsgi_environ
-from tests.serving.conftest import png
-from tests.serving.test_predict import metric, post
+from tests.factories import png
+from tests.helpers import metric, post, wsgi_environ
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,10 +5,11 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand
 
-from monitoring.baselines import baseline_current
-from monitoring.collection import HISTOGRAMS
 from monitoring.models import AlertRule
+from monitoring.selectors import baseline_current
+from registry.choices import Stage
 from registry.models import ModelState
+from serving.signals import NUMERIC, SIGNALS
 
 
 def _builtin() -> list[dict]:
@@ -42,7 +43,7 @@ def _builtin() -> list[dict]:
 def _from_rules() -> list[dict]:
     """Mean-based guards for our drift rules on numeric signals (PromQL cannot run KS or PSI)."""
     out = []
-    for rule in AlertRule.objects.filter(enabled=True, signal__in=list(HISTOGRAMS)):
+    for rule in AlertRule.objects.filter(enabled=True, signal__in=sorted(NUMERIC)):
         state = ModelState.objects.filter(name=rule.model).first()
         if state is None or state.production_version is None:
             continue
@@ -56,8 +57,8 @@ def _from_rules() -> list[dict]:
         ref = baseline.signals[rule.signal]
         mean = ref["sum"] / ref["total"]
         margin = rule.threshold if rule.method == "mean_drop" and rule.threshold else 0.05
-        metric = HISTOGRAMS[rule.signal][0]
-        selector = f'model="{rule.model}",version="{state.production_version}",stage="production"'
+        metric = SIGNALS[rule.signal].metric
+        selector = f'model="{rule.model}",version="{state.production_version}",stage="{Stage.PRODUCTION}"'
         window = f"{max(rule.window_seconds // 60, 1)}m"
         out.append(
             {

@@ -14,6 +14,7 @@ import numpy as np
 import requests
 from django.core.management.base import BaseCommand, CommandError
 
+from serving.demo_model import DEMO_MODEL
 from serving.samples import sample_set
 
 SCENARIOS = ("normal", "dark", "bright", "blurry", "new-shapes", "grayscale", "odd-format", "mixed", "junk")
@@ -32,7 +33,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--url", default="http://127.0.0.1:8000")
-        parser.add_argument("--model", default="imagenet-effnet-lite0")
+        parser.add_argument("--model", default=DEMO_MODEL)
         parser.add_argument("--rate", type=float, default=5.0, help="requests per second")
         parser.add_argument("--duration", type=float, default=30.0, help="seconds")
         parser.add_argument("--scenario", choices=SCENARIOS, default="normal")

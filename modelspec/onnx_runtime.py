@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-from controlplane.exceptions import BadRequest
+from core.exceptions import BadRequest
 
 _ORT_TYPES = {
     "tensor(float)": np.float32,
@@ -44,7 +45,7 @@ def session_create(model_bytes: bytes, *, threads: int = 0) -> ort.InferenceSess
     return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _concrete_shape(declared, *, input_size: tuple[int, int], layout: str) -> tuple[int, ...]:
+def _concrete_shape(declared: list[Any], *, input_size: tuple[int, int], layout: str) -> tuple[int, ...]:
     """Fill symbolic dimensions from the declared metadata and refuse a contradiction."""
     if len(declared) != 4:
         raise InvalidModel(f"the model's input has rank {len(declared)}; an image classifier takes rank 4")
@@ -173,10 +174,10 @@ def quantize_int8(model_bytes: bytes, calibration: list[np.ndarray], *, mode: st
             input_name = session_create(model_bytes).get_inputs()[0].name
 
             class Reader(q.CalibrationDataReader):
-                def __init__(self):
+                def __init__(self) -> None:
                     self._items = iter(calibration)
 
-                def get_next(self):
+                def get_next(self) -> dict[str, np.ndarray] | None:
                     item = next(self._items, None)
                     return None if item is None else {input_name: item}
 

@@ -1,17 +1,18 @@
-"""404/500 for the whole site: JSON under /api/, a page elsewhere."""
+"""The site's 404 and 500: JSON under /api/, a page elsewhere."""
 
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from controlplane.api import json_404, json_500
+from .api import json_404, json_500
 
 
-def handler404_view(request, exception=None):
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith("/api/"):
         return json_404(request, exception)
     return render(request, "error.html", {"status": 404, "message": "This page does not exist."}, status=404)
 
 
-def handler500_view(request):
+def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return json_500(request)
     return render(

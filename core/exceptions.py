@@ -7,7 +7,7 @@ class ApplicationError(Exception):
     code = "error"
     http_status = 400
 
-    def __init__(self, message: str, *, code: str | None = None, extra: dict | None = None):
+    def __init__(self, message: str, *, code: str | None = None, extra: dict[str, object] | None = None):
         super().__init__(message)
         self.message = message
         if code:
@@ -25,6 +25,11 @@ class NotFound(ApplicationError):
     http_status = 404
 
 
+class NotAuthenticated(ApplicationError):
+    code = "not_authenticated"
+    http_status = 401
+
+
 class Forbidden(ApplicationError):
     code = "forbidden"
     http_status = 403
@@ -40,11 +45,6 @@ class Conflict(ApplicationError):
 class PayloadTooLarge(ApplicationError):
     code = "payload_too_large"
     http_status = 413
-
-
-class UnprocessableEntity(ApplicationError):
-    code = "unprocessable"
-    http_status = 422
 
 
 class ServiceUnavailable(ApplicationError):

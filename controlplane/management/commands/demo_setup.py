@@ -3,7 +3,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from registry.demo import DEMO_PASSWORDS, demo_registry, demo_users
+from controlplane.demo import DEMO_PASSWORDS, demo_users, real_demo, tiny_demo
+from monitoring.alert_evaluation import monitoring_defaults_ensure
+from registry.selectors import model_state_list
 
 
 class Command(BaseCommand):
@@ -17,15 +19,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, tiny_only: bool = False, **options):
         users = demo_users()
-        for line in demo_registry(users):
-            self.stdout.write(f"  {line}")
+        tiny_demo(users, progress=self.stdout.write)
         if not tiny_only:
             self._real_model(users)
-        from monitoring.alerts import monitoring_defaults_ensure
-        from registry.models import ModelState
-
-        for name in ModelState.objects.values_list("name", flat=True):
-            monitoring_defaults_ensure(model_name=name)
+        for model in model_state_list():
+            monitoring_defaults_ensure(model_name=model.name)
         self.stdout.write("  canary plans and drift alert rules in place (edit them in /admin/)")
         self.stdout.write(self.style.SUCCESS("\nDemo users (username / password / API token):"))
         for role, (user, token) in users.items():
@@ -41,8 +39,4 @@ class Command(BaseCommand):
                 )
             )
             return
-        from serving.demo_model import build, register_demo
-
-        out_dir = Path(settings.VAR_DIR) / "demo-model"
-        report = build(out_dir, progress=self.stdout.write)
-        register_demo(users, report, out_dir, progress=self.stdout.write)
+        real_demo(users, Path(settings.VAR_DIR) / "demo-model", progress=self.stdout.write)

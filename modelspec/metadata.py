@@ -1,14 +1,18 @@
-"""Preprocessing metadata of a version: what serving needs to feed the model, validated in one place."""
+"""Preprocessing metadata of a version: what serving needs to feed the model, validated in one place.
+Part of the model-file contract: registration validates it, serving reads it back."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from typing import Any
 
-from controlplane.exceptions import BadRequest
+from django.db import models
 
-from .choices import ColorOrder, Layout, ResizePolicy
+from core.exceptions import BadRequest
+
+from .choices import ColorOrder, Layout, OutputKind, ResizePolicy
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -32,7 +36,7 @@ class ModelMetadata:
     std: tuple[float, float, float] = IMAGENET_STD
     labels: tuple[str, ...] = field(default_factory=tuple)
     crop_ratio: float = 0.875  # center_crop: resize the shorter side to size / crop_ratio, then crop
-    output: str = "probabilities"  # or "logits": serving applies softmax
+    output: str = OutputKind.PROBABILITIES  # or LOGITS: serving applies softmax
     # Classes counted by name in the predicted-class metric (others count as "other"), which keeps
     # label cardinality bounded for 1000-class models. Empty: see classes_by_name.
     tracked_classes: tuple[int, ...] = field(default_factory=tuple)
@@ -55,7 +59,7 @@ class ModelMetadata:
     def num_labels(self) -> int | None:
         return len(self.labels) or None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["mean"], data["std"], data["labels"] = list(self.mean), list(self.std), list(self.labels)
         data["tracked_classes"] = list(self.tracked_classes)
@@ -77,7 +81,7 @@ class ModelMetadata:
         }
 
 
-def _floats(value, name: str, count: int) -> tuple[float, ...]:
+def _floats(value: Any, name: str, count: int) -> tuple[float, ...]:
     if isinstance(value, str):
         value = [part for part in value.replace(" ", ",").split(",") if part]
     try:
@@ -89,7 +93,11 @@ def _floats(value, name: str, count: int) -> tuple[float, ...]:
     return numbers
 
 
-def _labels(value) -> tuple[str, ...]:
+def _three(values: tuple[float, ...]) -> tuple[float, float, float]:
+    return (values[0], values[1], values[2])
+
+
+def _labels(value: Any) -> tuple[str, ...]:
     if value in (None, ""):
         return ()
     if isinstance(value, str):
@@ -108,7 +116,7 @@ def _labels(value) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _tracked(value) -> tuple[int, ...]:
+def _tracked(value: Any) -> tuple[int, ...]:
     if value in (None, ""):
         return ()
     try:
@@ -120,18 +128,18 @@ def _tracked(value) -> tuple[int, ...]:
     return classes
 
 
-def _choice(value, name: str, choices) -> str:
+def _choice(value: Any, name: str, choices: type[models.TextChoices]) -> str:
     if value not in choices.values:
         raise InvalidMetadata(f"{name} must be one of {', '.join(choices.values)}, got {value!r}")
     return str(value)
 
 
-def metadata_from_stored(data: dict) -> ModelMetadata:
+def metadata_from_stored(data: dict[str, Any]) -> ModelMetadata:
     """Metadata read back from a version's artifact (written by as_dict)."""
     return metadata_parse({k: v for k, v in data.items() if k in ModelMetadata.__dataclass_fields__})
 
 
-def metadata_parse(data: dict) -> ModelMetadata:
+def metadata_parse(data: dict[str, Any]) -> ModelMetadata:
     """Build metadata from a form or JSON dict; unknown keys are refused so typos do not pass silently."""
     if not isinstance(data, dict):
         raise InvalidMetadata("metadata must be an object")
@@ -154,7 +162,8 @@ def metadata_parse(data: dict) -> ModelMetadata:
     if not (1 <= height <= 8192 and 1 <= width <= 8192):
         raise InvalidMetadata("input height and width must be between 1 and 8192 pixels")
     try:
-        scale = float(data.get("scale") if data.get("scale") not in (None, "") else defaults.scale)
+        raw_scale = data.get("scale")
+        scale = float(raw_scale if raw_scale not in (None, "") else defaults.scale)
     except (TypeError, ValueError) as exc:
         raise InvalidMetadata("scale must be a number such as 0.00392156862745098 (1/255)") from exc
     try:
@@ -163,9 +172,7 @@ def metadata_parse(data: dict) -> ModelMetadata:
         raise InvalidMetadata("crop_ratio must be a number in (0, 1]") from exc
     if not 0 < crop_ratio <= 1:
         raise InvalidMetadata("crop_ratio must be a number in (0, 1]")
-    output = data.get("output") or defaults.output
-    if output not in ("probabilities", "logits"):
-        raise InvalidMetadata(f"output must be 'probabilities' or 'logits', got {output!r}")
+    output = _choice(data.get("output") or defaults.output, "output", OutputKind)
     std = _floats(data.get("std") or defaults.std, "std", 3)
     if any(s <= 0 for s in std):
         raise InvalidMetadata("std values must be positive")
@@ -176,8 +183,8 @@ def metadata_parse(data: dict) -> ModelMetadata:
         color_order=_choice(data.get("color_order") or defaults.color_order, "color_order", ColorOrder),
         resize=_choice(data.get("resize") or defaults.resize, "resize", ResizePolicy),
         scale=scale,
-        mean=_floats(data.get("mean") or defaults.mean, "mean", 3),
-        std=std,
+        mean=_three(_floats(data.get("mean") or defaults.mean, "mean", 3)),
+        std=_three(std),
         labels=_labels(data.get("labels")),
         crop_ratio=crop_ratio,
         output=output,

@@ -1,24 +1,25 @@
-"""Turns an ApplicationError escaping a page view into a page with the message and the right status."""
+"""Turns an ApplicationError escaping a view into its JSON error under /api/, else a page with the message."""
 
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from controlplane.api import error_body
-from controlplane.exceptions import ApplicationError
+from .api import error_body
+from .exceptions import ApplicationError
 
 
 class ApplicationErrorMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
-    def process_exception(self, request, exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, ApplicationError):
             return None
         if request.path.startswith("/api/"):
-            from django.http import JsonResponse
-
             return JsonResponse(error_body(exception.code, exception.message), status=exception.http_status)
         return render(
             request,

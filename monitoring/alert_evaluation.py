@@ -1,0 +1,206 @@
+"""Alert evaluation: what machines change about alerts. Rules score production against its baseline and
+move alerts pending → firing → resolved; Alertmanager's webhook does the same for Prometheus' own alerts.
+Every change is recorded in the alert's trail and, where a rule names one, posted to its webhook."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import requests
+from django.db import transaction
+from django.utils import timezone
+
+from core.roles import Permission, role_check
+from registry.choices import Stage
+from registry.selectors import model_state_get
+from serving import signals
+
+from . import drift
+from .choices import AlertEventAction, AlertState, Severity, Verdict
+from .models import Alert, AlertEvent, AlertRule, CanaryPlan, DriftScore
+from .selectors import baseline_current, windows_sum
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+log = logging.getLogger(__name__)
+
+
+def rule_score(rule: AlertRule, *, now: datetime) -> DriftScore | None:
+    """Score the rule's signal of the production version over its window; None without a baseline."""
+    state = model_state_get(name=rule.model)
+    if state.production_version is None:
+        return None
+    version = state.production_version
+    baseline = baseline_current(model_name=rule.model, version=version)
+    if baseline is None or rule.signal not in baseline.signals:
+        return None
+    start = now - timedelta(seconds=rule.window_seconds)
+    ref = baseline.signals[rule.signal]
+    cur = windows_sum(
+        model=rule.model, version=version, stage=Stage.PRODUCTION, start=start, end=now, signal=rule.signal
+    )
+    cur = cur.get(rule.signal, {"bins": {}, "total": 0.0, "sum": 0.0})
+    numeric = rule.signal in signals.NUMERIC
+    labels, ref_counts, cur_counts = drift.aligned(ref["bins"], cur["bins"], numeric=numeric)
+    extra: dict[str, Any] = {"min_samples": rule.min_samples}
+    edges = drift.edges_for(labels) if numeric else None
+    if edges is not None and rule.method == "mean_drop" and ref["total"] and cur["total"]:
+        extra["ref_mean_var"] = drift.exact_mean_var(ref, ref_counts, edges)
+        extra["cur_mean_var"] = drift.exact_mean_var(cur, cur_counts, edges)
+    result = drift.score(rule.method, ref_counts, cur_counts, edges=edges, threshold=rule.threshold, **extra)
+    return DriftScore.objects.create(
+        model=rule.model, version=version, signal=rule.signal, method=rule.method, value=result.value,
+        p_value=result.p_value, threshold=result.threshold, n_ref=result.n_ref, n_cur=result.n_cur,
+        window_start=start, window_end=now, verdict=result.verdict, baseline=baseline, rule=rule,
+    )  # fmt: skip
+
+
+def alert_event_record(
+    alert: Alert, action: str, *, actor: User | None = None, note: str = "", **details: Any
+) -> AlertEvent:
+    """One line of the alert's trail (state changes and review alike)."""
+    return AlertEvent.objects.create(alert=alert, action=action, actor=actor, note=note, details=details)
+
+
+def _notify(alert: Alert, action: str) -> None:
+    url = alert.rule.webhook_url if alert.rule else ""
+    if not url:
+        return
+    body: dict[str, Any] = {
+        "alert": alert.pk, "action": action, "state": alert.state, "title": alert.title, "model": alert.model,
+        "version": alert.version, "signal": alert.signal, "severity": alert.severity, "value": alert.last_value,
+    }  # fmt: skip
+    try:
+        requests.post(url, json=body, timeout=5)
+    except requests.RequestException as exc:  # a dead receiver must not stop evaluation
+        log.warning("alert webhook %s failed: %s", url, exc)
+
+
+def alerts_evaluate(*, now: datetime | None = None) -> list[Alert]:
+    """One pass over every enabled rule; returns the alerts whose state changed."""
+    now = now or timezone.now()
+    changed = []
+    for rule in AlertRule.objects.filter(enabled=True):
+        try:
+            changed += _evaluate_rule(rule, now)
+        except Exception:  # one broken rule must not silence the others
+            log.exception("evaluating alert rule #%s (%s) failed", rule.pk, rule)
+    return changed
+
+
+def _evaluate_rule(rule: AlertRule, now: datetime) -> list[Alert]:
+    changed: list[Alert] = []
+    with transaction.atomic():
+        score = rule_score(rule, now=now)
+        if score is None or score.verdict == Verdict.NOT_ENOUGH_DATA:
+            return changed  # no verdict, no change
+        alert = Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED).first()
+        action: str | None = None
+        if score.verdict == Verdict.DRIFT:
+            if alert is None:
+                alert = Alert.objects.create(
+                    rule=rule, title=rule.name, model=rule.model, version=score.version, signal=rule.signal,
+                    severity=rule.severity, started_at=now, last_value=score.value, last_score=score,
+                )  # fmt: skip
+                action = AlertEventAction.PENDING
+            alert.last_value, alert.last_score = score.value, score
+            if (
+                alert.state == AlertState.PENDING
+                and (now - alert.started_at).total_seconds() >= rule.for_seconds
+            ):
+                alert.state, alert.fired_at, action = AlertState.FIRING, now, AlertEventAction.FIRING
+            if alert.snoozed_until_worse_than is not None and score.value > alert.snoozed_until_worse_than:
+                alert.snoozed_until_worse_than = None
+                action = action or AlertEventAction.WORSE
+            alert.save()
+        elif alert is not None:
+            alert.state, alert.resolved_at, alert.last_value, alert.last_score = (
+                AlertState.RESOLVED, now, score.value, score,
+            )  # fmt: skip
+            alert.save()
+            action = AlertEventAction.RESOLVED
+        if action and alert is not None:
+            alert_event_record(
+                alert,
+                action,
+                note=f"{score.method}={score.value:.4g} (threshold {score.threshold:.4g}, n={score.n_ref}/{score.n_cur})",
+                score=score.pk,
+            )
+            changed.append(alert)
+            if not alert.snoozed(now) or action == AlertEventAction.WORSE:
+                transaction.on_commit(functools.partial(_notify, alert, action))
+    return changed
+
+
+DEFAULT_RULES = (
+    ("mean confidence fell", "confidence", "mean_drop", "critical"),
+    ("confidence distribution moved", "confidence", "ks", "warning"),
+    ("input brightness moved", "brightness", "ks", "warning"),
+    ("input sharpness moved", "sharpness", "ks", "info"),
+    ("input shapes changed", "shapes", "chi_square", "warning"),
+)
+
+
+def monitoring_defaults_ensure(*, model_name: str, window_seconds: int = 900) -> None:
+    """A canary plan and the usual drift rules for a model, unless it has some already."""
+    CanaryPlan.objects.get_or_create(model=model_name, defaults={"interval_seconds": 120, "min_samples": 200})
+    if not AlertRule.objects.filter(model=model_name).exists():
+        AlertRule.objects.bulk_create(
+            AlertRule(
+                model=model_name,
+                name=name,
+                signal=signal,
+                method=method,
+                severity=severity,
+                window_seconds=window_seconds,
+            )  # fmt: skip
+            for name, signal, method, severity in DEFAULT_RULES
+        )
+
+
+# --- Alertmanager ------------------------------------------------------------------------------
+
+
+def alertmanager_receive(*, alerts: list[dict[str, Any]], actor: User) -> list[Alert]:
+    """Alerts posted by Alertmanager (already validated), in one transaction: a firing one opens an alert
+    (or is the one already open for its fingerprint), a resolved one closes it."""
+    role_check(user=actor, permission=Permission.ALERTS_RECEIVE)
+    with transaction.atomic():
+        return [_alertmanager_apply(item) for item in alerts]
+
+
+def _alertmanager_apply(item: dict[str, Any]) -> Alert:
+    labels = item["labels"]
+    alert = Alert.objects.filter(external_key=item["fingerprint"]).exclude(state=AlertState.RESOLVED).first()
+    version = labels.get("version", "")
+    if item["status"] == AlertState.FIRING:
+        if alert is None:
+            alert = Alert.objects.create(
+                external_key=item["fingerprint"],
+                title=item["annotations"].get("summary") or labels["alertname"],
+                model=labels.get("model", ""),
+                version=int(version) if version.isdigit() else None,
+                signal=labels.get("signal", ""),
+                severity=labels.get("severity")
+                if labels.get("severity") in Severity.values
+                else Severity.WARNING,
+                state=AlertState.FIRING,
+                started_at=item["startsAt"],
+                fired_at=item["startsAt"],
+            )
+            alert_event_record(alert, AlertEventAction.FIRING, note="from Alertmanager", labels=labels)
+        return alert
+    if alert is None:  # resolved before we saw it fire: keep the record anyway
+        alert = Alert.objects.create(
+            external_key=item["fingerprint"], title=labels["alertname"], model=labels.get("model", ""),
+            state=AlertState.RESOLVED, started_at=item["startsAt"], resolved_at=item.get("endsAt") or timezone.now(),
+        )  # fmt: skip
+    else:
+        alert.state, alert.resolved_at = AlertState.RESOLVED, item.get("endsAt") or timezone.now()
+        alert.save(update_fields=["state", "resolved_at"])
+    alert_event_record(alert, AlertEventAction.RESOLVED, note="from Alertmanager")
+    return alert

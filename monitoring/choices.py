@@ -1,0 +1,60 @@
+"""Named constants of monitoring: drift and canary verdicts, alert states, severities and trail actions,
+review actions, baseline sources."""
+
+from django.db import models
+
+
+class Verdict(models.TextChoices):
+    """A drift score's verdict."""
+
+    DRIFT = "drift", "Drift"
+    OK = "ok", "OK"
+    NOT_ENOUGH_DATA = "not enough data", "Not enough data"
+
+
+class CanaryVerdict(models.TextChoices):
+    PASS = "pass", "Pass: step the weight up, or ask for production"
+    HOLD = "hold", "Hold: not enough data yet"
+    FAIL = "fail", "Fail: abort the canary"
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class AlertState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    FIRING = "firing", "Firing"
+    RESOLVED = "resolved", "Resolved"
+
+
+class AlertEventAction(models.TextChoices):
+    """What an alert's trail records: state changes by rules or Alertmanager, and people's review."""
+
+    PENDING = "pending", "Pending"
+    FIRING = "firing", "Firing"
+    WORSE = "worse", "Got worse while snoozed"
+    RESOLVED = "resolved", "Resolved"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    SNOOZED = "snoozed", "Snoozed"
+    ASSIGNED = "assigned", "Assigned"
+    COMMENTED = "commented", "Commented"
+    REBASELINED = "rebaselined", "Re-baselined"
+
+
+class ReviewAction(models.TextChoices):
+    """What a person may do to an alert (the alert page's and the services' names)."""
+
+    ACKNOWLEDGE = "acknowledge", "Acknowledge"
+    SNOOZE = "snooze", "Snooze"
+    ASSIGN = "assign", "Assign"
+    COMMENT = "comment", "Comment"
+    RESOLVE = "resolve", "Resolve"
+    REBASELINE = "rebaseline", "Re-baseline"
+
+
+class BaselineSource(models.TextChoices):
+    REFERENCE = "reference", "Reference image set"
+    WINDOW = "window", "Adopted production window"

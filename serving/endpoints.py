@@ -1,0 +1,224 @@
+"""The model endpoints over HTTP: predict, /healthz, /readyz, /metrics — the one home of the predict path.
+
+`predict_answer` turns a request into (status, JSON body), errors counted and explained; both ways in
+call it, so they answer alike:
+- `PredictFastPath`, WSGI middleware in front of Django, answers raw-body predictions (the hot path)
+  without Django's request and response machinery (docs/serving.md has the measurements);
+- the Django view `predict` answers multipart uploads (the tester page).
+`ServingFastPathMiddleware` lets the other model endpoints skip the dashboard's middleware (sessions,
+auth, CSRF, messages, htmx), which they do not use."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from django.core import signals
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from core.api import error_body
+from core.exceptions import ApplicationError, BadRequest
+
+from . import metrics, services
+from .preprocessing import ImageTooLarge
+
+log = logging.getLogger(__name__)
+
+PREDICT_PATH = re.compile(r"^/v1/models/(?P<name>[^/]+)/predict$")
+SERVING_PREFIXES = ("/v1/", "/healthz", "/readyz", "/metrics")
+
+
+def predict_answer(
+    name: str,
+    *,
+    content_length: int,
+    read_image: Callable[[], bytes],
+    version: str | None,
+    stage: str | None,
+    routing_key: str | None,
+) -> tuple[int, dict[str, Any]]:
+    """The predict endpoint's answer, as (HTTP status, JSON body), errors counted and explained."""
+    try:
+        if content_length > settings.SERVING_MAX_BODY_BYTES:
+            raise ImageTooLarge(
+                f"the body is {content_length:,} bytes; the limit is {settings.SERVING_MAX_BODY_BYTES:,}"
+            )
+        if version is not None and not version.isdigit():
+            raise BadRequest("version must be a whole number", code="bad_request")
+        answer = services.predict(
+            model_name=name,
+            data=read_image(),
+            routing_key=routing_key,
+            version=int(version) if version else None,
+            stage=stage,
+        )
+    except ApplicationError as exc:
+        if exc.http_status >= 500:
+            log.warning("predict %s failed: %s", name, exc.message)
+        metrics.errors.labels(
+            model=name, type=exc.code if exc.code in metrics.ERROR_TYPES else "bad_request"
+        ).inc()
+        return exc.http_status, error_body(exc.code, exc.message)
+    return 200, answer
+
+
+# --- through Django ----------------------------------------------------------------------------
+
+
+def _image_bytes(request: HttpRequest) -> bytes:
+    if request.content_type == "multipart/form-data":
+        try:
+            files = request.FILES
+        except MultiPartParserError as exc:
+            raise BadRequest(f"the multipart body could not be parsed: {exc}", code="decode") from exc
+        upload: Any = files.get("file") or next(iter(files.values()), None)
+        if upload is None:
+            raise BadRequest("send the image as the 'file' field or as the raw body", code="decode")
+        return upload.read()
+    return request.body
+
+
+@csrf_exempt
+@require_POST
+def predict(request: HttpRequest, name: str) -> HttpResponse:
+    """Multipart uploads (the tester page) come here; raw image bodies are answered by PredictFastPath."""
+    status, body = predict_answer(
+        name,
+        content_length=int(request.META.get("CONTENT_LENGTH") or 0),
+        read_image=lambda: _image_bytes(request),
+        version=request.GET.get("version"),
+        stage=request.GET.get("stage"),
+        routing_key=request.headers.get("X-Routing-Key"),
+    )
+    return JsonResponse(body, status=status)
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"status": "alive"})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> HttpResponse:
+    try:
+        return JsonResponse({"status": "ready", "models": services.readiness()})
+    except ApplicationError as exc:
+        return JsonResponse(error_body(exc.code, exc.message), status=503)
+    except Exception as exc:  # noqa: BLE001 - a failing probe must say why, not 500
+        log.warning("readiness failed: %r", exc)
+        return JsonResponse(error_body("not_ready", f"readiness inference failed: {exc}"), status=503)
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)
+
+
+class ServingFastPathMiddleware:
+    """Placed right after SecurityMiddleware (whose headers still apply): the model endpoints are resolved
+    here and called directly; every other path goes down the usual chain. Errors raised by a view are
+    still turned into responses by Django's handler."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith(SERVING_PREFIXES):
+            return self.get_response(request)
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return self.get_response(request)  # the site's usual 404
+        request.resolver_match = match
+        response: HttpResponse = match.func(request, *match.args, **match.kwargs)
+        return response
+
+
+# --- in front of Django ------------------------------------------------------------------------
+
+
+def _security_headers() -> list[tuple[str, str]]:
+    """The headers Django's SecurityMiddleware adds to a plain-HTTP response, asked of it once."""
+    from django.middleware.security import SecurityMiddleware
+
+    middleware = SecurityMiddleware(lambda request: HttpResponse())
+    response = middleware.process_response(HttpRequest(), HttpResponse())
+    return [(name, value) for name, value in response.items() if name != "Content-Type"]
+
+
+def _read(stream: Any, length: int) -> bytes:
+    chunks, remaining = [], length
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class PredictFastPath:
+    """WSGI middleware: raw-body predict requests answered here, everything else by `application`.
+
+    Such a request gets the same JSON, errors and metrics as through the Django view, the security
+    headers SecurityMiddleware sets, and Django's request_started / request_finished signals (database
+    connections are handled as for any request). With SECURE_SSL_REDIRECT or HSTS configured everything
+    goes to Django, whose SecurityMiddleware knows how to treat HTTPS."""
+
+    def __init__(self, application: WSGIApp):
+        self.application = application
+        self.enabled = not (settings.SECURE_SSL_REDIRECT or settings.SECURE_HSTS_SECONDS)
+        self.headers = _security_headers()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        match = PREDICT_PATH.match(environ.get("PATH_INFO", ""))
+        if (
+            match is None
+            or not self.enabled
+            or environ.get("REQUEST_METHOD") != "POST"
+            or environ.get("CONTENT_TYPE", "").startswith("multipart/")
+        ):
+            return self.application(environ, start_response)
+        signals.request_started.send(sender=self.__class__, environ=environ)
+        try:
+            status, payload = self._answer(match["name"], environ)
+        except Exception:  # noqa: BLE001 - the client gets JSON, the log gets the traceback
+            log.exception("predict %s failed unexpectedly", match["name"])
+            status, payload = 500, error_body("internal", "the prediction failed unexpectedly; it was logged")
+        finally:
+            signals.request_finished.send(sender=self.__class__)
+        body = json.dumps(payload).encode()
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *self.headers],
+        )
+        return [body]
+
+    def _answer(self, name: str, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        return predict_answer(
+            name,
+            content_length=length,
+            read_image=lambda: _read(environ["wsgi.input"], length),
+            version=query["version"][-1] if "version" in query else None,
+            stage=query["stage"][-1] if "stage" in query else None,
+            routing_key=environ.get("HTTP_X_ROUTING_KEY"),
+        )

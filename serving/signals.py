@@ -1,0 +1,132 @@
+"""The signal catalogue: what serving measures of every prediction, and so what monitoring collects,
+baselines, scores, charts and exports as Prometheus rules. Each signal names its metric, whether it is
+numeric (a fixed-edge histogram) or categorical (a counter by category), its bucket edges or the metric
+labels that name its categories. Fixed edges, identical everywhere, are what let any window of counts be
+summed and compared with a baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import models
+from prometheus_client.utils import floatToGoString
+
+PREFIX = "cvcp"
+
+
+class Kind(models.TextChoices):
+    NUMERIC = "numeric", "Numeric (histogram)"
+    CATEGORICAL = "categorical", "Categorical (counts per category)"
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    metric: str  # the Prometheus metric's name, without _bucket / _sum / _total
+    kind: str
+    help: str
+    edges: tuple[float, ...] = ()  # numeric: the buckets' upper edges
+    only: dict[str, str] = field(default_factory=dict)  # numeric: the series that count (label → value)
+    categories: tuple[str, ...] = ()  # categorical: the labels whose values name a category
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind == Kind.NUMERIC
+
+    @property
+    def exposed(self) -> dict[str, str]:
+        """The series a scrape shows for this signal: name → "bucket", "sum" or "count"."""
+        if self.numeric:
+            return {f"{self.metric}_bucket": "bucket", f"{self.metric}_sum": "sum"}
+        return {f"{self.metric}_total": "count"}
+
+    def bin_label(self, value: float) -> str:
+        """The 'le' label of the bucket a value falls in — the label Prometheus exposes for it."""
+        for edge in self.edges:
+            if value <= edge:
+                return floatToGoString(edge)
+        return "+Inf"
+
+
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+UNIT_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # brightness, contrast: 0..1
+
+CONFIDENCE = Signal(
+    "confidence", f"{PREFIX}_prediction_confidence", Kind.NUMERIC, "Top-1 probability of each prediction",
+    edges=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 0.995, 1.0),
+)  # fmt: skip
+BRIGHTNESS = Signal(
+    "brightness", f"{PREFIX}_input_brightness", Kind.NUMERIC, "Mean luma of input images (0..1)",
+    edges=UNIT_BUCKETS,
+)  # fmt: skip
+CONTRAST = Signal(
+    "contrast", f"{PREFIX}_input_contrast", Kind.NUMERIC, "Std of luma of input images (0..1)",
+    edges=UNIT_BUCKETS,
+)  # fmt: skip
+SHARPNESS = Signal(
+    "sharpness", f"{PREFIX}_input_sharpness", Kind.NUMERIC, "Variance of the Laplacian of input images",
+    edges=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
+)  # fmt: skip
+ASPECT_RATIO = Signal(
+    "aspect_ratio", f"{PREFIX}_input_aspect_ratio", Kind.NUMERIC, "Width / height of input images",
+    edges=(0.25, 0.5, 0.625, 0.75, 0.9, 1.1, 1.34, 1.6, 2.0, 4.0),
+)  # fmt: skip
+LATENCY = Signal(
+    "latency", f"{PREFIX}_request_duration_seconds", Kind.NUMERIC, "Time spent per prediction request, by phase",
+    edges=LATENCY_BUCKETS, only={"phase": "total"},
+)  # fmt: skip
+SHAPES = Signal(
+    "shapes", f"{PREFIX}_input_shapes", Kind.CATEGORICAL, "Input images by size class, orientation and mode",
+    categories=("size", "mode"),
+)  # fmt: skip
+CLASSES = Signal(
+    "classes", f"{PREFIX}_predicted_class", Kind.CATEGORICAL,
+    "Top-1 predictions by class (tracked classes, else 'other')", categories=("class",),
+)  # fmt: skip
+OUTCOMES = Signal(
+    "outcomes", f"{PREFIX}_requests", Kind.CATEGORICAL, "Prediction requests by outcome", categories=("outcome",)
+)  # fmt: skip
+
+SIGNALS: dict[str, Signal] = {
+    s.name: s
+    for s in (CONFIDENCE, BRIGHTNESS, CONTRAST, SHARPNESS, ASPECT_RATIO, LATENCY, SHAPES, CLASSES, OUTCOMES)
+}
+NUMERIC: frozenset[str] = frozenset(name for name, s in SIGNALS.items() if s.numeric)
+# The image statistics serving measures per input (preprocessing.ImageStats attributes of the same name).
+IMAGE_SIGNALS = (BRIGHTNESS, CONTRAST, SHARPNESS, ASPECT_RATIO)
+
+SIZE_CLASSES = ((64, "tiny"), (256, "small"), (640, "medium"), (1280, "large"), (2560, "xlarge"))
+KNOWN_MODES = frozenset({"RGB", "RGBA", "L", "LA", "P", "CMYK", "I;16", "I", "1", "YCbCr"})
+
+
+def size_label(width: int, height: int) -> str:
+    side = max(width, height)
+    size = next((name for limit, name in SIZE_CLASSES if side <= limit), "huge")
+    ratio = width / height
+    orientation = "square" if 0.9 <= ratio <= 1.1 else ("landscape" if ratio > 1 else "portrait")
+    return f"{size}-{orientation}"
+
+
+def mode_label(mode: str) -> str:
+    return mode if mode in KNOWN_MODES else "other"
+
+
+def shape_category(width: int, height: int, mode: str) -> str:
+    """The SHAPES category of an input, as collection joins its labels ("size|mode")."""
+    return f"{size_label(width, height)}|{mode_label(mode)}"

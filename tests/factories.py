@@ -1,0 +1,60 @@
+"""Test data builders, the one place tests make users, versions, images and workflow states."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from PIL import Image
+
+from modelspec.examples import tiny_classifier_onnx
+from modelspec.metadata import metadata_parse
+from registry import services
+
+LABELS = [f"class-{i}" for i in range(10)]
+METADATA = {"input_height": 32, "input_width": 32, "resize": "stretch", "labels": LABELS}
+
+
+def make_user(username: str, *roles: str):
+    user = get_user_model().objects.create_user(username=username, password=f"{username}-pw-123")
+    for role in roles:
+        group, _ = Group.objects.get_or_create(name=role)
+        user.groups.add(group)
+    if "admin" in roles:
+        user.is_staff = True
+        user.save()
+    return user
+
+
+def register(name: str, actor, *, seed: int = 1, **kwargs):
+    """A tiny real classifier registered through the service."""
+    return services.version_register(
+        model_name=name,
+        actor=actor,
+        metadata=metadata_parse(METADATA),
+        onnx_file=tiny_classifier_onnx(seed=seed),
+        **kwargs,
+    )
+
+
+def to_production(name: str, version: int, users: dict) -> None:
+    """Walk one version through every stage, as the workflow demands."""
+    services.version_stage_staging(model_name=name, version=version, actor=users["engineer"])
+    services.canary_start(model_name=name, version=version, weight=10, actor=users["engineer"])
+    services.production_request(model_name=name, version=version, actor=users["engineer"])
+    services.production_approve(model_name=name, actor=users["approver"])
+
+
+def start_canary(version: int, weight: int, users: dict, name: str = "cats") -> None:
+    services.version_stage_staging(model_name=name, version=version, actor=users["engineer"])
+    services.canary_start(model_name=name, version=version, weight=weight, actor=users["engineer"])
+
+
+def png(seed: int = 0, size=(48, 32)) -> bytes:
+    """A random RGB image as PNG bytes."""
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
