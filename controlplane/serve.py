@@ -1,22 +1,12 @@
 """The web server for the dashboard, the API and serving: granian (HTTP in Rust) running our WSGI app in
-worker processes.
+worker processes, each warmed before it takes traffic; a worker that dies is replaced.
 
     python -m controlplane.serve --port 8000 [--host 127.0.0.1] [--access-log]
 
-Why granian: HTTP parsing, body reading and response writing happen in Rust, outside the GIL; a 38 kB
-image POST to a bare WSGI app costs 0.22 ms round trip against gunicorn's 0.85 ms on the same machine,
-and the predict endpoint at concurrency 1 is 1–2 ms faster (bench/README.md has the numbers).
-
-Worker processes rather than one process with many threads: decoding, preprocessing and Django hold the
-GIL in places, and with every request thread of one process contending for it the cores went partly idle
-(bench/README.md). `WEB_CONCURRENCY` sets the number of processes (default one per core, at most 4),
-`WEB_THREADS` the request threads in each (16). With more than one process, Prometheus metrics are kept in
-prometheus_client's multiprocess mode, so /metrics counts every request whichever process answers the
-scrape; the directory is made fresh at start and removed at exit, as that mode requires.
-
-Each worker process loads and warms its live model versions before it accepts a connection
-(`worker_application`), so no request waits for a model download or a first inference, whichever
-process it lands on. A worker that dies is replaced."""
+`WEB_CONCURRENCY` processes (default one per core, at most 4) × `WEB_THREADS` request threads (16); with
+more than one process, Prometheus metrics use prometheus_client's multiprocess mode (a directory made
+fresh at start, removed at exit). Why granian, why processes, why warm-up, with the measurements:
+docs/serving.md ("Processes") and bench/README.md."""
 
 from __future__ import annotations
 

@@ -91,9 +91,7 @@ def predict(
     stage: str | None = None,
 ) -> dict:
     """Route, answer from the cache or run the model, and record the answer in the metrics and the cache.
-    The recording runs here, before the answer goes out, on purpose: done after it (on another thread,
-    while the next request runs) it disturbed the next inference, which spreads over every core, and
-    cost more than it saved (bench/README.md)."""
+    The recording runs before the answer goes out, on purpose (docs/serving.md, "Processes")."""
     started = time.perf_counter()
     route = model_cache().route(model_name)
     chosen, stage = _pick(route, version=version, stage=stage, routing_key=routing_key)

@@ -27,7 +27,8 @@ MODEL = "imagenet-effnet-lite0"
 
 
 def raw_pipeline(model_path: Path, images: list[bytes], *, batch: int, seconds: float) -> dict:
-    from serving import demo_model, onnx_runtime, preprocessing
+    from modelspec import onnx_runtime
+    from serving import demo_model, preprocessing
 
     metadata = demo_model.demo_metadata()
     model = onnx_runtime.LoadedModel(model_path.read_bytes())
@@ -54,7 +55,8 @@ def paired(model_path: Path, url: str, image: bytes, *, seconds: float) -> dict:
     import http.client
     from urllib.parse import urlsplit
 
-    from serving import demo_model, onnx_runtime, preprocessing
+    from modelspec import onnx_runtime
+    from serving import demo_model, preprocessing
 
     metadata = demo_model.demo_metadata()
     model = onnx_runtime.LoadedModel(model_path.read_bytes())
@@ -94,7 +96,8 @@ def paired(model_path: Path, url: str, image: bytes, *, seconds: float) -> dict:
 
 
 def session_only(model_path: Path, image: bytes, *, batch: int, runs: int = 100) -> float:
-    from serving import demo_model, onnx_runtime, preprocessing
+    from modelspec import onnx_runtime
+    from serving import demo_model, preprocessing
 
     tensor = preprocessing.prepare(image, demo_model.demo_metadata(), max_pixels=40_000_000).tensor
     return (
