@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import overload
+from typing import TypeVar, overload
 
 import dj_database_url
 import plotly
@@ -27,20 +27,23 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def env_int(name: str, default: int) -> int:
+N = TypeVar("N", int, float)
+
+
+def _env_number(name: str, default: N, kind: type[N], what: str) -> N:
     value = env(name)
     try:
-        return default if value is None else int(value)
+        return default if value is None else kind(value)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+        raise ImproperlyConfigured(f"{name} must be {what}, got {value!r}") from exc
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
 
 
 def env_float(name: str, default: float) -> float:
-    value = env(name)
-    try:
-        return default if value is None else float(value)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
+    return _env_number(name, default, float, "a number")
 
 
 def env_list(name: str, default: str) -> list[str]:
