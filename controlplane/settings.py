@@ -168,6 +168,10 @@ MLFLOW_EXPERIMENT_PREFIX = env("MLFLOW_EXPERIMENT_PREFIX", "controlplane")
 
 # --- Registration -----------------------------------------------------------------------------
 MODEL_UPLOAD_MAX_BYTES = env_int("MODEL_UPLOAD_MAX_BYTES", 256 * 1024 * 1024)
+# source_uri may name a local path only inside this folder (none by default: uploads and MLflow URIs only).
+MODEL_IMPORT_DIR = env("MODEL_IMPORT_DIR")
+# Object-store schemes source_uri may use, read by MLflow with its own credentials (e.g. "s3,gs").
+MODEL_IMPORT_OBJECT_STORES = [s.lower() for s in env_list("MODEL_IMPORT_OBJECT_STORES", "")]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 # --- Workflow ---------------------------------------------------------------------------------

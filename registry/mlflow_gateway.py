@@ -7,16 +7,18 @@ import functools
 import json
 import logging
 import os
+import posixpath
+import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
 from django.conf import settings
 
-from core.exceptions import ApplicationError, BadRequest, NotFound, ServiceUnavailable
+from core.exceptions import ApplicationError, BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable
 
 # A stopped tracking server must fail a request in seconds, not after minutes of back-off.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -27,9 +29,15 @@ import mlflow  # noqa: E402
 import mlflow.onnx  # noqa: E402
 import requests  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Dataset, DatasetInput  # noqa: E402
+from mlflow.entities import (  # noqa: E402
+    Dataset,
+    DatasetInput,
+    FileInfo,  # noqa: E402
+)
 from mlflow.entities.model_registry import ModelVersion  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.store.artifact.artifact_repo import ArtifactRepository  # noqa: E402
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -164,9 +172,17 @@ def version_get(*, name: str, version: int) -> VersionInfo:
 
 
 def version_list(*, name: str) -> list[VersionInfo]:
+    """Every version, newest first, with its aliases (MLflow's search leaves them out)."""
     with _translated(f"listing versions of {name!r}"):
         found = client().search_model_versions(f"name = '{name}'", max_results=10000)
-    return sorted((_version_info(mv) for mv in found), key=lambda v: v.version, reverse=True)
+    by_version: dict[int, list[str]] = {}
+    for alias, version in alias_map(name=name).items():
+        by_version.setdefault(version, []).append(alias)
+    versions = [
+        replace(info, aliases=tuple(sorted(by_version.get(info.version, ()))))
+        for info in map(_version_info, found)
+    ]
+    return sorted(versions, key=lambda v: v.version, reverse=True)
 
 
 def aliases_apply(*, name: str, changes: dict[str, int | None]) -> None:
@@ -279,27 +295,99 @@ def version_metadata(*, name: str, version: int) -> dict:
             artifact_uri=f"{info.source}/{METADATA_FILE}",
             dst_path=tmp,
             tracking_uri=settings.MLFLOW_TRACKING_URI,
+            registry_uri=settings.MLFLOW_REGISTRY_URI,
         )
         return json.loads(Path(path).read_text())
 
 
 def version_onnx_bytes(*, name: str, version: int) -> bytes:
-    info = version_get(name=name, version=version)
-    return artifact_fetch_onnx(uri=info.source)
+    """The weights of one of our versions, as serving loads them."""
+    with _translated(f"reading {name} v{version}"):
+        root = client().get_model_version_download_uri(name, str(version))
+    return _onnx_read(root, "", what=f"{name} v{version}").data
 
 
-def artifact_fetch_onnx(*, uri: str) -> bytes:
-    """Download an artifact (a .onnx file, or a folder holding exactly one) and return its bytes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        with _translated(f"downloading {uri}"):
-            local = Path(
-                mlflow.artifacts.download_artifacts(
-                    artifact_uri=uri, dst_path=tmp, tracking_uri=settings.MLFLOW_TRACKING_URI
-                )
+@dataclass(frozen=True)
+class FetchedModel:
+    data: bytes
+    run_id: str | None  # the MLflow run that logged it, when the source names one: its lineage
+
+
+_MODELS_URI = re.compile(
+    r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[0-9]{1,9})|@(?P<alias>[A-Za-z0-9_-]{1,255}))(?P<path>/.*)?$"
+)
+_RUNS_URI = re.compile(r"^runs:/(?P<run_id>[0-9a-fA-F]{8,64})(?P<path>/.*)?$")
+MAX_LISTED = 1000  # artifacts looked at when a source names a folder
+
+
+def model_file_fetch(*, uri: str, max_bytes: int) -> FetchedModel:
+    """One .onnx file (or a folder holding exactly one) from an MLflow URI, read from the configured
+    tracking and registry stores only, never more than max_bytes: runs:/<run>/<path>,
+    models:/<name>/<version>[/path], models:/<name>@<alias>[/path], or an artifact URI MLflow reads
+    itself (mlflow-artifacts:/, object stores). Which URIs a caller may give is registry.sources' rule."""
+    run_id: str | None = None
+    path = ""
+    with _translated(f"reading {uri}"):
+        if found := _MODELS_URI.match(uri):
+            c = client()
+            if found["version"]:
+                mv = c.get_model_version(found["name"], found["version"])
+            else:
+                aliases = c.get_registered_model(found["name"]).aliases or {}
+                if found["alias"] not in aliases:
+                    raise NotFound(f"{uri}: model {found['name']!r} has no alias {found['alias']!r}")
+                mv = c.get_model_version(found["name"], str(aliases[found["alias"]]))
+            root, run_id = c.get_model_version_download_uri(mv.name, mv.version), mv.run_id or None
+            path = (found["path"] or "").strip("/")
+        elif found := _RUNS_URI.match(uri):
+            run_id = client().get_run(found["run_id"]).info.run_id
+            root, path = f"runs:/{run_id}", (found["path"] or "").strip("/")
+        else:
+            root = uri
+    fetched = _onnx_read(root, path, what=uri, max_bytes=max_bytes)
+    return FetchedModel(data=fetched.data, run_id=run_id)
+
+
+def _onnx_read(root: str, path: str, *, what: str, max_bytes: int | None = None) -> FetchedModel:
+    """Find the one .onnx file at `path` under an artifact root (the file itself, or the only one in that
+    folder), check its listed size, then download that file alone and read it, bounded."""
+    with _translated(f"reading {what}"):
+        try:
+            repo = get_artifact_repository(
+                root, tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_REGISTRY_URI
             )
-        if local.is_dir():
-            found = sorted(local.rglob("*.onnx"))
-            if len(found) != 1:
-                raise BadRequest(f"{uri} holds {len(found)} .onnx files; point at exactly one")
-            local = found[0]
-        return local.read_bytes()
+        except (ImportError, ValueError, TypeError) as exc:  # a scheme this MLflow cannot read
+            raise BadRequest(f"{what}: MLflow cannot read this location ({exc})") from exc
+        file = _one_onnx(repo, path, what=what)
+        if max_bytes is not None and file.file_size is not None and file.file_size > max_bytes:
+            raise PayloadTooLarge(f"{what}: the model is over the limit of {max_bytes:,} bytes")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(repo.download_artifacts(file.path, dst_path=tmp))
+            with local.open("rb") as handle:
+                data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise PayloadTooLarge(f"{what}: the model is over the limit of {max_bytes:,} bytes")
+    return FetchedModel(data=data, run_id=None)
+
+
+def _one_onnx(repo: ArtifactRepository, path: str, *, what: str) -> FileInfo:
+    if path.endswith(".onnx"):
+        parent = posixpath.dirname(path)
+        for info in repo.list_artifacts(parent or None):
+            if info.path == path and not info.is_dir:
+                return info
+        raise NotFound(f"{what}: no such artifact")
+    found: list[FileInfo] = []
+    folders, listed = [path], 0
+    while folders:
+        for info in repo.list_artifacts(folders.pop() or None):
+            listed += 1
+            if listed > MAX_LISTED:
+                raise BadRequest(f"{what} holds more than {MAX_LISTED} artifacts; point at the .onnx file")
+            if info.is_dir:
+                folders.append(info.path)
+            elif info.path.endswith(".onnx"):
+                found.append(info)
+    if len(found) != 1:
+        raise BadRequest(f"{what} holds {len(found)} .onnx files; point at exactly one")
+    return found[0]

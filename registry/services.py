@@ -20,9 +20,10 @@ from core.roles import Permission
 from modelspec import onnx_runtime
 from modelspec.metadata import ModelMetadata
 
-from . import mlflow_gateway
+from . import mlflow_gateway, sources
 from .choices import Action, RequestStatus, Stage
 from .exceptions import ConcurrentChange, ModelNotFound, SelfApproval, TransitionRefused
+from .mlflow_gateway import FetchedModel
 from .models import ModelState, ProductionRequest, PromotionEvent
 from .selectors import pending_request, rollback_target
 
@@ -117,27 +118,18 @@ class Registered:
     check: onnx_runtime.ModelCheck
 
 
-def _run_id_of(uri: str) -> str:
-    match = re.match(r"^runs:/([0-9a-fA-F]{8,64})/", uri)
-    return match.group(1) if match else ""
-
-
-def _model_bytes(onnx_file: bytes | IO[bytes] | None, source_uri: str) -> bytes:
-    """The model from an upload (bytes or a file, read no further than the limit) or an MLflow URI. The
-    size limit is enforced here, once, for pages, the API and commands alike."""
+def _model_file(onnx_file: bytes | IO[bytes] | None, source_uri: str) -> FetchedModel:
+    """The model from an upload (bytes or a file, read no further than the limit) or a source URI
+    (registry.sources' rule). The size limit is enforced here, once, for pages, the API and commands."""
     if (onnx_file is None) == (not source_uri):
         raise BadRequest("give either an .onnx file or an MLflow run/artifact URI, not both or neither")
-    limit = settings.MODEL_UPLOAD_MAX_BYTES
     if source_uri:
-        data = mlflow_gateway.artifact_fetch_onnx(uri=source_uri)
-    elif isinstance(onnx_file, bytes):
-        data = onnx_file
-    else:
-        assert onnx_file is not None
-        data = onnx_file.read(limit + 1)
+        return sources.model_from_source(source_uri)
+    limit = settings.MODEL_UPLOAD_MAX_BYTES
+    data = onnx_file if isinstance(onnx_file, bytes) else onnx_file.read(limit + 1)  # type: ignore[union-attr]
     if len(data) > limit:
         raise PayloadTooLarge(f"the model is over the limit of {limit:,} bytes")
-    return data
+    return FetchedModel(data=data, run_id=None)
 
 
 def version_register(
@@ -161,7 +153,8 @@ def version_register(
             "letter or digit",
             code="invalid_name",
         )
-    onnx_bytes = _model_bytes(onnx_file, source_uri)
+    fetched = _model_file(onnx_file, source_uri)
+    onnx_bytes = fetched.data
     check = onnx_runtime.model_check(
         model_bytes=onnx_bytes,
         input_size=metadata.input_size,
@@ -178,8 +171,8 @@ def version_register(
     }
     if source_uri:
         version_tags["cp.source_uri"] = source_uri
-        if run_id := _run_id_of(source_uri):
-            version_tags["cp.source_run_id"] = run_id
+        if fetched.run_id:  # lineage: the run that logged the source, not our registration run
+            version_tags["cp.source_run_id"] = fetched.run_id
     run_params = {
         "input_size": f"{metadata.input_height}x{metadata.input_width}",
         "layout": metadata.layout,
