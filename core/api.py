@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse, QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
@@ -86,6 +87,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     )
 
 
+@csrf_exempt  # any method on an unknown path is a JSON 404, not a CSRF page
 def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("not_found", f"no such endpoint: {request.path}"), status=404)
 

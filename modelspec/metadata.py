@@ -17,6 +17,7 @@ from .choices import ColorOrder, Layout, OutputKind, ResizePolicy
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_LABELS = 100_000
+MAX_INPUT_SIDE = 8192  # a model's input side (the registration check runs it on a dummy input this big)
 MAX_NAMED_CLASSES = 50  # predicted-class metric: name every class of a model this small
 
 
@@ -159,8 +160,8 @@ def metadata_parse(data: dict[str, Any]) -> ModelMetadata:
         width = int(width if width not in (None, "") else defaults.input_width)
     except (TypeError, ValueError) as exc:
         raise InvalidMetadata("input height and width must be whole numbers") from exc
-    if not (1 <= height <= 8192 and 1 <= width <= 8192):
-        raise InvalidMetadata("input height and width must be between 1 and 8192 pixels")
+    if not (1 <= height <= MAX_INPUT_SIDE and 1 <= width <= MAX_INPUT_SIDE):
+        raise InvalidMetadata(f"input height and width must be between 1 and {MAX_INPUT_SIDE} pixels")
     try:
         raw_scale = data.get("scale")
         scale = float(raw_scale if raw_scale not in (None, "") else defaults.scale)

@@ -12,6 +12,8 @@ import onnxruntime as ort
 
 from core.exceptions import BadRequest
 
+MAX_FIXED_BATCH = 64  # a model exported with a fixed batch larger than this is refused
+
 _ORT_TYPES = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
@@ -54,6 +56,10 @@ def _concrete_shape(declared: list[Any], *, input_size: tuple[int, int], layout:
     shape = []
     for axis, (dim, want) in enumerate(zip(declared, wanted, strict=True)):
         if isinstance(dim, int) and dim > 0:
+            if axis == 0 and dim > MAX_FIXED_BATCH:
+                raise InvalidModel(
+                    f"the model's input has a fixed batch of {dim}; at most {MAX_FIXED_BATCH} (or a symbolic batch)"
+                )
             if axis > 0 and dim != want:
                 raise InvalidModel(
                     f"the model's input shape is {list(declared)} but the metadata says {layout} "
@@ -82,6 +88,11 @@ def model_check(
         raise InvalidModel(f"not an ONNX model: the file does not parse as ONNX protobuf ({exc})") from exc
     if not proto.graph.node:
         raise InvalidModel("not an ONNX model: the graph has no nodes")
+    if external := _external_tensors(proto):
+        raise InvalidModel(
+            f"the model keeps tensors in external files ({', '.join(external[:3])}); "
+            "save it as one self-contained .onnx file"
+        )
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:
@@ -90,6 +101,44 @@ def model_check(
         session = session_create(model_bytes, threads=1)
     except Exception as exc:
         raise InvalidModel(f"onnxruntime cannot load the model: {exc}") from exc
+    try:
+        return _checked_by_inference(session, proto, input_size, layout, num_labels, output)
+    except InvalidModel:
+        raise
+    except Exception as exc:  # an output we cannot read as class scores, an allocation that failed, …
+        raise InvalidModel(f"the test inference gave no usable class scores: {exc}") from exc
+
+
+def _external_tensors(proto: onnx.ModelProto) -> list[str]:
+    """Names of tensors whose data would be read from files beside the model (anywhere in the model:
+    initializers, node attributes, subgraphs, functions)."""
+    found = []
+    graphs = [proto.graph]
+    nodes = [node for function in proto.functions for node in function.node]
+    while graphs or nodes:
+        if graphs:
+            graph = graphs.pop()
+            tensors = [*graph.initializer, *(sparse.values for sparse in graph.sparse_initializer)]
+            found += [t.name for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
+            nodes += list(graph.node)
+            continue
+        for attribute in nodes.pop().attribute:
+            tensors = [attribute.t, *attribute.tensors]
+            found += [
+                t.name or attribute.name for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL
+            ]
+            graphs += [*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs]
+    return found
+
+
+def _checked_by_inference(
+    session: ort.InferenceSession,
+    proto: onnx.ModelProto,
+    input_size: tuple[int, int],
+    layout: str,
+    num_labels: int | None,
+    output: str,
+) -> ModelCheck:
     inputs = session.get_inputs()
     if len(inputs) != 1:
         raise InvalidModel(f"the model takes {len(inputs)} inputs; an image classifier takes one")

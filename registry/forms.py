@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 
 from modelspec.choices import ColorOrder, Layout, ResizePolicy
-from modelspec.metadata import IMAGENET_MEAN, IMAGENET_STD
+from modelspec.metadata import IMAGENET_MEAN, IMAGENET_STD, MAX_INPUT_SIDE
 
 
 class RegisterForm(forms.Form):
@@ -18,8 +18,8 @@ class RegisterForm(forms.Form):
         max_length=2000,
         help_text="or an MLflow artifact URI such as runs:/<run_id>/model",
     )
-    input_height = forms.IntegerField(min_value=1, max_value=8192, initial=224)
-    input_width = forms.IntegerField(min_value=1, max_value=8192, initial=224)
+    input_height = forms.IntegerField(min_value=1, max_value=MAX_INPUT_SIDE, initial=224)
+    input_width = forms.IntegerField(min_value=1, max_value=MAX_INPUT_SIDE, initial=224)
     layout = forms.ChoiceField(choices=Layout.choices, initial=Layout.NCHW)
     color_order = forms.ChoiceField(choices=ColorOrder.choices, initial=ColorOrder.RGB)
     resize = forms.ChoiceField(choices=ResizePolicy.choices, initial=ResizePolicy.CENTER_CROP)

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from core import converters  # noqa: F401 - registers <id:…>
+
 from . import views
 
 app_name = "registry"
@@ -8,6 +10,6 @@ urlpatterns = [
     path("register/", views.version_register, name="register"),
     path("models/<str:name>/", views.model_detail, name="model-detail"),
     path("models/<str:name>/production-at", views.production_at, name="production-at"),
-    path("models/<str:name>/versions/<int:version>/", views.version_detail, name="version-detail"),
+    path("models/<str:name>/versions/<id:version>/", views.version_detail, name="version-detail"),
     path("models/<str:name>/actions/<str:action>", views.model_action, name="model-action"),
 ]

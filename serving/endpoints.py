@@ -27,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from core.api import error_body
+from core.converters import MAX_ID
 from core.exceptions import ApplicationError, BadRequest
 
 from . import metrics, services
@@ -53,8 +54,8 @@ def predict_answer(
             raise ImageTooLarge(
                 f"the body is {content_length:,} bytes; the limit is {settings.SERVING_MAX_BODY_BYTES:,}"
             )
-        if version is not None and not version.isdigit():
-            raise BadRequest("version must be a whole number", code="bad_request")
+        if version is not None and not (version.isdigit() and int(version) <= MAX_ID):
+            raise BadRequest(f"version must be a whole number up to {MAX_ID}", code="bad_request")
         answer = services.predict(
             model_name=name,
             data=read_image(),

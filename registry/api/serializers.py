@@ -3,6 +3,7 @@ answers rendered here from the selectors' objects (the same classes describe the
 
 from rest_framework import serializers
 
+from core.converters import MAX_ID
 from registry.choices import Stage
 
 # --- inputs: the workflow actions (registry.actions) and registration ---------------------------
@@ -13,7 +14,7 @@ class ReasonInput(serializers.Serializer):
 
 
 class VersionInput(ReasonInput):
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class CanaryStartInput(VersionInput):

@@ -2,6 +2,8 @@
 
 from django.urls import path
 
+from core import converters  # noqa: F401 - registers <id:…>
+
 from . import views
 
 urlpatterns = [
@@ -9,11 +11,9 @@ urlpatterns = [
     path("models/", views.ModelListApi.as_view(), name="model-list"),
     path("models/<str:name>/", views.ModelDetailApi.as_view(), name="model-detail"),
     path("models/<str:name>/versions/", views.VersionListApi.as_view(), name="version-list"),
+    path("models/<str:name>/versions/<id:version>/", views.VersionDetailApi.as_view(), name="version-detail"),
     path(
-        "models/<str:name>/versions/<int:version>/", views.VersionDetailApi.as_view(), name="version-detail"
-    ),
-    path(
-        "models/<str:name>/versions/<int:version>/promote", views.VersionPromoteApi.as_view(), name="promote"
+        "models/<str:name>/versions/<id:version>/promote", views.VersionPromoteApi.as_view(), name="promote"
     ),
     path(
         "models/<str:name>/production-request",
