@@ -4,6 +4,7 @@ Part of the model-file contract: registration validates it, serving reads it bac
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -18,6 +19,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_LABELS = 100_000
 MAX_INPUT_SIDE = 8192  # a model's input side (the registration check runs it on a dummy input this big)
+MAX_TRACKED = 100
 MAX_NAMED_CLASSES = 50  # predicted-class metric: name every class of a model this small
 
 
@@ -29,15 +31,15 @@ class InvalidMetadata(BadRequest):
 class ModelMetadata:
     input_height: int = 224
     input_width: int = 224
-    layout: str = Layout.NCHW
-    color_order: str = ColorOrder.RGB
-    resize: str = ResizePolicy.CENTER_CROP
+    layout: str = Layout.NCHW.value
+    color_order: str = ColorOrder.RGB.value
+    resize: str = ResizePolicy.CENTER_CROP.value
     scale: float = 1 / 255
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     labels: tuple[str, ...] = field(default_factory=tuple)
     crop_ratio: float = 0.875  # center_crop: resize the shorter side to size / crop_ratio, then crop
-    output: str = OutputKind.PROBABILITIES  # or LOGITS: serving applies softmax
+    output: str = OutputKind.PROBABILITIES.value  # or LOGITS: serving applies softmax
     # Classes counted by name in the predicted-class metric (others count as "other"), which keeps
     # label cardinality bounded for 1000-class models. Empty: see classes_by_name.
     tracked_classes: tuple[int, ...] = field(default_factory=tuple)
@@ -82,16 +84,35 @@ class ModelMetadata:
         }
 
 
+def _number(value: Any, name: str) -> float:
+    """A finite number; text such as "0.5" is read as one (forms send text), True/False are not numbers."""
+    if isinstance(value, bool):
+        raise InvalidMetadata(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadata(f"{name} must be a number, got {value!r}") from exc
+    if not math.isfinite(number):
+        raise InvalidMetadata(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def _whole(value: Any, name: str) -> int:
+    """A whole number: 224, "224" or 224.0 — never 224.7 rounded down."""
+    number = _number(value, name)
+    if not number.is_integer():
+        raise InvalidMetadata(f"{name} must be a whole number, got {value!r}")
+    return int(number)
+
+
 def _floats(value: Any, name: str, count: int) -> tuple[float, ...]:
     if isinstance(value, str):
         value = [part for part in value.replace(" ", ",").split(",") if part]
-    try:
-        numbers = tuple(float(v) for v in value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidMetadata(f"{name} must be {count} numbers, got {value!r}") from exc
-    if len(numbers) != count:
-        raise InvalidMetadata(f"{name} must be {count} numbers, got {len(numbers)}")
-    return numbers
+    if not isinstance(value, list | tuple):
+        raise InvalidMetadata(f"{name} must be {count} numbers, got {value!r}")
+    if len(value) != count:
+        raise InvalidMetadata(f"{name} must be {count} numbers, got {len(value)}")
+    return tuple(_number(v, name) for v in value)
 
 
 def _three(values: tuple[float, ...]) -> tuple[float, float, float]:
@@ -117,15 +138,18 @@ def _labels(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _tracked(value: Any) -> tuple[int, ...]:
+def _tracked(value: Any, labels: tuple[str, ...]) -> tuple[int, ...]:
     if value in (None, ""):
         return ()
-    try:
-        classes = tuple(int(v) for v in value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidMetadata("tracked_classes must be a list of class indices") from exc
-    if len(classes) > 100:
-        raise InvalidMetadata("track at most 100 classes by name")
+    if not isinstance(value, list | tuple):
+        raise InvalidMetadata("tracked_classes must be a list of class indices")
+    if len(value) > MAX_TRACKED:
+        raise InvalidMetadata(f"track at most {MAX_TRACKED} classes by name")
+    classes = tuple(_whole(v, "tracked_classes") for v in value)
+    if labels and any(not 0 <= c < len(labels) for c in classes):
+        raise InvalidMetadata(f"tracked_classes must be class indices from 0 to {len(labels) - 1}")
+    if any(c < 0 for c in classes):
+        raise InvalidMetadata("tracked_classes must be class indices (0 or more)")
     return classes
 
 
@@ -133,6 +157,15 @@ def _choice(value: Any, name: str, choices: type[models.TextChoices]) -> str:
     if value not in choices.values:
         raise InvalidMetadata(f"{name} must be one of {', '.join(choices.values)}, got {value!r}")
     return str(value)
+
+
+def metadata_check_classes(metadata: ModelMetadata, *, classes: int) -> None:
+    """The tracked classes must exist in what the model outputs (checked once its output is known)."""
+    outside = [c for c in metadata.tracked_classes if c >= classes]
+    if outside:
+        raise InvalidMetadata(
+            f"tracked_classes: the model outputs {classes} classes, so {outside[0]} does not exist"
+        )
 
 
 def metadata_from_stored(data: dict[str, Any]) -> ModelMetadata:
@@ -149,45 +182,48 @@ def metadata_parse(data: dict[str, Any]) -> ModelMetadata:
     if unknown:
         raise InvalidMetadata(f"unknown metadata fields: {', '.join(unknown)}")
     defaults = ModelMetadata()
-    height, width = data.get("input_height"), data.get("input_width")
-    if data.get("input_size") not in (None, ""):
+
+    def given(key: str) -> Any:  # absent and null mean "the default"; anything else is checked as sent
+        return data.get(key)
+
+    def chosen(key: str, choices: type[models.TextChoices]) -> str:
+        value = given(key)
+        return getattr(defaults, key) if value is None else _choice(value, key, choices)
+
+    height, width = given("input_height"), given("input_width")
+    if given("input_size") is not None:
         size = data["input_size"]
         if isinstance(size, str):
             size = size.lower().replace("x", ",").split(",")
         height, width = _floats(size, "input_size", 2)
-    try:
-        height = int(height if height not in (None, "") else defaults.input_height)
-        width = int(width if width not in (None, "") else defaults.input_width)
-    except (TypeError, ValueError) as exc:
-        raise InvalidMetadata("input height and width must be whole numbers") from exc
+        height, width = _whole(height, "input_size"), _whole(width, "input_size")
+    height = defaults.input_height if height is None else _whole(height, "input_height")
+    width = defaults.input_width if width is None else _whole(width, "input_width")
     if not (1 <= height <= MAX_INPUT_SIDE and 1 <= width <= MAX_INPUT_SIDE):
         raise InvalidMetadata(f"input height and width must be between 1 and {MAX_INPUT_SIDE} pixels")
-    try:
-        raw_scale = data.get("scale")
-        scale = float(raw_scale if raw_scale not in (None, "") else defaults.scale)
-    except (TypeError, ValueError) as exc:
-        raise InvalidMetadata("scale must be a number such as 0.00392156862745098 (1/255)") from exc
-    try:
-        crop_ratio = float(data.get("crop_ratio") or defaults.crop_ratio)
-    except (TypeError, ValueError) as exc:
-        raise InvalidMetadata("crop_ratio must be a number in (0, 1]") from exc
+    scale = defaults.scale if given("scale") is None else _number(data["scale"], "scale")
+    if scale <= 0:
+        raise InvalidMetadata("scale must be a positive number such as 0.00392156862745098 (1/255)")
+    crop_ratio = (
+        defaults.crop_ratio if given("crop_ratio") is None else _number(data["crop_ratio"], "crop_ratio")
+    )
     if not 0 < crop_ratio <= 1:
         raise InvalidMetadata("crop_ratio must be a number in (0, 1]")
-    output = _choice(data.get("output") or defaults.output, "output", OutputKind)
-    std = _floats(data.get("std") or defaults.std, "std", 3)
+    std = defaults.std if given("std") is None else _three(_floats(data["std"], "std", 3))
     if any(s <= 0 for s in std):
         raise InvalidMetadata("std values must be positive")
+    labels = _labels(given("labels"))
     return ModelMetadata(
         input_height=height,
         input_width=width,
-        layout=_choice(data.get("layout") or defaults.layout, "layout", Layout),
-        color_order=_choice(data.get("color_order") or defaults.color_order, "color_order", ColorOrder),
-        resize=_choice(data.get("resize") or defaults.resize, "resize", ResizePolicy),
+        layout=chosen("layout", Layout),
+        color_order=chosen("color_order", ColorOrder),
+        resize=chosen("resize", ResizePolicy),
         scale=scale,
-        mean=_three(_floats(data.get("mean") or defaults.mean, "mean", 3)),
-        std=_three(std),
-        labels=_labels(data.get("labels")),
+        mean=defaults.mean if given("mean") is None else _three(_floats(data["mean"], "mean", 3)),
+        std=std,
+        labels=labels,
         crop_ratio=crop_ratio,
-        output=output,
-        tracked_classes=_tracked(data.get("tracked_classes")),
+        output=chosen("output", OutputKind),
+        tracked_classes=_tracked(given("tracked_classes"), labels),
     )

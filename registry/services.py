@@ -18,7 +18,7 @@ from core import roles
 from core.exceptions import BadRequest, PayloadTooLarge
 from core.roles import Permission
 from modelspec import onnx_runtime
-from modelspec.metadata import ModelMetadata
+from modelspec.metadata import ModelMetadata, metadata_check_classes
 
 from . import mlflow_gateway, sources
 from .choices import Action, RequestStatus, Stage
@@ -162,6 +162,7 @@ def version_register(
         num_labels=metadata.num_labels,
         output=metadata.output,
     )
+    metadata_check_classes(metadata, classes=check.output_shape[1])
     version_tags = {
         **(tags or {}),
         **metadata.as_tags(),

@@ -1,12 +1,57 @@
 """The registry's input and output shapes, shared by the API and the pages: inputs are parsed here,
 answers rendered here from the selectors' objects (the same classes describe them in the schema)."""
 
+import json
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from core.converters import MAX_ID
 from registry.choices import Stage
 
 # --- inputs: the workflow actions (registry.actions) and registration ---------------------------
+
+
+class JSONObjectField(serializers.DictField):
+    """A JSON object — in a JSON body as itself, in a multipart form as one field holding its JSON text
+    (or as `name.key` fields). Anything else is refused, never dropped."""
+
+    default_error_messages = {
+        "not_json": "not valid JSON ({error})",
+        "not_an_object": "must be a JSON object, got {kind}",
+    }
+
+    def get_value(self, dictionary: Any) -> Any:
+        if html.is_html_input(dictionary) and self.field_name in dictionary:
+            return dictionary.get(self.field_name)  # the object's JSON text
+        return super().get_value(dictionary)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as exc:
+                self.fail("not_json", error=exc.msg)
+        if not isinstance(data, dict):
+            self.fail("not_an_object", kind=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "maxLength": 5000}})
+class TextMapField(JSONObjectField):
+    """name → text, e.g. MLflow tags and params."""
+
+    def __init__(self, *, max_length: int, **kwargs: Any):
+        super().__init__(child=serializers.CharField(max_length=max_length, allow_blank=True), **kwargs)
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class MetadataField(JSONObjectField):
+    def __init__(self, **kwargs: Any):
+        super().__init__(child=serializers.JSONField(), **kwargs)
 
 
 class ReasonInput(serializers.Serializer):
@@ -17,15 +62,21 @@ class VersionInput(ReasonInput):
     version = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
+def _weight(**kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=settings.CANARY_WEIGHT_MIN, max_value=settings.CANARY_WEIGHT_MAX, **kwargs
+    )
+
+
 class CanaryStartInput(VersionInput):
-    weight = serializers.IntegerField(
+    weight = _weight(
         required=False, allow_null=True, default=None, help_text="percent of traffic (default: the minimum)"
     )
     override = serializers.BooleanField(required=False, default=False)
 
 
 class WeightInput(ReasonInput):
-    weight = serializers.IntegerField()
+    weight = _weight(help_text="percent of traffic")
 
 
 class ProductionRequestInput(VersionInput):
@@ -36,21 +87,21 @@ class PromoteInput(ReasonInput):
     """CI's one verb: the version comes from the URL, `to` names the stage."""
 
     to = serializers.ChoiceField(choices=Stage.choices)
-    weight = serializers.IntegerField(required=False, allow_null=True, default=None)
+    weight = _weight(required=False, allow_null=True, default=None, help_text="canary: percent of traffic")
     override = serializers.BooleanField(required=False, default=False)
 
 
 class RegisterInput(serializers.Serializer):
     file = serializers.FileField(required=False, help_text="an .onnx file (multipart)")
     source_uri = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
-    metadata = serializers.JSONField(
+    metadata = MetadataField(
         required=False,
         default=dict,
-        help_text="input_size [h, w], layout NCHW|NHWC, color_order RGB|BGR, resize, scale, mean, std, labels",
+        help_text="preprocessing metadata (docs/api.md lists every key); in a multipart form, its JSON text",
     )
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
-    tags = serializers.DictField(child=serializers.CharField(max_length=5000), required=False, default=dict)
-    params = serializers.DictField(child=serializers.CharField(max_length=6000), required=False, default=dict)
+    tags = TextMapField(max_length=5000, required=False, default=dict, help_text="MLflow version tags")
+    params = TextMapField(max_length=6000, required=False, default=dict, help_text="MLflow run params")
     dataset_name = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
     dataset_digest = serializers.CharField(required=False, allow_blank=True, default="", max_length=36)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -98,19 +97,13 @@ class VersionListApi(WriteApi):
 
     def perform(self, request: Request, name: str) -> Any:
         data = validated(s.RegisterInput, request.data)
-        metadata = data["metadata"]
-        if isinstance(metadata, str):
-            try:
-                metadata = json.loads(metadata)
-            except json.JSONDecodeError as exc:
-                raise BadRequest(f"metadata is not valid JSON: {exc.msg}", code="invalid_metadata") from exc
         dataset = None
         if data["dataset_digest"]:
             dataset = (data["dataset_name"] or "dataset", data["dataset_digest"])
         registered = services.version_register(
             model_name=name,
             actor=actor_of(request),
-            metadata=metadata_parse(metadata),
+            metadata=metadata_parse(data["metadata"]),
             onnx_file=data.get("file"),
             source_uri=data["source_uri"],
             description=data["description"],
