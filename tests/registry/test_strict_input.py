@@ -15,7 +15,11 @@ pytestmark = pytest.mark.django_db
 
 
 def multipart(client, **fields):
-    data = {"file": SimpleUploadedFile("m.onnx", tiny_classifier_onnx()), "metadata": json.dumps(METADATA), **fields}
+    data = {
+        "file": SimpleUploadedFile("m.onnx", tiny_classifier_onnx()),
+        "metadata": json.dumps(METADATA),
+        **fields,
+    }
     return client.post("/api/v1/models/cats/versions/", data, format="multipart")
 
 
