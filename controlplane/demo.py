@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from rest_framework.authtoken.models import Token
 
 from core.roles import Role, roles_ensure
+from core.tokens import token_create, tokens_revoke_all
 from modelspec.examples import tiny_classifier_onnx
 from modelspec.metadata import ModelMetadata, metadata_parse
 from registry import services
@@ -30,7 +30,8 @@ Progress = Callable[[str], None]
 
 
 def demo_users() -> DemoUsers:
-    """One user per role, named after it; returns {role: (user, API token)}."""
+    """One user per role, named after it; returns {role: (user, API token)}. Tokens are kept only as
+    hashes, so each run revokes the demo users' earlier tokens and makes new ones to print."""
     roles_ensure()
     made = {}
     for role in Role.values:
@@ -44,8 +45,8 @@ def demo_users() -> DemoUsers:
         if role == Role.ADMIN:
             user.is_staff = user.is_superuser = True
             user.save(update_fields=["is_staff", "is_superuser"])
-        token, _ = Token.objects.get_or_create(user=user)
-        made[role] = (user, token.key)
+        tokens_revoke_all(user=user)
+        made[role] = (user, token_create(user=user).token)
     return made
 
 

@@ -2,23 +2,29 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from core import account
 from core.api import json_404
 from core.views import page_not_found, server_error
 from monitoring.api import urls as monitoring_api
 from registry.api import urls as registry_api
 
-api_v1 = [*registry_api.urlpatterns, *monitoring_api.urlpatterns]
+api_v1 = [*account.api_urls, *registry_api.urlpatterns, *monitoring_api.urlpatterns]
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path(
+        "favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)
+    ),  # pages without our <link>
+    *account.page_urls,
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"))),
     re_path(r"^api/", json_404),
     path("", include("serving.urls")),

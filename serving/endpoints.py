@@ -10,6 +10,7 @@ auth, CSRF, messages, htmx), which they do not use."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.core import signals
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.urls import Resolver404, resolve
@@ -149,12 +151,18 @@ class ServingFastPathMiddleware:
 # --- in front of Django ------------------------------------------------------------------------
 
 
-def _security_headers() -> list[tuple[str, str]]:
-    """The headers Django's SecurityMiddleware adds to a plain-HTTP response, asked of it once."""
+def _security_headers(*, secure: bool) -> list[tuple[str, str]]:
+    """The headers Django's SecurityMiddleware adds to a response over HTTP or HTTPS (HSTS), asked of
+    it once per kind."""
     from django.middleware.security import SecurityMiddleware
 
     middleware = SecurityMiddleware(lambda request: HttpResponse())
-    response = middleware.process_response(HttpRequest(), HttpResponse())
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.url_scheme": "https" if secure else "http",
+    }
+    response = middleware.process_response(WSGIRequest(environ), HttpResponse())
     return [(name, value) for name, value in response.items() if name != "Content-Type"]
 
 
@@ -177,22 +185,24 @@ class PredictFastPath:
 
     Such a request gets the same JSON, errors and metrics as through the Django view, the security
     headers SecurityMiddleware sets, and Django's request_started / request_finished signals (database
-    connections are handled as for any request). With SECURE_SSL_REDIRECT or HSTS configured everything
-    goes to Django, whose SecurityMiddleware knows how to treat HTTPS."""
+    connections are handled as for any request). Whether a request came over HTTPS is decided as Django
+    decides it (SECURE_PROXY_SSL_HEADER included); a plain-HTTP one that SECURE_SSL_REDIRECT would
+    redirect goes to Django, which does."""
 
     def __init__(self, application: WSGIApp):
         self.application = application
-        self.enabled = not (settings.SECURE_SSL_REDIRECT or settings.SECURE_HSTS_SECONDS)
-        self.headers = _security_headers()
+        self.headers = {secure: _security_headers(secure=secure) for secure in (False, True)}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         match = PREDICT_PATH.match(environ.get("PATH_INFO", ""))
         if (
             match is None
-            or not self.enabled
             or environ.get("REQUEST_METHOD") != "POST"
             or environ.get("CONTENT_TYPE", "").startswith("multipart/")
         ):
+            return self.application(environ, start_response)
+        secure = WSGIRequest(environ).is_secure()  # reads no body
+        if settings.SECURE_SSL_REDIRECT and not secure:
             return self.application(environ, start_response)
         signals.request_started.send(sender=self.__class__, environ=environ)
         try:
@@ -205,7 +215,7 @@ class PredictFastPath:
         body = json.dumps(payload).encode()
         start_response(
             f"{status} {HTTPStatus(status).phrase}",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *self.headers],
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *self.headers[secure]],
         )
         return [body]
 

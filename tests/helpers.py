@@ -7,15 +7,16 @@ import json
 import socket
 
 from django.test import Client
+from knox.models import AuthToken
 from playwright.sync_api import expect
 from prometheus_client import REGISTRY
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from modelspec.examples import tiny_classifier_onnx
 from monitoring import collection
 from monitoring.models import CanaryPlan
 from registry import services
+from serving.samples import sample_set
 from tests.factories import METADATA, png, register, to_production
 
 
@@ -46,7 +47,7 @@ def log_in(page, base, username):
 
 def token_client(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user)[1]}")
     return client
 
 
@@ -105,3 +106,11 @@ def setup_canary(users, canary_seed, weight, settings, live_server):
     traffic([1000], "production")
     traffic([1000], "canary")
     collection.collect()  # the starting point
+
+
+def send(scenario: str, n: int, tag: bytes) -> None:
+    """n sample images of a scenario to 'cats', each made unique by `tag` (no cache hits)."""
+    client, images = Client(), sample_set(scenario)
+    for i in range(n):
+        data = images[i % len(images)].data + tag + str(i).encode()
+        assert client.post("/v1/models/cats/predict", data=data, content_type="image/jpeg").status_code == 200

@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from monitoring import canary, collection
-from tests.helpers import log_in, setup_canary, traffic
+from tests.helpers import log_in, send, setup_canary, traffic
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,7 +29,6 @@ def test_monitoring_page_renders_charts_and_canary_verdicts(page, live_server, u
 def test_alert_page_renders_its_charts_and_takes_a_comment(page, live_server, users, settings, artifacts):
     from monitoring import alert_evaluation, baselines
     from monitoring.models import AlertRule
-    from tests.monitoring.test_alerts import send
 
     setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
     baselines.baseline_from_reference(model_name="cats", version=1)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.exceptions import BadRequest, Forbidden
 from monitoring import alert_evaluation, alert_review, baselines, collection
 from monitoring.models import Alert, AlertRule, Baseline, DriftScore
-from serving.samples import sample_set
+from tests.helpers import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,13 +35,6 @@ def webhook():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/hook", received
     server.shutdown()
-
-
-def send(scenario: str, n: int, tag: bytes) -> None:
-    client, images = Client(), sample_set(scenario)
-    for i in range(n):
-        data = images[i % len(images)].data + tag + str(i).encode()  # unique bytes: no cache hits
-        assert client.post("/v1/models/cats/predict", data=data, content_type="image/jpeg").status_code == 200
 
 
 @pytest.fixture

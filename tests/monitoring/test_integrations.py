@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from monitoring import baselines
@@ -44,7 +44,7 @@ def payload(status="firing", fingerprint="abc123", **labels):
 
 def operator_client(users):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=users['operator']).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(users['operator'])[1]}")
     return client
 
 

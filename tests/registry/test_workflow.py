@@ -117,7 +117,7 @@ def test_canary_weight_outside_1_to_50_is_bad_request(model_with_versions, users
 
 
 def test_requester_cannot_approve_own_request_even_as_approver_and_engineer(model_with_versions, users):
-    from tests.conftest import make_user
+    from tests.factories import make_user
 
     both = make_user("both", "engineer", "approver")
     services.version_stage_staging(model_name="cats", version=2, actor=both)

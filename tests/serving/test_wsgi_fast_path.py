@@ -99,3 +99,32 @@ def test_an_unexpected_failure_is_json_and_logged(model_with_versions, monkeypat
     status, _, body = wsgi("/v1/models/cats/predict", png())
     assert status == 500 and json.loads(body)["error"]["code"] == "internal"
     assert "a bug" in caplog.text
+
+
+def test_under_https_settings_the_fast_path_still_serves_and_adds_hsts(model_with_versions, settings):
+    """Production settings (SSL redirect, HSTS) keep the fast path: HTTPS requests are answered in front
+    of Django with the HSTS header Django would add; plain HTTP ones go to Django, which redirects."""
+    from django.core.wsgi import get_wsgi_application
+
+    from serving.endpoints import PredictFastPath
+
+    settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS = True, 3600
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    app = PredictFastPath(get_wsgi_application())  # middleware read from these settings
+
+    def call(**extra):
+        environ = wsgi_environ(
+            "/v1/models/cats/predict", png(5), method="POST", content_type="image/png", **extra
+        )
+        started = {}
+        body = b"".join(
+            app(environ, lambda status, headers: started.update(status=status, headers=dict(headers)))
+        )
+        return int(started["status"].split()[0]), started["headers"], body
+
+    status, headers, _ = call()
+    assert status == 301 and headers["Location"].startswith("https://")
+    for extra in ({"wsgi.url_scheme": "https"}, {"HTTP_X_FORWARDED_PROTO": "https"}):
+        status, headers, body = call(**extra)
+        assert status == 200 and json.loads(body)["model_version"] == 1
+        assert headers["Strict-Transport-Security"] == "max-age=3600"
