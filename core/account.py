@@ -18,16 +18,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import tokens
-from .api import validated
+from .api import Whole, validated
 from .exceptions import ApplicationError
 from .roles import actor_of, user_roles
 
 
 class TokenCreateInput(serializers.Serializer):
-    days = serializers.IntegerField(
-        required=False, allow_null=True, default=None, min_value=1, max_value=tokens.MAX_DAYS,
+    days = Whole(
+        required=False,
+        min_value=1,
+        max_value=tokens.MAX_DAYS,
         help_text="lifetime in days (default: API_TOKEN_TTL_DAYS)",
-    )  # fmt: skip
+    )
 
 
 class TokenOutput(serializers.Serializer):
@@ -53,7 +55,7 @@ class TokensApi(APIView):
         return Response(TokenListOutput({"tokens": tokens.token_list(user=actor_of(request))}).data)
 
     @extend_schema(summary="Create an API token; the answer is the only time it is shown",
-                   request=TokenCreateInput, responses={201: NewTokenOutput})  # fmt: skip
+                   request={"application/json": TokenCreateInput}, responses={201: NewTokenOutput})  # fmt: skip
     def post(self, request: Request) -> Response:
         made = tokens.token_create(user=actor_of(request), **validated(TokenCreateInput, request.data))
         return Response(NewTokenOutput(made).data, status=201)

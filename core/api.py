@@ -11,7 +11,9 @@ from django.http import Http404, HttpRequest, JsonResponse, QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import set_rollback
@@ -19,6 +21,74 @@ from rest_framework.views import set_rollback
 from .exceptions import ApplicationError, BadRequest
 
 log = logging.getLogger(__name__)
+
+# The error answers any operation can give, besides what it declares: the schema says what the API does.
+READ_ERRORS = (400, 401, 404, 429, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+
+
+# Input fields that take a JSON body at its word: text must be a string, a number a number, a flag a
+# boolean (DRF's own fields would turn 5 into "5", "5" into 5, 0 into False). In a form every value is
+# text, so there the text forms are read.
+
+
+def _from_form(field: serializers.Field) -> bool:
+    return isinstance(getattr(field.root, "initial_data", None), QueryDict)
+
+
+class Text(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class Whole(serializers.IntegerField):
+    default_error_messages = {"invalid": "A whole number is required."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not (
+            isinstance(data, int) or (isinstance(data, str) and _from_form(self))
+        ):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class Flag(serializers.BooleanField):
+    FORM_TRUE, FORM_FALSE = {"true", "on", "1"}, {"false", "off", "0", ""}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str) and _from_form(self):
+            if data.lower() in self.FORM_TRUE:
+                return True
+            if data.lower() in self.FORM_FALSE:
+                return False
+        self.fail("invalid", input=data)
+        raise AssertionError  # fail() raises
+
+
+class ErrorDetail(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorOutput(serializers.Serializer):
+    error = ErrorDetail()
+
+
+class Schema(AutoSchema):
+    """drf-spectacular's AutoSchema, with our error answers on every operation."""
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        bodies: dict[str, Any] = super()._get_response_bodies(direction)
+        codes = READ_ERRORS if self.method in ("GET", "HEAD", "OPTIONS") else WRITE_ERRORS
+        for code in codes:
+            bodies.setdefault(
+                str(code), self._get_response_for_code(ErrorOutput, str(code), direction=direction)
+            )
+        return bodies
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

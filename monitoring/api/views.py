@@ -14,7 +14,7 @@ from .serializers import AlertmanagerPayload
 class AlertmanagerReceiverApi(APIView):
     @extend_schema(
         summary="Alertmanager webhook receiver (webhook_config with an operator's token)",
-        request=AlertmanagerPayload,
+        request={"application/json": AlertmanagerPayload},
         responses={200: None},
     )
     def post(self, request: Request) -> Response:

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 
+from core.api import Flag, Text, Whole
 from core.converters import MAX_ID
 from registry.choices import Stage
 
@@ -45,7 +46,7 @@ class TextMapField(JSONObjectField):
     """name → text, e.g. MLflow tags and params."""
 
     def __init__(self, *, max_length: int, **kwargs: Any):
-        super().__init__(child=serializers.CharField(max_length=max_length, allow_blank=True), **kwargs)
+        super().__init__(child=Text(max_length=max_length, allow_blank=True), **kwargs)
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
@@ -55,24 +56,22 @@ class MetadataField(JSONObjectField):
 
 
 class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    reason = Text(required=False, allow_blank=True, default="", max_length=5000)
 
 
 class VersionInput(ReasonInput):
-    version = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    version = Whole(min_value=1, max_value=MAX_ID)
 
 
-def _weight(**kwargs: Any) -> serializers.IntegerField:
-    return serializers.IntegerField(
-        min_value=settings.CANARY_WEIGHT_MIN, max_value=settings.CANARY_WEIGHT_MAX, **kwargs
-    )
+def _weight(**kwargs: Any) -> Whole:
+    return Whole(min_value=settings.CANARY_WEIGHT_MIN, max_value=settings.CANARY_WEIGHT_MAX, **kwargs)
 
 
 class CanaryStartInput(VersionInput):
     weight = _weight(
         required=False, allow_null=True, default=None, help_text="percent of traffic (default: the minimum)"
     )
-    override = serializers.BooleanField(required=False, default=False)
+    override = Flag(required=False, default=False)
 
 
 class WeightInput(ReasonInput):
@@ -80,30 +79,30 @@ class WeightInput(ReasonInput):
 
 
 class ProductionRequestInput(VersionInput):
-    override = serializers.BooleanField(required=False, default=False)
+    override = Flag(required=False, default=False)
 
 
 class PromoteInput(ReasonInput):
     """CI's one verb: the version comes from the URL, `to` names the stage."""
 
     to = serializers.ChoiceField(choices=Stage.choices)
-    weight = _weight(required=False, allow_null=True, default=None, help_text="canary: percent of traffic")
-    override = serializers.BooleanField(required=False, default=False)
+    weight = _weight(required=False, help_text="canary: percent of traffic")
+    override = Flag(required=False, default=False)
 
 
 class RegisterInput(serializers.Serializer):
     file = serializers.FileField(required=False, help_text="an .onnx file (multipart)")
-    source_uri = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    source_uri = Text(required=False, allow_blank=True, default="", max_length=2000)
     metadata = MetadataField(
         required=False,
         default=dict,
         help_text="preprocessing metadata (docs/api.md lists every key); in a multipart form, its JSON text",
     )
-    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    description = Text(required=False, allow_blank=True, default="", max_length=5000)
     tags = TextMapField(max_length=5000, required=False, default=dict, help_text="MLflow version tags")
     params = TextMapField(max_length=6000, required=False, default=dict, help_text="MLflow run params")
-    dataset_name = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
-    dataset_digest = serializers.CharField(required=False, allow_blank=True, default="", max_length=36)
+    dataset_name = Text(required=False, allow_blank=True, default="", max_length=500)
+    dataset_digest = Text(required=False, allow_blank=True, default="", max_length=36)
 
 
 # --- outputs --------------------------------------------------------------------------------------
@@ -227,12 +226,3 @@ class ProductionAtOutput(serializers.Serializer):
 class MeOutput(serializers.Serializer):
     username = serializers.CharField()
     roles = serializers.ListField(child=serializers.CharField())
-
-
-class ErrorDetail(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-class ErrorOutput(serializers.Serializer):
-    error = ErrorDetail()
