@@ -37,6 +37,12 @@ def _from_form(field: serializers.Field) -> bool:
 
 
 class Text(serializers.CharField):
+    """Text as sent: not stripped (a trimmed value would be a silently changed one)."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
