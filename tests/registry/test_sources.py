@@ -118,3 +118,21 @@ def test_api_answers_refusals_as_json_and_lists_mlflow_aliases(users, model_with
         assert_error(response, 400, "source_refused")
     versions = eng.get("/api/v1/models/cats/").json()["versions"]
     assert {v["version"]: v["mlflow_aliases"] for v in versions}[1] == ["production"]
+
+
+def test_an_unreachable_tracking_server_is_a_json_503_and_nothing_is_written(users, settings):
+    from tests.helpers import free_port
+
+    register("cats", users["engineer"], seed=1)
+    settings.MLFLOW_TRACKING_URI = settings.MLFLOW_REGISTRY_URI = f"http://127.0.0.1:{free_port()}"
+    eng = token_client(users["engineer"])
+    for uri in (
+        "models:/cats/1",
+        "runs:/0123456789abcdef0123456789abcdef/model",
+        "mlflow-artifacts:/0/r/artifacts/m",
+    ):
+        response = eng.post(
+            "/api/v1/models/dogs/versions/", {"source_uri": uri, "metadata": METADATA}, format="json"
+        )
+        assert_error(response, 503, "registry_unavailable")
+    assert not PromotionEvent.objects.filter(model__name="dogs").exists()
