@@ -68,18 +68,27 @@ class TokenApi(APIView):
         return Response(status=204)
 
 
+NEW_TOKEN = "account-new-token"  # the session key that carries a new token to the one page that shows it
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
-    """GET: roles and tokens. POST: create a token, shown on the page this once."""
+    """GET: roles and tokens, and a token just made, shown this once. POST: make a token, then redirect
+    (a reload never makes another); the token travels in the server-side session, never in a cookie."""
     user = actor_of(request)
     context: dict[str, Any] = {"roles": sorted(user_roles(user)), "new_token": None, "error": None}
     status = 200
     if request.method == "POST":
         try:
-            context["new_token"] = tokens.token_create(user=user, **validated(TokenCreateInput, request.POST))
+            made = tokens.token_create(user=user, **validated(TokenCreateInput, request.POST))
         except ApplicationError as exc:
             context["error"], status = exc, exc.http_status
+        else:
+            request.session[NEW_TOKEN] = NewTokenOutput(made).data
+            return redirect("account")
+    else:
+        context["new_token"] = request.session.pop(NEW_TOKEN, None)
     context["tokens"] = tokens.token_list(user=user)
     response = render(request, "account.html", context, status=status)
     response["Cache-Control"] = "no-store"  # a page that may show a token is never cached

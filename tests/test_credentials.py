@@ -68,11 +68,14 @@ def test_token_lifetime_outside_1_to_365_days_is_a_400(users):
 def test_account_page_shows_a_new_token_once_and_revokes_with_a_confirmation(users):
     browser = Client()
     browser.force_login(users["viewer"])
-    page = browser.post("/account/", {"days": "30"})
+    made = browser.post("/account/", {"days": "30"})
+    assert made.status_code == 302  # redirected: a reload makes no second token
+    page = browser.get("/account/")
     assert page.status_code == 200 and page["Cache-Control"] == "no-store"
     key = AuthToken.objects.get(user=users["viewer"]).token_key
     assert b'data-testid="new-token"' in page.content and b"revoke-" + key.encode() in page.content
     assert b'data-testid="new-token"' not in browser.get("/account/").content  # shown once
+    assert AuthToken.objects.filter(user=users["viewer"]).count() == 1
     assert browser.post(f"/account/tokens/{key}/revoke").status_code == 302
     assert not AuthToken.objects.filter(user=users["viewer"]).exists()
 
