@@ -32,7 +32,10 @@ class TokenAuthentication(KnoxTokenAuthentication):
         if self._bears_token(request) and cache.get(key, 0) >= limit:
             raise exceptions.Throttled(wait=window, detail="too many failed authentications; try again later")
         try:
-            return super().authenticate(request)
+            try:
+                return super().authenticate(request)
+            except (UnicodeDecodeError, ValueError) as exc:  # bytes that are no token at all
+                raise exceptions.AuthenticationFailed("Invalid token.") from exc
         except exceptions.AuthenticationFailed:
             failures = cache.get(key, 0) + 1
             cache.set(key, failures, timeout=window)
@@ -41,9 +44,6 @@ class TokenAuthentication(KnoxTokenAuthentication):
                     "API authentication locked for %s after %d bad tokens", _client(request), failures
                 )
             raise
-        except (UnicodeDecodeError, ValueError) as exc:  # bytes that are no token at all
-            cache.set(key, cache.get(key, 0) + 1, timeout=window)
-            raise exceptions.AuthenticationFailed("Invalid token.") from exc
 
     def _bears_token(self, request: Request) -> bool:
         header = request.META.get("HTTP_AUTHORIZATION", "")

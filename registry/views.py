@@ -32,12 +32,11 @@ def model_list(request: HttpRequest) -> HttpResponse:
 
 
 def _model_context(model: ModelState) -> dict[str, Any]:
-    summary = selectors.model_summary(model=model)
     context: dict[str, Any] = {
         "model": model,
         "events": selectors.event_list(model=model, limit=500),
-        "pending": summary.pending,
-        "rollback_to": summary.rollback_to,
+        "pending": selectors.pending_request(model=model),
+        "rollback_to": selectors.rollback_target(model=model),
         "stages": Stage,
         "version_error": "",
         "rows": [],
