@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # The error answers any operation can give, besides what it declares: the schema says what the API does.
 READ_ERRORS = (400, 401, 404, 429, 503)
-WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 428, 429, 503)
 
 
 # Input fields that take a JSON body at its word: text must be a string, a number a number, a flag a
@@ -113,9 +113,14 @@ def validated(serializer_class: type[Serializer], data: Any, **extra: Any) -> di
     """Input parsed by a serializer — the API's and the pages' alike — or BadRequest naming every problem.
     `extra` adds values from elsewhere (the URL), over what the body says."""
     if extra:
-        if not isinstance(data, Mapping):
+        if isinstance(data, QueryDict):  # a form stays a form: its values are read as text
+            data = data.copy()
+            for key, value in extra.items():
+                data[key] = str(value)
+        elif isinstance(data, Mapping):
+            data = {**data, **extra}
+        else:
             raise BadRequest("the body must be an object", code="invalid")
-        data = {**(data.dict() if isinstance(data, QueryDict) else data), **extra}
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
         raise BadRequest(

@@ -50,3 +50,10 @@ class PayloadTooLarge(ApplicationError):
 class ServiceUnavailable(ApplicationError):
     code = "unavailable"
     http_status = 503
+
+
+class PreconditionRequired(ApplicationError):
+    """A write that must name the state it expects (If-Match or an expected_* field) did not."""
+
+    code = "expected_state_required"
+    http_status = 428

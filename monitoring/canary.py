@@ -169,6 +169,7 @@ def canary_analyze(*, model_name: str, now: datetime | None = None) -> CanaryAna
 
 def _act(model: ModelState, plan: CanaryPlan, analysis: CanaryAnalysis) -> str:
     bot = bot_user()
+    seen = registry_services.Expected(revision=model.revision)  # the state this analysis judged
     try:
         if analysis.verdict == CanaryVerdict.FAIL:
             registry_services.canary_abort(
@@ -176,6 +177,7 @@ def _act(model: ModelState, plan: CanaryPlan, analysis: CanaryAnalysis) -> str:
                 actor=bot,
                 reason=f"canary analysis failed: {_summary(analysis.checks)}",
                 details={"analysis": analysis.pk, "verdict": CanaryVerdict.FAIL, "checks": analysis.checks},
+                expected=seen,
             )
             return "aborted"
         if analysis.verdict != CanaryVerdict.PASS:
@@ -187,6 +189,7 @@ def _act(model: ModelState, plan: CanaryPlan, analysis: CanaryAnalysis) -> str:
                 registry_services.production_request(
                     model_name=model.name, version=model.canary_version, actor=bot,
                     reason=f"canary analysis passed at {model.canary_weight} % (analysis #{analysis.pk})",
+                    expected=seen,
                 )  # fmt: skip
             return "production requested"
         weight = min(following[0], settings.CANARY_WEIGHT_MAX)
@@ -195,6 +198,7 @@ def _act(model: ModelState, plan: CanaryPlan, analysis: CanaryAnalysis) -> str:
             weight=weight,
             actor=bot,
             reason=f"canary analysis passed (analysis #{analysis.pk})",
+            expected=seen,
         )
         return f"weight {model.canary_weight} → {weight}"
     except ApplicationError as exc:

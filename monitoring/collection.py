@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from serving.signals import SIGNALS
+from serving.signals import SIGNALS, Source
 
 from . import prometheus_gateway
 from .drift import le_value
@@ -27,11 +27,12 @@ class Series:
     model: str
     version: int
     stage: str
+    traffic: str  # serving.signals.Source
     values: dict  # bin or category label → cumulative count; "__sum__" → cumulative sum of values
 
     @property
     def key(self) -> str:
-        return f"{self.signal}|{self.model}|{self.version}|{self.stage}"
+        return f"{self.signal}|{self.model}|{self.version}|{self.stage}|{self.traffic}"
 
 
 def series_from_samples(samples: list[prometheus_gateway.Sample]) -> dict[tuple[str, str], Series]:
@@ -42,7 +43,9 @@ def series_from_samples(samples: list[prometheus_gateway.Sample]) -> dict[tuple[
         version = sample.label("version")
         if not version.isdigit():
             return None
-        s = Series(signal, sample.label("model"), int(version), sample.label("stage"), {})
+        # Series from before traffic sources were labelled were served to clients: live.
+        traffic = sample.label("source") or Source.LIVE
+        s = Series(signal, sample.label("model"), int(version), sample.label("stage"), traffic, {})
         return found.setdefault((sample.instance, s.key), s)
 
     parts = {name: (signal, part) for signal in SIGNALS.values() for name, part in signal.exposed.items()}
@@ -107,7 +110,7 @@ def _samples() -> tuple[str, list, list[str]]:
 
 def collect() -> CollectionRun:
     """One collection: read, take differences per series, store one window per {model, version, stage,
-    signal}. Safe to retry: cursors and windows are written in one transaction."""
+    traffic source, signal}. Safe to retry: cursors and windows are written in one transaction."""
     now = timezone.now()
     source, samples, errors = _samples()
     with transaction.atomic():
@@ -158,6 +161,7 @@ def collect() -> CollectionRun:
                     model=series.model,
                     version=series.version,
                     stage=series.stage,
+                    source=series.traffic,
                     signal=series.signal,
                     start=starts[key],
                     end=now,

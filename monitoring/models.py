@@ -4,7 +4,7 @@ cumulative values last seen per series so the next collection can take the diffe
 from django.db import models
 from django.utils import timezone
 
-from serving.signals import SIGNALS
+from serving.signals import SIGNALS, Source
 
 from .choices import AlertEventAction, AlertState, BaselineSource, CanaryVerdict, Severity, Verdict
 from .drift import THRESHOLDS
@@ -46,12 +46,21 @@ class SeriesCursor(models.Model):
         return f"{self.source} {self.key}"
 
 
+class LiveWindows(models.Manager):
+    """The windows of live traffic: what monitoring, baselines, canary analysis and alerts read."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(source=Source.LIVE)
+
+
 class MetricWindow(models.Model):
-    """Counts added to one signal of one model version between two collections."""
+    """Counts added to one signal of one model version, from one traffic source, between two
+    collections."""
 
     model = models.CharField(max_length=100)
     version = models.PositiveIntegerField()
     stage = models.CharField(max_length=16)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.LIVE)
     signal = models.CharField(max_length=32)
     start = models.DateTimeField()
     end = models.DateTimeField(db_index=True)
@@ -59,6 +68,9 @@ class MetricWindow(models.Model):
     total = models.FloatField()
     value_sum = models.FloatField(null=True, help_text="sum of observed values (histograms)")
     run = models.ForeignKey(CollectionRun, on_delete=models.CASCADE, related_name="metric_windows")
+
+    objects = models.Manager()
+    live = LiveWindows()
 
     class Meta:
         ordering = ["-end", "-id"]

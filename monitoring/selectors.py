@@ -37,7 +37,7 @@ def windows_sum(
     out: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"bins": defaultdict(float), "total": 0.0, "sum": 0.0}
     )
-    rows = MetricWindow.objects.filter(model=model, version=version, stage=stage, end__gt=start, end__lte=end)
+    rows = MetricWindow.live.filter(model=model, version=version, stage=stage, end__gt=start, end__lte=end)
     if signal is not None:
         rows = rows.filter(signal=signal)
     for row in rows:
@@ -92,7 +92,7 @@ class ModelMonitoring:
 def model_monitoring(*, name: str, span: timedelta) -> ModelMonitoring:
     model = registry_selectors.model_state_get(name=name)
     since = timezone.now() - span
-    windows = list(MetricWindow.objects.filter(model=name, end__gte=since))
+    windows = list(MetricWindow.live.filter(model=name, end__gte=since))
     per_side: dict[tuple[int, str], float] = defaultdict(float)
     for w in windows:
         if w.signal == signals.CONFIDENCE.name:
@@ -154,7 +154,7 @@ class AlertContext:
 def alert_context(*, alert_id: int) -> AlertContext:
     alert = alert_get(alert_id=alert_id)
     windows = list(
-        MetricWindow.objects.filter(model=alert.model, end__gte=alert.started_at - timedelta(hours=6))
+        MetricWindow.live.filter(model=alert.model, end__gte=alert.started_at - timedelta(hours=6))
     )
     model = ModelState.objects.filter(name=alert.model).first()
     nearby: QuerySet[PromotionEvent] | list[PromotionEvent] = []

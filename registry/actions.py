@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from rest_framework.serializers import Serializer
 
+from core import roles
+from core.api import validated
+
 from . import services
 from .api import serializers as s
 from .choices import Action, Stage
@@ -26,6 +29,12 @@ class WorkflowAction:
     input: type[Serializer]
     perform: Callable[..., PromotionEvent]  # (model_name=, actor=, **validated input)
     done: str  # the page's message; {version} and {weight} come from the event
+
+    def run(self, *, model_name: str, actor: User, data: Any, **given: Any) -> PromotionEvent:
+        """Who may act is answered before what was sent; then the input (a form or a JSON body, with
+        `given` values from the URL or headers over it) is parsed and the service decides."""
+        roles.role_check(user=actor, permission=self.action)
+        return self.perform(model_name=model_name, actor=actor, **validated(self.input, data, **given))
 
 
 def _request(*, model_name: str, actor: User, **data: Any) -> PromotionEvent:
@@ -52,7 +61,9 @@ ACTIONS: dict[str, WorkflowAction] = {
             services.canary_set_weight,
             "The canary weight is now {weight} %.",
         ),
-        WorkflowAction(Action.CANARY_ABORT, s.ReasonInput, services.canary_abort, "The canary was aborted."),
+        WorkflowAction(
+            Action.CANARY_ABORT, s.RequiredReasonInput, services.canary_abort, "The canary was aborted."
+        ),
         WorkflowAction(
             Action.PRODUCTION_REQUEST,
             s.ProductionRequestInput,
@@ -67,7 +78,7 @@ ACTIONS: dict[str, WorkflowAction] = {
         ),
         WorkflowAction(
             Action.PRODUCTION_REJECT,
-            s.ReasonInput,
+            s.RequiredReasonInput,
             services.production_reject,
             "The production request for v{version} was rejected.",
         ),

@@ -19,3 +19,9 @@ class ConcurrentChange(Conflict):
 
 class SelfApproval(Forbidden):
     code = "self_approval"
+
+
+class StaleState(Conflict):
+    """The writer expected a state the model is no longer in; the answer carries the current one."""
+
+    code = "stale_state"

@@ -16,6 +16,9 @@ class ModelState(models.Model):
     canary_version = models.PositiveIntegerField(null=True, blank=True)
     canary_weight = models.PositiveSmallIntegerField(default=0)
     production_version = models.PositiveIntegerField(null=True, blank=True)
+    # +1 on every workflow change: what a writer names (If-Match, expected_revision) to say which state
+    # it decided on.
+    revision = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -27,6 +30,10 @@ class ModelState(models.Model):
 
     def holder(self, stage: str) -> int | None:
         return getattr(self, f"{stage}_version")
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.revision}"'
 
     @property
     def aliases(self) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -20,6 +21,29 @@ def model_state_get(*, name: str) -> ModelState:
         return ModelState.objects.get(name=name)
     except ModelState.DoesNotExist:
         raise ModelNotFound(f"model {name!r} is not registered") from None
+
+
+def model_state_snapshot(*, model: ModelState) -> dict[str, Any]:
+    """The model's workflow state as a writer compares it: what a stale write is told it missed."""
+    pending = pending_request(model=model)
+    last = event_list(model=model).first()
+    return {
+        "revision": model.revision,
+        "etag": model.etag,
+        "production": model.production_version,
+        "canary": model.canary_version,
+        "canary_weight": model.canary_weight,
+        "staging": model.staging_version,
+        "pending_request": pending.version if pending else None,
+        "last_change": None
+        if last is None
+        else {
+            "action": last.action,
+            "version": last.version,
+            "actor": last.actor.get_username() if last.actor else None,
+            "at": last.created_at.isoformat(),
+        },
+    }
 
 
 def model_state_list() -> QuerySet[ModelState]:

@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -22,10 +22,10 @@ from modelspec.metadata import ModelMetadata, metadata_check_classes
 
 from . import mlflow_gateway, sources
 from .choices import Action, RequestStatus, Stage
-from .exceptions import ConcurrentChange, ModelNotFound, SelfApproval, TransitionRefused
+from .exceptions import ConcurrentChange, ModelNotFound, SelfApproval, StaleState, TransitionRefused
 from .mlflow_gateway import FetchedModel
 from .models import ModelState, ProductionRequest, PromotionEvent
-from .selectors import pending_request, rollback_target
+from .selectors import model_state_snapshot, pending_request, rollback_target
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -60,6 +60,43 @@ def _model_locked(name: str, *, create: bool = False) -> Iterator[ModelState]:
         raise
 
 
+@dataclass(frozen=True)
+class Expected:
+    """The state a writer saw when it decided: the model's revision (its ETag) and/or which version it
+    saw in each stage (None: the stage was empty). Checked under the model's lock, so of writers who saw
+    the same state exactly one acts; the others, and a retry of the winner, are told what changed."""
+
+    revision: int | None = None
+    stages: dict[str, int | None] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.revision is not None or bool(self.stages)
+
+
+def _expectation_check(model: ModelState, expected: Expected | None) -> None:
+    if expected is None:
+        return
+    stale = expected.revision is not None and expected.revision != model.revision
+    stale = stale or any(model.holder(stage) != v for stage, v in expected.stages.items())
+    if not stale:
+        return
+    current = model_state_snapshot(model=model)
+    last = current["last_change"]
+    now = ", ".join(
+        f"{stage} is {f'v{v}' if (v := model.holder(stage)) else 'empty'}" for stage in Stage.values[::-1]
+    )
+    if last:
+        now = (
+            f"last: {Action(last['action']).label.lower()} v{last['version']} by "
+            f"{last['actor'] or 'the system'}; {now}"
+        )
+    raise StaleState(
+        f"{model.name} changed since you looked ({now}). Nothing was done; review the current state and "
+        "decide again.",
+        extra={"current": current},
+    )
+
+
 def _version_exists(model: ModelState, version: int) -> mlflow_gateway.VersionInfo:
     return mlflow_gateway.version_get(name=model.name, version=version)
 
@@ -74,6 +111,7 @@ def _apply(
     """Write the new state and its event, then move MLflow; an MLflow error unwinds the transaction."""
     for stage, version in aliases.items():
         setattr(model, f"{stage}_version", version)
+    model.revision += 1
     if canary_weight is not None:
         model.canary_weight = canary_weight
     if model.canary_version is None:
@@ -220,9 +258,12 @@ def version_register(
 # --- promotion -------------------------------------------------------------------------------
 
 
-def version_stage_staging(*, model_name: str, version: int, actor: User, reason: str = "") -> PromotionEvent:
+def version_stage_staging(
+    *, model_name: str, version: int, actor: User, reason: str = "", expected: Expected | None = None
+) -> PromotionEvent:
     roles.role_check(user=actor, permission=Permission.PROMOTE_STAGING)
     with _model_locked(model_name) as model:
+        _expectation_check(model, expected)
         _version_exists(model, version)
         if model.staging_version == version:
             raise TransitionRefused(f"v{version} is already in staging", code="already_in_stage")
@@ -269,11 +310,13 @@ def canary_start(
     actor: User,
     reason: str = "",
     override: bool = False,
+    expected: Expected | None = None,
 ) -> PromotionEvent:
     """Version from staging to canary with a share of traffic (default: the minimum weight)."""
     roles.role_check(user=actor, permission=Permission.CANARY_START)
     weight = _weight_checked(settings.CANARY_WEIGHT_MIN if weight is None else weight)
     with _model_locked(model_name) as model:
+        _expectation_check(model, expected)
         _version_exists(model, version)
         if model.canary_version is not None:
             raise TransitionRefused(
@@ -310,10 +353,13 @@ def canary_start(
         )
 
 
-def canary_set_weight(*, model_name: str, weight: int, actor: User, reason: str = "") -> PromotionEvent:
+def canary_set_weight(
+    *, model_name: str, weight: int, actor: User, reason: str = "", expected: Expected | None = None
+) -> PromotionEvent:
     roles.role_check(user=actor, permission=Permission.CANARY_WEIGHT)
     weight = _weight_checked(weight)
     with _model_locked(model_name) as model:
+        _expectation_check(model, expected)
         if model.canary_version is None:
             raise TransitionRefused("there is no canary to change the weight of", code="no_canary")
         previous = model.canary_weight
@@ -335,10 +381,16 @@ def canary_set_weight(*, model_name: str, weight: int, actor: User, reason: str 
 
 
 def canary_abort(
-    *, model_name: str, actor: User, reason: str = "", details: dict | None = None
+    *,
+    model_name: str,
+    actor: User,
+    reason: str = "",
+    details: dict | None = None,
+    expected: Expected | None = None,
 ) -> PromotionEvent:
     roles.role_check(user=actor, permission=Permission.CANARY_ABORT)
     with _model_locked(model_name) as model:
+        _expectation_check(model, expected)
         version = model.canary_version
         if version is None:
             raise TransitionRefused("there is no canary to abort", code="no_canary")
@@ -365,10 +417,17 @@ def canary_abort(
 
 
 def production_request(
-    *, model_name: str, version: int, actor: User, reason: str = "", override: bool = False
+    *,
+    model_name: str,
+    version: int,
+    actor: User,
+    reason: str = "",
+    override: bool = False,
+    expected: Expected | None = None,
 ) -> ProductionRequest:
     roles.role_check(user=actor, permission=Permission.PRODUCTION_REQUEST)
     with _model_locked(model_name) as model:
+        _expectation_check(model, expected)
         _version_exists(model, version)
         existing = pending_request(model=model)
         if existing is not None:
@@ -424,9 +483,12 @@ def _pending_for_decision(model: ModelState, actor: User) -> ProductionRequest:
     return request
 
 
-def production_approve(*, model_name: str, actor: User, reason: str = "") -> PromotionEvent:
+def production_approve(
+    *, model_name: str, actor: User, reason: str = "", expected: Expected | None = None
+) -> PromotionEvent:
     roles.role_check(user=actor, permission=Permission.PRODUCTION_APPROVE)
     with _model_locked(model_name) as model:
+        _expectation_check(model, expected)
         request = _pending_for_decision(model, actor)
         version = request.version
         replaced = model.production_version
@@ -451,9 +513,12 @@ def production_approve(*, model_name: str, actor: User, reason: str = "") -> Pro
         )
 
 
-def production_reject(*, model_name: str, actor: User, reason: str = "") -> PromotionEvent:
+def production_reject(
+    *, model_name: str, actor: User, reason: str = "", expected: Expected | None = None
+) -> PromotionEvent:
     roles.role_check(user=actor, permission=Permission.PRODUCTION_REJECT)
     with _model_locked(model_name) as model:
+        _expectation_check(model, expected)
         request = _pending_for_decision(model, actor)
         request.status = RequestStatus.REJECTED
         request.decided_by, request.decided_at, request.decision_reason = actor, timezone.now(), reason
@@ -474,10 +539,13 @@ def production_reject(*, model_name: str, actor: User, reason: str = "") -> Prom
         )
 
 
-def production_rollback(*, model_name: str, actor: User, reason: str = "") -> PromotionEvent:
+def production_rollback(
+    *, model_name: str, actor: User, reason: str = "", expected: Expected | None = None
+) -> PromotionEvent:
     """Two clicks at 2 a.m.: production goes back to the last good version."""
     roles.role_check(user=actor, permission=Permission.ROLLBACK)
     with _model_locked(model_name) as model:
+        _expectation_check(model, expected)
         current = model.production_version
         target = rollback_target(model=model)
         if current is None or target is None:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from core.api import parse_at, validated
+from core.api import parse_at
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import actor_of
 from modelspec.metadata import metadata_parse
@@ -93,9 +93,7 @@ def model_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
         raise BadRequest(f"unknown action {action!r}", code="unknown_action")
     model = selectors.model_state_get(name=name)
     try:
-        event = found.perform(
-            model_name=name, actor=actor_of(request), **validated(found.input, request.POST)
-        )
+        event = found.run(model_name=name, actor=actor_of(request), data=request.POST)
     except ApplicationError as exc:
         model.refresh_from_db()
         context = _model_context(model)

@@ -34,6 +34,7 @@ from core.exceptions import ApplicationError, BadRequest
 
 from . import metrics, services
 from .preprocessing import ImageTooLarge
+from .signals import Source
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,10 @@ def predict_answer(
     version: str | None,
     stage: str | None,
     routing_key: str | None,
+    source: str = Source.LIVE,
 ) -> tuple[int, dict[str, Any]]:
-    """The predict endpoint's answer, as (HTTP status, JSON body), errors counted and explained."""
+    """The predict endpoint's answer, as (HTTP status, JSON body), errors counted (by traffic source) and
+    explained."""
     try:
         if content_length > settings.SERVING_MAX_BODY_BYTES:
             raise ImageTooLarge(
@@ -64,12 +67,13 @@ def predict_answer(
             routing_key=routing_key,
             version=int(version) if version else None,
             stage=stage,
+            source=source,
         )
     except ApplicationError as exc:
         if exc.http_status >= 500:
             log.warning("predict %s failed: %s", name, exc.message)
         metrics.errors.labels(
-            model=name, type=exc.code if exc.code in metrics.ERROR_TYPES else "bad_request"
+            model=name, type=exc.code if exc.code in metrics.ERROR_TYPES else "bad_request", source=source
         ).inc()
         return exc.http_status, error_body(exc.code, exc.message)
     return 200, answer
@@ -78,7 +82,7 @@ def predict_answer(
 # --- through Django ----------------------------------------------------------------------------
 
 
-def _image_bytes(request: HttpRequest) -> bytes:
+def image_bytes(request: HttpRequest) -> bytes:
     if request.content_type == "multipart/form-data":
         try:
             files = request.FILES
@@ -98,7 +102,7 @@ def predict(request: HttpRequest, name: str) -> HttpResponse:
     status, body = predict_answer(
         name,
         content_length=int(request.META.get("CONTENT_LENGTH") or 0),
-        read_image=lambda: _image_bytes(request),
+        read_image=lambda: image_bytes(request),
         version=request.GET.get("version"),
         stage=request.GET.get("stage"),
         routing_key=request.headers.get("X-Routing-Key"),

@@ -21,7 +21,7 @@ from .signals import PREFIX
 
 disable_created_metrics()  # *_created series double the output and nothing here reads them
 
-MODEL_LABELS = ("model", "version", "stage")
+MODEL_LABELS = ("model", "version", "stage", "source")  # source: signals.Source
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 PHASES = ("decode", "preprocess", "queue", "inference", "total")
 ERROR_TYPES = (
@@ -51,7 +51,9 @@ brightness, contrast, sharpness, aspect = image_stats.values()
 input_shapes = _counter(sig.SHAPES)
 predicted_class = _counter(sig.CLASSES)
 requests = _counter(sig.OUTCOMES)
-errors = Counter(f"{PREFIX}_errors", "Refused or failed prediction requests by type", ("model", "type"))
+errors = Counter(
+    f"{PREFIX}_errors", "Refused or failed prediction requests by type", ("model", "type", "source")
+)
 cache_lookups = Counter(
     f"{PREFIX}_cache_lookups", "Prediction cache lookups by result", (*MODEL_LABELS, "result")
 )
@@ -72,7 +74,7 @@ model_load_seconds = Histogram(
 )
 
 for _error in ERROR_TYPES:  # export zeros so rates exist before the first error
-    errors.labels(model="", type=_error)
+    errors.labels(model="", type=_error, source=sig.Source.LIVE)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -89,14 +89,16 @@ def predict(
     routing_key: str | None = None,
     version: int | None = None,
     stage: str | None = None,
+    source: str = signals.Source.LIVE,
 ) -> dict:
-    """Route, answer from the cache or run the model, and record the answer in the metrics and the cache.
-    The recording runs before the answer goes out, on purpose (docs/serving.md, "Processes")."""
+    """Route, answer from the cache or run the model, and record the answer in the metrics (labelled with
+    its traffic source) and the cache. The recording runs before the answer goes out, on purpose
+    (docs/serving.md, "Processes")."""
     started = time.perf_counter()
     route = model_cache().route(model_name)
     chosen, stage = _pick(route, version=version, stage=stage, routing_key=routing_key)
     served = model_cache().served(model_name, chosen)
-    labels = {"model": model_name, "version": str(chosen), "stage": stage}
+    labels = {"model": model_name, "version": str(chosen), "stage": stage, "source": source}
     cache_key = f"pred:{model_name}:{chosen}:{hashlib.sha256(data).hexdigest()}"
     cache = caches[settings.SERVING_CACHE_ALIAS]
     lookup, cached = "miss", None
@@ -111,7 +113,7 @@ def predict(
         metrics.requests.labels(**labels, outcome="cached").inc()
         total = time.perf_counter() - started
         metrics.latency.labels(**labels, phase="total").observe(total)
-        return {**cached, **_envelope(chosen, stage, total), "cached": True}
+        return {**cached, **_envelope(chosen, stage, total, source), "cached": True}
     metrics.cache_lookups.labels(**labels, result=lookup).inc()
     with served.batcher.admitted():
         prepared = _prepare(data, served, labels)
@@ -138,14 +140,15 @@ def predict(
             cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
         except Exception as exc:  # noqa: BLE001 - the answer stands; the next identical input recomputes
             log.warning("prediction cache unavailable, answer not stored: %s", exc)
-    return {**answer, **_envelope(chosen, stage, total), "cached": False}
+    return {**answer, **_envelope(chosen, stage, total, source), "cached": False}
 
 
-def _envelope(version: int, stage: str, seconds: float) -> dict:
+def _envelope(version: int, stage: str, seconds: float, source: str) -> dict:
     return {
         "latency_ms": round(seconds * 1000, 3),
         "model_version": version,
         "stage": stage,
+        "source": source,
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
 

@@ -14,6 +14,16 @@ from prometheus_client.utils import floatToGoString
 PREFIX = "cvcp"
 
 
+class Source(models.TextChoices):
+    """Where a prediction came from: every metric carries it, and monitoring, baselines, canary analysis
+    and alerts read live traffic only."""
+
+    LIVE = "live", "Live traffic (the predict endpoint)"
+    TESTER = "tester", "The tester page"
+    REPLAY = "replay", "Pre-flight replay of stored inputs"
+    SHADOW = "shadow", "A mirrored copy of live traffic"
+
+
 class Kind(models.TextChoices):
     NUMERIC = "numeric", "Numeric (histogram)"
     CATEGORICAL = "categorical", "Categorical (counts per category)"

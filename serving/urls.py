@@ -9,4 +9,5 @@ urlpatterns = [
     path("readyz", endpoints.readyz, name="readyz"),
     path("metrics", endpoints.metrics_view, name="metrics"),
     path("models/<str:name>/try", views.tester, name="tester"),
+    path("models/<str:name>/try/predict", views.tester_predict, name="tester-predict"),
 ]

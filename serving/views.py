@@ -1,14 +1,19 @@
-"""Serving's page: the sample-upload tester (the model endpoints themselves are in endpoints.py)."""
+"""Serving's page: the sample-upload tester and the predictions it asks for, which are counted as tester
+traffic, never as live (the model endpoints themselves are in endpoints.py)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from core.api import error_body
 from core.exceptions import ApplicationError
 from registry import selectors
+
+from .endpoints import image_bytes, predict_answer
+from .signals import Source
 
 
 @login_required
@@ -20,3 +25,21 @@ def tester(request: HttpRequest, name: str) -> HttpResponse:
     except ApplicationError as exc:
         return render(request, "serving/tester.html", {"model": model, "versions": [], "error": exc.message})
     return render(request, "serving/tester.html", {"model": model, "versions": versions})
+
+
+@require_POST
+def tester_predict(request: HttpRequest, name: str) -> HttpResponse:
+    """The tester's prediction: the same answer as the predict endpoint, labelled source=tester in every
+    metric, so monitoring, baselines and canary analysis never count it."""
+    if not request.user.is_authenticated:
+        return JsonResponse(error_body("not_authenticated", "log in to use the tester"), status=401)
+    status, body = predict_answer(
+        name,
+        content_length=int(request.META.get("CONTENT_LENGTH") or 0),
+        read_image=lambda: image_bytes(request),
+        version=request.GET.get("version"),
+        stage=request.GET.get("stage"),
+        routing_key=None,
+        source=Source.TESTER,
+    )
+    return JsonResponse(body, status=status)

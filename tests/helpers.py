@@ -36,6 +36,13 @@ def wsgi_environ(path: str, body: bytes = b"", *, method="GET", query="", conten
     }  # fmt: skip
 
 
+def seen(name="cats", **more) -> dict:
+    """What a workflow write names as the state it decided on: the model's revision now (plus `more`)."""
+    from registry.models import ModelState
+
+    return {"expected_revision": ModelState.objects.get(name=name).revision, **more}
+
+
 def log_in(page, base, username):
     page.context.clear_cookies()
     page.goto(f"{base}/accounts/login/")
@@ -72,6 +79,9 @@ def upload(client, name="cats", content=None, metadata=METADATA, **headers):
 
 
 def metric(name, **labels):
+    """A metric's value now; a prediction's series are live traffic's unless `source` says otherwise."""
+    if "model" in labels and not name.startswith(("cvcp_batch_size", "cvcp_model_")):
+        labels.setdefault("source", "live")
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 

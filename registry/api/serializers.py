@@ -11,7 +11,9 @@ from rest_framework.utils import html
 
 from core.api import Flag, Text, Whole
 from core.converters import MAX_ID
+from core.exceptions import PreconditionRequired
 from registry.choices import Stage
+from registry.services import Expected
 
 # --- inputs: the workflow actions (registry.actions) and registration ---------------------------
 
@@ -55,11 +57,58 @@ class MetadataField(JSONObjectField):
         super().__init__(child=serializers.JSONField(), **kwargs)
 
 
-class ReasonInput(serializers.Serializer):
+def _expected_version(stage: str) -> Whole:
+    return Whole(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        help_text=f"the {stage} version you saw (null: none)",
+    )
+
+
+class WorkflowInput(serializers.Serializer):
+    """What every workflow write names: the state it was decided on — the model's revision (the ETag
+    every read of the model returns, or If-Match) and/or the versions seen in stages. A write whose
+    expectation no longer holds is refused with 409 stale_state and the current state."""
+
     reason = Text(required=False, allow_blank=True, default="", max_length=5000)
+    expected_revision = Whole(
+        min_value=0, max_value=2**31 - 1, required=False, help_text="the model's revision you saw"
+    )
+    expected_production = _expected_version("production")
+    expected_canary = _expected_version("canary")
+    expected_staging = _expected_version("staging")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        stages = {
+            stage: attrs.pop(f"expected_{stage}") for stage in Stage.values if f"expected_{stage}" in attrs
+        }
+        attrs["expected"] = Expected(revision=attrs.pop("expected_revision", None), stages=stages)
+        if not attrs["expected"]:
+            raise PreconditionRequired(
+                "name the state this decision was made on: send If-Match with the model's ETag, or "
+                "expected_revision / expected_production / expected_canary / expected_staging",
+            )
+        return attrs
 
 
-class VersionInput(ReasonInput):
+class ReasonInput(WorkflowInput):
+    pass
+
+
+class RequiredReasonInput(WorkflowInput):
+    """Decisions that stop someone else's work (reject, abort) say why."""
+
+    reason = Text(max_length=5000, help_text="why: the requester and the history read it")
+
+    def validate_reason(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("a reason is required")
+        return value
+
+
+class VersionInput(WorkflowInput):
     version = Whole(min_value=1, max_value=MAX_ID)
 
 
@@ -74,7 +123,7 @@ class CanaryStartInput(VersionInput):
     override = Flag(required=False, default=False)
 
 
-class WeightInput(ReasonInput):
+class WeightInput(WorkflowInput):
     weight = _weight(help_text="percent of traffic")
 
 
@@ -82,10 +131,14 @@ class ProductionRequestInput(VersionInput):
     override = Flag(required=False, default=False)
 
 
-class PromoteInput(ReasonInput):
-    """CI's one verb: the version comes from the URL, `to` names the stage."""
-
+class PromoteTarget(serializers.Serializer):
     to = serializers.ChoiceField(choices=Stage.choices)
+
+
+class PromoteInput(WorkflowInput, PromoteTarget):
+    """CI's one verb: the version comes from the URL, `to` names the stage (and so the action, whose
+    input this is: a canary's weight, an override)."""
+
     weight = _weight(required=False, help_text="canary: percent of traffic")
     override = Flag(required=False, default=False)
 
@@ -178,6 +231,27 @@ class RegisteredOutput(VersionOutput):
     event = EventOutput()
 
 
+class LastChangeOutput(serializers.Serializer):
+    action = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True)
+    actor = serializers.CharField(allow_null=True)
+    at = serializers.DateTimeField()
+
+
+class StateOutput(serializers.Serializer):
+    """selectors.model_state_snapshot: what a write names as its expectation, and what a stale one is
+    told (in error.current)."""
+
+    revision = serializers.IntegerField()
+    etag = serializers.CharField()
+    production = serializers.IntegerField(allow_null=True)
+    canary = serializers.IntegerField(allow_null=True)
+    canary_weight = serializers.IntegerField()
+    staging = serializers.IntegerField(allow_null=True)
+    pending_request = serializers.IntegerField(allow_null=True, help_text="the version waiting for approval")
+    last_change = LastChangeOutput(allow_null=True)
+
+
 class ModelOutput(serializers.Serializer):
     """A selectors.ModelSummary."""
 
@@ -186,6 +260,8 @@ class ModelOutput(serializers.Serializer):
     canary = serializers.IntegerField(source="model.canary_version", allow_null=True)
     canary_weight = serializers.IntegerField(source="model.canary_weight")
     staging = serializers.IntegerField(source="model.staging_version", allow_null=True)
+    revision = serializers.IntegerField(source="model.revision")
+    etag = serializers.CharField(source="model.etag", help_text="send as If-Match with a workflow write")
     rollback_target = serializers.IntegerField(source="rollback_to", allow_null=True)
     pending_production_request = ProductionRequestOutput(source="pending", allow_null=True)
     last_event = EventOutput(allow_null=True)
@@ -210,6 +286,7 @@ class EventEnvelope(serializers.Serializer):
 
     event = EventOutput()
     production_request = ProductionRequestOutput(source="event.request", required=False, allow_null=True)
+    state = StateOutput(help_text="the model's state after the action: send its etag with the next write")
 
 
 class HistoryOutput(serializers.Serializer):

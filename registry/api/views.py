@@ -21,6 +21,7 @@ from registry import selectors, services
 from registry.actions import ACTIONS, PROMOTE_TO
 from registry.choices import Action
 from registry.idempotency import idempotent_call
+from registry.models import PromotionEvent
 
 from . import serializers as s
 
@@ -66,7 +67,9 @@ class ModelDetailApi(APIView):
     )
     def get(self, request: Request, name: str) -> Response:
         model = selectors.model_state_get(name=name)
-        return Response(s.ModelDetailOutput(selectors.model_detail(model=model)).data)
+        return Response(
+            s.ModelDetailOutput(selectors.model_detail(model=model)).data, headers={"ETag": model.etag}
+        )
 
 
 class VersionListApi(WriteApi):
@@ -132,16 +135,36 @@ class VersionDetailApi(APIView):
         return Response(s.VersionOutput(selectors.version_row(model=model, version=version)).data)
 
 
+def _if_match(request: Request) -> dict[str, int]:
+    """If-Match names the model's revision as an expectation (its ETag, as every read returns it)."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return {}
+    tag = raw.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit() or len(tag) > 10:
+        raise BadRequest(
+            f'If-Match must be the model\'s ETag as a read returned it (like "12"), got {raw[:40]!r}',
+            code="invalid_if_match",
+        )
+    return {"expected_revision": int(tag)}
+
+
+def _event_answer(event: PromotionEvent) -> dict[str, Any]:
+    return dict(
+        s.EventEnvelope({"event": event, "state": selectors.model_state_snapshot(model=event.model)}).data
+    )
+
+
 class WorkflowActionApi(WriteApi):
     """One workflow action (registry.actions): its serializer parses the body, its service answers."""
 
     action: Action
 
     def perform(self, request: Request, name: str, **url: Any) -> Any:
-        action = ACTIONS[self.action]
-        data = validated(action.input, request.data, **url)
-        event = action.perform(model_name=name, actor=actor_of(request), **data)
-        return s.EventEnvelope({"event": event}).data
+        event = ACTIONS[self.action].run(
+            model_name=name, actor=actor_of(request), data=request.data, **url, **_if_match(request)
+        )
+        return _event_answer(event)
 
 
 def _action_api(action: Action, summary: str, success_status: int = 200) -> type[WorkflowActionApi]:
@@ -183,11 +206,11 @@ class VersionPromoteApi(WriteApi):
         return super().post(request, **kwargs)
 
     def perform(self, request: Request, name: str, version: int) -> Any:
-        promote = validated(s.PromoteInput, request.data)
-        action = ACTIONS[PROMOTE_TO[promote["to"]]]
-        data = validated(action.input, promote, version=version)
-        event = action.perform(model_name=name, actor=actor_of(request), **data)
-        return s.EventEnvelope({"event": event}).data
+        to = validated(s.PromoteTarget, request.data)["to"]
+        event = ACTIONS[PROMOTE_TO[to]].run(
+            model_name=name, actor=actor_of(request), data=request.data, version=version, **_if_match(request)
+        )
+        return _event_answer(event)
 
 
 class HistoryApi(APIView):

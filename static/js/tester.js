@@ -3,6 +3,7 @@
   const root = document.getElementById("tester");
   if (!root) return;
   const url = root.dataset.predictUrl;
+  const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
   const results = document.getElementById("results");
   const target = document.getElementById("target");
   const template = document.getElementById("result-card");
@@ -12,7 +13,7 @@
     card.querySelector(".title").textContent = title;
     card.querySelector(".preview").src = preview;
     results.appendChild(card);
-    const response = await fetch(`${url}?${query}`, { method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" } });
+    const response = await fetch(`${url}?${query}`, { method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream", "X-CSRFToken": csrf } });
     const body = await response.json();
     const summary = card.querySelector(".summary");
     if (!response.ok) {
@@ -26,7 +27,12 @@
     const strong = document.createElement("strong");
     strong.textContent = body.label;
     strong.dataset.testid = "top-label";
-    summary.append(strong, ` in ${body.latency_ms.toFixed(1)} ms${body.cached ? " (cached)" : ""}`);
+    summary.append(strong, ` in ${body.latency_ms.toFixed(1)} ms${body.cached ? " (cached)" : ""}. `);
+    const note = document.createElement("span");
+    note.className = "muted";
+    note.dataset.testid = "answered-by";
+    note.textContent = `A test: v${body.model_version} answered, not counted as ${body.stage} traffic.`;
+    summary.append(note);
     const bars = card.querySelector(".bars");
     for (const item of body.top_k) {
       const li = document.createElement("li");

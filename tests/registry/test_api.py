@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from registry.models import PromotionEvent
-from tests.helpers import assert_error, token_client, upload
+from tests.helpers import assert_error, seen, token_client, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -19,20 +19,33 @@ def test_ci_flow_register_promote_approve_rollback_with_tokens(users, mlflow_cli
     )
     for _ in range(2):
         assert upload(eng).status_code == 201
+    # CI reads the model's ETag, sends it as If-Match, and chains the etag each answer returns.
+    etag = eng.get("/api/v1/models/cats/")["ETag"]
     for version in (1, 2):
-        assert (
-            eng.post(f"/api/v1/models/cats/versions/{version}/promote", {"to": "staging"}).status_code == 200
+        r = eng.post(f"/api/v1/models/cats/versions/{version}/promote", {"to": "staging"}, HTTP_IF_MATCH=etag)
+        assert r.status_code == 200 and r.json()["state"]["staging"] == version
+        r = eng.post(
+            f"/api/v1/models/cats/versions/{version}/promote",
+            {"to": "canary", "weight": 10},
+            HTTP_IF_MATCH=r.json()["state"]["etag"],
         )
-        r = eng.post(f"/api/v1/models/cats/versions/{version}/promote", {"to": "canary", "weight": 10})
         assert r.status_code == 200 and r.json()["event"]["details"]["weight"] == 10
-        r = eng.post(f"/api/v1/models/cats/versions/{version}/promote", {"to": "production", "reason": "ok"})
+        r = eng.post(
+            f"/api/v1/models/cats/versions/{version}/promote",
+            {"to": "production", "reason": "ok", "expected_canary": version},
+        )
         assert r.json()["production_request"]["status"] == "pending"
-        r = appr.post("/api/v1/models/cats/production-request/approve", {"reason": "checked"}, format="json")
+        r = appr.post(
+            "/api/v1/models/cats/production-request/approve",
+            {"reason": "checked", "expected_revision": r.json()["state"]["revision"]},
+            format="json",
+        )
         assert r.status_code == 200 and r.json()["event"]["to_version"] == version
+        etag = r.json()["state"]["etag"]
     detail = eng.get("/api/v1/models/cats/").json()
     assert (detail["production"], detail["rollback_target"]) == (2, 1)
     assert [v["version"] for v in detail["versions"]] == [2, 1]
-    r = op.post("/api/v1/models/cats/rollback", {"reason": "drift"}, format="json")
+    r = op.post("/api/v1/models/cats/rollback", {"reason": "drift", "expected_production": 2}, format="json")
     assert r.json()["event"]["from_version"] == 2 and r.json()["event"]["to_version"] == 1
     assert int(mlflow_client.get_model_version_by_alias("cats", "production").version) == 1
     history = eng.get("/api/v1/models/cats/history").json()["events"]
@@ -46,11 +59,11 @@ def test_errors_are_json_with_code_and_message(users, model_with_versions):
     assert_error(eng.get("/api/v1/models/cats/versions/99/"), 404)
     assert_error(eng.get("/api/v1/no-such-endpoint"), 404, "not_found")
     err = assert_error(
-        eng.post("/api/v1/models/cats/versions/2/promote", {"to": "canary"}), 409, "stage_skipped"
+        eng.post("/api/v1/models/cats/versions/2/promote", {"to": "canary", **seen()}), 409, "stage_skipped"
     )
     assert "must be in staging" in err["message"]
     assert_error(eng.post("/api/v1/models/cats/versions/2/promote", {"to": "moon"}), 400, "invalid")
-    assert_error(eng.post("/api/v1/models/cats/rollback", {}), 403, "role_required")
+    assert_error(eng.post("/api/v1/models/cats/rollback", seen()), 403, "role_required")
     bad_json = eng.post("/api/v1/models/cats/rollback", "{nope", content_type="application/json")
     assert_error(bad_json, 400, "parse_error")
 
@@ -69,22 +82,20 @@ def test_upload_refusals(users, mlflow_client, settings):
 def test_idempotency_key_replays_the_first_answer(users, model_with_versions):
     eng = token_client(users["engineer"])
     before = PromotionEvent.objects.count()
-    first = eng.post(
-        "/api/v1/models/cats/versions/2/promote", {"to": "staging"}, HTTP_IDEMPOTENCY_KEY="ci-42"
-    )
-    again = eng.post(
-        "/api/v1/models/cats/versions/2/promote", {"to": "staging"}, HTTP_IDEMPOTENCY_KEY="ci-42"
-    )
+    body = {"to": "staging", **seen()}
+    first = eng.post("/api/v1/models/cats/versions/2/promote", body, HTTP_IDEMPOTENCY_KEY="ci-42")
+    again = eng.post("/api/v1/models/cats/versions/2/promote", body, HTTP_IDEMPOTENCY_KEY="ci-42")
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json() and again["Idempotent-Replayed"] == "true"
     assert PromotionEvent.objects.count() == before + 1
-    other = eng.post(
-        "/api/v1/models/cats/versions/3/promote", {"to": "staging"}, HTTP_IDEMPOTENCY_KEY="ci-42"
-    )
+    other = eng.post("/api/v1/models/cats/versions/3/promote", body, HTTP_IDEMPOTENCY_KEY="ci-42")
     assert_error(other, 422, "idempotency_key_reused")
-    # Without a key the retry is a new request and meets the rule.
+    # Without a key the retry is a new request: the state it names is gone, so nothing happens twice.
+    assert_error(eng.post("/api/v1/models/cats/versions/2/promote", body), 409, "stale_state")
     assert_error(
-        eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging"}), 409, "already_in_stage"
+        eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging", **seen()}),
+        409,
+        "already_in_stage",
     )
 
 

@@ -13,7 +13,7 @@ from registry import services
 from registry.exceptions import ConcurrentChange, TransitionRefused
 from registry.models import ModelState, ProductionRequest, PromotionEvent
 from tests.factories import register, to_production
-from tests.helpers import assert_error, free_port, token_client, upload
+from tests.helpers import assert_error, free_port, seen, token_client, upload
 
 
 def snapshot():
@@ -23,9 +23,11 @@ def snapshot():
 
 def every_write(client, name="cats"):
     yield upload(client["engineer"], name)
-    yield client["engineer"].post(f"/api/v1/models/{name}/versions/2/promote", {"to": "staging"})
-    yield client["operator"].post(f"/api/v1/models/{name}/rollback", {"reason": "x"})
-    yield client["engineer"].post(f"/api/v1/models/{name}/canary/abort", {})
+    yield client["engineer"].post(
+        f"/api/v1/models/{name}/versions/2/promote", {"to": "staging", **seen(name)}
+    )
+    yield client["operator"].post(f"/api/v1/models/{name}/rollback", seen(name, reason="x"))
+    yield client["engineer"].post(f"/api/v1/models/{name}/canary/abort", seen(name, reason="x"))
 
 
 @pytest.mark.django_db
@@ -48,11 +50,11 @@ def test_model_page_shows_registry_unavailable_without_500(users, model_with_ver
     client.force_login(users["operator"])
     page = client.get("/models/cats/")
     assert page.status_code == 200 and b"Versions are unavailable" in page.content
-    refused = client.post("/models/cats/actions/staging", {"version": "2"})
+    refused = client.post("/models/cats/actions/staging", {"version": "2", **seen()})
     assert refused.status_code == 403  # operators may not stage; roles are checked before MLflow
     eng = client.__class__()
     eng.force_login(users["engineer"])
-    refused = eng.post("/models/cats/actions/staging", {"version": "2"})
+    refused = eng.post("/models/cats/actions/staging", {"version": "2", **seen()})
     assert refused.status_code == 503 and b"MLflow registry is unavailable" in refused.content
 
 

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 from django.core.management import call_command
 
-from tests.helpers import token_client, upload
+from tests.helpers import seen, token_client, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -54,9 +54,11 @@ def test_answers_match_the_published_schema(schema, users, model_with_versions):
         200,
         eng.get("/api/v1/models/cats/versions/1/"),
     )
-    promoted = eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging"})
+    promoted = eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging", **seen()})
     check(schema, "/api/v1/models/{name}/versions/{version}/promote", "post", 200, promoted)
-    check(schema, "/api/v1/models/{name}/rollback", "post", 409, op.post("/api/v1/models/cats/rollback", {}))
+    check(
+        schema, "/api/v1/models/{name}/rollback", "post", 409, op.post("/api/v1/models/cats/rollback", seen())
+    )
     check(schema, "/api/v1/models/{name}/history", "get", 200, eng.get("/api/v1/models/cats/history"))
     at = eng.get("/api/v1/models/cats/production-at", {"at": "2999-01-01T00:00:00Z"})
     check(schema, "/api/v1/models/{name}/production-at", "get", 200, at)

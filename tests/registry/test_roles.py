@@ -7,6 +7,7 @@ from modelspec.examples import tiny_classifier_onnx
 from registry import services
 from registry.models import PromotionEvent
 from tests.factories import METADATA, register, to_production
+from tests.helpers import seen
 
 pytestmark = pytest.mark.django_db
 
@@ -53,14 +54,14 @@ def api_call(client, action):
             {"file": onnx_file, "metadata": __import__("json").dumps(METADATA)},
             format="multipart",
         ),
-        "staging": lambda: client.post(f"{base}/versions/2/promote", {"to": "staging"}),
-        "canary": lambda: client.post(f"{base}/versions/2/promote", {"to": "canary", "weight": 5}),
-        "weight": lambda: client.post(f"{base}/canary/weight", {"weight": 30}),
-        "abort": lambda: client.post(f"{base}/canary/abort", {}),
-        "request": lambda: client.post(f"{base}/production-request", {"version": 2}),
-        "approve": lambda: client.post(f"{base}/production-request/approve", {}),
-        "reject": lambda: client.post(f"{base}/production-request/reject", {}),
-        "rollback": lambda: client.post(f"{base}/rollback", {}),
+        "staging": lambda: client.post(f"{base}/versions/2/promote", {"to": "staging", **seen()}),
+        "canary": lambda: client.post(f"{base}/versions/2/promote", {"to": "canary", "weight": 5, **seen()}),
+        "weight": lambda: client.post(f"{base}/canary/weight", {"weight": 30, **seen()}),
+        "abort": lambda: client.post(f"{base}/canary/abort", seen(reason="matrix")),
+        "request": lambda: client.post(f"{base}/production-request", {"version": 2, **seen()}),
+        "approve": lambda: client.post(f"{base}/production-request/approve", seen()),
+        "reject": lambda: client.post(f"{base}/production-request/reject", seen(reason="matrix")),
+        "rollback": lambda: client.post(f"{base}/rollback", seen()),
     }
     return calls[action]()
 
@@ -73,7 +74,9 @@ def page_call(client, action):
             "scale": 1 / 255, "mean": "0.5,0.5,0.5", "std": "0.5,0.5,0.5", "labels": "\n".join(METADATA["labels"]),
         }  # fmt: skip
         return client.post("/register/", data)
-    return client.post(f"/models/cats/actions/{action}", {"version": "2", "weight": "30", "reason": "matrix"})
+    return client.post(
+        f"/models/cats/actions/{action}", {"version": "2", "weight": "30", "reason": "matrix", **seen()}
+    )
 
 
 @pytest.mark.parametrize("action", list(EXPECTED))

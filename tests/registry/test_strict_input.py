@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from modelspec.examples import tiny_classifier_onnx
 from modelspec.metadata import InvalidMetadata, metadata_parse
 from tests.factories import LABELS, METADATA
-from tests.helpers import assert_error, token_client
+from tests.helpers import assert_error, seen, token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -87,9 +87,13 @@ def test_tracked_classes_beyond_the_model_outputs_are_refused(users, mlflow_clie
 @pytest.mark.parametrize("weight", [0, 51, -3, 10**30])
 def test_canary_weight_out_of_range_is_a_400_naming_weight(users, model_with_versions, weight):
     eng = token_client(users["engineer"])
-    eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging"})
+    eng.post("/api/v1/models/cats/versions/2/promote", {"to": "staging", **seen()})
     error = assert_error(
-        eng.post("/api/v1/models/cats/versions/2/promote", {"to": "canary", "weight": weight}, format="json"),
+        eng.post(
+            "/api/v1/models/cats/versions/2/promote",
+            {"to": "canary", "weight": weight, **seen()},
+            format="json",
+        ),
         400,
     )
     assert error["message"].startswith("weight:")

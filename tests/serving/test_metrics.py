@@ -36,7 +36,7 @@ def test_metrics_pass_promtool_check(client, model_with_versions):
     ):
         assert name in text, name
     assert (
-        'cvcp_input_shapes_total{mode="RGB",model="cats",size="tiny-landscape",stage="production",version="1"}'
+        'cvcp_input_shapes_total{mode="RGB",model="cats",size="tiny-landscape",source="live",stage="production",version="1"}'
         in text
     )
     promtool = shutil.which("promtool")
@@ -56,7 +56,8 @@ def test_real_prometheus_scrapes_and_answers_through_prometheus_api_client(
         Client().post("/v1/models/cats/predict", data=png(seed), content_type="image/png")
     # The registry is per process, so earlier tests' predictions count too: compare with what we export.
     exported = REGISTRY.get_sample_value(
-        "cvcp_prediction_confidence_count", {"model": "cats", "version": "1", "stage": "production"}
+        "cvcp_prediction_confidence_count",
+        {"model": "cats", "version": "1", "stage": "production", "source": "live"},
     )
     assert exported >= 5
     target = live_server.url.removeprefix("http://")
@@ -82,13 +83,13 @@ def test_real_prometheus_scrapes_and_answers_through_prometheus_api_client(
     )
     try:
         prom = PrometheusConnect(url=f"http://127.0.0.1:{port}", disable_ssl=True)
-        labels = {"model": "cats", "version": "1", "stage": "production"}
+        labels = {"model": "cats", "version": "1", "stage": "production", "source": "live"}
         deadline = time.monotonic() + 40
         buckets: dict = {}
         while time.monotonic() < deadline:
             try:
                 result = prom.custom_query(
-                    'sum by (le) (cvcp_prediction_confidence_bucket{model="cats",version="1",stage="production"})'
+                    'sum by (le) (cvcp_prediction_confidence_bucket{model="cats",version="1",stage="production",source="live"})'
                 )
             except Exception:  # noqa: BLE001 - Prometheus is still starting
                 result = []

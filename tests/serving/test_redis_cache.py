@@ -37,7 +37,7 @@ def test_prediction_cache_in_redis_is_shared(client, model_with_versions, redis_
 def test_predictions_are_answered_while_redis_is_down(client, model_with_versions, redis_cache):
     from prometheus_client import REGISTRY
 
-    labels = {"model": "cats", "version": "1", "stage": "production", "result": "error"}
+    labels = {"model": "cats", "version": "1", "stage": "production", "source": "live", "result": "error"}
     before = REGISTRY.get_sample_value("cvcp_cache_lookups_total", labels) or 0.0
     assert client.post("/v1/models/cats/predict", data=png(8), content_type="image/png").status_code == 200
     try:

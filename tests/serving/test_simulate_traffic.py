@@ -23,7 +23,8 @@ def test_simulator_sends_dark_traffic_split_by_canary_weight(live_server, model_
     services.canary_start(model_name="cats", version=2, weight=50, actor=users["engineer"])
     before = (
         REGISTRY.get_sample_value(
-            "cvcp_input_brightness_count", {"model": "cats", "version": "2", "stage": "canary"}
+            "cvcp_input_brightness_count",
+            {"model": "cats", "version": "2", "stage": "canary", "source": "live"},
         )
         or 0
     )
@@ -31,7 +32,7 @@ def test_simulator_sends_dark_traffic_split_by_canary_weight(live_server, model_
     assert "done: 60 requests" in report
     assert "v1 production" in report and "v2 canary" in report
     after = REGISTRY.get_sample_value(
-        "cvcp_input_brightness_count", {"model": "cats", "version": "2", "stage": "canary"}
+        "cvcp_input_brightness_count", {"model": "cats", "version": "2", "stage": "canary", "source": "live"}
     )
     assert after > before
 

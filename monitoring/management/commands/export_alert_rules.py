@@ -9,21 +9,21 @@ from monitoring.models import AlertRule
 from monitoring.selectors import baseline_current
 from registry.choices import Stage
 from registry.models import ModelState
-from serving.signals import NUMERIC, SIGNALS
+from serving.signals import NUMERIC, SIGNALS, Source
 
 
 def _builtin() -> list[dict]:
     return [
         {
             "alert": "CvcpHighErrorRate",
-            "expr": "sum by (model) (rate(cvcp_errors_total[5m])) / clamp_min(sum by (model) (rate(cvcp_requests_total[5m])), 1e-9) > 0.05",
+            "expr": 'sum by (model) (rate(cvcp_errors_total{source="live"}[5m])) / clamp_min(sum by (model) (rate(cvcp_requests_total{source="live"}[5m])), 1e-9) > 0.05',
             "for": "5m",
             "labels": {"severity": "warning"},
             "annotations": {"summary": "More than 5 % of requests to {{ $labels.model }} fail"},
         },
         {
             "alert": "CvcpSlowP95",
-            "expr": 'histogram_quantile(0.95, sum by (model, version, le) (rate(cvcp_request_duration_seconds_bucket{phase="total"}[5m]))) > 0.5',
+            "expr": 'histogram_quantile(0.95, sum by (model, version, le) (rate(cvcp_request_duration_seconds_bucket{phase="total",source="live"}[5m]))) > 0.5',
             "for": "5m",
             "labels": {"severity": "warning"},
             "annotations": {
@@ -32,7 +32,7 @@ def _builtin() -> list[dict]:
         },
         {
             "alert": "CvcpNoProductionTraffic",
-            "expr": 'sum by (model) (rate(cvcp_requests_total{stage="production"}[15m])) == 0',
+            "expr": 'sum by (model) (rate(cvcp_requests_total{stage="production",source="live"}[15m])) == 0',
             "for": "15m",
             "labels": {"severity": "info"},
             "annotations": {"summary": "{{ $labels.model }} served no production request for 15 minutes"},
@@ -58,7 +58,10 @@ def _from_rules() -> list[dict]:
         mean = ref["sum"] / ref["total"]
         margin = rule.threshold if rule.method == "mean_drop" and rule.threshold else 0.05
         metric = SIGNALS[rule.signal].metric
-        selector = f'model="{rule.model}",version="{state.production_version}",stage="{Stage.PRODUCTION}"'
+        selector = (
+            f'model="{rule.model}",version="{state.production_version}",stage="{Stage.PRODUCTION}",'
+            f'source="{Source.LIVE}"'
+        )
         window = f"{max(rule.window_seconds // 60, 1)}m"
         out.append(
             {
