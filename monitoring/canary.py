@@ -18,6 +18,7 @@ from core.roles import Role
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.choices import Action, Stage
+from registry.evidence import AMBER, OK, RED, Finding
 from serving import signals
 
 from . import drift
@@ -203,3 +204,36 @@ def _act(model: ModelState, plan: CanaryPlan, analysis: CanaryAnalysis) -> str:
         return f"weight {model.canary_weight} → {weight}"
     except ApplicationError as exc:
         return f"not acted: {exc.message}"
+
+
+def canary_findings(model: ModelState, version: int) -> list[Finding]:
+    """The latest canary analysis of a version, as approval evidence (registry.evidence provider)."""
+    analysis = CanaryAnalysis.objects.filter(model=model.name, canary_version=version).first()
+    if analysis is None:
+        return [
+            Finding(
+                "canary", "Canary analysis", AMBER,
+                f"v{version} has no canary analysis: nothing says how it behaved on live traffic",
+            )
+        ]  # fmt: skip
+    n = min((c["n_cur"] for c in analysis.checks if c.get("n_cur") is not None), default=0)
+    minutes = (analysis.window_end - analysis.window_start).total_seconds() / 60
+    flag = {str(CanaryVerdict.PASS): OK, str(CanaryVerdict.FAIL): RED}.get(analysis.verdict, AMBER)
+    summary = {
+        str(
+            CanaryVerdict.PASS
+        ): f"passed at {analysis.weight_before} % against v{analysis.production_version}",
+        str(CanaryVerdict.FAIL): f"failed: {_summary(analysis.checks)}",
+    }.get(analysis.verdict, f"on hold: not enough traffic yet (n={n}) to judge")
+    return [
+        Finding(
+            "canary", "Canary analysis", flag, f"{summary}; {n} canary predictions over {minutes:.0f} min",
+            numbers={
+                "analysis": analysis.pk, "verdict": analysis.verdict, "canary_predictions": n,
+                "window_minutes": round(minutes, 1), "weight": analysis.weight_before,
+                "checks": [
+                    {k: c.get(k) for k in ("check", "method", "value", "threshold", "drift")} for c in analysis.checks
+                ],
+            },
+        )
+    ]  # fmt: skip

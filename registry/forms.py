@@ -46,3 +46,17 @@ class RegisterForm(forms.Form):
             "labels",
         )
         return {key: self.cleaned_data[key] for key in keys}
+
+
+def initial_from(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Form values from a version's stored metadata (a new version starts from the previous one's)."""
+    initial: dict[str, Any] = {
+        k: metadata[k]
+        for k in ("input_height", "input_width", "layout", "color_order", "resize", "scale")
+        if k in metadata
+    }
+    for key in ("mean", "std"):
+        if key in metadata:
+            initial[key] = ", ".join(f"{v:g}" for v in metadata[key])
+    initial["labels"] = "\n".join(metadata.get("labels", []))
+    return initial

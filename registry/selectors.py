@@ -193,3 +193,15 @@ class ModelDetail(ModelSummary):
 def model_detail(*, model: ModelState) -> ModelDetail:
     """A model's summary with every version (MLflow must answer)."""
     return ModelDetail(**vars(model_summary(model=model)), versions=version_rows(model=model))
+
+
+def latest_metadata(*, name: str) -> tuple[int, dict[str, Any]] | None:
+    """The newest version of a model and its preprocessing metadata: where a new version starts from.
+    None for a new model."""
+    if not ModelState.objects.filter(name=name).exists():
+        return None
+    versions = mlflow_gateway.version_list(name=name)
+    if not versions:
+        return None
+    newest = max(v.version for v in versions)
+    return newest, mlflow_gateway.version_metadata(name=name, version=newest)

@@ -20,7 +20,7 @@ from core.roles import Permission
 from modelspec import onnx_runtime
 from modelspec.metadata import ModelMetadata, metadata_check_classes
 
-from . import mlflow_gateway, sources
+from . import evidence, mlflow_gateway, sources
 from .choices import Action, RequestStatus, Stage
 from .exceptions import ConcurrentChange, ModelNotFound, SelfApproval, StaleState, TransitionRefused
 from .mlflow_gateway import FetchedModel
@@ -154,6 +154,14 @@ class Registered:
     version: mlflow_gateway.VersionInfo
     event: PromotionEvent
     check: onnx_runtime.ModelCheck
+    same_file_as: list[int]  # earlier versions with the identical file (SHA-256): likely a slip
+
+    @property
+    def warnings(self) -> list[str]:
+        if not self.same_file_as:
+            return []
+        listed = ", ".join(f"v{v}" for v in self.same_file_as)
+        return [f"the file is identical (SHA-256) to {listed}: this version changes nothing but metadata"]
 
 
 def _model_file(onnx_file: bytes | IO[bytes] | None, source_uri: str) -> FetchedModel:
@@ -224,6 +232,7 @@ def version_register(
         "test_inference_ms": check.test_inference_ms,
         **(metrics or {}),
     }
+    sha256 = version_tags["cp.sha256"]
     with _model_locked(model_name, create=True) as model:
         info = mlflow_gateway.version_create(
             name=model_name,
@@ -235,6 +244,7 @@ def version_register(
             dataset=dataset,
             description=description,
         )
+        same = evidence.same_file_versions(name=model_name, sha256=sha256, version=info.version)
         model.updated_at = timezone.now()
         model.save(update_fields=["updated_at"])
         event = PromotionEvent.objects.create(
@@ -250,9 +260,10 @@ def version_register(
                 "input_shape": list(check.input_shape),
                 "output_shape": list(check.output_shape),
                 "test_inference_ms": check.test_inference_ms,
+                "same_file_as": same,
             },
         )
-    return Registered(version=info, event=event, check=check)
+    return Registered(version=info, event=event, check=check, same_file_as=same)
 
 
 # --- promotion -------------------------------------------------------------------------------

@@ -17,10 +17,10 @@ from core.exceptions import ApplicationError, BadRequest
 from core.roles import actor_of
 from modelspec.metadata import metadata_parse
 
-from . import selectors, services
+from . import evidence, selectors, services
 from .actions import ACTIONS, PAGE_ALIASES
 from .choices import Action, Stage
-from .forms import RegisterForm
+from .forms import RegisterForm, initial_from
 from .models import ModelState
 
 
@@ -41,6 +41,8 @@ def _model_context(model: ModelState) -> dict[str, Any]:
         "version_error": "",
         "rows": [],
     }
+    if context["pending"] is not None:
+        context["evidence"] = evidence.version_evidence(model=model, version=context["pending"].version)
     try:
         context["rows"] = selectors.version_rows(model=model)
     except ApplicationError as exc:
@@ -64,7 +66,13 @@ def version_detail(request: HttpRequest, name: str, version: int) -> HttpRespons
     return render(
         request,
         "registry/version_detail.html",
-        {"model": model, "row": row, "events": events, "pending": selectors.pending_request(model=model)},
+        {
+            "model": model,
+            "row": row,
+            "events": events,
+            "pending": selectors.pending_request(model=model),
+            "evidence": evidence.version_evidence(model=model, version=version),
+        },
     )
 
 
@@ -108,9 +116,20 @@ def model_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
 
 @login_required
 def version_register(request: HttpRequest) -> HttpResponse:
-    form = RegisterForm(
-        request.POST or None, request.FILES or None, initial={"model_name": request.GET.get("model", "")}
-    )
+    name = request.GET.get("model", "") if request.method == "GET" else request.POST.get("model_name", "")
+    previous, notice = None, ""
+    if name:
+        try:
+            previous = selectors.latest_metadata(name=name)
+        except ApplicationError as exc:
+            notice = f"The previous version's metadata could not be read ({exc.message}); check every field."
+    initial: dict[str, Any] = {"model_name": name}
+    if previous is not None:
+        initial.update(initial_from(previous[1]))
+    form = RegisterForm(request.POST or None, request.FILES or None, initial=initial)
+    if previous is not None:  # the page marks each field that differs from the previous version
+        for key, value in initial_from(previous[1]).items():
+            form.fields[key].widget.attrs["data-previous"] = str(value)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -137,7 +156,10 @@ def version_register(request: HttpRequest) -> HttpResponse:
                     f"Registered {info.name} v{info.version} (checked: input {list(registered.check.input_shape)}, "
                     f"test inference {registered.check.test_inference_ms:.1f} ms).",
                 )
+                for warning in registered.warnings:
+                    messages.warning(request, f"Look: {warning}.")
                 return redirect("registry:version-detail", name=info.name, version=info.version)
         else:
             status = 400
-    return render(request, "registry/register.html", {"form": form, "action": Action.REGISTER}, status=status)
+    context = {"form": form, "action": Action.REGISTER, "previous": previous, "notice": notice}
+    return render(request, "registry/register.html", context, status=status)

@@ -229,6 +229,10 @@ class CheckOutput(serializers.Serializer):
 class RegisteredOutput(VersionOutput):
     check = CheckOutput()
     event = EventOutput()
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="registered, but look: e.g. the same file as an earlier version",
+    )
 
 
 class LastChangeOutput(serializers.Serializer):
@@ -303,3 +307,31 @@ class ProductionAtOutput(serializers.Serializer):
 class MeOutput(serializers.Serializer):
     username = serializers.CharField()
     roles = serializers.ListField(child=serializers.CharField())
+
+
+class DifferenceOutput(serializers.Serializer):
+    field = serializers.CharField()
+    candidate = serializers.CharField()
+    production = serializers.CharField()
+    flag = serializers.ChoiceField(choices=["red", "amber", "ok"])
+    why = serializers.CharField()
+
+
+class FindingOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    flag = serializers.ChoiceField(choices=["red", "amber", "ok"])
+    summary = serializers.CharField()
+    numbers = serializers.JSONField()
+
+
+class EvidenceOutput(serializers.Serializer):
+    """registry.evidence.Evidence: what an approver decides on."""
+
+    model = serializers.CharField()
+    version = serializers.IntegerField()
+    against = serializers.IntegerField(allow_null=True, help_text="the production version compared with")
+    red_flags = serializers.ListField(child=serializers.CharField())
+    differences = DifferenceOutput(many=True, help_text="the preprocessing contract against production's")
+    findings = FindingOutput(many=True, help_text="canary analysis and other evidence")
+    problems = serializers.ListField(child=serializers.CharField(), help_text="what could not be read")

@@ -13,6 +13,11 @@ urlpatterns = [
     path("models/<str:name>/versions/", views.VersionListApi.as_view(), name="version-list"),
     path("models/<str:name>/versions/<id:version>/", views.VersionDetailApi.as_view(), name="version-detail"),
     path(
+        "models/<str:name>/versions/<id:version>/evidence",
+        views.VersionEvidenceApi.as_view(),
+        name="version-evidence",
+    ),
+    path(
         "models/<str:name>/versions/<id:version>/promote", views.VersionPromoteApi.as_view(), name="promote"
     ),
     path(

@@ -17,7 +17,7 @@ from core.api import parse_at, validated
 from core.exceptions import BadRequest, PayloadTooLarge
 from core.roles import actor_of, user_roles
 from modelspec.metadata import metadata_parse
-from registry import selectors, services
+from registry import evidence, selectors, services
 from registry.actions import ACTIONS, PROMOTE_TO
 from registry.choices import Action
 from registry.idempotency import idempotent_call
@@ -121,6 +121,7 @@ class VersionListApi(WriteApi):
             **s.VersionOutput(row).data,
             "check": s.CheckOutput(registered.check).data,
             "event": s.EventOutput(registered.event).data,
+            "warnings": registered.warnings,
         }
 
 
@@ -153,6 +154,19 @@ def _event_answer(event: PromotionEvent) -> dict[str, Any]:
     return dict(
         s.EventEnvelope({"event": event, "state": selectors.model_state_snapshot(model=event.model)}).data
     )
+
+
+class VersionEvidenceApi(APIView):
+    @extend_schema(
+        operation_id="version_evidence",
+        summary="What an approver decides on: metadata diff against production with red flags, canary analysis",
+        responses={200: s.EvidenceOutput},
+    )
+    def get(self, request: Request, name: str, version: int) -> Response:
+        model = selectors.model_state_get(name=name)
+        row = selectors.version_row(model=model, version=version)  # 404 for an unknown version
+        found = evidence.version_evidence(model=model, version=row.info.version)
+        return Response(s.EvidenceOutput(found).data)
 
 
 class WorkflowActionApi(WriteApi):

@@ -21,3 +21,19 @@ document.addEventListener("htmx:beforeRequest", (event) => {
     event.preventDefault();
   }
 });
+
+// The register form starts from the previous version's metadata: mark each field changed from it.
+document.addEventListener("input", (event) => {
+  const field = event.target.closest("[data-previous]");
+  if (!field) return;
+  const label = field.closest("label");
+  const changed = field.value.trim() !== field.dataset.previous.trim();
+  label.classList.toggle("changed", changed);
+  let note = label.querySelector(".was");
+  if (changed && !note) {
+    note = document.createElement("small");
+    note.className = "was";
+    label.appendChild(note);
+  }
+  if (note) note.textContent = changed ? `changed; the previous version had: ${field.dataset.previous.replace(/\n/g, ", ").slice(0, 120)}` : "";
+});

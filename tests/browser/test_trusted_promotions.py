@@ -4,9 +4,11 @@ rejecting say why and ask first."""
 import pytest
 from playwright.sync_api import expect
 
+from modelspec.examples import tiny_classifier_onnx
+from modelspec.metadata import metadata_parse
 from registry import services
 from registry.models import ModelState, ProductionRequest, PromotionEvent
-from tests.factories import register, to_production
+from tests.factories import LABELS, register, start_canary, to_production
 from tests.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -75,3 +77,52 @@ def test_abort_and_reject_ask_first_and_need_a_reason(page, live_server, users):
     page.get_by_test_id("confirm-abort").click()
     expect(page.locator(".flash")).to_contain_text("The canary was aborted")
     assert ModelState.objects.get(name="cats").canary_version is None
+
+
+def test_a_misconfigured_candidate_is_flagged_red_on_the_approval_card(page, live_server, users, artifacts):
+    tuned = {
+        "input_height": 32,
+        "input_width": 32,
+        "resize": "stretch",
+        "labels": LABELS,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+    }
+    services.version_register(
+        model_name="cats",
+        actor=users["engineer"],
+        metadata=metadata_parse(tuned),
+        onnx_file=tiny_classifier_onnx(seed=1),
+    )
+    to_production("cats", 1, users)
+    defaults = {
+        "input_height": 32,
+        "input_width": 32,
+        "resize": "stretch",
+    }  # the form's ImageNet defaults, no labels
+    services.version_register(
+        model_name="cats",
+        actor=users["engineer"],
+        metadata=metadata_parse(defaults),
+        onnx_file=tiny_classifier_onnx(seed=1),
+    )
+    start_canary(2, 10, users)
+    services.production_request(model_name="cats", version=2, actor=users["engineer"])
+
+    log_in(page, live_server.url, "approver")
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.goto(f"{live_server.url}/models/cats/")
+    flags = page.get_by_test_id("red-flags")
+    expect(flags).to_contain_text("3 red flags")
+    expect(flags).to_contain_text("normalization")
+    expect(flags).to_contain_text("the candidate has no labels")
+    expect(flags).to_contain_text("the same file as v1")
+    row = page.locator("table.diff tr[data-field=normalization]")
+    expect(row).to_have_class("flag-red")
+    expect(page.get_by_test_id("finding-canary")).to_contain_text("no canary analysis")
+    page.screenshot(path=str(artifacts / "approval-evidence-390.png"), full_page=True)
+    wide = page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)"
+        ".map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 8)"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide  # it fits the phone

@@ -1,0 +1,177 @@
+"""What an approver decides on: the candidate's preprocessing contract against production's, with red
+flags, and what other apps know of it (monitoring adds its canary analysis through `evidence_provider`;
+the registry does not import monitoring). One home for the pages and the API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.exceptions import ApplicationError
+
+from . import mlflow_gateway
+from .models import ModelState
+
+RED, AMBER, OK = "red", "amber", "ok"
+
+
+@dataclass(frozen=True)
+class Difference:
+    field: str
+    candidate: str
+    production: str
+    flag: str  # RED: it will answer wrongly; AMBER: check it is meant; OK: the same
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One piece of evidence from elsewhere (the canary analysis, a pre-flight): a verdict, a line a
+    person reads, the numbers behind it."""
+
+    kind: str
+    title: str
+    flag: str
+    summary: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    model: str
+    version: int
+    against: int | None  # the production version it is compared with
+    differences: list[Difference]
+    findings: list[Finding]
+    problems: list[str]  # what could not be read (MLflow down, no metadata)
+
+    @property
+    def red_flags(self) -> list[str]:
+        lines = [f"{d.field}: {d.why}" for d in self.differences if d.flag == RED]
+        return lines + [f"{f.title}: {f.summary}" for f in self.findings if f.flag == RED]
+
+
+Provider = Callable[[ModelState, int], list[Finding]]
+_providers: list[Provider] = []
+
+
+def evidence_provider(provider: Provider) -> Provider:
+    """Add a source of findings (an app's ready() calls this)."""
+    if provider not in _providers:
+        _providers.append(provider)
+    return provider
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _compare(name: str, ours: Any, theirs: Any, flag: str, why: str) -> Difference:
+    same = ours == theirs
+    return Difference(name, _text(ours), _text(theirs), OK if same else flag, "" if same else why)
+
+
+def metadata_differences(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
+    """The contract, field by field: what would make the candidate answer wrongly on the same inputs."""
+    c_labels, p_labels = list(candidate.get("labels", [])), list(production.get("labels", []))
+    rows = [
+        _compare(
+            "input size",
+            [candidate.get("input_height"), candidate.get("input_width")],
+            [production.get("input_height"), production.get("input_width")],
+            AMBER,
+            "the model sees inputs at another size; check it was trained so",
+        ),
+        _compare("layout", candidate.get("layout"), production.get("layout"), RED, "tensor layout differs"),
+        _compare(
+            "normalization",
+            [candidate.get("scale"), *candidate.get("mean", []), *candidate.get("std", [])],
+            [production.get("scale"), *production.get("mean", []), *production.get("std", [])],
+            RED,
+            "scale, mean or std differ: unless the model was retrained with them, every input is "
+            "shifted (the form's ImageNet defaults are a common slip)",
+        ),
+        _compare(
+            "colour order",
+            candidate.get("color_order"),
+            production.get("color_order"),
+            RED,
+            "channels are swapped relative to production",
+        ),
+        _compare(
+            "resize policy",
+            [candidate.get("resize"), candidate.get("crop_ratio")],
+            [production.get("resize"), production.get("crop_ratio")],
+            AMBER,
+            "inputs are resized or cropped differently",
+        ),
+        _compare(
+            "output kind",
+            candidate.get("output"),
+            production.get("output"),
+            RED,
+            "scores are read differently",
+        ),
+    ]
+    if len(c_labels) != len(p_labels):
+        why = (
+            "the candidate has no labels: answers will read 'class 285'"
+            if not c_labels
+            else f"{len(c_labels)} labels against production's {len(p_labels)}"
+        )
+        rows.append(Difference("label count", str(len(c_labels)), str(len(p_labels)), RED, why))
+    else:
+        changed = [i for i, (a, b) in enumerate(zip(c_labels, p_labels, strict=True)) if a != b]
+        rows.append(
+            Difference(
+                "labels",
+                f"{len(c_labels)}, {len(changed)} renamed" if changed else str(len(c_labels)),
+                str(len(p_labels)),
+                AMBER if changed else OK,
+                "renamed: "
+                + ", ".join(f"{i}: {p_labels[i]!r} → {c_labels[i]!r}" for i in changed[:5])
+                + (" …" if len(changed) > 5 else "")
+                if changed
+                else "",
+            )
+        )
+    return rows
+
+
+def version_evidence(*, model: ModelState, version: int) -> Evidence:
+    """The candidate against production: metadata diff, same-file check, and every provider's findings."""
+    against = model.production_version if model.production_version != version else None
+    differences: list[Difference] = []
+    problems: list[str] = []
+    try:
+        candidate = mlflow_gateway.version_metadata(name=model.name, version=version)
+        info = mlflow_gateway.version_get(name=model.name, version=version)
+        if against is not None:
+            production = mlflow_gateway.version_metadata(name=model.name, version=against)
+            differences = metadata_differences(candidate, production)
+            theirs = mlflow_gateway.version_get(name=model.name, version=against)
+            sha = info.tags.get(f"{mlflow_gateway.TAG_PREFIX}sha256", "")
+            if sha and sha == theirs.tags.get(f"{mlflow_gateway.TAG_PREFIX}sha256"):
+                differences.append(
+                    Difference(
+                        "model file", sha[:12], sha[:12], RED, f"the same file as v{against}: nothing new"
+                    )
+                )
+    except ApplicationError as exc:
+        problems.append(exc.message)
+    findings = [finding for provider in _providers for finding in provider(model, version)]
+    return Evidence(model.name, version, against, differences, findings, problems)
+
+
+def same_file_versions(*, name: str, sha256: str, version: int) -> list[int]:
+    """Other versions of a model whose file has this SHA-256 (flagged when one is registered)."""
+    return sorted(
+        v.version
+        for v in mlflow_gateway.version_list(name=name)
+        if v.version != version and v.tags.get(f"{mlflow_gateway.TAG_PREFIX}sha256") == sha256
+    )

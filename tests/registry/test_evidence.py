@@ -1,0 +1,105 @@
+"""The approver does not decide blind: a candidate registered with the form's defaults against a
+production tuned otherwise is flagged red, field by field, with the canary's verdict beside it."""
+
+import pytest
+from django.utils import timezone
+
+from modelspec.examples import tiny_classifier_onnx
+from modelspec.metadata import metadata_parse
+from monitoring.models import CanaryAnalysis
+from registry import services
+from tests.factories import LABELS, start_canary, to_production
+from tests.helpers import token_client
+
+pytestmark = pytest.mark.django_db
+
+TUNED = {
+    "input_height": 32,
+    "input_width": 32,
+    "resize": "stretch",
+    "labels": LABELS,
+    "mean": [0.5] * 3,
+    "std": [0.5] * 3,
+}
+DEFAULTS = {"input_height": 32, "input_width": 32, "resize": "stretch"}  # ImageNet mean/std, no labels
+
+
+def register(users, metadata, seed):
+    return services.version_register(
+        model_name="cats",
+        actor=users["engineer"],
+        metadata=metadata_parse(metadata),
+        onnx_file=tiny_classifier_onnx(seed=seed),
+    )
+
+
+@pytest.fixture
+def misconfigured(users):
+    """Production v1 (0.5/0.5, ten labels); v2 is the same file registered with the form's defaults."""
+    register(users, TUNED, seed=1)
+    to_production("cats", 1, users)
+    second = register(users, DEFAULTS, seed=1)
+    start_canary(2, 10, users)
+    services.production_request(model_name="cats", version=2, actor=users["engineer"])
+    return second
+
+
+def test_the_same_file_is_flagged_at_registration(users, misconfigured):
+    assert misconfigured.same_file_as == [1]
+    assert "identical (SHA-256) to v1" in misconfigured.warnings[0]
+    assert misconfigured.event.details["same_file_as"] == [1]
+
+
+def test_the_evidence_names_every_red_flag(users, misconfigured):
+    evidence = token_client(users["approver"]).get("/api/v1/models/cats/versions/2/evidence").json()
+    assert evidence["against"] == 1
+    flags = {d["field"]: d for d in evidence["differences"]}
+    assert flags["normalization"]["flag"] == "red"
+    assert flags["normalization"]["candidate"].startswith("0.00392157, 0.485")
+    assert flags["label count"]["flag"] == "red" and "class 285" in flags["label count"]["why"]
+    assert flags["model file"]["flag"] == "red"
+    assert flags["layout"]["flag"] == flags["colour order"]["flag"] == "ok"
+    assert len(evidence["red_flags"]) == 3
+    canary = evidence["findings"][0]
+    assert (canary["kind"], canary["flag"]) == ("canary", "amber") and "no canary analysis" in canary[
+        "summary"
+    ]
+
+
+def test_a_failed_canary_analysis_is_a_red_finding_with_its_numbers(users, misconfigured):
+    now = timezone.now()
+    CanaryAnalysis.objects.create(
+        model="cats", canary_version=2, production_version=1, window_start=now - timezone.timedelta(minutes=30),
+        window_end=now, verdict="fail", weight_before=10,
+        checks=[{"check": "mean confidence", "method": "mean_drop", "value": 0.2, "threshold": 0.05,
+                 "p_value": 1e-6, "n_ref": 900, "n_cur": 120, "drift": True}],
+    )  # fmt: skip
+    evidence = token_client(users["approver"]).get("/api/v1/models/cats/versions/2/evidence").json()
+    canary = evidence["findings"][0]
+    assert canary["flag"] == "red" and canary["numbers"]["canary_predictions"] == 120
+    assert "mean confidence" in canary["summary"] and "30 min" in canary["summary"]
+
+
+def test_the_approval_card_shows_the_flags(users, misconfigured, client):
+    client.force_login(users["approver"])
+    page = client.get("/models/cats/").content.decode()
+    assert 'data-testid="red-flags"' in page and "3 red flags" in page
+    assert "with no reason given" in page
+
+
+def test_an_identical_candidate_has_no_red_flags(users):
+    register(users, TUNED, seed=1)
+    to_production("cats", 1, users)
+    register(users, TUNED, seed=2)
+    evidence = token_client(users["approver"]).get("/api/v1/models/cats/versions/2/evidence").json()
+    assert evidence["red_flags"] == [] and {d["flag"] for d in evidence["differences"]} == {"ok"}
+
+
+def test_the_register_form_starts_from_the_previous_version(users, client):
+    register(users, TUNED, seed=1)
+    client.force_login(users["engineer"])
+    page = client.get("/register/?model=cats").content.decode()
+    assert 'data-testid="starts-from"' in page and "cats v1" in page
+    assert 'value="0.5, 0.5, 0.5"' in page and 'data-previous="0.5, 0.5, 0.5"' in page
+    assert "class-9" in page
+    assert token_client(users["approver"]).get("/api/v1/models/cats/versions/9/evidence").status_code == 404
