@@ -82,7 +82,7 @@ def predict_answer(
 # --- through Django ----------------------------------------------------------------------------
 
 
-def image_bytes(request: HttpRequest) -> bytes:
+def _image_bytes(request: HttpRequest) -> bytes:
     if request.content_type == "multipart/form-data":
         try:
             files = request.FILES
@@ -95,19 +95,25 @@ def image_bytes(request: HttpRequest) -> bytes:
     return request.body
 
 
-@csrf_exempt
-@require_POST
-def predict(request: HttpRequest, name: str) -> HttpResponse:
-    """Multipart uploads (the tester page) come here; raw image bodies are answered by PredictFastPath."""
+def answer_request(request: HttpRequest, name: str, *, source: str, routing_key: str | None) -> JsonResponse:
+    """A prediction asked through Django (a raw body or a multipart upload), as JSON."""
     status, body = predict_answer(
         name,
         content_length=int(request.META.get("CONTENT_LENGTH") or 0),
-        read_image=lambda: image_bytes(request),
+        read_image=lambda: _image_bytes(request),
         version=request.GET.get("version"),
         stage=request.GET.get("stage"),
-        routing_key=request.headers.get("X-Routing-Key"),
+        routing_key=routing_key,
+        source=source,
     )
     return JsonResponse(body, status=status)
+
+
+@csrf_exempt
+@require_POST
+def predict(request: HttpRequest, name: str) -> HttpResponse:
+    """Multipart uploads come here; raw image bodies are answered by PredictFastPath."""
+    return answer_request(request, name, source=Source.LIVE, routing_key=request.headers.get("X-Routing-Key"))
 
 
 @require_GET

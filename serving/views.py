@@ -12,7 +12,7 @@ from core.api import error_body
 from core.exceptions import ApplicationError
 from registry import selectors
 
-from .endpoints import image_bytes, predict_answer
+from .endpoints import answer_request
 from .signals import Source
 
 
@@ -33,13 +33,4 @@ def tester_predict(request: HttpRequest, name: str) -> HttpResponse:
     metric, so monitoring, baselines and canary analysis never count it."""
     if not request.user.is_authenticated:
         return JsonResponse(error_body("not_authenticated", "log in to use the tester"), status=401)
-    status, body = predict_answer(
-        name,
-        content_length=int(request.META.get("CONTENT_LENGTH") or 0),
-        read_image=lambda: image_bytes(request),
-        version=request.GET.get("version"),
-        stage=request.GET.get("stage"),
-        routing_key=None,
-        source=Source.TESTER,
-    )
-    return JsonResponse(body, status=status)
+    return answer_request(request, name, source=Source.TESTER, routing_key=None)

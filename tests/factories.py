@@ -15,6 +15,10 @@ from registry import services
 
 LABELS = [f"class-{i}" for i in range(10)]
 METADATA = {"input_height": 32, "input_width": 32, "resize": "stretch", "labels": LABELS}
+# A model trained with 0.5/0.5 normalization, and the same model registered with the form's defaults
+# (ImageNet mean/std, no labels): the slip the approval evidence must flag.
+TUNED = {**METADATA, "mean": [0.5] * 3, "std": [0.5] * 3}
+FORM_DEFAULTS = {"input_height": 32, "input_width": 32, "resize": "stretch"}
 
 
 def make_user(username: str, *roles: str):

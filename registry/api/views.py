@@ -136,6 +136,15 @@ class VersionDetailApi(APIView):
         return Response(s.VersionOutput(selectors.version_row(model=model, version=version)).data)
 
 
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="the model's ETag as a read returned it: the state this write was decided on (or send "
+    "expected_revision / expected_production / expected_canary / expected_staging in the body)",
+)
+
+
 def _if_match(request: Request) -> dict[str, int]:
     """If-Match names the model's revision as an expectation (its ETag, as every read returns it)."""
     raw = request.headers.get("If-Match")
@@ -187,7 +196,10 @@ def _action_api(action: Action, summary: str, success_status: int = 200) -> type
 
     class Api(WorkflowActionApi):
         @extend_schema(
-            summary=summary, request={JSON: serializer}, responses={success_status: s.EventEnvelope}
+            summary=summary,
+            request={JSON: serializer},
+            responses={success_status: s.EventEnvelope},
+            parameters=[IF_MATCH],
         )
         def post(self, request: Request, **kwargs: Any) -> Response:
             return super().post(request, **kwargs)
@@ -215,6 +227,7 @@ class VersionPromoteApi(WriteApi):
         summary="Move a version one stage on: staging, canary (with weight), production (opens a request)",
         request={JSON: s.PromoteInput},
         responses={200: s.EventEnvelope},
+        parameters=[IF_MATCH],
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         return super().post(request, **kwargs)

@@ -8,7 +8,7 @@ from modelspec.examples import tiny_classifier_onnx
 from modelspec.metadata import metadata_parse
 from registry import services
 from registry.models import ModelState, ProductionRequest, PromotionEvent
-from tests.factories import LABELS, register, start_canary, to_production
+from tests.factories import FORM_DEFAULTS, TUNED, register, start_canary, to_production
 from tests.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -80,30 +80,17 @@ def test_abort_and_reject_ask_first_and_need_a_reason(page, live_server, users):
 
 
 def test_a_misconfigured_candidate_is_flagged_red_on_the_approval_card(page, live_server, users, artifacts):
-    tuned = {
-        "input_height": 32,
-        "input_width": 32,
-        "resize": "stretch",
-        "labels": LABELS,
-        "mean": [0.5] * 3,
-        "std": [0.5] * 3,
-    }
     services.version_register(
         model_name="cats",
         actor=users["engineer"],
-        metadata=metadata_parse(tuned),
+        metadata=metadata_parse(TUNED),
         onnx_file=tiny_classifier_onnx(seed=1),
     )
     to_production("cats", 1, users)
-    defaults = {
-        "input_height": 32,
-        "input_width": 32,
-        "resize": "stretch",
-    }  # the form's ImageNet defaults, no labels
     services.version_register(
         model_name="cats",
         actor=users["engineer"],
-        metadata=metadata_parse(defaults),
+        metadata=metadata_parse(FORM_DEFAULTS),
         onnx_file=tiny_classifier_onnx(seed=1),
     )
     start_canary(2, 10, users)

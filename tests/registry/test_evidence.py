@@ -8,20 +8,10 @@ from modelspec.examples import tiny_classifier_onnx
 from modelspec.metadata import metadata_parse
 from monitoring.models import CanaryAnalysis
 from registry import services
-from tests.factories import LABELS, start_canary, to_production
+from tests.factories import FORM_DEFAULTS, TUNED, start_canary, to_production
 from tests.helpers import token_client
 
 pytestmark = pytest.mark.django_db
-
-TUNED = {
-    "input_height": 32,
-    "input_width": 32,
-    "resize": "stretch",
-    "labels": LABELS,
-    "mean": [0.5] * 3,
-    "std": [0.5] * 3,
-}
-DEFAULTS = {"input_height": 32, "input_width": 32, "resize": "stretch"}  # ImageNet mean/std, no labels
 
 
 def register(users, metadata, seed):
@@ -38,7 +28,7 @@ def misconfigured(users):
     """Production v1 (0.5/0.5, ten labels); v2 is the same file registered with the form's defaults."""
     register(users, TUNED, seed=1)
     to_production("cats", 1, users)
-    second = register(users, DEFAULTS, seed=1)
+    second = register(users, FORM_DEFAULTS, seed=1)
     start_canary(2, 10, users)
     services.production_request(model_name="cats", version=2, actor=users["engineer"])
     return second
