@@ -17,6 +17,7 @@ from modelspec.examples import tiny_classifier_onnx
 from modelspec.metadata import ModelMetadata, metadata_parse
 from registry import services
 from registry.models import ModelState
+from serving import sample_store
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -69,7 +70,7 @@ def demo_walkthrough(
     if ModelState.objects.filter(name=model_name).exists():
         progress(f"  {model_name} already exists; left as it is")
         return
-    engineer, approver = users[Role.ENGINEER][0], users[Role.APPROVER][0]
+    engineer, approver, admin = users[Role.ENGINEER][0], users[Role.APPROVER][0], users[Role.ADMIN][0]
     for version in versions:
         registered = services.version_register(
             model_name=model_name,
@@ -86,8 +87,14 @@ def demo_walkthrough(
     for number, weight in ((1, 10), (2, 25)):
         services.version_stage_staging(model_name=model_name, version=number, actor=engineer)
         services.canary_start(model_name=model_name, version=number, weight=weight, actor=engineer)
+        # Seeded history has no live traffic for canary analysis or pre-flight: the admin overrides the
+        # gates, with the reason on record, as a real admin would have to.
         services.production_request(
-            model_name=model_name, version=number, actor=engineer, reason="canary looked healthy"
+            model_name=model_name,
+            version=number,
+            actor=admin,
+            override=True,
+            reason="demo history, seeded without live traffic: gates overridden",
         )
         services.production_approve(model_name=model_name, actor=approver, reason="checked the numbers")
         progress(f"  v{number}: staging → canary {weight} % → production (approved by {approver})")
@@ -96,6 +103,8 @@ def demo_walkthrough(
         model_name=model_name, version=3, weight=10, actor=engineer, reason="try v3 on 10 %"
     )
     progress("  v3: staging → canary 10 %")
+    sample_store.policy_set(model=model_name, actor=admin, enabled=True)
+    progress("  sample store on: live production inputs are kept for pre-flight replays")
 
 
 def tiny_demo(users: DemoUsers, *, progress: Progress) -> None:

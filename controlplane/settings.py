@@ -188,9 +188,23 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # The sample store's images (serving.sample_store): a local folder by default; any Django storage
+    # backend (e.g. django-storages' S3) can take its place.
+    "samples": {
+        "BACKEND": env("SAMPLE_STORE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": env("SAMPLE_STORE_DIR", str(VAR_DIR / "samples"))},
+    },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+
+# The sample store's caps for a model that turns it on (each model's policy can change them).
+SAMPLE_STORE_DEFAULTS = {
+    "max_count": env_int("SAMPLE_STORE_MAX_COUNT", 500),
+    "max_bytes": env_int("SAMPLE_STORE_MAX_BYTES", 256 * 1024 * 1024),
+    "retention_days": env_int("SAMPLE_STORE_RETENTION_DAYS", 14),
+}
+SAMPLE_STORE_QUEUE = env_int("SAMPLE_STORE_QUEUE", 64)  # inputs waiting to be stored; more are dropped
 
 # --- MLflow -----------------------------------------------------------------------------------
 MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", f"sqlite:///{VAR_DIR / 'mlflow' / 'mlflow.db'}")
@@ -274,6 +288,7 @@ CELERY_BEAT_SCHEDULE = {
     "analyze-canaries": {"task": "monitoring.tasks.analyze_canaries", "schedule": MONITORING_CANARY_SECONDS},
     "ensure-baselines": {"task": "monitoring.tasks.ensure_baselines", "schedule": MONITORING_COLLECT_SECONDS},
     "evaluate-alerts": {"task": "monitoring.tasks.evaluate_alerts", "schedule": MONITORING_COLLECT_SECONDS},
+    "enforce-sample-limits": {"task": "monitoring.tasks.enforce_sample_limits", "schedule": 3600},
 }
 
 # --- API --------------------------------------------------------------------------------------
@@ -330,3 +345,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"alembic": {"level": "WARNING"}, "mlflow": {"level": "WARNING"}},
 }
+
+# --- Pre-flight replay (monitoring.preflight) --------------------------------------------------
+PREFLIGHT_SAMPLES = env_int("PREFLIGHT_SAMPLES", 50)  # stored production inputs a replay runs on
+PREFLIGHT_MAX_SAMPLES = env_int("PREFLIGHT_MAX_SAMPLES", 1000)
+PREFLIGHT_MIN_AGREEMENT = env_float("PREFLIGHT_MIN_AGREEMENT", 0.9)  # top-1 agreement the gate needs
+
+# What a production request needs (registry.evidence gates, provided by monitoring): a passing canary
+# analysis and a passing pre-flight. An admin may override either with a written reason (recorded).
+PROMOTION_GATES = env_list("PROMOTION_GATES", "canary_analysis,preflight")

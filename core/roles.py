@@ -47,6 +47,9 @@ class Permission(models.TextChoices):
     ALERT_SILENCE = "alert_silence", "Snooze and resolve alerts"
     BASELINE_ADOPT = "baseline_adopt", "Re-baseline a version from a production window"
     ALERTS_RECEIVE = "alerts_receive", "Post alerts from Alertmanager"
+    SAMPLES_MANAGE = "samples_manage", "Turn a model's sample store on or off, purge it"
+    PREFLIGHT_RUN = "preflight_run", "Run a pre-flight replay of a version"
+    SHADOW_MANAGE = "shadow_manage", "Start or stop shadow traffic to a staging version"
 
 
 # Admin may do everything; it is added to every set below.
@@ -64,6 +67,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     Permission.ALERT_SILENCE: frozenset({Role.OPERATOR}),
     Permission.BASELINE_ADOPT: frozenset({Role.OPERATOR}),
     Permission.ALERTS_RECEIVE: frozenset({Role.OPERATOR}),
+    Permission.SAMPLES_MANAGE: frozenset({Role.ENGINEER, Role.OPERATOR}),
+    Permission.PREFLIGHT_RUN: frozenset({Role.ENGINEER, Role.APPROVER}),
+    Permission.SHADOW_MANAGE: frozenset({Role.ENGINEER, Role.OPERATOR}),
 }
 
 

@@ -6,8 +6,13 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
 
     def ready(self) -> None:
-        from registry.evidence import evidence_provider
+        from registry.evidence import evidence_provider, promotion_gate
 
-        from .canary import canary_findings
+        from .canary import canary_findings, canary_gate
+        from .preflight import preflight_findings, preflight_gate
 
-        evidence_provider(canary_findings)  # the approver sees the canary's verdict and numbers
+        # The approver sees the canary's verdict and the pre-flight; a production request needs both.
+        evidence_provider(canary_findings)
+        evidence_provider(preflight_findings)
+        promotion_gate("canary_analysis", canary_gate)
+        promotion_gate("preflight", preflight_gate)

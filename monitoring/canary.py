@@ -237,3 +237,16 @@ def canary_findings(model: ModelState, version: int) -> list[Finding]:
             },
         )
     ]  # fmt: skip
+
+
+def canary_gate(model: ModelState, version: int) -> list[str]:
+    """The production gate: the version's latest canary analysis passed (a first production version has
+    nothing to be compared with)."""
+    if model.production_version is None:
+        return []
+    analysis = CanaryAnalysis.objects.filter(model=model.name, canary_version=version).first()
+    if analysis is None:
+        return ["no canary analysis has passed (none has run)"]
+    if analysis.verdict != CanaryVerdict.PASS:
+        return [f"its latest canary analysis is {analysis.verdict}, not pass"]
+    return []

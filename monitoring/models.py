@@ -1,6 +1,7 @@
 """Collected metric windows: per-window bin counts per {model, version, stage, signal}, and the
 cumulative values last seen per series so the next collection can take the difference."""
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -250,3 +251,40 @@ class AlertEvent(models.Model):
 
     def __str__(self) -> str:
         return f"alert #{self.alert_id} {self.action}"
+
+
+class PreflightStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class PreflightRun(models.Model):
+    """A candidate and production, both run on the same stored production inputs: stored with the
+    version, shown to the approver, required by the production gate."""
+
+    model = models.CharField(max_length=100)
+    version = models.PositiveIntegerField(help_text="the candidate")
+    production_version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=PreflightStatus.choices, default=PreflightStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "version", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} v{self.version} vs v{self.production_version}: {self.status}"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0

@@ -1,10 +1,13 @@
 """Celery tasks: thin interfaces onto the monitoring services; each is safe to run twice."""
 
 from celery import shared_task
+from django.db import transaction
 
 from registry.selectors import model_state_list
+from serving import sample_store
 
-from . import alert_evaluation, baselines, canary, collection
+from . import alert_evaluation, baselines, canary, collection, preflight
+from .models import PreflightRun, PreflightStatus
 
 
 @shared_task(name="monitoring.tasks.collect_metrics")
@@ -31,3 +34,22 @@ def ensure_baselines() -> list[str]:
 @shared_task(name="monitoring.tasks.evaluate_alerts")
 def evaluate_alerts() -> list[str]:
     return [f"#{a.pk} {a.state}" for a in alert_evaluation.alerts_evaluate()]
+
+
+@shared_task(name="monitoring.tasks.run_preflight")
+def run_preflight(run_id: int) -> dict:
+    run = preflight.preflight_execute(run_id=run_id)
+    return {"run": run.pk, "status": run.status, "done": run.done}
+
+
+def preflight_request(**kwargs) -> PreflightRun:
+    """Queue a pre-flight and hand it to a worker once the run is committed (pages and the API)."""
+    run = preflight.preflight_start(**kwargs)
+    if run.status == PreflightStatus.QUEUED and run.done == 0:
+        transaction.on_commit(lambda: run_preflight.delay(run.pk))
+    return run
+
+
+@shared_task(name="monitoring.tasks.enforce_sample_limits")
+def enforce_sample_limits() -> int:
+    return sample_store.limits_enforce()

@@ -3,20 +3,23 @@ their review. Reads come from selectors, review actions parse with the API's ser
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from core.api import validated
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, BadRequest
 from core.roles import actor_of
+from registry import selectors as registry_selectors
 from registry.choices import Stage
-from serving import signals
+from serving import sample_store, signals
 
-from . import charts, drift, selectors
+from . import charts, drift, preflight, selectors, tasks
 from .alert_review import alert_review
-from .api.serializers import ReviewInput
+from .api.serializers import ReviewInput, SamplePolicyInput
 
 
 @login_required
@@ -101,3 +104,75 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         "error": error,
     }
     return render(request, "monitoring/alert.html", context, status=status)
+
+
+# --- promotion evidence: the sample store and pre-flight replays (fragments of the registry's pages) ---
+
+
+@login_required
+@require_GET
+def model_samples(request: HttpRequest, name: str) -> HttpResponse:
+    """The model page's sample-store card (loaded into the page by htmx)."""
+    registry_selectors.model_state_get(name=name)
+    return render(
+        request,
+        "monitoring/partials/_samples.html",
+        {"name": name, "store": sample_store.summary(model=name)},
+    )
+
+
+@login_required
+@require_POST
+def samples_manage(request: HttpRequest, name: str) -> HttpResponse:
+    registry_selectors.model_state_get(name=name)
+    actor, what = actor_of(request), request.POST.get("what")
+    try:
+        if what == "purge":
+            messages.success(
+                request, f"Purged {sample_store.purge(model=name, actor=actor)} stored inputs of {name}."
+            )
+        elif what in ("on", "off"):
+            sample_store.policy_set(
+                model=name,
+                actor=actor,
+                **validated(SamplePolicyInput, request.POST, enabled=what == "on"),
+            )
+            messages.success(request, f"The sample store of {name} is {what}.")
+        else:
+            raise BadRequest("what must be on, off or purge", code="invalid")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("registry:model-detail", name=name)
+
+
+@login_required
+@require_GET
+def sample_image(request: HttpRequest, name: str, sample_id: int) -> HttpResponse:
+    sample = sample_store.sample_get(model=name, sample_id=sample_id)
+    response = HttpResponse(sample_store.sample_bytes(sample), content_type=sample.content_type)
+    response["Content-Disposition"] = "inline"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+def version_preflight(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    """GET: the version's pre-flight card (polls itself while the job runs). POST: start one."""
+    if request.method == "POST":
+        try:
+            tasks.preflight_request(model_name=name, version=version, actor=actor_of(request))
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("registry:version-detail", name=name, version=version)
+    model = registry_selectors.model_state_get(name=name)
+    run = preflight.preflight_latest(model_name=name, version=version)
+    passed = preflight.preflight_passed(run, model.production_version) if run else None
+    context = {
+        "model": model,
+        "version": version,
+        "run": run,
+        "passed": passed,
+        "active": run is not None and run.status in preflight.ACTIVE,
+        "limit": settings.PREFLIGHT_SAMPLES,
+    }
+    return render(request, "monitoring/partials/_preflight.html", context)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from core.exceptions import ApplicationError
 
 from . import mlflow_gateway
@@ -61,6 +63,22 @@ def evidence_provider(provider: Provider) -> Provider:
     if provider not in _providers:
         _providers.append(provider)
     return provider
+
+
+Gate = Callable[[ModelState, int], list[str]]  # → why the version may not be requested yet (empty: it may)
+_gates: dict[str, Gate] = {}
+
+
+def promotion_gate(name: str, gate: Gate) -> None:
+    """Add a production gate (an app's ready() calls this); settings.PROMOTION_GATES names those in force."""
+    _gates[name] = gate
+
+
+def gate_failures(*, model: ModelState, version: int) -> list[str]:
+    """What stops a production request for `version`, by the gates settings.PROMOTION_GATES names."""
+    return [
+        why for name in settings.PROMOTION_GATES if name in _gates for why in _gates[name](model, version)
+    ]
 
 
 def _text(value: Any) -> str:

@@ -124,12 +124,14 @@ def _apply(
     return created
 
 
-def _check_override(*, actor: User, override: bool, reason: str, rule: str) -> bool:
-    """An admin may skip a stage with a written reason; everyone else is stopped by the rule."""
+def _check_override(
+    *, actor: User, override: bool, reason: str, rule: str, code: str = "stage_skipped"
+) -> bool:
+    """An admin may skip a rule (a stage, a gate) with a written reason; everyone else is stopped by it."""
     if not override:
-        raise TransitionRefused(rule, code="stage_skipped")
+        raise TransitionRefused(f"{rule} An admin may override with a written reason.", code=code)
     if not roles.is_admin(actor):
-        raise TransitionRefused(f"{rule} Only an admin may override this.", code="stage_skipped")
+        raise TransitionRefused(f"{rule} Only an admin may override this.", code=code)
     if not reason.strip():
         raise BadRequest("an override needs a written reason", code="reason_required")
     return True
@@ -455,6 +457,15 @@ def production_request(
             reason=reason,
             rule=f"no skipping stages: v{version} must run as the canary before production.",
         )
+        blocked = evidence.gate_failures(model=model, version=version)
+        if blocked:
+            overridden = _check_override(
+                actor=actor,
+                override=override,
+                reason=reason,
+                rule=f"v{version} cannot go to production yet: {'; '.join(blocked)}.",
+                code="gate_failed",
+            )
         request = ProductionRequest.objects.create(
             model=model, version=version, requested_by=actor, reason=reason
         )
@@ -471,6 +482,7 @@ def production_request(
                 reason=reason,
                 override=overridden,
                 request=request,
+                details={"gates_overridden": blocked} if blocked else {},
             ),
         )
         return request

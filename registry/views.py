@@ -43,6 +43,7 @@ def _model_context(model: ModelState) -> dict[str, Any]:
     }
     if context["pending"] is not None:
         context["evidence"] = evidence.version_evidence(model=model, version=context["pending"].version)
+        context["pending_event"] = context["pending"].events.filter(action=Action.PRODUCTION_REQUEST).first()
     try:
         context["rows"] = selectors.version_rows(model=model)
     except ApplicationError as exc:

@@ -83,3 +83,10 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+offpath_dropped = Counter(
+    f"{PREFIX}_offpath_dropped",
+    "Items dropped because an off-path queue (sample store, shadow) was full",
+    ("queue", "model"),
+)

@@ -18,7 +18,7 @@ from core.exceptions import ApplicationError, BadRequest, ServiceUnavailable
 from registry.choices import Stage
 from registry.selectors import model_state_list
 
-from . import metrics, signals
+from . import metrics, sample_store, signals
 from .model_cache import Served, model_cache
 from .preprocessing import ImageRejected, ImageStats, Prepared, prepare
 from .routing import Route
@@ -90,6 +90,7 @@ def predict(
     version: int | None = None,
     stage: str | None = None,
     source: str = signals.Source.LIVE,
+    use_cache: bool = True,
 ) -> dict:
     """Route, answer from the cache or run the model, and record the answer in the metrics (labelled with
     its traffic source) and the cache. The recording runs before the answer goes out, on purpose
@@ -102,7 +103,8 @@ def predict(
     cache_key = f"pred:{model_name}:{chosen}:{hashlib.sha256(data).hexdigest()}"
     cache = caches[settings.SERVING_CACHE_ALIAS]
     lookup, cached = "miss", None
-    if settings.SERVING_CACHE_ENABLED:
+    use_cache = use_cache and settings.SERVING_CACHE_ENABLED
+    if use_cache:
         try:
             cached = cache.get(cache_key)
         except Exception as exc:  # noqa: BLE001 - a cache outage (Redis down) costs speed, not answers
@@ -135,11 +137,19 @@ def predict(
     metrics.predicted_class.labels(**labels, **{"class": served.class_metric_label(top1)}).inc()
     _observe_image(labels, prepared.stats)
     metrics.requests.labels(**labels, outcome="ok").inc()
-    if settings.SERVING_CACHE_ENABLED and lookup != "error":
+    if use_cache and lookup != "error":
         try:
             cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
         except Exception as exc:  # noqa: BLE001 - the answer stands; the next identical input recomputes
             log.warning("prediction cache unavailable, answer not stored: %s", exc)
+    if source == signals.Source.LIVE and stage == Stage.PRODUCTION:
+        sample_store.offer(
+            model=model_name,
+            data=data,
+            version=chosen,
+            label=answer["label"],
+            confidence=answer["confidence"],
+        )
     return {**answer, **_envelope(chosen, stage, total, source), "cached": False}
 
 

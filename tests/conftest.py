@@ -29,6 +29,17 @@ def mlflow_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def isolated_settings(settings, tmp_path):
+    """Per-test sample storage; production gates off unless a test turns them on (tests/…/test_gates.py
+    and the browser tests of trusted promotions do), so workflow tests check one rule at a time."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "samples": {**settings.STORAGES["samples"], "OPTIONS": {"location": str(tmp_path / "samples")}},
+    }
+    settings.PROMOTION_GATES = []
+
+
+@pytest.fixture(autouse=True)
 def fast_passwords(settings):
     # PBKDF2 costs ~0.3 s per user; hashing strength is not what these tests check.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -121,3 +132,49 @@ def redis_url(tmp_path):
     yield f"redis://127.0.0.1:{port}/0"
     server.terminate()
     server.wait(timeout=10)
+
+
+@pytest.fixture
+def celery_worker(redis_url, settings, live_server):
+    """A real Celery worker on a real Redis broker, sharing this test's SQLite database, MLflow store and
+    sample storage; tasks queued by the code under test (`.delay`) reach it."""
+    import subprocess
+    import sys
+
+    from controlplane.celery import app
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.sqlite3":
+        pytest.skip("the worker is pointed at the SQLite test database")
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": redis_url,
+        "DATABASE_URL": f"sqlite:///{database['NAME']}",
+        "MLFLOW_TRACKING_URI": settings.MLFLOW_TRACKING_URI,
+        "MLFLOW_REGISTRY_URI": settings.MLFLOW_REGISTRY_URI,
+        "SAMPLE_STORE_DIR": settings.STORAGES["samples"]["OPTIONS"]["location"],
+        "SERVING_CACHE_ENABLED": "false",
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "controlplane",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    previous = app.conf.broker_url
+    app.conf.broker_url, app._pool = redis_url, None
+    yield worker
+    app.conf.broker_url, app._pool = previous, None
+    worker.terminate()
+    worker.wait(timeout=30)

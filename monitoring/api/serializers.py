@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import Flag, Text
+from core.api import Flag, Text, Whole
 
 from ..choices import AlertState, ReviewAction
 
@@ -62,3 +62,58 @@ class ReviewInput(serializers.Serializer):
         default=None,
         help_text="assign: a username (empty: nobody)",
     )
+
+
+# --- the sample store and pre-flight replays ------------------------------------------------------
+
+
+class SamplePolicyInput(serializers.Serializer):
+    enabled = Flag()
+    max_count = Whole(required=False, min_value=1, max_value=100_000, help_text="images kept at most")
+    max_bytes = Whole(
+        required=False, min_value=1024 * 1024, max_value=100 * 1024**3, help_text="bytes kept at most"
+    )
+    retention_days = Whole(required=False, min_value=1, max_value=3650, help_text="days an image is kept")
+
+
+class SampleStoreOutput(serializers.Serializer):
+    """serving.sample_store.StoreSummary."""
+
+    model = serializers.CharField(source="policy.model")
+    enabled = serializers.BooleanField(source="policy.enabled")
+    max_count = serializers.IntegerField(source="policy.max_count")
+    max_bytes = serializers.IntegerField(source="policy.max_bytes")
+    retention_days = serializers.IntegerField(source="policy.retention_days")
+    seen = serializers.IntegerField(source="policy.seen", help_text="live production inputs offered")
+    count = serializers.IntegerField(help_text="images held")
+    bytes = serializers.IntegerField(help_text="bytes held")
+    oldest = serializers.DateTimeField(allow_null=True)
+    dropped = serializers.IntegerField(help_text="offered while this process's queue was full")
+
+
+class PurgedOutput(serializers.Serializer):
+    purged = serializers.IntegerField()
+
+
+class PreflightInput(serializers.Serializer):
+    limit = Whole(
+        required=False, min_value=1, help_text="stored inputs to replay (default PREFLIGHT_SAMPLES, 50)"
+    )
+
+
+class PreflightOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField()
+    version = serializers.IntegerField()
+    production_version = serializers.IntegerField()
+    status = serializers.CharField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    result = serializers.JSONField(
+        help_text="agreement, changes (production → candidate label counts), confidence_shift, latency_ms, "
+        "latency_ratio, errors, disagreements (sample ids)"
+    )
+    error = serializers.CharField()
+    started_by = serializers.CharField(source="started_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)

@@ -2,8 +2,12 @@
 
 from django.urls import path
 
+from core import converters  # noqa: F401 - registers <id:…>
+
 from . import views
 
 urlpatterns = [
     path("alertmanager", views.AlertmanagerReceiverApi.as_view(), name="alertmanager"),
+    path("models/<str:name>/samples", views.SampleStoreApi.as_view(), name="samples"),
+    path("models/<str:name>/versions/<id:version>/preflight", views.PreflightApi.as_view(), name="preflight"),
 ]

@@ -2,13 +2,16 @@
 rejecting say why and ask first."""
 
 import pytest
+from django.test import Client
 from playwright.sync_api import expect
 
 from modelspec.examples import tiny_classifier_onnx
 from modelspec.metadata import metadata_parse
+from monitoring.models import PreflightRun
 from registry import services
 from registry.models import ModelState, ProductionRequest, PromotionEvent
-from tests.factories import FORM_DEFAULTS, TUNED, register, start_canary, to_production
+from serving import sample_store
+from tests.factories import FORM_DEFAULTS, TUNED, png, register, start_canary, to_production
 from tests.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -113,3 +116,64 @@ def test_a_misconfigured_candidate_is_flagged_red_on_the_approval_card(page, liv
         ".map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 8)"
     )
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide  # it fits the phone
+
+
+@pytest.mark.slow
+def test_pre_flight_shows_the_disagreeing_images_and_the_request_waits_for_an_override(
+    page, live_server, users, settings, celery_worker, artifacts
+):
+    settings.PROMOTION_GATES = ["canary_analysis", "preflight"]
+    services.version_register(
+        model_name="cats",
+        actor=users["engineer"],
+        metadata=metadata_parse(TUNED),
+        onnx_file=tiny_classifier_onnx(seed=1),
+    )
+    to_production("cats", 1, users)
+    services.version_register(
+        model_name="cats",
+        actor=users["engineer"],
+        metadata=metadata_parse(FORM_DEFAULTS),
+        onnx_file=tiny_classifier_onnx(seed=1),
+    )
+    sample_store.policy_set(model="cats", actor=users["engineer"], enabled=True)
+    for seed in range(8):  # live production traffic (before the canary takes its share)
+        Client().post("/v1/models/cats/predict", data=png(900 + seed), content_type="image/png")
+    sample_store.drain()
+    start_canary(2, 10, users)
+    base = live_server.url
+
+    log_in(page, base, "engineer")
+    page.goto(f"{base}/models/cats/versions/2/")
+    page.get_by_test_id("run-preflight").click()
+    verdict = page.get_by_test_id("preflight-verdict")
+    expect(verdict).to_contain_text(
+        "Does not pass", timeout=60_000
+    )  # progress polled until the worker is done
+    expect(page.get_by_test_id("preflight-agreement")).to_have_text("0 %")
+    thumbs = page.locator("[data-testid=preflight-thumbs] img")
+    run = PreflightRun.objects.get()
+    assert run.total == 8 and run.result["compared"] == 8, (run.total, run.result)
+    expect(thumbs).to_have_count(8)
+    assert page.evaluate(
+        "[...document.querySelectorAll('[data-testid=preflight-thumbs] img')].every(i => i.naturalWidth > 0)"
+    )
+    page.screenshot(path=str(artifacts / "preflight.png"), full_page=True)
+
+    page.goto(f"{base}/models/cats/")
+    page.get_by_test_id("request-production").click()
+    refused = page.get_by_role("alert").filter(has_text="cannot go to production yet")
+    expect(refused).to_contain_text("pre-flight: top-1 agreement 0 %")
+    assert not ProductionRequest.objects.filter(status="pending").exists()
+
+    log_in(page, base, "admin")
+    page.goto(f"{base}/models/cats/")
+    page.locator("details.override summary").click()
+    form = page.locator("details.override form").filter(has_text="Request production")
+    form.locator("input[name=version]").fill("2")
+    form.locator("input[name=reason]").fill("hotfix: labels follow in v3")
+    form.get_by_role("button").click()
+    expect(page.get_by_test_id("override-shown")).to_contain_text("hotfix: labels follow in v3")
+    expect(page.get_by_test_id("override-shown")).to_contain_text("agreement 0 %")
+    expect(page.get_by_test_id("finding-preflight")).to_contain_text("agreement 0 %")
+    assert ProductionRequest.objects.get(status="pending").version == 2

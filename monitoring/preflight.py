@@ -1,0 +1,193 @@
+"""Pre-flight replay: before a candidate goes to production, it and production answer the same stored
+production inputs (serving.sample_store) — top-1 agreement, the classes that changed, confidence
+shift, latency ratio, errors, and which inputs disagree. A Celery task runs it (tasks.run_preflight);
+the result is stored with the version and is evidence for the approver and the production gate."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from core import roles
+from core.exceptions import ApplicationError, BadRequest
+from core.roles import Permission
+from registry import selectors as registry_selectors
+from registry.evidence import AMBER, OK, RED, Finding
+from registry.exceptions import TransitionRefused
+from registry.models import ModelState
+from serving import sample_store
+from serving import services as serving_services
+from serving.signals import Source
+
+from .models import PreflightRun, PreflightStatus
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+ACTIVE = (PreflightStatus.QUEUED, PreflightStatus.RUNNING)
+
+
+def preflight_start(*, model_name: str, version: int, actor: User, limit: int | None = None) -> PreflightRun:
+    """Queue a replay of `version` against production (the caller enqueues the task). A run already
+    queued or running for the version is returned instead of a second one."""
+    roles.role_check(user=actor, permission=Permission.PREFLIGHT_RUN)
+    limit = settings.PREFLIGHT_SAMPLES if limit is None else limit
+    if not 1 <= limit <= settings.PREFLIGHT_MAX_SAMPLES:
+        raise BadRequest(f"limit must be from 1 to {settings.PREFLIGHT_MAX_SAMPLES}", code="invalid_limit")
+    model = registry_selectors.model_state_get(name=model_name)
+    registry_selectors.version_row(model=model, version=version)  # 404 for an unknown version
+    if model.production_version is None:
+        raise TransitionRefused("there is no production version to compare with", code="no_production")
+    if model.production_version == version:
+        raise TransitionRefused(f"v{version} is production itself", code="already_live")
+    running = PreflightRun.objects.filter(model=model_name, version=version, status__in=ACTIVE).first()
+    if running is not None:
+        return running
+    available = len(sample_store.samples_for_replay(model=model_name, limit=limit))
+    if not available:
+        raise TransitionRefused(
+            f"the sample store of {model_name} holds no production inputs yet: turn it on on the model "
+            "page and let live traffic fill it",
+            code="no_samples",
+        )
+    return PreflightRun.objects.create(
+        model=model_name, version=version, production_version=model.production_version,
+        total=available, started_by=actor,
+    )  # fmt: skip
+
+
+def _ask(model: str, version: int, data: bytes) -> dict[str, Any]:
+    try:
+        return serving_services.predict(
+            model_name=model, data=data, version=version, source=Source.REPLAY, use_cache=False
+        )
+    except ApplicationError as exc:
+        return {"error": exc.code, "message": exc.message}
+
+
+def preflight_execute(*, run_id: int) -> PreflightRun:
+    """Run a queued replay (the Celery task's body); safe to run again: a finished run is left alone."""
+    run = PreflightRun.objects.get(pk=run_id)
+    if run.status not in ACTIVE:
+        return run
+    run.status, run.done = PreflightStatus.RUNNING, 0
+    run.save(update_fields=["status", "done"])
+    samples = sample_store.samples_for_replay(model=run.model, limit=run.total)
+    pairs = []
+    try:
+        for sample in samples:
+            data = sample_store.sample_bytes(sample)
+            pairs.append(
+                (sample, _ask(run.model, run.production_version, data), _ask(run.model, run.version, data))
+            )
+            run.done += 1
+            run.save(update_fields=["done"])
+    except Exception as exc:  # noqa: BLE001 - the run says why it stopped; the worker goes on
+        run.status, run.error, run.finished_at = PreflightStatus.FAILED, str(exc)[:2000], timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        return run
+    run.result = _compare(pairs)
+    run.status, run.finished_at = PreflightStatus.DONE, timezone.now()
+    run.save(update_fields=["result", "status", "finished_at"])
+    return run
+
+
+def _compare(pairs: list) -> dict[str, Any]:
+    both = [(s, p, c) for s, p, c in pairs if "error" not in p and "error" not in c]
+    agree = [1 for _, p, c in both if p["label"] == c["label"]]
+    changes = Counter((p["label"], c["label"]) for _, p, c in both if p["label"] != c["label"])
+    shift = statistics.fmean(c["confidence"] - p["confidence"] for _, p, c in both) if both else None
+    p_ms = statistics.median(p["latency_ms"] for _, p, _ in both) if both else None
+    c_ms = statistics.median(c["latency_ms"] for _, _, c in both) if both else None
+    return {
+        "samples": len(pairs),
+        "compared": len(both),
+        "agreement": len(agree) / len(both) if both else None,
+        "changes": [{"production": a, "candidate": b, "count": n} for (a, b), n in changes.most_common()],
+        "confidence_shift": shift,
+        "latency_ms": {"production": p_ms, "candidate": c_ms},
+        "latency_ratio": (c_ms / p_ms) if p_ms and c_ms else None,
+        "errors": {
+            "production": sum(1 for _, p, _ in pairs if "error" in p),
+            "candidate": sum(1 for _, _, c in pairs if "error" in c),
+            "examples": sorted({c.get("message", "") for _, _, c in pairs if "error" in c})[:3],
+        },
+        "disagreements": [
+            {"sample": s.pk, "production": p["label"], "candidate": c["label"],
+             "production_confidence": p["confidence"], "candidate_confidence": c["confidence"]}
+            for s, p, c in both if p["label"] != c["label"]
+        ][:60],
+    }  # fmt: skip
+
+
+def preflight_latest(*, model_name: str, version: int) -> PreflightRun | None:
+    return PreflightRun.objects.filter(model=model_name, version=version).first()
+
+
+def preflight_passed(run: PreflightRun | None, production_version: int | None) -> tuple[bool, str]:
+    """Whether a run clears the production gate: done, against today's production, agreement at least
+    PREFLIGHT_MIN_AGREEMENT and the candidate failing on no input production answered."""
+    if run is None:
+        return False, "no pre-flight has run"
+    if run.status != PreflightStatus.DONE:
+        return False, f"the pre-flight is {run.status}"
+    if run.production_version != production_version:
+        return (
+            False,
+            f"the pre-flight compared with v{run.production_version}, production is now v{production_version}",
+        )
+    result = run.result
+    if result["errors"]["candidate"] > result["errors"]["production"]:
+        return False, f"the candidate failed on {result['errors']['candidate']} inputs production answered"
+    if result["agreement"] is None or result["agreement"] < settings.PREFLIGHT_MIN_AGREEMENT:
+        return False, (
+            f"top-1 agreement {_pct(result['agreement'])} is under {_pct(settings.PREFLIGHT_MIN_AGREEMENT)}"
+        )
+    return True, f"top-1 agreement {_pct(result['agreement'])} on {result['compared']} production inputs"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.0f} %"
+
+
+def preflight_findings(model: ModelState, version: int) -> list[Finding]:
+    """The latest pre-flight as approval evidence (registry.evidence provider)."""
+    run = preflight_latest(model_name=model.name, version=version)
+    if run is None:
+        return [
+            Finding(
+                "preflight",
+                "Pre-flight",
+                AMBER,
+                "not run: nothing shows how it answers real production inputs",
+            )
+        ]
+    if run.status in ACTIVE:
+        return [Finding("preflight", "Pre-flight", AMBER, f"{run.status}: {run.done} of {run.total} inputs")]
+    if run.status == PreflightStatus.FAILED:
+        return [Finding("preflight", "Pre-flight", RED, f"failed: {run.error}")]
+    passed, why = preflight_passed(run, model.production_version)
+    result = run.result
+    shift = result["confidence_shift"]
+    ratio = result["latency_ratio"]
+    summary = (
+        f"{why}; {sum(c['count'] for c in result['changes'])} changed answers, confidence shift "
+        f"{shift:+.3f}, latency ×{ratio:.2f}"
+        if shift is not None and ratio is not None
+        else why
+    )
+    return [
+        Finding("preflight", "Pre-flight", OK if passed else RED, summary, numbers={"run": run.pk, **result})
+    ]
+
+
+def preflight_gate(model: ModelState, version: int) -> list[str]:
+    """The production gate: the version's latest pre-flight passed against today's production."""
+    passed, why = preflight_passed(
+        preflight_latest(model_name=model.name, version=version), model.production_version
+    )
+    return [] if passed or model.production_version is None else [f"pre-flight: {why}"]

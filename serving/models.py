@@ -1,0 +1,60 @@
+"""What serving keeps besides metrics: the sample store of real production inputs (images live in the
+`samples` storage, never in the database) and shadow traffic's configuration and tallies."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+def default_max_count() -> int:
+    return int(settings.SAMPLE_STORE_DEFAULTS["max_count"])
+
+
+def default_max_bytes() -> int:
+    return int(settings.SAMPLE_STORE_DEFAULTS["max_bytes"])
+
+
+def default_retention_days() -> int:
+    return int(settings.SAMPLE_STORE_DEFAULTS["retention_days"])
+
+
+class SamplePolicy(models.Model):
+    """A model's sample store: off until someone turns it on; a bounded reservoir of live production
+    inputs (count and bytes caps, retention in days)."""
+
+    model = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(default=False)
+    max_count = models.PositiveIntegerField(default=default_max_count)
+    max_bytes = models.PositiveBigIntegerField(default=default_max_bytes)
+    retention_days = models.PositiveSmallIntegerField(default=default_retention_days)
+    seen = models.PositiveBigIntegerField(
+        default=0, help_text="live production inputs offered since it was turned on"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.model}: {'on' if self.enabled else 'off'}"
+
+
+class StoredSample(models.Model):
+    model = models.CharField(max_length=100)
+    sha256 = models.CharField(max_length=64)
+    file = models.CharField(max_length=300, help_text="its name in the samples storage")
+    size_bytes = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=50)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    version = models.PositiveIntegerField(help_text="the production version that answered it")
+    label = models.CharField(max_length=200, help_text="what production answered")
+    confidence = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["model", "sha256"], name="one_copy_of_each_input")]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.sha256[:10]} ({self.label})"

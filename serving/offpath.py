@@ -1,0 +1,68 @@
+"""Work that follows a prediction but must never slow it: a bounded queue and one daemon thread per
+process. `offer` never blocks — when the queue is full the item is dropped and counted — so the
+request path costs one put_nowait. Used by the sample store and by shadow traffic."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from django.db import close_old_connections
+
+from . import metrics
+
+log = logging.getLogger(__name__)
+
+
+class OffPath:
+    def __init__(self, name: str, handle: Callable[[Any], None], *, maxsize: int):
+        self.name, self.handle = name, handle
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self.dropped = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def offer(self, item: Any, *, model: str) -> bool:
+        """Queue an item for the worker; False (and counted) when the queue is full."""
+        self._start()
+        try:
+            self.queue.put_nowait(item)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            metrics.offpath_dropped.labels(queue=self.name, model=model).inc()
+            return False
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued so far is handled (tests, a clean shutdown)."""
+        done = threading.Event()
+
+        def wait() -> None:
+            self.queue.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        if not done.wait(timeout):
+            raise TimeoutError(f"the {self.name} queue did not drain in {timeout} s")
+
+    def _start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name=f"offpath-{self.name}", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            try:
+                close_old_connections()
+                self.handle(item)
+            except Exception:  # noqa: BLE001 - one bad item must not stop the worker; it is logged
+                log.exception("%s: an item failed", self.name)
+            finally:
+                self.queue.task_done()

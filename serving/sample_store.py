@@ -1,0 +1,226 @@
+"""The sample store: real production inputs kept for pre-flight replays, opt-in per model. The only
+module that touches the `samples` storage.
+
+Every live production prediction of a model whose store is on is offered (one put_nowait on the
+request path); a background thread keeps a uniform random sample of everything offered since the
+store was turned on (reservoir sampling, algorithm R) within the model's count and bytes caps, and
+drops what is older than its retention. Inputs offered while the queue is full are dropped and
+counted (cvcp_offpath_dropped_total{queue="samples"})."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from PIL import Image
+
+from core import roles
+from core.exceptions import BadRequest, NotFound
+from core.roles import Permission
+
+from .models import SamplePolicy, StoredSample
+from .offpath import OffPath
+
+POLICY_TTL_SECONDS = 5.0  # how long a process trusts what it read of a model's policy
+_enabled: dict[str, tuple[bool, float]] = {}
+
+
+@dataclass(frozen=True)
+class Offered:
+    model: str
+    data: bytes
+    version: int
+    label: str
+    confidence: float
+
+
+def _storage():
+    return storages["samples"]
+
+
+def enabled(model: str) -> bool:
+    """Whether a model's store is on, as this process last read it (at most POLICY_TTL_SECONDS old)."""
+    cached = _enabled.get(model)
+    now = time.monotonic()
+    if cached is None or cached[1] < now:
+        on = SamplePolicy.objects.filter(model=model, enabled=True).exists()
+        _enabled[model] = cached = (on, now + POLICY_TTL_SECONDS)
+    return cached[0]
+
+
+def offer(*, model: str, data: bytes, version: int, label: str, confidence: float) -> None:
+    """Called after a live production answer: never blocks, never fails the request."""
+    if enabled(model):
+        _queue.offer(Offered(model, data, version, label, confidence), model=model)
+
+
+def _describe(data: bytes) -> tuple[str, int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        return (image.format or "bin").lower(), image.width, image.height
+
+
+def _remove(samples) -> None:
+    for sample in samples:
+        _storage().delete(sample.file)
+        sample.delete()
+
+
+def _keep(item: Offered) -> None:
+    sha = hashlib.sha256(item.data).hexdigest()
+    with transaction.atomic():
+        policy = SamplePolicy.objects.select_for_update().filter(model=item.model, enabled=True).first()
+        if policy is None:
+            return
+        policy.seen += 1
+        policy.save(update_fields=["seen"])
+        held = StoredSample.objects.filter(model=item.model)
+        if held.filter(sha256=sha).exists():
+            return
+        if held.count() >= policy.max_count:
+            slot = random.randrange(policy.seen)  # algorithm R: keep with probability max_count / seen
+            if slot >= policy.max_count:
+                return
+            _remove(held.order_by("?")[:1])
+        kind, width, height = _describe(item.data)
+        name = _storage().save(f"{item.model}/{sha}.{kind}", ContentFile(item.data))
+        StoredSample.objects.create(
+            model=item.model, sha256=sha, file=name, size_bytes=len(item.data), content_type=f"image/{kind}",
+            width=width, height=height, version=item.version, label=item.label[:200], confidence=item.confidence,
+        )  # fmt: skip
+        _over_bytes(policy)
+    _expired(policy)
+
+
+def _over_count(policy: SamplePolicy) -> None:
+    """After a lower cap: keep a random max_count of what is held (still a uniform sample)."""
+    held = StoredSample.objects.filter(model=policy.model)
+    extra = held.count() - policy.max_count
+    if extra > 0:
+        _remove(held.order_by("?")[:extra])
+
+
+def _over_bytes(policy: SamplePolicy) -> None:
+    held = StoredSample.objects.filter(model=policy.model)
+    total = held.aggregate(total=Sum("size_bytes"))["total"] or 0
+    for sample in held.order_by("created_at", "id"):
+        if total <= policy.max_bytes:
+            break
+        total -= sample.size_bytes
+        _remove([sample])
+
+
+def _expired(policy: SamplePolicy) -> int:
+    cutoff = timezone.now() - timedelta(days=policy.retention_days)
+    old = list(StoredSample.objects.filter(model=policy.model, created_at__lt=cutoff))
+    _remove(old)
+    return len(old)
+
+
+_queue = OffPath("samples", _keep, maxsize=settings.SAMPLE_STORE_QUEUE)
+
+
+def drain(timeout: float = 30.0) -> None:
+    _queue.drain(timeout)
+
+
+# --- what people and tasks do with it ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    policy: SamplePolicy
+    count: int
+    bytes: int
+    oldest: object  # datetime | None
+    dropped: int  # offered while this process's queue was full
+
+
+def summary(*, model: str) -> StoreSummary:
+    policy = SamplePolicy.objects.filter(model=model).first() or SamplePolicy(model=model)
+    held = StoredSample.objects.filter(model=model)
+    totals = held.aggregate(total=Sum("size_bytes"))
+    oldest = held.order_by("created_at").values_list("created_at", flat=True).first()
+    return StoreSummary(policy, held.count(), totals["total"] or 0, oldest, _queue.dropped)
+
+
+def policy_set(
+    *,
+    model: str,
+    actor,
+    enabled: bool,
+    max_count: int | None = None,
+    max_bytes: int | None = None,
+    retention_days: int | None = None,
+) -> SamplePolicy:
+    roles.role_check(user=actor, permission=Permission.SAMPLES_MANAGE)
+    for name, value, low, high in (
+        ("max_count", max_count, 1, 100_000),
+        ("max_bytes", max_bytes, 1024 * 1024, 100 * 1024**3),
+        ("retention_days", retention_days, 1, 3650),
+    ):
+        if value is not None and not low <= value <= high:
+            raise BadRequest(f"{name} must be from {low:,} to {high:,}, got {value:,}", code="invalid_policy")
+    policy, _ = SamplePolicy.objects.get_or_create(model=model)
+    if enabled and not policy.enabled:
+        policy.seen = StoredSample.objects.filter(model=model).count()  # a fresh reservoir over what is kept
+    policy.enabled = enabled
+    for name, value in (
+        ("max_count", max_count),
+        ("max_bytes", max_bytes),
+        ("retention_days", retention_days),
+    ):
+        if value is not None:
+            setattr(policy, name, value)
+    policy.changed_by, policy.changed_at = actor, timezone.now()
+    policy.save()
+    _enabled.pop(model, None)
+    _limits(policy)  # a lower cap or a shorter retention applies at once
+    return policy
+
+
+def _limits(policy: SamplePolicy) -> int:
+    before = StoredSample.objects.filter(model=policy.model).count()
+    _expired(policy)
+    _over_count(policy)
+    _over_bytes(policy)
+    return before - StoredSample.objects.filter(model=policy.model).count()
+
+
+def purge(*, model: str, actor) -> int:
+    """Delete every stored input of a model (files and rows); the policy stays as it is."""
+    roles.role_check(user=actor, permission=Permission.SAMPLES_MANAGE)
+    held = list(StoredSample.objects.filter(model=model))
+    _remove(held)
+    return len(held)
+
+
+def limits_enforce() -> int:
+    """Retention and caps for every model (a periodic task); how many inputs went."""
+    return sum(_limits(policy) for policy in SamplePolicy.objects.all())
+
+
+def samples_for_replay(*, model: str, limit: int) -> list[StoredSample]:
+    """Up to `limit` stored inputs, newest first."""
+    return list(StoredSample.objects.filter(model=model)[:limit])
+
+
+def sample_bytes(sample: StoredSample) -> bytes:
+    with _storage().open(sample.file, "rb") as handle:
+        return handle.read()
+
+
+def sample_get(*, model: str, sample_id: int) -> StoredSample:
+    found = StoredSample.objects.filter(model=model, pk=sample_id).first()
+    if found is None:
+        raise NotFound(f"no stored sample {sample_id} of {model!r}")
+    return found
