@@ -52,7 +52,9 @@ def test_the_reservoir_holds_its_count_and_bytes_caps(model_with_versions, users
     send(range(40))
     assert StoredSample.objects.count() == 5 and len(files(settings)) == 5
     assert SamplePolicy.objects.get(model="cats").seen == 40
-    sample_store.policy_set(model="cats", actor=users["engineer"], enabled=True, max_count=3)  # applies at once
+    sample_store.policy_set(
+        model="cats", actor=users["engineer"], enabled=True, max_count=3
+    )  # applies at once
     assert StoredSample.objects.count() == 3 and len(files(settings)) == 3
     size = max(s.size_bytes for s in StoredSample.objects.all())
     SamplePolicy.objects.filter(model="cats").update(max_bytes=size * 2)  # below the API's floor, to test it
