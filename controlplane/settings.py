@@ -354,3 +354,4 @@ PREFLIGHT_MIN_AGREEMENT = env_float("PREFLIGHT_MIN_AGREEMENT", 0.9)  # top-1 agr
 # What a production request needs (registry.evidence gates, provided by monitoring): a passing canary
 # analysis and a passing pre-flight. An admin may override either with a written reason (recorded).
 PROMOTION_GATES = env_list("PROMOTION_GATES", "canary_analysis,preflight")
+SHADOW_QUEUE = env_int("SHADOW_QUEUE", 32)  # mirrored requests waiting for the shadow; more are dropped

@@ -19,7 +19,7 @@ from registry import selectors as registry_selectors
 from registry.evidence import AMBER, OK, RED, Finding
 from registry.exceptions import TransitionRefused
 from registry.models import ModelState
-from serving import sample_store
+from serving import sample_store, shadow
 from serving import services as serving_services
 from serving.signals import Source
 
@@ -191,3 +191,26 @@ def preflight_gate(model: ModelState, version: int) -> list[str]:
         preflight_latest(model_name=model.name, version=version), model.production_version
     )
     return [] if passed or model.production_version is None else [f"pre-flight: {why}"]
+
+
+def shadow_findings(model: ModelState, version: int) -> list[Finding]:
+    """The shadow's agreement with production, when `version` shadowed it (registry.evidence provider)."""
+    found = shadow.agreement(model=model.name)
+    if found.shadow_version != version or not found.total:
+        return []
+    rate = found.rate or 0.0
+    flag = (
+        OK if rate >= settings.PREFLIGHT_MIN_AGREEMENT and not found.errors else AMBER if rate >= 0.5 else RED
+    )
+    summary = f"agreed with production v{found.production_version} on {_pct(rate)} of {found.total} mirrored live requests"
+    if found.errors:
+        summary += f"; failed on {found.errors}"
+    return [
+        Finding(
+            "shadow",
+            "Shadow",
+            flag,
+            summary,
+            numbers={"total": found.total, "agree": found.agree, "errors": found.errors},
+        )
+    ]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/<id:alert_id>/", views.alert_detail, name="alert"),
     path("models/<str:name>/samples", views.model_samples, name="samples"),
+    path("models/<str:name>/shadow", views.model_shadow, name="shadow"),
     path("models/<str:name>/samples/manage", views.samples_manage, name="samples-manage"),
     path("models/<str:name>/samples/<id:sample_id>/image", views.sample_image, name="sample-image"),
     path("models/<str:name>/versions/<id:version>/preflight", views.version_preflight, name="preflight"),

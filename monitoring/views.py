@@ -15,11 +15,11 @@ from core.exceptions import ApplicationError, BadRequest
 from core.roles import actor_of
 from registry import selectors as registry_selectors
 from registry.choices import Stage
-from serving import sample_store, signals
+from serving import sample_store, shadow, signals
 
 from . import charts, drift, preflight, selectors, tasks
 from .alert_review import alert_review
-from .api.serializers import ReviewInput, SamplePolicyInput
+from .api.serializers import ReviewInput, SamplePolicyInput, ShadowInput
 
 
 @login_required
@@ -176,3 +176,31 @@ def version_preflight(request: HttpRequest, name: str, version: int) -> HttpResp
         "limit": settings.PREFLIGHT_SAMPLES,
     }
     return render(request, "monitoring/partials/_preflight.html", context)
+
+
+@login_required
+def model_shadow(request: HttpRequest, name: str) -> HttpResponse:
+    """GET: the model page's shadow card (agreement matrix). POST: start or stop the shadow."""
+    model = registry_selectors.model_state_get(name=name)
+    if request.method == "POST":
+        try:
+            if request.POST.get("what") == "stop":
+                shadow.shadow_stop(model=name, actor=actor_of(request))
+                messages.success(request, f"The shadow of {name} is stopped.")
+            else:
+                data = validated(ShadowInput, request.POST)
+                shadow.shadow_start(model=name, actor=actor_of(request), **data)
+                messages.success(
+                    request, f"v{data['version']} now shadows {data['share']} % of live production traffic."
+                )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("registry:model-detail", name=name)
+    found = shadow.agreement(model=name)
+    rows = [
+        (label, [(n, label == column) for n, column in zip(counts, found.labels_shadow, strict=True)])
+        for label, counts in zip(found.labels_production, found.matrix, strict=True)
+    ]  # each cell: (count, whether the two answers are the same label)
+    return render(
+        request, "monitoring/partials/_shadow.html", {"model": model, "shadow": found, "rows": rows}
+    )

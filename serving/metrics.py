@@ -90,3 +90,8 @@ offpath_dropped = Counter(
     "Items dropped because an off-path queue (sample store, shadow) was full",
     ("queue", "model"),
 )
+shadow_predictions = Counter(
+    f"{PREFIX}_shadow_predictions",
+    "Mirrored requests answered by a shadow version, by agreement with production",
+    ("model", "version", "outcome"),
+)

@@ -58,3 +58,41 @@ class StoredSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} {self.sha256[:10]} ({self.label})"
+
+
+class ShadowConfig(models.Model):
+    """A staging version receiving a mirrored share of live production traffic; its answers are compared,
+    never returned."""
+
+    model = models.CharField(max_length=100, unique=True)
+    version = models.PositiveIntegerField()
+    share = models.PositiveSmallIntegerField(help_text="percent of live production requests mirrored")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.model}: v{self.version} shadows {self.share} %"
+
+
+class ShadowTally(models.Model):
+    """How often production answered one label and the shadow another: the agreement matrix."""
+
+    model = models.CharField(max_length=100)
+    production_version = models.PositiveIntegerField()
+    shadow_version = models.PositiveIntegerField()
+    production_label = models.CharField(max_length=200)
+    shadow_label = models.CharField(max_length=200, help_text="'(error)' when the shadow failed")
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "production_version", "shadow_version", "production_label", "shadow_label"],
+                name="one_tally_per_answer_pair",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} v{self.production_version}:{self.production_label} × v{self.shadow_version}:{self.shadow_label}"

@@ -18,7 +18,7 @@ from core.exceptions import ApplicationError, BadRequest, ServiceUnavailable
 from registry.choices import Stage
 from registry.selectors import model_state_list
 
-from . import metrics, sample_store, signals
+from . import metrics, sample_store, shadow, signals
 from .model_cache import Served, model_cache
 from .preprocessing import ImageRejected, ImageStats, Prepared, prepare
 from .routing import Route
@@ -142,14 +142,10 @@ def predict(
             cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
         except Exception as exc:  # noqa: BLE001 - the answer stands; the next identical input recomputes
             log.warning("prediction cache unavailable, answer not stored: %s", exc)
-    if source == signals.Source.LIVE and stage == Stage.PRODUCTION:
-        sample_store.offer(
-            model=model_name,
-            data=data,
-            version=chosen,
-            label=answer["label"],
-            confidence=answer["confidence"],
-        )
+    if source == signals.Source.LIVE and stage == Stage.PRODUCTION:  # both only queue, never wait
+        label, confidence = answer["label"], answer["confidence"]
+        sample_store.offer(model=model_name, data=data, version=chosen, label=label, confidence=confidence)
+        shadow.offer(model=model_name, data=data, production_version=chosen, production_label=label)
     return {**answer, **_envelope(chosen, stage, total, source), "cached": False}
 
 

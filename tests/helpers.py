@@ -80,7 +80,9 @@ def upload(client, name="cats", content=None, metadata=METADATA, **headers):
 
 def metric(name, **labels):
     """A metric's value now; a prediction's series are live traffic's unless `source` says otherwise."""
-    if "model" in labels and not name.startswith(("cvcp_batch_size", "cvcp_model_")):
+    if "model" in labels and not name.startswith(
+        ("cvcp_batch_size", "cvcp_model_", "cvcp_shadow_", "cvcp_offpath_")
+    ):
         labels.setdefault("source", "live")
     return REGISTRY.get_sample_value(name, labels) or 0.0
 

@@ -117,3 +117,31 @@ class PreflightOutput(serializers.Serializer):
     started_by = serializers.CharField(source="started_by.username", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class ShadowInput(serializers.Serializer):
+    version = Whole(min_value=1, max_value=999_999_999, help_text="the staging version")
+    share = Whole(min_value=1, max_value=100, help_text="percent of live production requests mirrored")
+
+
+class ShadowOutput(serializers.Serializer):
+    """serving.shadow.Agreement: the running shadow and production × shadow answers."""
+
+    running = serializers.SerializerMethodField()
+    share = serializers.SerializerMethodField()
+    production_version = serializers.IntegerField(allow_null=True)
+    shadow_version = serializers.IntegerField(allow_null=True)
+    total = serializers.IntegerField(help_text="mirrored requests answered")
+    agree = serializers.IntegerField()
+    failed = serializers.IntegerField(source="errors", help_text="mirrored requests the shadow failed on")
+    rate = serializers.FloatField(allow_null=True, help_text="top-1 agreement")
+    labels_production = serializers.ListField(child=serializers.CharField(), help_text="the matrix's rows")
+    labels_shadow = serializers.ListField(child=serializers.CharField(), help_text="the matrix's columns")
+    matrix = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    dropped = serializers.IntegerField(help_text="mirrored requests this process dropped (queue full)")
+
+    def get_running(self, obj: Any) -> bool:
+        return obj.config is not None
+
+    def get_share(self, obj: Any) -> int | None:
+        return obj.config.share if obj.config else None

@@ -9,5 +9,6 @@ from . import views
 urlpatterns = [
     path("alertmanager", views.AlertmanagerReceiverApi.as_view(), name="alertmanager"),
     path("models/<str:name>/samples", views.SampleStoreApi.as_view(), name="samples"),
+    path("models/<str:name>/shadow", views.ShadowApi.as_view(), name="shadow"),
     path("models/<str:name>/versions/<id:version>/preflight", views.PreflightApi.as_view(), name="preflight"),
 ]

@@ -10,7 +10,7 @@ from core.api import validated
 from core.exceptions import NotFound
 from core.roles import Permission, actor_of, role_check
 from registry import selectors as registry_selectors
-from serving import sample_store
+from serving import sample_store, shadow
 
 from .. import alert_evaluation, preflight, tasks
 from .serializers import (
@@ -20,6 +20,8 @@ from .serializers import (
     PurgedOutput,
     SamplePolicyInput,
     SampleStoreOutput,
+    ShadowInput,
+    ShadowOutput,
 )
 
 
@@ -105,3 +107,36 @@ class PreflightApi(APIView):
             **validated(PreflightInput, request.data),
         )
         return Response(PreflightOutput(run).data, status=202)
+
+
+class ShadowApi(APIView):
+    """Shadow traffic: a staging version answering a mirrored share of live production requests."""
+
+    @extend_schema(
+        operation_id="shadow_get",
+        summary="The shadow and its agreement with production",
+        responses={200: ShadowOutput},
+    )
+    def get(self, request: Request, name: str) -> Response:
+        return Response(ShadowOutput(shadow.agreement(model=name)).data)
+
+    @extend_schema(
+        operation_id="shadow_start",
+        summary="Mirror a share of live production traffic to the staging version (answers never returned)",
+        request={"application/json": ShadowInput},
+        responses={200: ShadowOutput},
+    )
+    def put(self, request: Request, name: str) -> Response:
+        role_check(user=request.user, permission=Permission.SHADOW_MANAGE)
+        shadow.shadow_start(model=name, actor=actor_of(request), **validated(ShadowInput, request.data))
+        return Response(ShadowOutput(shadow.agreement(model=name)).data)
+
+    @extend_schema(
+        operation_id="shadow_stop",
+        summary="Stop the shadow (its tallies stay)",
+        responses={200: ShadowOutput},
+    )
+    def delete(self, request: Request, name: str) -> Response:
+        registry_selectors.model_state_get(name=name)
+        shadow.shadow_stop(model=name, actor=actor_of(request))
+        return Response(ShadowOutput(shadow.agreement(model=name)).data)

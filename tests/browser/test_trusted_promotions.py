@@ -10,7 +10,7 @@ from modelspec.metadata import metadata_parse
 from monitoring.models import PreflightRun
 from registry import services
 from registry.models import ModelState, ProductionRequest, PromotionEvent
-from serving import sample_store
+from serving import sample_store, shadow
 from tests.factories import FORM_DEFAULTS, TUNED, png, register, start_canary, to_production
 from tests.helpers import log_in
 
@@ -177,3 +177,33 @@ def test_pre_flight_shows_the_disagreeing_images_and_the_request_waits_for_an_ov
     expect(page.get_by_test_id("override-shown")).to_contain_text("agreement 0 %")
     expect(page.get_by_test_id("finding-preflight")).to_contain_text("agreement 0 %")
     assert ProductionRequest.objects.get(status="pending").version == 2
+
+
+def test_a_shadows_agreement_appears_on_the_model_page(page, live_server, users, artifacts):
+    for metadata in (TUNED, FORM_DEFAULTS):
+        services.version_register(
+            model_name="cats",
+            actor=users["engineer"],
+            metadata=metadata_parse(metadata),
+            onnx_file=tiny_classifier_onnx(seed=1),
+        )
+    to_production("cats", 1, users)
+    services.version_stage_staging(model_name="cats", version=2, actor=users["engineer"])
+    base = live_server.url
+
+    log_in(page, base, "operator")
+    page.goto(f"{base}/models/cats/")
+    page.locator("#shadow input[name=share]").fill("100")
+    page.get_by_test_id("shadow-start").click()
+    expect(page.locator(".flash")).to_contain_text("v2 now shadows 100 %")
+    for seed in range(6):
+        Client().post("/v1/models/cats/predict", data=png(700 + seed), content_type="image/png")
+    shadow.drain()
+    page.reload()
+    expect(page.get_by_test_id("shadow-agreement")).to_contain_text("on 0 % of 6 mirrored requests")
+    matrix = page.get_by_test_id("shadow-matrix")
+    expect(matrix.locator("td.disagree")).to_have_count(1)
+    expect(matrix.locator("td.disagree")).to_have_text("6")
+    page.screenshot(path=str(artifacts / "shadow.png"), full_page=True)
+    page.get_by_test_id("shadow-stop").click()
+    expect(page.locator(".flash")).to_contain_text("The shadow of cats is stopped")
