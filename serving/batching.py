@@ -89,6 +89,13 @@ class Batcher:
         metrics.batch_size.labels(model=self.name, version=self.version).observe(1)
         return scores[0], Timing(queue=0.0, inference=time.perf_counter() - started)
 
+    def run_here(self, tensor: np.ndarray) -> tuple[np.ndarray, Timing]:
+        """Background work (a shadow's answer): run in the calling thread on the one-thread session, so
+        the work takes that thread's CPU priority and none of the batching threads' time."""
+        started = time.perf_counter()
+        scores = self.model.run(tensor, under_load=True)
+        return scores[0], Timing(queue=0.0, inference=time.perf_counter() - started)
+
     def stop(self) -> None:
         with self._changed:
             self._stopped = True

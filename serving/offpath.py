@@ -4,7 +4,9 @@ request path costs one put_nowait. Used by the sample store and by shadow traffi
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -18,8 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class OffPath:
-    def __init__(self, name: str, handle: Callable[[Any], None], *, maxsize: int):
-        self.name, self.handle = name, handle
+    def __init__(self, name: str, handle: Callable[[Any], None], *, maxsize: int, nice: int = 19):
+        self.name, self.handle, self.nice = name, handle, nice
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self.dropped = 0
         self._lock = threading.Lock()
@@ -57,6 +59,10 @@ class OffPath:
                 self._thread.start()
 
     def _run(self) -> None:
+        # Linux schedules threads one by one: this thread (and the inference it runs in place) gets the
+        # CPU only when request threads leave it some.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         while True:
             item = self.queue.get()
             try:

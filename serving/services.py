@@ -121,7 +121,10 @@ def predict(
         prepared = _prepare(data, served, labels)
         preprocessed = time.perf_counter()
         try:
-            scores, timing = served.batcher.submit(prepared.tensor)
+            if source == signals.Source.SHADOW:  # yields to live traffic (serving/shadow.py)
+                scores, timing = served.batcher.run_here(prepared.tensor)
+            else:
+                scores, timing = served.batcher.submit(prepared.tensor)
         except Exception as exc:
             metrics.requests.labels(**labels, outcome="error").inc()
             raise InferenceFailed(f"inference failed: {exc}") from exc

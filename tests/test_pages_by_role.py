@@ -31,6 +31,9 @@ MAY = {
     "snooze": {"operator", "admin"},
     "resolve": {"operator", "admin"},
     "rebaseline": {"operator", "admin"},
+    "samples_manage": {"engineer", "operator", "admin"},
+    "preflight_run": {"engineer", "approver", "admin"},
+    "shadow_manage": {"engineer", "operator", "admin"},
 }
 EVERYONE = {"logout", "account", "token-create"}
 
@@ -68,6 +71,12 @@ class Forms(HTMLParser):
             return "logout"
         if action == "/account/":
             return "token-create"
+        if action.endswith("/samples/manage"):
+            return "samples_manage"
+        if action.endswith("/preflight"):
+            return "preflight_run"
+        if action.endswith("/shadow"):
+            return "shadow_manage"
         return action
 
 
@@ -89,6 +98,8 @@ def scene(users):
     return [
         "/", "/models/cats/", "/models/cats/versions/1/", "/register/",
         "/models/cats/try", "/models/cats/monitoring", "/alerts/", f"/alerts/{alert.pk}/", "/account/",
+        # the model and version pages' fragments (loaded by htmx): sample store, shadow, pre-flight
+        "/models/cats/samples", "/models/cats/shadow", "/models/cats/versions/3/preflight",
     ]  # fmt: skip
 
 

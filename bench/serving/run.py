@@ -125,6 +125,7 @@ def start_server(var: Path, port: int, workers: int, threads: int) -> subprocess
         "DEBUG": "false",
         "SECRET_KEY": "benchmark-only",
         "ALLOWED_HOSTS": "127.0.0.1",
+        "HTTPS": "false",  # plain http on loopback (no TLS redirect)
         "CELERY_BROKER_URL": f"sqla+sqlite:///{var / 'celery-broker.sqlite3'}",
     }
     server = subprocess.Popen(
