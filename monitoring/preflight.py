@@ -69,6 +69,11 @@ def _ask(model: str, version: int, data: bytes) -> dict[str, Any]:
         return {"error": exc.code, "message": exc.message}
 
 
+def preflight_failed(*, run: PreflightRun, error: str) -> None:
+    run.status, run.error, run.finished_at = PreflightStatus.FAILED, error[:2000], timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+
+
 def preflight_execute(*, run_id: int) -> PreflightRun:
     """Run a queued replay (the Celery task's body); safe to run again: a finished run is left alone."""
     run = PreflightRun.objects.get(pk=run_id)
@@ -87,8 +92,7 @@ def preflight_execute(*, run_id: int) -> PreflightRun:
             run.done += 1
             run.save(update_fields=["done"])
     except Exception as exc:  # noqa: BLE001 - the run says why it stopped; the worker goes on
-        run.status, run.error, run.finished_at = PreflightStatus.FAILED, str(exc)[:2000], timezone.now()
-        run.save(update_fields=["status", "error", "finished_at"])
+        preflight_failed(run=run, error=str(exc))
         return run
     run.result = _compare(pairs)
     run.status, run.finished_at = PreflightStatus.DONE, timezone.now()

@@ -1,8 +1,9 @@
 """Celery tasks: thin interfaces onto the monitoring services; each is safe to run twice."""
 
 from celery import shared_task
-from django.db import transaction
+from kombu.exceptions import KombuError
 
+from core.exceptions import ServiceUnavailable
 from registry.selectors import model_state_list
 from serving import sample_store
 
@@ -43,10 +44,19 @@ def run_preflight(run_id: int) -> dict:
 
 
 def preflight_request(**kwargs) -> PreflightRun:
-    """Queue a pre-flight and hand it to a worker once the run is committed (pages and the API)."""
+    """Queue a pre-flight and hand it to a worker (pages and the API). With the broker unreachable the run
+    is marked failed, saying why, and the caller is told 503: nothing waits forever in "queued"."""
     run = preflight.preflight_start(**kwargs)
     if run.status == PreflightStatus.QUEUED and run.done == 0:
-        transaction.on_commit(lambda: run_preflight.delay(run.pk))
+        try:
+            run_preflight.delay(run.pk)
+        except KombuError as exc:
+            preflight.preflight_failed(run=run, error=f"the task queue is unavailable: {exc}")
+            raise ServiceUnavailable(
+                "the task queue (Celery's broker) is unavailable, so the pre-flight could not start; try again "
+                "shortly",
+                code="queue_unavailable",
+            ) from exc
     return run
 
 

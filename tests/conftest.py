@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from modelspec.examples import tiny_classifier_onnx
 from tests.factories import make_user, register, to_production
-from tests.helpers import free_port
+from tests.helpers import broker_use, free_port
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
@@ -172,9 +172,10 @@ def celery_worker(redis_url, settings, live_server):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
     previous = app.conf.broker_url
-    app.conf.broker_url, app._pool = redis_url, None
+    broker_use(redis_url)
     yield worker
-    app.conf.broker_url, app._pool = previous, None
+    broker_use(previous)
     worker.terminate()
     worker.wait(timeout=30)

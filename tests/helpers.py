@@ -20,6 +20,15 @@ from serving.samples import sample_set
 from tests.factories import METADATA, png, register, to_production
 
 
+def broker_use(url: str) -> None:
+    """Point this process's Celery app at another broker, dropping connections made for the last one."""
+    from controlplane.celery import app
+
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app.conf.broker_url, app._pool, app.amqp._producer_pool = url, None, None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,6 +9,8 @@ from . import views
 urlpatterns = [
     path("alertmanager", views.AlertmanagerReceiverApi.as_view(), name="alertmanager"),
     path("models/<str:name>/samples", views.SampleStoreApi.as_view(), name="samples"),
+    path("models/<str:name>/samples/purge", views.SamplePurgeApi.as_view(), name="samples-purge"),
     path("models/<str:name>/shadow", views.ShadowApi.as_view(), name="shadow"),
+    path("models/<str:name>/shadow/stop", views.ShadowStopApi.as_view(), name="shadow-stop"),
     path("models/<str:name>/versions/<id:version>/preflight", views.PreflightApi.as_view(), name="preflight"),
 ]

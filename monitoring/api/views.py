@@ -67,12 +67,15 @@ class SampleStoreApi(APIView):
         )
         return Response(SampleStoreOutput(sample_store.summary(model=name)).data)
 
+
+class SamplePurgeApi(APIView):
     @extend_schema(
         operation_id="samples_purge",
-        summary="Delete every stored input of a model",
+        summary="Delete every stored input of a model (files and rows)",
+        request=None,
         responses={200: PurgedOutput},
     )
-    def delete(self, request: Request, name: str) -> Response:
+    def post(self, request: Request, name: str) -> Response:
         registry_selectors.model_state_get(name=name)
         return Response({"purged": sample_store.purge(model=name, actor=actor_of(request))})
 
@@ -131,12 +134,15 @@ class ShadowApi(APIView):
         shadow.shadow_start(model=name, actor=actor_of(request), **validated(ShadowInput, request.data))
         return Response(ShadowOutput(shadow.agreement(model=name)).data)
 
+
+class ShadowStopApi(APIView):
     @extend_schema(
         operation_id="shadow_stop",
         summary="Stop the shadow (its tallies stay)",
+        request=None,
         responses={200: ShadowOutput},
     )
-    def delete(self, request: Request, name: str) -> Response:
+    def post(self, request: Request, name: str) -> Response:
         registry_selectors.model_state_get(name=name)
         shadow.shadow_stop(model=name, actor=actor_of(request))
         return Response(ShadowOutput(shadow.agreement(model=name)).data)

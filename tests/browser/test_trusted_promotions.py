@@ -207,3 +207,23 @@ def test_a_shadows_agreement_appears_on_the_model_page(page, live_server, users,
     page.screenshot(path=str(artifacts / "shadow.png"), full_page=True)
     page.get_by_test_id("shadow-stop").click()
     expect(page.locator(".flash")).to_contain_text("The shadow of cats is stopped")
+
+
+def test_the_register_form_starts_from_the_previous_version_and_marks_changes(page, live_server, users):
+    services.version_register(
+        model_name="cats",
+        actor=users["engineer"],
+        metadata=metadata_parse(TUNED),
+        onnx_file=tiny_classifier_onnx(seed=1),
+    )
+    log_in(page, live_server.url, "engineer")
+    page.goto(f"{live_server.url}/register/?model=cats")
+    expect(page.get_by_test_id("starts-from")).to_contain_text("cats v1")
+    mean = page.locator("input[name=mean]")
+    expect(mean).to_have_value("0.5, 0.5, 0.5")
+    mean.fill("0.485, 0.456, 0.406")
+    label = page.locator("label", has=mean)
+    expect(label).to_have_class("changed")
+    expect(label.locator(".was")).to_contain_text("the previous version had: 0.5, 0.5, 0.5")
+    mean.fill("0.5, 0.5, 0.5")
+    expect(label).not_to_have_class("changed")

@@ -16,7 +16,7 @@ from registry.exceptions import TransitionRefused
 from registry.models import PromotionEvent
 from serving import sample_store
 from tests.factories import FORM_DEFAULTS, TUNED, png, start_canary, to_production
-from tests.helpers import assert_error, seen, token_client
+from tests.helpers import assert_error, broker_use, free_port, seen, token_client
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the sample store writes from its own thread
 
@@ -102,6 +102,22 @@ def test_refusals_are_clear(users, with_samples):
     assert_error(api.post("/api/v1/models/cats/versions/2/preflight", {"limit": 0}, format="json"), 400)
     assert_error(api.get("/api/v1/models/cats/versions/2/preflight"), 404, "no_preflight")
     assert_error(api.post("/api/v1/models/cats/versions/99/preflight", {}, format="json"), 404)
+
+
+def test_a_broker_outage_is_a_503_and_the_run_says_why(users, with_samples):
+    from controlplane.celery import app
+
+    previous = app.conf.broker_url
+    broker_use(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    try:
+        refused = token_client(users["engineer"]).post(
+            "/api/v1/models/cats/versions/2/preflight", {}, format="json"
+        )
+    finally:
+        broker_use(previous)
+    assert_error(refused, 503, "queue_unavailable")
+    run = PreflightRun.objects.get()
+    assert run.status == "failed" and "task queue is unavailable" in run.error
 
 
 @pytest.mark.slow

@@ -90,7 +90,7 @@ def test_the_api_shows_and_sets_the_store(model_with_versions, users):
     assert (on["enabled"], on["max_count"], on["count"]) == (True, 20, 0)
     send(range(2))
     assert eng.get("/api/v1/models/cats/samples").json()["count"] == 2
-    assert eng.delete("/api/v1/models/cats/samples").json() == {"purged": 2}
+    assert eng.post("/api/v1/models/cats/samples/purge").json() == {"purged": 2}
     assert_error(eng.get("/api/v1/models/nope/samples"), 404, "model_not_found")
 
 

@@ -99,7 +99,7 @@ def test_rules_and_api(users, staged):
     live(3)
     body = viewer.get("/api/v1/models/cats/shadow").json()
     assert (body["total"], body["agree"], body["rate"]) == (3, 0, 0.0)
-    stopped = eng.delete("/api/v1/models/cats/shadow").json()
+    stopped = eng.post("/api/v1/models/cats/shadow/stop").json()
     assert stopped["running"] is False and stopped["total"] == 3  # the tallies stay
     live(2, start=50)
     assert viewer.get("/api/v1/models/cats/shadow").json()["total"] == 3
