@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from modelspec.examples import tiny_classifier_onnx
 from tests.factories import make_user, register, to_production
-from tests.helpers import broker_use, free_port
+from tests.helpers import broker_use, celery_worker_process, free_port
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
@@ -138,41 +138,19 @@ def redis_url(tmp_path):
 def celery_worker(redis_url, settings, live_server):
     """A real Celery worker on a real Redis broker, sharing this test's SQLite database, MLflow store and
     sample storage; tasks queued by the code under test (`.delay`) reach it."""
-    import subprocess
-    import sys
-
     from controlplane.celery import app
 
     database = settings.DATABASES["default"]
     if database["ENGINE"] != "django.db.backends.sqlite3":
         pytest.skip("the worker is pointed at the SQLite test database")
-    env = {
-        **os.environ,
-        "CELERY_BROKER_URL": redis_url,
-        "DATABASE_URL": f"sqlite:///{database['NAME']}",
-        "MLFLOW_TRACKING_URI": settings.MLFLOW_TRACKING_URI,
-        "MLFLOW_REGISTRY_URI": settings.MLFLOW_REGISTRY_URI,
-        "SAMPLE_STORE_DIR": settings.STORAGES["samples"]["OPTIONS"]["location"],
-        "SERVING_CACHE_ENABLED": "false",
-    }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "controlplane",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    worker = celery_worker_process(
+        CELERY_BROKER_URL=redis_url,
+        DATABASE_URL=f"sqlite:///{database['NAME']}",
+        MLFLOW_TRACKING_URI=settings.MLFLOW_TRACKING_URI,
+        MLFLOW_REGISTRY_URI=settings.MLFLOW_REGISTRY_URI,
+        SAMPLE_STORE_DIR=settings.STORAGES["samples"]["OPTIONS"]["location"],
+        SERVING_CACHE_ENABLED="false",
     )
-
     previous = app.conf.broker_url
     broker_use(redis_url)
     yield worker

@@ -32,12 +32,12 @@ def make_user(username: str, *roles: str):
     return user
 
 
-def register(name: str, actor, *, seed: int = 1, **kwargs):
-    """A tiny real classifier registered through the service."""
+def register(name: str, actor, *, seed: int = 1, metadata: dict | None = None, **kwargs):
+    """A tiny real classifier (the same weights for the same seed) registered through the service."""
     return services.version_register(
         model_name=name,
         actor=actor,
-        metadata=metadata_parse(METADATA),
+        metadata=metadata_parse(metadata or METADATA),
         onnx_file=tiny_classifier_onnx(seed=seed),
         **kwargs,
     )

@@ -29,6 +29,31 @@ def broker_use(url: str) -> None:
     app.conf.broker_url, app._pool, app.amqp._producer_pool = url, None, None
 
 
+def celery_worker_process(**env: str):
+    """A real Celery worker (solo pool) of this project, with `env` over this process's environment."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "controlplane",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

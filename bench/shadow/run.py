@@ -113,25 +113,6 @@ def set_shadow(var: Path, share: int | None) -> None:
     time.sleep(6)  # serving processes re-read the shadow's configuration every 5 s
 
 
-def start_server(var: Path, port: int, workers: int, threads: int) -> subprocess.Popen:
-    import requests
-
-    server = subprocess.Popen(
-        [sys.executable, "-m", "controlplane.serve", "--workers", str(workers), "--threads", str(threads),
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=_env(var),
-    )  # fmt: skip
-    for _ in range(300):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=30).ok:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    server.kill()
-    raise SystemExit("server did not become ready")
-
-
 def load(port: int, images: list[bytes], *, connections: int, seconds: float) -> dict:
     """Each connection posts images back to back; the latency of each production answer is kept."""
     latencies: list[float] = []
@@ -208,6 +189,8 @@ def main() -> None:
         images.append(buffer.getvalue())
     var = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
     prepare_var(var)
+    from bench.serving.run import start_server  # the same server, configured as deployed
+
     server = start_server(var, args.port, args.workers, args.threads)
     runs: dict = {f"c{c} {name}": [] for c in (1, 4) for name in SETTINGS}
     mirrored: dict[str, float] = {}

@@ -5,8 +5,6 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
-from modelspec.examples import tiny_classifier_onnx
-from modelspec.metadata import metadata_parse
 from monitoring.models import PreflightRun
 from registry import services
 from registry.models import ModelState, ProductionRequest, PromotionEvent
@@ -83,19 +81,9 @@ def test_abort_and_reject_ask_first_and_need_a_reason(page, live_server, users):
 
 
 def test_a_misconfigured_candidate_is_flagged_red_on_the_approval_card(page, live_server, users, artifacts):
-    services.version_register(
-        model_name="cats",
-        actor=users["engineer"],
-        metadata=metadata_parse(TUNED),
-        onnx_file=tiny_classifier_onnx(seed=1),
-    )
+    register("cats", users["engineer"], seed=1, metadata=TUNED)
     to_production("cats", 1, users)
-    services.version_register(
-        model_name="cats",
-        actor=users["engineer"],
-        metadata=metadata_parse(FORM_DEFAULTS),
-        onnx_file=tiny_classifier_onnx(seed=1),
-    )
+    register("cats", users["engineer"], seed=1, metadata=FORM_DEFAULTS)
     start_canary(2, 10, users)
     services.production_request(model_name="cats", version=2, actor=users["engineer"])
 
@@ -123,19 +111,9 @@ def test_pre_flight_shows_the_disagreeing_images_and_the_request_waits_for_an_ov
     page, live_server, users, settings, celery_worker, artifacts
 ):
     settings.PROMOTION_GATES = ["canary_analysis", "preflight"]
-    services.version_register(
-        model_name="cats",
-        actor=users["engineer"],
-        metadata=metadata_parse(TUNED),
-        onnx_file=tiny_classifier_onnx(seed=1),
-    )
+    register("cats", users["engineer"], seed=1, metadata=TUNED)
     to_production("cats", 1, users)
-    services.version_register(
-        model_name="cats",
-        actor=users["engineer"],
-        metadata=metadata_parse(FORM_DEFAULTS),
-        onnx_file=tiny_classifier_onnx(seed=1),
-    )
+    register("cats", users["engineer"], seed=1, metadata=FORM_DEFAULTS)
     sample_store.policy_set(model="cats", actor=users["engineer"], enabled=True)
     for seed in range(8):  # live production traffic (before the canary takes its share)
         Client().post("/v1/models/cats/predict", data=png(900 + seed), content_type="image/png")
@@ -181,12 +159,7 @@ def test_pre_flight_shows_the_disagreeing_images_and_the_request_waits_for_an_ov
 
 def test_a_shadows_agreement_appears_on_the_model_page(page, live_server, users, artifacts):
     for metadata in (TUNED, FORM_DEFAULTS):
-        services.version_register(
-            model_name="cats",
-            actor=users["engineer"],
-            metadata=metadata_parse(metadata),
-            onnx_file=tiny_classifier_onnx(seed=1),
-        )
+        register("cats", users["engineer"], seed=1, metadata=metadata)
     to_production("cats", 1, users)
     services.version_stage_staging(model_name="cats", version=2, actor=users["engineer"])
     base = live_server.url
@@ -210,12 +183,7 @@ def test_a_shadows_agreement_appears_on_the_model_page(page, live_server, users,
 
 
 def test_the_register_form_starts_from_the_previous_version_and_marks_changes(page, live_server, users):
-    services.version_register(
-        model_name="cats",
-        actor=users["engineer"],
-        metadata=metadata_parse(TUNED),
-        onnx_file=tiny_classifier_onnx(seed=1),
-    )
+    register("cats", users["engineer"], seed=1, metadata=TUNED)
     log_in(page, live_server.url, "engineer")
     page.goto(f"{live_server.url}/register/?model=cats")
     expect(page.get_by_test_id("starts-from")).to_contain_text("cats v1")

@@ -1,8 +1,5 @@
 """A real Celery worker on a real Redis broker runs the collection task against the live server."""
 
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -12,6 +9,7 @@ from django.test import Client
 
 from monitoring.models import CollectionRun, MetricWindow
 from tests.factories import png
+from tests.helpers import celery_worker_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -22,28 +20,10 @@ def test_worker_on_redis_collects_metrics_twice_without_double_counting(
     database = django_settings.DATABASES["default"]["NAME"]  # the test database, which the worker shares
     if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
         pytest.skip("the worker is pointed at the SQLite test database")
-    env = {
-        **os.environ,
-        "CELERY_BROKER_URL": redis_url,
-        "DATABASE_URL": f"sqlite:///{database}",
-        "SERVING_METRICS_URLS": f"{live_server.url}/metrics",
-    }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "controlplane",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    worker = celery_worker_process(
+        CELERY_BROKER_URL=redis_url,
+        DATABASE_URL=f"sqlite:///{database}",
+        SERVING_METRICS_URLS=f"{live_server.url}/metrics",
     )
     client = Celery(broker=redis_url)
     for seed in range(100, 102):  # traffic before the first collection only sets the starting point

@@ -7,37 +7,26 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from modelspec.examples import tiny_classifier_onnx
-from modelspec.metadata import metadata_parse
 from monitoring import preflight
 from monitoring.models import CanaryAnalysis, PreflightRun
 from registry import services
 from registry.exceptions import TransitionRefused
 from registry.models import PromotionEvent
 from serving import sample_store
-from tests.factories import FORM_DEFAULTS, TUNED, png, start_canary, to_production
+from tests.factories import FORM_DEFAULTS, TUNED, png, register, start_canary, to_production
 from tests.helpers import assert_error, broker_use, free_port, seen, token_client
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the sample store writes from its own thread
-
-
-def register(users, metadata, seed):
-    services.version_register(
-        model_name="cats",
-        actor=users["engineer"],
-        metadata=metadata_parse(metadata),
-        onnx_file=tiny_classifier_onnx(seed=seed),
-    )
 
 
 @pytest.fixture
 def with_samples(users):
     """Production v1 (tuned), v2 the same model registered with the form's defaults, v3 an identical
     twin of v1; twelve live production inputs stored."""
-    register(users, TUNED, seed=1)
+    register("cats", users["engineer"], seed=1, metadata=TUNED)
     to_production("cats", 1, users)
-    register(users, FORM_DEFAULTS, seed=1)
-    register(users, TUNED, seed=1)
+    register("cats", users["engineer"], seed=1, metadata=FORM_DEFAULTS)
+    register("cats", users["engineer"], seed=1, metadata=TUNED)
     sample_store.policy_set(model="cats", actor=users["engineer"], enabled=True)
     client = Client()
     for seed in range(12):

@@ -4,31 +4,20 @@ production tuned otherwise is flagged red, field by field, with the canary's ver
 import pytest
 from django.utils import timezone
 
-from modelspec.examples import tiny_classifier_onnx
-from modelspec.metadata import metadata_parse
 from monitoring.models import CanaryAnalysis
 from registry import services
-from tests.factories import FORM_DEFAULTS, TUNED, start_canary, to_production
+from tests.factories import FORM_DEFAULTS, TUNED, register, start_canary, to_production
 from tests.helpers import token_client
 
 pytestmark = pytest.mark.django_db
 
 
-def register(users, metadata, seed):
-    return services.version_register(
-        model_name="cats",
-        actor=users["engineer"],
-        metadata=metadata_parse(metadata),
-        onnx_file=tiny_classifier_onnx(seed=seed),
-    )
-
-
 @pytest.fixture
 def misconfigured(users):
     """Production v1 (0.5/0.5, ten labels); v2 is the same file registered with the form's defaults."""
-    register(users, TUNED, seed=1)
+    register("cats", users["engineer"], seed=1, metadata=TUNED)
     to_production("cats", 1, users)
-    second = register(users, FORM_DEFAULTS, seed=1)
+    second = register("cats", users["engineer"], seed=1, metadata=FORM_DEFAULTS)
     start_canary(2, 10, users)
     services.production_request(model_name="cats", version=2, actor=users["engineer"])
     return second
@@ -78,15 +67,15 @@ def test_the_approval_card_shows_the_flags(users, misconfigured, client):
 
 
 def test_an_identical_candidate_has_no_red_flags(users):
-    register(users, TUNED, seed=1)
+    register("cats", users["engineer"], seed=1, metadata=TUNED)
     to_production("cats", 1, users)
-    register(users, TUNED, seed=2)
+    register("cats", users["engineer"], seed=2, metadata=TUNED)
     evidence = token_client(users["approver"]).get("/api/v1/models/cats/versions/2/evidence").json()
     assert evidence["red_flags"] == [] and {d["flag"] for d in evidence["differences"]} == {"ok"}
 
 
 def test_the_register_form_starts_from_the_previous_version(users, client):
-    register(users, TUNED, seed=1)
+    register("cats", users["engineer"], seed=1, metadata=TUNED)
     client.force_login(users["engineer"])
     page = client.get("/register/?model=cats").content.decode()
     assert 'data-testid="starts-from"' in page and "cats v1" in page

@@ -7,13 +7,11 @@ import time
 import pytest
 from django.test import Client
 
-from modelspec.examples import tiny_classifier_onnx
-from modelspec.metadata import metadata_parse
 from registry import services
 from serving import shadow
 from serving.models import ShadowTally
 from serving.offpath import OffPath
-from tests.factories import FORM_DEFAULTS, TUNED, png, to_production
+from tests.factories import FORM_DEFAULTS, TUNED, png, register, to_production
 from tests.helpers import assert_error, metric, token_client
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the shadow answers from its own thread
@@ -23,12 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the shadow answers from 
 def staged(users):
     """Production v1 (tuned); v2 the same model registered with the form's defaults; v3 an identical twin."""
     for metadata in (TUNED, FORM_DEFAULTS, TUNED):
-        services.version_register(
-            model_name="cats",
-            actor=users["engineer"],
-            metadata=metadata_parse(metadata),
-            onnx_file=tiny_classifier_onnx(seed=1),
-        )
+        register("cats", users["engineer"], seed=1, metadata=metadata)
     to_production("cats", 1, users)
 
 
