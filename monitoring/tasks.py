@@ -53,8 +53,8 @@ def preflight_request(**kwargs) -> PreflightRun:
         except KombuError as exc:
             preflight.preflight_failed(run=run, error=f"the task queue is unavailable: {exc}")
             raise ServiceUnavailable(
-                "the task queue (Celery's broker) is unavailable, so the pre-flight could not start; try again "
-                "shortly",
+                f"the task queue (Celery's broker) is unavailable ({exc}), so the pre-flight could not start; "
+                "try again shortly",
                 code="queue_unavailable",
             ) from exc
     return run

@@ -25,7 +25,7 @@ def test_worker_on_redis_collects_metrics_twice_without_double_counting(
         DATABASE_URL=f"sqlite:///{database}",
         SERVING_METRICS_URLS=f"{live_server.url}/metrics",
     )
-    client = Celery(broker=redis_url)
+    client = Celery(broker=redis_url, set_as_current=False)  # shared tasks keep using the project app
     for seed in range(100, 102):  # traffic before the first collection only sets the starting point
         Client().post("/v1/models/cats/predict", data=png(seed), content_type="image/png")
     try:
