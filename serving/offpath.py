@@ -9,14 +9,36 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db import close_old_connections
 
 from . import metrics
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Recent(Generic[T]):
+    """A model's setting as this process last read it, read again once it is `ttl` seconds old: the
+    request path asks it on every prediction without a database query each time."""
+
+    def __init__(self, load: Callable[[str], T], *, ttl: float):
+        self.load, self.ttl = load, ttl
+        self._values: dict[str, tuple[T, float]] = {}
+
+    def get(self, model: str) -> T:
+        cached, now = self._values.get(model), time.monotonic()
+        if cached is None or cached[1] < now:
+            cached = self._values[model] = (self.load(model), now + self.ttl)
+        return cached[0]
+
+    def forget(self, model: str) -> None:
+        """After a change made in this process: read it again at once."""
+        self._values.pop(model, None)
 
 
 class OffPath:

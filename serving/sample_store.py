@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,10 +28,9 @@ from core.exceptions import BadRequest, NotFound
 from core.roles import Permission
 
 from .models import SamplePolicy, StoredSample
-from .offpath import OffPath
+from .offpath import OffPath, Recent
 
 POLICY_TTL_SECONDS = 5.0  # how long a process trusts what it read of a model's policy
-_enabled: dict[str, tuple[bool, float]] = {}
 
 
 @dataclass(frozen=True)
@@ -48,19 +46,14 @@ def _storage():
     return storages["samples"]
 
 
-def enabled(model: str) -> bool:
-    """Whether a model's store is on, as this process last read it (at most POLICY_TTL_SECONDS old)."""
-    cached = _enabled.get(model)
-    now = time.monotonic()
-    if cached is None or cached[1] < now:
-        on = SamplePolicy.objects.filter(model=model, enabled=True).exists()
-        _enabled[model] = cached = (on, now + POLICY_TTL_SECONDS)
-    return cached[0]
+_enabled = Recent(
+    lambda model: SamplePolicy.objects.filter(model=model, enabled=True).exists(), ttl=POLICY_TTL_SECONDS
+)
 
 
 def offer(*, model: str, data: bytes, version: int, label: str, confidence: float) -> None:
     """Called after a live production answer: never blocks, never fails the request."""
-    if enabled(model):
+    if _enabled.get(model):
         _queue.offer(Offered(model, data, version, label, confidence), model=model)
 
 
@@ -183,7 +176,7 @@ def policy_set(
             setattr(policy, name, value)
     policy.changed_by, policy.changed_at = actor, timezone.now()
     policy.save()
-    _enabled.pop(model, None)
+    _enabled.forget(model)
     _limits(policy)  # a lower cap or a shorter retention applies at once
     return policy
 

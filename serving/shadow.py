@@ -8,7 +8,6 @@ process, and what finds the queue full is dropped and counted (cvcp_offpath_drop
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,12 +21,12 @@ from registry import selectors as registry_selectors
 
 from . import metrics
 from .models import ShadowConfig, ShadowTally
-from .offpath import OffPath
+from .offpath import OffPath, Recent
 from .signals import Source
 
 CONFIG_TTL_SECONDS = 5.0
 ERROR_LABEL = "(error)"
-_configs: dict[str, tuple[ShadowConfig | None, float]] = {}
+_config = Recent(lambda model: ShadowConfig.objects.filter(model=model).first(), ttl=CONFIG_TTL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -39,18 +38,9 @@ class Mirrored:
     shadow_version: int
 
 
-def _config(model: str) -> ShadowConfig | None:
-    cached = _configs.get(model)
-    now = time.monotonic()
-    if cached is None or cached[1] < now:
-        cached = (ShadowConfig.objects.filter(model=model).first(), now + CONFIG_TTL_SECONDS)
-        _configs[model] = cached
-    return cached[0]
-
-
 def offer(*, model: str, data: bytes, production_version: int, production_label: str) -> None:
     """After a live production answer: mirror it to the shadow with its configured probability."""
-    config = _config(model)
+    config = _config.get(model)
     if config is None or config.version == production_version or random.random() * 100 >= config.share:
         return
     _queue.offer(Mirrored(model, data, production_version, production_label, config.version), model=model)
@@ -118,14 +108,14 @@ def shadow_start(*, model: str, version: int, share: int, actor) -> ShadowConfig
     config, _ = ShadowConfig.objects.update_or_create(
         model=model, defaults={"version": version, "share": share, "started_by": actor}
     )
-    _configs.pop(model, None)
+    _config.forget(model)
     return config
 
 
 def shadow_stop(*, model: str, actor) -> bool:
     roles.role_check(user=actor, permission=Permission.SHADOW_MANAGE)
     stopped, _ = ShadowConfig.objects.filter(model=model).delete()
-    _configs.pop(model, None)
+    _config.forget(model)
     return bool(stopped)
 
 
