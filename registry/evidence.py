@@ -167,13 +167,14 @@ def version_evidence(*, model: ModelState, version: int) -> Evidence:
     differences: list[Difference] = []
     problems: list[str] = []
     try:
-        candidate = mlflow_gateway.version_metadata(name=model.name, version=version)
-        info = mlflow_gateway.version_get(name=model.name, version=version)
         if against is not None:
-            production = mlflow_gateway.version_metadata(name=model.name, version=against)
-            differences = metadata_differences(candidate, production)
-            theirs = mlflow_gateway.version_get(name=model.name, version=against)
-            sha = info.tags.get(f"{mlflow_gateway.TAG_PREFIX}sha256", "")
+            ours, theirs = (
+                mlflow_gateway.version_get(name=model.name, version=v) for v in (version, against)
+            )
+            differences = metadata_differences(
+                mlflow_gateway.metadata_of(ours), mlflow_gateway.metadata_of(theirs)
+            )
+            sha = ours.tags.get(f"{mlflow_gateway.TAG_PREFIX}sha256", "")
             if sha and sha == theirs.tags.get(f"{mlflow_gateway.TAG_PREFIX}sha256"):
                 differences.append(
                     Difference(

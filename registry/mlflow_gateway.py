@@ -289,8 +289,15 @@ def version_create(
 
 def version_metadata(*, name: str, version: int) -> dict:
     """The preprocessing metadata stored next to the weights."""
-    info = version_get(name=name, version=version)
-    with _translated(f"reading metadata of {name} v{version}"), tempfile.TemporaryDirectory() as tmp:
+    return metadata_of(version_get(name=name, version=version))
+
+
+def metadata_of(info: VersionInfo) -> dict:
+    """The preprocessing metadata of a version already read (no second registry round trip)."""
+    with (
+        _translated(f"reading metadata of {info.name} v{info.version}"),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         path = mlflow.artifacts.download_artifacts(
             artifact_uri=f"{info.source}/{METADATA_FILE}",
             dst_path=tmp,

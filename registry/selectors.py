@@ -203,5 +203,5 @@ def latest_metadata(*, name: str) -> tuple[int, dict[str, Any]] | None:
     versions = mlflow_gateway.version_list(name=name)
     if not versions:
         return None
-    newest = max(v.version for v in versions)
-    return newest, mlflow_gateway.version_metadata(name=name, version=newest)
+    newest = max(versions, key=lambda v: v.version)
+    return newest.version, mlflow_gateway.metadata_of(newest)
