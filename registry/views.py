@@ -124,13 +124,12 @@ def version_register(request: HttpRequest) -> HttpResponse:
             previous = selectors.latest_metadata(name=name)
         except ApplicationError as exc:
             notice = f"The previous version's metadata could not be read ({exc.message}); check every field."
-    initial: dict[str, Any] = {"model_name": name}
-    if previous is not None:
-        initial.update(initial_from(previous[1]))
-    form = RegisterForm(request.POST or None, request.FILES or None, initial=initial)
-    if previous is not None:  # the page marks each field that differs from the previous version
-        for key, value in initial_from(previous[1]).items():
-            form.fields[key].widget.attrs["data-previous"] = str(value)
+    started_from = initial_from(previous[1]) if previous is not None else {}
+    form = RegisterForm(
+        request.POST or None, request.FILES or None, initial={"model_name": name, **started_from}
+    )
+    for key, value in started_from.items():  # the page marks each field changed from the previous version
+        form.fields[key].widget.attrs["data-previous"] = str(value)
     status = 200
     if request.method == "POST":
         if form.is_valid():
