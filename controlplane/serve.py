@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +49,8 @@ def _forget_dead_processes(metrics_dir: str) -> None:
 def worker_application():
     """Granian's factory, called once in each worker process before it serves: our WSGI app (Django, with
     the predict fast path in front) with the URLconf imported (every view module: a second on first use
-    otherwise), and every live model version loaded and run once. A failed model warm-up is logged, not
-    fatal: the process still serves pages, and predict loads models on first use."""
+    otherwise), and every live model version being loaded and run once in the background: no dependency
+    (a slow registry) holds up start-up or /healthz, and /readyz turns 200 once they are loaded."""
     from django.urls import get_resolver
 
     from controlplane.wsgi import application
@@ -60,20 +59,9 @@ def worker_application():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         _forget_dead_processes(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
-    from django.db import connection
+    from serving.services import warm_up_background
 
-    from serving.services import warm_up
-
-    started = time.perf_counter()
-    try:
-        loaded = warm_up()
-    except Exception as exc:  # noqa: BLE001 - the server must come up for the dashboard and the API
-        log.warning("warm-up failed, models load on first request: %s", exc)
-    else:
-        log.info("warm-up in process %s: %s in %.1f s", os.getpid(), loaded or "no live model",
-                 time.perf_counter() - started)  # fmt: skip
-    finally:
-        connection.close()
+    warm_up_background()  # /healthz answers at once; /readyz says when the live versions are loaded
     return _for_granian(application)
 
 
@@ -125,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--access-log", action="store_true", help="log every request")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO").lower())
     args = parser.parse_args(argv)
+    os.environ["WEB_THREADS"] = str(args.threads)  # settings size what may wait on a model's load from it
 
     from granian.constants import Interfaces
     from granian.server import Server

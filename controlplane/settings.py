@@ -54,6 +54,8 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_bool("DEBUG", True)
 VAR_DIR = Path(env("CONTROLPLANE_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# The exported demo model (serving.demo_model): made by `./dev demo` on first run, baked into the image.
+DEMO_MODEL_DIR = Path(env("DEMO_MODEL_DIR", str(VAR_DIR / "demo-model")))
 
 SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY:
@@ -114,6 +116,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    "core.middleware.ReportingContextMiddleware",
     "core.middleware.ApplicationErrorMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
@@ -184,8 +187,8 @@ STATIC_URL = "static/"
 # plotly.js in its strict build (no eval: the CSP forbids it), installed by npm from package.json
 # (./dev does it) and served locally: nothing comes from a CDN.
 STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", BASE_DIR / "node_modules" / "plotly.js-strict-dist-min")]
-STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
+STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "staticfiles")))  # the image collects them at build
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # The sample store's images (serving.sample_store): a local folder by default; any Django storage
@@ -213,6 +216,9 @@ MLFLOW_REGISTRY_URI = env("MLFLOW_REGISTRY_URI", MLFLOW_TRACKING_URI)
 # decides for itself, so this is only used for sqlite/file stores.
 MLFLOW_ARTIFACT_ROOT = env("MLFLOW_ARTIFACT_ROOT", str(VAR_DIR / "mlflow" / "artifacts"))
 MLFLOW_EXPERIMENT_PREFIX = env("MLFLOW_EXPERIMENT_PREFIX", "controlplane")
+# How long a workflow action may hold its model before the claim lapses (a process that died mid-action):
+# longer than the slowest MLflow call an action makes, registration's upload included.
+WORKFLOW_LEASE_SECONDS = env_int("WORKFLOW_LEASE_SECONDS", 300)
 
 # --- Registration -----------------------------------------------------------------------------
 MODEL_UPLOAD_MAX_BYTES = env_int("MODEL_UPLOAD_MAX_BYTES", 256 * 1024 * 1024)
@@ -240,11 +246,25 @@ SERVING_BATCH_INTRA_OP_THREADS = env_int("SERVING_BATCH_INTRA_OP_THREADS", 1)
 # Threads running batches side by side in each process; extra ones join only while a full batch waits.
 SERVING_BATCH_WORKERS = env_int("SERVING_BATCH_WORKERS", 1)
 SERVING_MAX_LOADED = env_int("SERVING_MAX_LOADED", 6)
+# Loading a version (serving/model_cache.py): one load per version in flight on this many threads per
+# process; a request waits for it at most SERVING_LOAD_WAIT_SECONDS and at most SERVING_LOAD_WAITERS
+# requests wait at once; a failure is remembered, and retried after SERVING_LOAD_RETRY_SECONDS doubling
+# up to SERVING_LOAD_RETRY_MAX_SECONDS.
+SERVING_LOAD_THREADS = env_int("SERVING_LOAD_THREADS", 2)
+SERVING_LOAD_WAIT_SECONDS = env_float("SERVING_LOAD_WAIT_SECONDS", 5)
+# At most half the request threads (WEB_THREADS) wait on loads: the rest keep answering /healthz and
+# versions that are loaded.
+SERVING_LOAD_WAITERS = env_int("SERVING_LOAD_WAITERS", max(1, env_int("WEB_THREADS", 16) // 2))
+SERVING_LOAD_RETRY_SECONDS = env_float("SERVING_LOAD_RETRY_SECONDS", 2)
+SERVING_LOAD_RETRY_MAX_SECONDS = env_float("SERVING_LOAD_RETRY_MAX_SECONDS", 60)
+# /readyz: how long it waits for a version's load in flight and for its probe inference.
+SERVING_READINESS_TIMEOUT_SECONDS = env_float("SERVING_READINESS_TIMEOUT_SECONDS", 2)
 SERVING_MAX_PIXELS = env_int("SERVING_MAX_PIXELS", 40_000_000)
 SERVING_MAX_BODY_BYTES = env_int("SERVING_MAX_BODY_BYTES", 20 * 1024 * 1024)
 SERVING_CACHE_ENABLED = env_bool("SERVING_CACHE_ENABLED", True)
 SERVING_CACHE_ALIAS = "predictions"
 SERVING_CACHE_TTL_SECONDS = env_int("SERVING_CACHE_TTL_SECONDS", 3600)
+SERVING_CACHE_RETRY_SECONDS = env_float("SERVING_CACHE_RETRY_SECONDS", 30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SERVING_MAX_BODY_BYTES
 REDIS_URL = env("REDIS_URL")
 CACHES = {
@@ -254,6 +274,11 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "cvcp",
+        # A hung Redis must cost a request little: then the cache is skipped (SERVING_CACHE_RETRY_SECONDS).
+        "OPTIONS": {
+            "socket_timeout": env_float("REDIS_TIMEOUT_SECONDS", 0.25),
+            "socket_connect_timeout": env_float("REDIS_TIMEOUT_SECONDS", 0.25),
+        },
     }
     if REDIS_URL
     else {
@@ -274,6 +299,18 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a task lost with its worker runs again: tasks are idempotent
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A hung broker must fail a queueing page or API call in seconds (503 queue_unavailable), not hang it.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("BROKER_TIMEOUT_SECONDS", 3)
+CELERY_BROKER_TRANSPORT_OPTIONS = {  # Redis's transport reads these; the others ignore them
+    "socket_timeout": env_float("BROKER_TIMEOUT_SECONDS", 3),
+    "socket_connect_timeout": env_float("BROKER_TIMEOUT_SECONDS", 3),
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -355,3 +392,18 @@ PREFLIGHT_MIN_AGREEMENT = env_float("PREFLIGHT_MIN_AGREEMENT", 0.9)  # top-1 agr
 # analysis and a passing pre-flight. An admin may override either with a written reason (recorded).
 PROMOTION_GATES = env_list("PROMOTION_GATES", "canary_analysis,preflight")
 SHADOW_QUEUE = env_int("SHADOW_QUEUE", 32)  # mirrored requests waiting for the shadow; more are dropped
+
+# --- Error reporting (core.reporting), optional ----------------------------------------------------
+# With SENTRY_DSN set, unhandled errors of the dashboard, the API, serving and Celery tasks go to Sentry
+# with their route, model, version and stage; personal data only with SENTRY_SEND_PII=true.
+SENTRY_DSN = env("SENTRY_DSN")
+if SENTRY_DSN:
+    from core.reporting import reporting_init
+
+    reporting_init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", "production"),
+        release=env("SENTRY_RELEASE") or None,
+        send_pii=env_bool("SENTRY_SEND_PII", False),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+    )

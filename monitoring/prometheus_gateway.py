@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from urllib3.util.retry import Retry
 
 from core.exceptions import ServiceUnavailable
 
@@ -48,7 +49,9 @@ def query(prometheus_url: str, names: list[str], *, timeout: float) -> list[Samp
     """The current value of every series of the named metrics, one Sample per scraped instance."""
     from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
-    prom = PrometheusConnect(url=prometheus_url, disable_ssl=True, timeout=timeout, retry=None)
+    # No retries: the library's default (retry=None) is three with back-off, which turned a hung
+    # Prometheus into a 10 s wait; the next collection is the retry.
+    prom = PrometheusConnect(url=prometheus_url, disable_ssl=True, timeout=timeout, retry=Retry(total=0))
     selector = "|".join(names)
     try:
         result = prom.custom_query(f'{{__name__=~"{selector}"}}')

@@ -23,7 +23,7 @@ from core.exceptions import ApplicationError, BadRequest, NotFound, PayloadTooLa
 # A stopped tracking server must fail a request in seconds, not after minutes of back-off.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
 
 import mlflow  # noqa: E402
 import mlflow.onnx  # noqa: E402
@@ -311,7 +311,12 @@ def version_onnx_bytes(*, name: str, version: int) -> bytes:
     """The weights of one of our versions, as serving loads them."""
     with _translated(f"reading {name} v{version}"):
         root = client().get_model_version_download_uri(name, str(version))
-    return _onnx_read(root, "", what=f"{name} v{version}").data
+    try:
+        return _onnx_read(root, "", what=f"{name} v{version}").data
+    except (NotFound, BadRequest) as exc:  # the registry has the version, its file is gone: the store's
+        raise RegistryUnavailable(  # fault, not the caller's
+            f"{name} v{version}: its model file is missing from the artifact store ({exc.message})"
+        ) from exc
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from .choices import Action, RequestStatus, Stage
 
 
 class ModelState(models.Model):
-    """One row per registered model: the lock target that serializes its workflow, and a mirror of its aliases."""
+    """One row per registered model: the lease that serializes its workflow, and a mirror of its aliases."""
 
     name = models.CharField(max_length=100, unique=True)
     staging_version = models.PositiveIntegerField(null=True, blank=True)
@@ -19,6 +19,10 @@ class ModelState(models.Model):
     # +1 on every workflow change: what a writer names (If-Match, expected_revision) to say which state
     # it decided on.
     revision = models.PositiveIntegerField(default=0)
+    # The workflow's claim on the model while an action runs (registry.services._model_leased): a token and
+    # when it lapses, so an action whose process died frees the model by itself.
+    lease_token = models.CharField(max_length=32, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -1,17 +1,21 @@
-"""The workflow: one function per action. Each locks the model row, checks role and rules, moves the
-MLflow aliases and writes the history event in one transaction — MLflow failing rolls everything back."""
+"""The workflow: one function per action. Each checks the role, claims the model (a lease, not a database
+lock), checks the rules, moves the MLflow aliases and then writes the new state and its history event in
+one transaction — MLflow failing writes nothing, and no database lock is held while MLflow is asked."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterator
+import secrets
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, transaction
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from core import roles
@@ -33,31 +37,57 @@ if TYPE_CHECKING:
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
+def _busy(name: str) -> ConcurrentChange:
+    return ConcurrentChange(f"another change to {name!r} is in progress; reload and try again")
+
+
 @contextlib.contextmanager
-def _model_locked(name: str, *, create: bool = False) -> Iterator[ModelState]:
-    """Hold the model's row for the whole action; a second writer is told 409 instead of waiting forever."""
+def _model_leased(name: str, *, create: bool = False) -> Iterator[ModelState]:
+    """The model, claimed for the whole action: of two writers one holds the lease and the other is told
+    409 at once. No database transaction is open while the action asks MLflow (on SQLite a write
+    transaction locks the whole database, so a slow MLflow would stall every other model's writes and
+    end them in false 409s); the state and its event are written at the end in one short transaction
+    (`_record`). A lease whose process died lapses after WORKFLOW_LEASE_SECONDS."""
+    token = secrets.token_hex(16)
+    now = timezone.now()
     try:
-        with transaction.atomic():
-            if create:
-                ModelState.objects.get_or_create(name=name)
-            nowait = connection.features.has_select_for_update_nowait
-            try:
-                model = ModelState.objects.select_for_update(nowait=nowait).get(name=name)
-            except ModelState.DoesNotExist:
-                raise ModelNotFound(f"model {name!r} is not registered") from None
-            yield model
-    except OperationalError as exc:
-        if "lock" in str(exc).lower():
-            raise ConcurrentChange(
-                f"another change to {name!r} is in progress; reload and try again"
-            ) from exc
-        raise
-    except DatabaseError as exc:
-        if "could not obtain lock" in str(exc).lower():
-            raise ConcurrentChange(
-                f"another change to {name!r} is in progress; reload and try again"
-            ) from exc
-        raise
+        if create:
+            ModelState.objects.get_or_create(name=name)
+        claimed = (
+            ModelState.objects.filter(name=name)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .update(lease_token=token, lease_until=now + timedelta(seconds=settings.WORKFLOW_LEASE_SECONDS))
+        )
+    except OperationalError as exc:  # SQLite's busy timeout ran out: another process holds the database
+        raise _busy(name) from exc
+    if not claimed:
+        if not ModelState.objects.filter(name=name).exists():
+            raise ModelNotFound(f"model {name!r} is not registered")
+        raise _busy(name)
+    try:
+        yield ModelState.objects.get(name=name)
+    finally:
+        with contextlib.suppress(DatabaseError):  # _record released it already, or it lapses
+            ModelState.objects.filter(name=name, lease_token=token).update(lease_token="", lease_until=None)
+
+
+def _record(model: ModelState, *, event: dict[str, Any], save: Iterable[Model] = ()) -> PromotionEvent:
+    """Write the model's new state (released from its lease), the objects the action changed and its
+    history event, in one transaction — unless the lease lapsed and someone else acted meanwhile."""
+    model.updated_at = timezone.now()
+    fields = ["staging_version", "canary_version", "canary_weight", "production_version", "revision"]
+    with transaction.atomic():
+        written = ModelState.objects.filter(pk=model.pk, lease_token=model.lease_token).update(
+            **{f: getattr(model, f) for f in fields},
+            updated_at=model.updated_at,
+            lease_token="",
+            lease_until=None,
+        )
+        if not written:
+            raise _busy(model.name)
+        for changed in save:
+            changed.save()
+        return PromotionEvent.objects.create(model=model, **event)
 
 
 @dataclass(frozen=True)
@@ -107,8 +137,13 @@ def _apply(
     aliases: dict[str, int | None],
     event: dict[str, Any],
     canary_weight: int | None = None,
+    save: Iterable[Model] = (),
 ) -> PromotionEvent:
-    """Write the new state and its event, then move MLflow; an MLflow error unwinds the transaction."""
+    """Move MLflow's aliases, then record the new state, the changed objects and the event. MLflow failing
+    records nothing; recording failing puts MLflow's aliases back (what is left, the reconciler repairs)."""
+    before = {stage: model.holder(stage) for stage in aliases}
+    if aliases:
+        mlflow_gateway.aliases_apply(name=model.name, changes=aliases)
     for stage, version in aliases.items():
         setattr(model, f"{stage}_version", version)
     model.revision += 1
@@ -116,12 +151,13 @@ def _apply(
         model.canary_weight = canary_weight
     if model.canary_version is None:
         model.canary_weight = 0
-    model.updated_at = timezone.now()
-    model.save()
-    created = PromotionEvent.objects.create(model=model, **event)
-    if aliases:
-        mlflow_gateway.aliases_apply(name=model.name, changes=aliases)
-    return created
+    try:
+        return _record(model, event=event, save=save)
+    except Exception:
+        if aliases:
+            with contextlib.suppress(Exception):
+                mlflow_gateway.aliases_apply(name=model.name, changes=before)
+        raise
 
 
 def _check_override(
@@ -235,7 +271,7 @@ def version_register(
         **(metrics or {}),
     }
     sha256 = version_tags["cp.sha256"]
-    with _model_locked(model_name, create=True) as model:
+    with _model_leased(model_name, create=True) as model:
         info = mlflow_gateway.version_create(
             name=model_name,
             onnx_bytes=onnx_bytes,
@@ -247,23 +283,23 @@ def version_register(
             description=description,
         )
         same = evidence.same_file_versions(name=model_name, sha256=sha256, version=info.version)
-        model.updated_at = timezone.now()
-        model.save(update_fields=["updated_at"])
-        event = PromotionEvent.objects.create(
-            model=model,
-            action=Action.REGISTER,
-            version=info.version,
-            to_version=info.version,
-            actor=actor,
-            reason=description,
-            details={
-                "source_uri": source_uri or "upload",
-                "sha256": version_tags["cp.sha256"],
-                "input_shape": list(check.input_shape),
-                "output_shape": list(check.output_shape),
-                "test_inference_ms": check.test_inference_ms,
-                "same_file_as": same,
-            },
+        event = _record(
+            model,
+            event=dict(
+                action=Action.REGISTER,
+                version=info.version,
+                to_version=info.version,
+                actor=actor,
+                reason=description,
+                details={
+                    "source_uri": source_uri or "upload",
+                    "sha256": version_tags["cp.sha256"],
+                    "input_shape": list(check.input_shape),
+                    "output_shape": list(check.output_shape),
+                    "test_inference_ms": check.test_inference_ms,
+                    "same_file_as": same,
+                },
+            ),
         )
     return Registered(version=info, event=event, check=check, same_file_as=same)
 
@@ -275,7 +311,7 @@ def version_stage_staging(
     *, model_name: str, version: int, actor: User, reason: str = "", expected: Expected | None = None
 ) -> PromotionEvent:
     roles.role_check(user=actor, permission=Permission.PROMOTE_STAGING)
-    with _model_locked(model_name) as model:
+    with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         _version_exists(model, version)
         if model.staging_version == version:
@@ -328,7 +364,7 @@ def canary_start(
     """Version from staging to canary with a share of traffic (default: the minimum weight)."""
     roles.role_check(user=actor, permission=Permission.CANARY_START)
     weight = _weight_checked(settings.CANARY_WEIGHT_MIN if weight is None else weight)
-    with _model_locked(model_name) as model:
+    with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         _version_exists(model, version)
         if model.canary_version is not None:
@@ -371,7 +407,7 @@ def canary_set_weight(
 ) -> PromotionEvent:
     roles.role_check(user=actor, permission=Permission.CANARY_WEIGHT)
     weight = _weight_checked(weight)
-    with _model_locked(model_name) as model:
+    with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         if model.canary_version is None:
             raise TransitionRefused("there is no canary to change the weight of", code="no_canary")
@@ -402,7 +438,7 @@ def canary_abort(
     expected: Expected | None = None,
 ) -> PromotionEvent:
     roles.role_check(user=actor, permission=Permission.CANARY_ABORT)
-    with _model_locked(model_name) as model:
+    with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         version = model.canary_version
         if version is None:
@@ -412,10 +448,10 @@ def canary_abort(
             request.status = RequestStatus.CANCELLED
             request.decided_by, request.decided_at = actor, timezone.now()
             request.decision_reason = "canary aborted"
-            request.save()
         return _apply(
             model,
             aliases={Stage.CANARY: None},
+            save=[request] if request is not None and request.version == version else [],
             event=dict(
                 action=Action.CANARY_ABORT,
                 stage=Stage.CANARY,
@@ -439,7 +475,7 @@ def production_request(
     expected: Expected | None = None,
 ) -> ProductionRequest:
     roles.role_check(user=actor, permission=Permission.PRODUCTION_REQUEST)
-    with _model_locked(model_name) as model:
+    with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         _version_exists(model, version)
         existing = pending_request(model=model)
@@ -466,12 +502,11 @@ def production_request(
                 rule=f"v{version} cannot go to production yet: {'; '.join(blocked)}.",
                 code="gate_failed",
             )
-        request = ProductionRequest.objects.create(
-            model=model, version=version, requested_by=actor, reason=reason
-        )
+        request = ProductionRequest(model=model, version=version, requested_by=actor, reason=reason)
         _apply(
             model,
             aliases={},
+            save=[request],
             event=dict(
                 action=Action.PRODUCTION_REQUEST,
                 stage=Stage.PRODUCTION,
@@ -510,7 +545,7 @@ def production_approve(
     *, model_name: str, actor: User, reason: str = "", expected: Expected | None = None
 ) -> PromotionEvent:
     roles.role_check(user=actor, permission=Permission.PRODUCTION_APPROVE)
-    with _model_locked(model_name) as model:
+    with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         request = _pending_for_decision(model, actor)
         version = request.version
@@ -518,10 +553,10 @@ def production_approve(
         aliases = _into_production(model, version)
         request.status = RequestStatus.APPROVED
         request.decided_by, request.decided_at, request.decision_reason = actor, timezone.now(), reason
-        request.save()
         return _apply(
             model,
             aliases=aliases,
+            save=[request],
             event=dict(
                 action=Action.PRODUCTION_APPROVE,
                 stage=Stage.PRODUCTION,
@@ -540,15 +575,15 @@ def production_reject(
     *, model_name: str, actor: User, reason: str = "", expected: Expected | None = None
 ) -> PromotionEvent:
     roles.role_check(user=actor, permission=Permission.PRODUCTION_REJECT)
-    with _model_locked(model_name) as model:
+    with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         request = _pending_for_decision(model, actor)
         request.status = RequestStatus.REJECTED
         request.decided_by, request.decided_at, request.decision_reason = actor, timezone.now(), reason
-        request.save()
         return _apply(
             model,
             aliases={},
+            save=[request],
             event=dict(
                 action=Action.PRODUCTION_REJECT,
                 stage=Stage.PRODUCTION,
@@ -567,7 +602,7 @@ def production_rollback(
 ) -> PromotionEvent:
     """Two clicks at 2 a.m.: production goes back to the last good version."""
     roles.role_check(user=actor, permission=Permission.ROLLBACK)
-    with _model_locked(model_name) as model:
+    with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         current = model.production_version
         target = rollback_target(model=model)
@@ -602,7 +637,7 @@ class Divergence:
 
 def model_reconcile(*, model_name: str, fix: bool = False) -> list[Divergence]:
     """Compare our recorded aliases with MLflow's; with fix, point MLflow back at what history says."""
-    with _model_locked(model_name) as model:
+    with _model_leased(model_name) as model:
         theirs = mlflow_gateway.alias_map(name=model_name)
         diffs = [
             Divergence(stage=stage, ours=model.holder(stage), mlflow=theirs.get(stage))

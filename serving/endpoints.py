@@ -28,6 +28,7 @@ from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from core import reporting
 from core.api import error_body
 from core.converters import MAX_ID
 from core.exceptions import ApplicationError, BadRequest
@@ -70,12 +71,14 @@ def predict_answer(
             source=source,
         )
     except ApplicationError as exc:
-        if exc.http_status >= 500:
+        if exc.http_status == 500:  # ours to fix (reported, with its model, version and stage)
+            log.error("predict %s failed: %s", name, exc.message, exc_info=exc)
+        elif exc.http_status > 500:  # a dependency or a load in progress: the answer names it
             log.warning("predict %s failed: %s", name, exc.message)
         metrics.errors.labels(
             model=name, type=exc.code if exc.code in metrics.ERROR_TYPES else "bad_request", source=source
         ).inc()
-        return exc.http_status, error_body(exc.code, exc.message)
+        return exc.http_status, error_body(exc.code, exc.message, **exc.extra)
     return 200, answer
 
 
@@ -95,6 +98,12 @@ def _image_bytes(request: HttpRequest) -> bytes:
     return request.body
 
 
+def _retry_after(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """A 503 that knows when to come back says so in Retry-After, as well as in its JSON."""
+    wait = body.get("error", {}).get("retry_after")
+    return [("Retry-After", str(wait))] if wait else []
+
+
 def answer_request(request: HttpRequest, name: str, *, source: str, routing_key: str | None) -> JsonResponse:
     """A prediction asked through Django (a raw body or a multipart upload), as JSON."""
     status, body = predict_answer(
@@ -106,7 +115,7 @@ def answer_request(request: HttpRequest, name: str, *, source: str, routing_key:
         routing_key=routing_key,
         source=source,
     )
-    return JsonResponse(body, status=status)
+    return JsonResponse(body, status=status, headers=dict(_retry_after(body)))
 
 
 @csrf_exempt
@@ -123,13 +132,21 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
-    try:
-        return JsonResponse({"status": "ready", "models": services.readiness()})
-    except ApplicationError as exc:
-        return JsonResponse(error_body(exc.code, exc.message), status=503)
-    except Exception as exc:  # noqa: BLE001 - a failing probe must say why, not 500
-        log.warning("readiness failed: %r", exc)
-        return JsonResponse(error_body("not_ready", f"readiness inference failed: {exc}"), status=503)
+    """Whether this process can serve (docs/serving.md, "Health and readiness"): 200 when every live
+    model's production version answered a real inference ("ready"), or some did ("degraded": the others
+    are listed with their cause and answer a fast 503); 503 while warming up or when none can serve.
+    `?model=NAME` asks for one model alone: 200 only when it is ready."""
+    name = request.GET.get("model")
+    if services.warming():
+        body = error_body("warming_up", "this process is loading the live versions")
+        return JsonResponse(body, status=503)
+    models = services.readiness(model_name=name)
+    if not models:
+        which = f"{name!r} has" if name else "no model has"
+        return JsonResponse(error_body("no_model", f"{which} no production version"), status=503)
+    ready = sum(1 for m in models.values() if m["ready"])
+    status = "ready" if ready == len(models) else "degraded" if ready else "not_ready"
+    return JsonResponse({"status": status, "models": models}, status=200 if ready else 503)
 
 
 @require_GET
@@ -154,6 +171,7 @@ class ServingFastPathMiddleware:
         except Resolver404:
             return self.get_response(request)  # the site's usual 404
         request.resolver_match = match
+        reporting.context(route=match.route, model=match.kwargs.get("name"))
         response: HttpResponse = match.func(request, *match.args, **match.kwargs)
         return response
 
@@ -216,16 +234,24 @@ class PredictFastPath:
             return self.application(environ, start_response)
         signals.request_started.send(sender=self.__class__, environ=environ)
         try:
-            status, payload = self._answer(match["name"], environ)
-        except Exception:  # noqa: BLE001 - the client gets JSON, the log gets the traceback
-            log.exception("predict %s failed unexpectedly", match["name"])
-            status, payload = 500, error_body("internal", "the prediction failed unexpectedly; it was logged")
+            with reporting.request_scope(route="v1/models/<name>/predict", model=match["name"]):
+                try:
+                    status, payload = self._answer(match["name"], environ)
+                except Exception:  # noqa: BLE001 - the client gets JSON, the log (and Sentry) the traceback
+                    log.exception("predict %s failed unexpectedly", match["name"])
+                    failed = error_body("internal", "the prediction failed unexpectedly; it was logged")
+                    status, payload = 500, failed
         finally:
             signals.request_finished.send(sender=self.__class__)
         body = json.dumps(payload).encode()
         start_response(
             f"{status} {HTTPStatus(status).phrase}",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *self.headers[secure]],
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                *_retry_after(payload),
+                *self.headers[secure],
+            ],
         )
         return [body]
 

@@ -31,6 +31,8 @@ ERROR_TYPES = (
     "preprocess",
     "inference",
     "no_model",
+    "model_unavailable",
+    "model_loading",
     "bad_request",
 )
 
@@ -71,6 +73,11 @@ model_load_seconds = Histogram(
     "Time to load a version (download + session)",
     ("model",),
     buckets=sig.LATENCY_BUCKETS,
+)
+model_load_failures = Counter(
+    f"{PREFIX}_model_load_failures",
+    "Failed attempts to load a version (the registry or the file)",
+    ("model", "version"),
 )
 
 for _error in ERROR_TYPES:  # export zeros so rates exist before the first error

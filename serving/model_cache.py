@@ -1,23 +1,31 @@
 """The per-process cache of loaded versions: routing snapshots (fresh within SERVING_ROUTE_TTL_SECONDS),
-each live version's session and batcher, loaded ahead of need and evicted least recently pinned first."""
+each live version's session and batcher, loaded ahead of need, and versions no longer live evicted oldest
+first. How a slow or failing registry is kept away from requests: ModelCache's docstring."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from PIL import Image
 
+from core.exceptions import ApplicationError, ServiceUnavailable
 from modelspec.metadata import ModelMetadata, metadata_from_stored
 from modelspec.onnx_runtime import LoadedModel
 from registry import mlflow_gateway, selectors
 
 from . import metrics
 from .batching import Batcher
+from .preprocessing import prepare
 from .routing import Route
 
 log = logging.getLogger(__name__)
@@ -52,12 +60,63 @@ class Served:
         return shifted / shifted.sum()
 
 
+class ModelUnavailable(ServiceUnavailable):
+    code = "model_unavailable"
+
+
+class ModelLoading(ServiceUnavailable):
+    code = "model_loading"
+
+
+@dataclass
+class Failure:
+    """A version's last failed load, remembered so that requests meanwhile fail fast with its cause."""
+
+    error: ApplicationError
+    attempts: int
+    retry_at: float  # time.monotonic()
+
+    def refusal(self, name: str, version: int) -> ApplicationError:
+        wait = max(0.0, self.retry_at - time.monotonic())
+        if self.error.http_status < 500:  # a version the registry does not have stays a 404, not a 503
+            return type(self.error)(self.error.message, code=self.error.code)
+        return ModelUnavailable(
+            f"{name} v{version} could not be loaded: {self.error.message} "
+            f"(attempt {self.attempts}; the next one in {wait:.0f} s)",
+            extra={"retry_after": max(1, round(wait))},
+        )
+
+
+def probe_image() -> bytes:
+    """The image warm-up and readiness run through a version: any valid image will do."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 class ModelCache:
+    """Loading is single-flight and never holds a request hostage to a slow dependency:
+
+    - one load per version in flight, on the cache's own loader threads, however many requests ask;
+      a request waits for it at most SERVING_LOAD_WAIT_SECONDS, and at most SERVING_LOAD_WAITERS requests
+      wait at once (the others are told 503 `model_loading` at once), so request threads stay free;
+    - a failed load is remembered with exponential back-off (SERVING_LOAD_RETRY_SECONDS doubling up to
+      SERVING_LOAD_RETRY_MAX_SECONDS): requests meanwhile fail in microseconds with a 503 that names the
+      cause, and a version still live (pinned by a route) is tried again in the background when the
+      back-off ends, so it is loaded before a request needs it once the dependency is back;
+    - versions already loaded keep answering whatever happens to the registry."""
+
     def __init__(self) -> None:
         self._routes: dict[str, Route] = {}
         self._served: OrderedDict[tuple[str, int], Served] = OrderedDict()
         self._lock = threading.Lock()
-        self._load_locks: dict[tuple[str, int], threading.Lock] = {}
+        self._loading: dict[tuple[str, int], Future[Served]] = {}
+        self._failures: dict[tuple[str, int], Failure] = {}
+        self._waiters = threading.BoundedSemaphore(settings.SERVING_LOAD_WAITERS)
+        self._loader = ThreadPoolExecutor(
+            max_workers=settings.SERVING_LOAD_THREADS, thread_name_prefix="model-load"
+        )
+        self._closed = False
 
     # --- routing ---------------------------------------------------------------------------
     def route(self, name: str) -> Route:
@@ -76,67 +135,143 @@ class ModelCache:
         )
         self._routes[name] = fresh
         if cached is None or cached.pinned != fresh.pinned:
-            self._preload(fresh)
+            for version in fresh.pinned:  # production, canary and the rollback target: a flip is instant
+                self.load_start(name, version)
         return fresh
 
-    def _preload(self, route: Route) -> None:
-        """Load production, canary and the rollback target in the background, so a flip is instant."""
-        missing = [v for v in route.pinned if (route.name, v) not in self._served]
-        if missing:
-            threading.Thread(target=self._load_quietly, args=(route.name, missing), daemon=True).start()
-
-    def _load_quietly(self, name: str, versions: list[int]) -> None:
-        from django.db import connection
-
-        try:
-            for version in versions:
-                try:
-                    self.served(name, version)
-                except Exception as exc:  # noqa: BLE001 - the request path will report it
-                    log.warning("preloading %s v%s failed: %s", name, version, exc)
-        finally:
-            connection.close()
+    def _pinned(self, key: tuple[str, int]) -> bool:
+        route = self._routes.get(key[0])
+        return route is not None and key[1] in route.pinned
 
     # --- loaded versions -------------------------------------------------------------------
-    def served(self, name: str, version: int) -> Served:
+    def load_start(self, name: str, version: int) -> Future[Served] | None:
+        """The version's load in flight, started now unless it is loaded (None) or failed within its
+        back-off (raises the remembered refusal)."""
         key = (name, version)
-        found = self._served.get(key)
+        with self._lock:
+            if key in self._served:
+                return None
+            future = self._loading.get(key)
+            if future is not None:
+                return future
+            failure = self._failures.get(key)
+            if failure is not None and time.monotonic() < failure.retry_at:
+                raise failure.refusal(name, version)
+            if self._closed:
+                raise ModelUnavailable(f"{name} v{version}: this process is shutting down")
+            future = self._loader.submit(self._load, key)
+            self._loading[key] = future
+            return future
+
+    def served(self, name: str, version: int, *, wait: float | None = None) -> Served:
+        """The loaded version; waits for its load at most `wait` seconds (SERVING_LOAD_WAIT_SECONDS)."""
+        found = self._served.get((name, version))
         if found is not None:
             return found
-        with self._lock:
-            load_lock = self._load_locks.setdefault(key, threading.Lock())
-        with load_lock:  # one download per version per process, however many requests ask
-            found = self._served.get(key)
-            if found is not None:
-                return found
-            started = time.perf_counter()
-            model_bytes = mlflow_gateway.version_onnx_bytes(name=name, version=version)
-            stored = mlflow_gateway.version_metadata(name=name, version=version)
-            metadata = metadata_from_stored(stored)
-            loaded = LoadedModel(
-                model_bytes,
-                threads=settings.SERVING_INTRA_OP_THREADS,
-                batch_threads=settings.SERVING_BATCH_INTRA_OP_THREADS or None,
+        future = self.load_start(name, version)
+        if future is None:
+            return self._served.get((name, version)) or self.served(name, version, wait=wait)
+        if not self._waiters.acquire(blocking=False):
+            raise ModelLoading(
+                f"{name} v{version} is being loaded; try again in a moment", extra={"retry_after": 1}
             )
-            served = Served(
+        try:
+            return future.result(timeout=settings.SERVING_LOAD_WAIT_SECONDS if wait is None else wait)
+        except FutureTimeout:
+            raise ModelLoading(
+                f"{name} v{version} is still being loaded; try again in a moment", extra={"retry_after": 1}
+            ) from None
+        except ApplicationError as exc:
+            failure = self._failures.get((name, version))
+            raise (failure.refusal(name, version) if failure else exc) from None
+        finally:
+            self._waiters.release()
+
+    def _load(self, key: tuple[str, int]) -> Served:
+        from django.db import connection
+
+        name, version = key
+        started = time.perf_counter()
+        try:
+            served = self._build(name, version)
+        except Exception as exc:
+            error = (
+                exc if isinstance(exc, ApplicationError) else ModelUnavailable(f"{type(exc).__name__}: {exc}")
+            )
+            with self._lock:
+                attempts = self._failures[key].attempts + 1 if key in self._failures else 1
+                backoff = min(
+                    settings.SERVING_LOAD_RETRY_SECONDS * 2 ** (attempts - 1),
+                    settings.SERVING_LOAD_RETRY_MAX_SECONDS,
+                )
+                self._failures[key] = Failure(
+                    error=error, attempts=attempts, retry_at=time.monotonic() + backoff
+                )
+                self._loading.pop(key, None)
+            metrics.model_load_failures.labels(model=name, version=str(version)).inc()
+            log.warning(
+                "loading %s v%s failed (attempt %s, next in %.0f s): %s",
+                name,
+                version,
+                attempts,
+                backoff,
+                error,
+            )
+            if self._pinned(key):
+                retry = threading.Timer(backoff, self._retry, args=(key,))
+                retry.daemon = True
+                retry.start()
+            raise error from exc
+        finally:
+            connection.close()
+        metrics.model_load_seconds.labels(model=name).observe(time.perf_counter() - started)
+        metrics.model_loaded.labels(model=name, version=str(version)).set(1)
+        with self._lock:
+            self._served[key] = served
+            self._failures.pop(key, None)
+            self._loading.pop(key, None)
+            self._evict()
+        return served
+
+    def _retry(self, key: tuple[str, int]) -> None:
+        """A live version whose load failed, tried again when its back-off ends (so it is loaded before a
+        request needs it once the dependency is back)."""
+        if self._closed or not self._pinned(key):
+            return
+        with contextlib.suppress(ApplicationError):
+            self.load_start(*key)
+
+    def _build(self, name: str, version: int) -> Served:
+        model_bytes = mlflow_gateway.version_onnx_bytes(name=name, version=version)
+        stored = mlflow_gateway.version_metadata(name=name, version=version)
+        metadata = metadata_from_stored(stored)
+        loaded = LoadedModel(
+            model_bytes,
+            threads=settings.SERVING_INTRA_OP_THREADS,
+            batch_threads=settings.SERVING_BATCH_INTRA_OP_THREADS or None,
+        )
+        served = Served(
+            name=name,
+            version=version,
+            metadata=metadata,
+            batcher=Batcher(
+                loaded,
                 name=name,
                 version=version,
-                metadata=metadata,
-                batcher=Batcher(
-                    loaded,
-                    name=name,
-                    version=version,
-                    max_batch=settings.SERVING_BATCH_MAX,
-                    max_wait=settings.SERVING_BATCH_WAIT_MS / 1000,
-                    workers=settings.SERVING_BATCH_WORKERS,
-                ),
-            )
-            metrics.model_load_seconds.labels(model=name).observe(time.perf_counter() - started)
-            metrics.model_loaded.labels(model=name, version=str(version)).set(1)
-            with self._lock:
-                self._served[key] = served
-                self._evict()
-            return served
+                max_batch=settings.SERVING_BATCH_MAX,
+                max_wait=settings.SERVING_BATCH_WAIT_MS / 1000,
+                workers=settings.SERVING_BATCH_WORKERS,
+            ),
+        )
+        try:  # the first inference pays onnxruntime's allocations here, not in a request
+            served.warm_up(prepare(probe_image(), metadata, max_pixels=settings.SERVING_MAX_PIXELS).tensor)
+        except Exception:
+            served.batcher.stop()
+            raise
+        return served
+
+    def failures(self) -> dict[tuple[str, int], Failure]:
+        return dict(self._failures)
 
     def _evict(self) -> None:
         pinned = {(r.name, v) for r in self._routes.values() for v in r.pinned}
@@ -149,6 +284,14 @@ class ModelCache:
 
     def loaded(self) -> list[tuple[str, int]]:
         return list(self._served)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            served, self._served = list(self._served.values()), OrderedDict()
+        for one in served:
+            one.batcher.stop()
+        self._loader.shutdown(wait=False, cancel_futures=True)
 
 
 _cache: ModelCache | None = None
@@ -169,6 +312,5 @@ def model_cache_reset() -> None:
     global _cache
     with _cache_lock:
         if _cache is not None:
-            for served in _cache._served.values():
-                served.batcher.stop()
+            _cache.close()
         _cache = None

@@ -3,29 +3,35 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pybreaker
 from django.conf import settings
 from django.core.cache import caches
-from PIL import Image
 
+from core import reporting
 from core.exceptions import ApplicationError, BadRequest, ServiceUnavailable
 from registry.choices import Stage
 from registry.selectors import model_state_list
 
 from . import metrics, sample_store, shadow, signals
-from .model_cache import Served, model_cache
+from .model_cache import Served, model_cache, probe_image
 from .preprocessing import ImageRejected, ImageStats, Prepared, prepare
 from .routing import Route
 
 TOP_K = 5
 
 log = logging.getLogger(__name__)
+
+
+# A cache that failed (Redis down, or hung until its socket timeout) is left alone for a while: requests
+# answer without it instead of each paying the timeout.
+cache_breaker = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=settings.SERVING_CACHE_RETRY_SECONDS)
 
 
 class NoModelLive(ServiceUnavailable):
@@ -98,6 +104,7 @@ def predict(
     started = time.perf_counter()
     route = model_cache().route(model_name)
     chosen, stage = _pick(route, version=version, stage=stage, routing_key=routing_key)
+    reporting.context(model=model_name, version=chosen, stage=stage, source=source)
     served = model_cache().served(model_name, chosen)
     labels = {"model": model_name, "version": str(chosen), "stage": stage, "source": source}
     cache_key = f"pred:{model_name}:{chosen}:{hashlib.sha256(data).hexdigest()}"
@@ -106,9 +113,10 @@ def predict(
     use_cache = use_cache and settings.SERVING_CACHE_ENABLED
     if use_cache:
         try:
-            cached = cache.get(cache_key)
-        except Exception as exc:  # noqa: BLE001 - a cache outage (Redis down) costs speed, not answers
-            log.warning("prediction cache unavailable, answering without it: %s", exc)
+            cached = cache_breaker.call(cache.get, cache_key)
+        except Exception as exc:  # noqa: BLE001 - a cache outage (Redis down or hung) costs speed, not answers
+            if not isinstance(exc, pybreaker.CircuitBreakerError):
+                log.warning("prediction cache unavailable, answering without it: %s", exc)
             lookup = "error"
     if cached is not None:
         metrics.cache_lookups.labels(**labels, result="hit").inc()
@@ -142,9 +150,10 @@ def predict(
     metrics.requests.labels(**labels, outcome="ok").inc()
     if use_cache and lookup != "error":
         try:
-            cache.set(cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
+            cache_breaker.call(cache.set, cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
         except Exception as exc:  # noqa: BLE001 - the answer stands; the next identical input recomputes
-            log.warning("prediction cache unavailable, answer not stored: %s", exc)
+            if not isinstance(exc, pybreaker.CircuitBreakerError):
+                log.warning("prediction cache unavailable, answer not stored: %s", exc)
     if source == signals.Source.LIVE and stage == Stage.PRODUCTION:  # both only queue, never wait
         label, confidence = answer["label"], answer["confidence"]
         sample_store.offer(model=model_name, data=data, version=chosen, label=label, confidence=confidence)
@@ -162,40 +171,93 @@ def _envelope(version: int, stage: str, seconds: float, source: str) -> dict:
     }
 
 
-def _probe_image() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 48), (128, 128, 128)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def readiness() -> dict[str, dict[str, Any]]:
-    """A real inference on every live production version; raises NoModelLive when nothing can serve."""
-    probe = _probe_image()
-    checked = {}
-    for model in model_state_list().exclude(production_version=None):
+def readiness(*, model_name: str | None = None) -> dict[str, dict[str, Any]]:
+    """Each live model's readiness in this process (or one model's): its production version loaded and a
+    real inference answered. Waits for a load in flight at most SERVING_READINESS_TIMEOUT_SECONDS (a
+    promoted canary or a rollback target is loaded already: the flip does not make a process unready); a
+    version still loading, or whose load failed, is reported with the cause."""
+    probe = probe_image()
+    live = model_state_list().exclude(production_version=None)
+    if model_name is not None:
+        live = live.filter(name=model_name)
+    checked: dict[str, dict[str, Any]] = {}
+    for model in live:
+        version = model.production_version
+        assert version is not None
         started = time.perf_counter()
-        assert model.production_version is not None
-        served = model_cache().served(model.name, model.production_version)
-        prepared = prepare(probe, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
-        served.batcher.submit(prepared.tensor, timeout=10)
-        checked[model.name] = {
-            "version": model.production_version,
-            "inference_ms": round((time.perf_counter() - started) * 1000, 2),
-        }
-    if not checked:
-        raise NoModelLive("no model has a production version")
+        try:
+            model_cache().route(model.name)
+            served = model_cache().served(
+                model.name, version, wait=settings.SERVING_READINESS_TIMEOUT_SECONDS
+            )
+            prepared = prepare(probe, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
+            served.batcher.submit(prepared.tensor, timeout=settings.SERVING_READINESS_TIMEOUT_SECONDS)
+        except ApplicationError as exc:
+            checked[model.name] = {
+                "version": version,
+                "ready": False,
+                "code": exc.code,
+                "reason": exc.message,
+            }
+        except Exception as exc:  # noqa: BLE001 - a failing probe must say why
+            reason = f"readiness inference failed: {type(exc).__name__}: {exc}"
+            checked[model.name] = {"version": version, "ready": False, "code": "inference", "reason": reason}
+        else:
+            ms = round((time.perf_counter() - started) * 1000, 2)
+            checked[model.name] = {"version": version, "ready": True, "inference_ms": ms}
     return checked
 
 
+_warming = threading.Event()
+
+
+def warming() -> bool:
+    """True while this process's start-up warm-up runs (`warm_up_background`)."""
+    return _warming.is_set()
+
+
+def warm_up_background() -> threading.Thread:
+    """Warm up without holding up start-up: the server answers /healthz at once and /readyz says when
+    the live versions are loaded."""
+
+    def run() -> None:
+        from django.db import connection
+
+        started = time.perf_counter()
+        try:
+            loaded = warm_up()
+            log.info("warm-up: %s in %.1f s", loaded or "no live model", time.perf_counter() - started)
+        except Exception as exc:  # noqa: BLE001 - the process serves pages; models load on first use
+            log.warning("warm-up failed, models load on first request: %s", exc)
+        finally:
+            _warming.clear()
+            connection.close()
+
+    _warming.set()
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def warm_up() -> dict[str, list[int]]:
-    """Load every live version (production, canary, rollback target) into this process and run one
-    inference on each, before the process takes traffic: no request waits for a download or a first run."""
-    probe = _probe_image()
-    loaded = {}
+    """Load every live version (production, canary, rollback target) into this process, each with one
+    inference run, waiting for the loads: run in the background at start (controlplane/serve.py), so that
+    no dependency holds up start-up and /readyz says when the process is warm."""
+    loads = {}
     live = model_state_list().exclude(production_version=None, canary_version=None)
     for name in live.values_list("name", flat=True):
-        loaded[name] = sorted(model_cache().route(name).pinned)
-        for version in loaded[name]:
-            served = model_cache().served(name, version)
-            served.warm_up(prepare(probe, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS).tensor)
+        for version in sorted(model_cache().route(name).pinned):
+            try:
+                loads[(name, version)] = model_cache().load_start(name, version)
+            except ApplicationError as exc:  # failed within its back-off: retried in the background
+                log.warning("warm-up: %s v%s not loaded: %s", name, version, exc.message)
+    loaded: dict[str, list[int]] = {}
+    for (name, version), future in loads.items():
+        try:
+            if future is not None:
+                future.result()
+        except Exception as exc:  # noqa: BLE001 - remembered by the cache, retried in the background
+            log.warning("warm-up: %s v%s not loaded: %s", name, version, exc)
+        else:
+            loaded.setdefault(name, []).append(version)
     return loaded

@@ -62,8 +62,10 @@ def fresh_runtime(mlflow_store):
     from django.core.cache import caches
 
     from serving.model_cache import model_cache_reset
+    from serving.services import cache_breaker
 
     model_cache_reset()
+    cache_breaker.close()
     caches["predictions"].clear()
     yield
     model_cache_reset()
@@ -107,21 +109,18 @@ def api(users):
 
 
 @pytest.fixture
-def redis_url(tmp_path):
-    """A real redis-server on a free loopback port, for as long as the test runs."""
-    import shutil
-    import subprocess
+def redis_server(tmp_path):
+    """A real redis-server on a free loopback port, for as long as the test runs: (URL, process)."""
     import time
 
     import redis
 
+    from tests.processes import end, spawn
+
     binary = shutil.which("redis-server")
     assert binary, "redis-server is missing: install Debian's redis-server (./dev test does)"
     port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
+    server = spawn([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)])
     client = redis.Redis(port=port)
     for _ in range(100):
         try:
@@ -129,9 +128,13 @@ def redis_url(tmp_path):
             break
         except redis.ConnectionError:
             time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.terminate()
-    server.wait(timeout=10)
+    yield f"redis://127.0.0.1:{port}/0", server
+    end(server)
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    return redis_server[0]
 
 
 @pytest.fixture

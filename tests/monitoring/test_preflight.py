@@ -109,6 +109,31 @@ def test_a_broker_outage_is_a_503_and_the_run_says_why(users, with_samples):
     assert run.status == "failed" and "task queue is unavailable" in run.error
 
 
+def test_a_hung_broker_is_a_503_in_seconds(users, with_samples, redis_server):
+    """Redis as the broker, stopped (it accepts connections and answers nothing): the page or API call
+    that queues work is told 503 within the broker timeout, not held."""
+    import time
+
+    from controlplane.celery import app
+    from tests.processes import hung
+
+    url, server = redis_server
+    previous = app.conf.broker_url
+    broker_use(url)
+    try:
+        with hung(server):
+            started = time.monotonic()
+            refused = token_client(users["engineer"]).post(
+                "/api/v1/models/cats/versions/2/preflight", {}, format="json"
+            )
+            took = time.monotonic() - started
+    finally:
+        broker_use(previous)
+    assert_error(refused, 503, "queue_unavailable")
+    assert took < 15, f"queueing under a hung broker took {took:.1f} s"
+    assert PreflightRun.objects.get().status == "failed"
+
+
 @pytest.mark.slow
 def test_the_api_runs_it_on_a_real_worker(users, with_samples, celery_worker):
     api = token_client(users["approver"])

@@ -48,3 +48,32 @@ def test_predictions_are_answered_while_redis_is_down(client, model_with_version
         answer = client.post("/v1/models/cats/predict", data=png(seed), content_type="image/png")
         assert answer.status_code == 200 and answer.json()["cached"] is False
     assert REGISTRY.get_sample_value("cvcp_cache_lookups_total", labels) == before + 2
+
+
+def test_a_hung_redis_costs_one_timeout_then_nothing(client, model_with_versions, redis_server, settings):
+    """Redis stopped (it accepts connections, answers nothing): the first request pays the socket timeout
+    once, then the cache is left alone and requests are answered at the model's speed."""
+    import time
+
+    from tests.processes import hung
+
+    url, server = redis_server
+    settings.CACHES = {
+        **settings.CACHES,
+        "predictions": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "cvcp",
+            "OPTIONS": {"socket_timeout": 0.25, "socket_connect_timeout": 0.25},
+        },
+    }
+    assert client.post("/v1/models/cats/predict", data=png(1), content_type="image/png").status_code == 200
+    with hung(server):
+        took = []
+        for seed in range(2, 12):
+            started = time.perf_counter()
+            answer = client.post("/v1/models/cats/predict", data=png(seed), content_type="image/png")
+            took.append(time.perf_counter() - started)
+            assert answer.status_code == 200 and answer.json()["cached"] is False
+    assert took[0] < 1.5, f"the first request under a hung Redis took {took[0]:.2f} s"
+    assert max(took[1:]) < 0.2, [round(t, 3) for t in took]

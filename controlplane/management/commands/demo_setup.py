@@ -30,6 +30,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  {user.username:<9} {DEMO_PASSWORDS[role]:<22} {token}")
 
     def _real_model(self, users):
+        folder = Path(settings.DEMO_MODEL_DIR)
+        if (folder / "report.json").exists():  # exported already (the image bakes it in): no torch needed
+            real_demo(users, folder, progress=self.stdout.write)
+            return
         try:
             import torch  # noqa: F401
         except ImportError:
@@ -39,4 +43,4 @@ class Command(BaseCommand):
                 )
             )
             return
-        real_demo(users, Path(settings.VAR_DIR) / "demo-model", progress=self.stdout.write)
+        real_demo(users, folder, progress=self.stdout.write)

@@ -8,7 +8,7 @@ class Command(BaseCommand):
     help = "Export the pretrained EfficientNet-Lite0 to ONNX (fp32 + INT8), verify and measure it (needs the demo extra)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--out", default=str(Path(settings.VAR_DIR) / "demo-model"))
+        parser.add_argument("--out", default=str(settings.DEMO_MODEL_DIR))
         parser.add_argument("--force", action="store_true", help="export again even if files exist")
 
     def handle(self, *args, out: str, force: bool, **options):
