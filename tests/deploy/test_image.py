@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,8 +30,12 @@ MEMORY_LIMIT_BYTES = 1024**3
 
 
 def podman(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [str(ROOT / "deploy" / "image"), "podman", *args], capture_output=True, text=True, timeout=timeout
+    done = subprocess.run(  # from a folder of its own: conmon leaves an "oom" file in its working directory
+        [str(ROOT / "deploy" / "image"), "podman", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tempfile.gettempdir(),
     )
     if check:
         assert done.returncode == 0, f"podman {' '.join(args)}: {done.stderr[-2000:]}"
