@@ -62,14 +62,15 @@ def predict_answer(
             )
         if version is not None and not (version.isdigit() and int(version) <= MAX_ID):
             raise BadRequest(f"version must be a whole number up to {MAX_ID}", code="bad_request")
-        answer = services.predict(
-            model_name=name,
-            data=read_image(),
-            routing_key=routing_key,
-            version=int(version) if version else None,
-            stage=stage,
-            source=source,
-        )
+        with metrics.in_flight.track_inprogress():
+            answer = services.predict(
+                model_name=name,
+                data=read_image(),
+                routing_key=routing_key,
+                version=int(version) if version else None,
+                stage=stage,
+                source=source,
+            )
     except ApplicationError as exc:
         if exc.http_status == 500:  # ours to fix (reported, with its model, version and stage)
             log.error("predict %s failed: %s", name, exc.message, exc_info=exc)

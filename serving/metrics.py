@@ -68,6 +68,11 @@ model_loaded = Gauge(
     ("model", "version"),
     multiprocess_mode="livemax",
 )
+in_flight = Gauge(
+    f"{PREFIX}_requests_in_flight",
+    "Predictions being answered now (this pod's load: what the serving autoscaler scales on)",
+    multiprocess_mode="livesum",
+)
 model_load_seconds = Histogram(
     f"{PREFIX}_model_load_seconds",
     "Time to load a version (download + session)",

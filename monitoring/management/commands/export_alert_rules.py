@@ -82,12 +82,30 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--out", default="-", help="file to write (default: standard output)")
+        parser.add_argument(
+            "--format",
+            choices=["prometheus", "prometheusrule"],
+            default="prometheus",
+            help="a Prometheus rules file, or a PrometheusRule resource for prometheus-operator (Kubernetes)",
+        )
 
-    def handle(self, *args, out: str, **options):
-        document = {"groups": [{"name": "cvcp-serving", "rules": _builtin() + _from_rules()}]}
+    def handle(self, *args, out: str, format: str, **options):
+        document: dict = {"groups": [{"name": "cvcp-serving", "rules": _builtin() + _from_rules()}]}
+        if format == "prometheusrule":
+            document = {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PrometheusRule",
+                "metadata": {
+                    "name": "cvcp-serving",
+                    "labels": {"app.kubernetes.io/part-of": "cv-controlplane"},
+                },
+                "spec": document,
+            }
         text = yaml.safe_dump(document, sort_keys=False, width=200)
         if out == "-":
             self.stdout.write(text)
         else:
             Path(out).write_text(text)
-            self.stdout.write(f"wrote {len(document['groups'][0]['rules'])} rules to {out}")
+            self.stdout.write(
+                f"wrote {len((document.get('spec') or document)['groups'][0]['rules'])} rules to {out}"
+            )
