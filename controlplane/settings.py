@@ -306,6 +306,11 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env_float("BROKER_TIMEOUT_SECONDS", 3)
 CELERY_BROKER_TRANSPORT_OPTIONS = {  # Redis's transport reads these; the others ignore them
     "socket_timeout": env_float("BROKER_TIMEOUT_SECONDS", 3),
     "socket_connect_timeout": env_float("BROKER_TIMEOUT_SECONDS", 3),
+    # A task whose worker died unacknowledged goes back to the queue after this long (Redis), found by a
+    # sweep every few seconds (kombu's default sweeps only every ~100 s).
+    "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT_SECONDS", 3600),
+    "unacked_restore_interval": env_int("BROKER_RESTORE_INTERVAL_SECONDS", 10),
+    "unacked_restore_throttle": 1,
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
