@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 
 import plotly.graph_objects as go
+from django.conf import settings
 from django.utils.safestring import mark_safe
 
 from registry.choices import PRODUCTION_CHANGING, Action, Stage
@@ -14,11 +16,54 @@ from serving.routing import PINNED
 from .drift import le_value
 from .models import MetricWindow
 
-COLOURS = {Stage.PRODUCTION: "#127a43", Stage.CANARY: "#b25e09", PINNED: "#6b7685"}
+# One colour per version on every chart of a model (by version number, so v1 is the same colour on the
+# confidence histogram, the mean over time and the latency chart); the stage is in the name and the line
+# style. Okabe–Ito and Tableau hues: distinct for colour-blind readers, none of them the baseline's grey.
+VERSION_PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#8c564b", "#f0e442",
+                   "#332288", "#882255", "#117733", "#44aa99")  # fmt: skip
+# Categories (input shapes, predicted classes): one colour each within a chart, never two alike.
+CATEGORY_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+                    "#9c755f", "#bab0ac", "#1f77b4", "#2ca02c", "#9467bd")  # fmt: skip
+OTHER = "#c7ccd3"
+DASH = {Stage.PRODUCTION: "solid", Stage.CANARY: "dash", PINNED: "dot"}
 MARKED = (*PRODUCTION_CHANGING, Action.CANARY_START, Action.CANARY_ABORT)  # drawn as lines on time charts
+MARKER_WORDS = {
+    Action.PRODUCTION_APPROVE: "production",
+    Action.ROLLBACK: "rollback to",
+    Action.CANARY_START: "canary",
+    Action.CANARY_ABORT: "canary aborted",
+}
 LAYOUT = dict(
-    margin=dict(l=50, r=20, t=40, b=40), height=320, template="plotly_white", legend=dict(orientation="h")
+    margin=dict(l=50, r=20, t=70, b=40),
+    height=340,
+    template="plotly_white",
+    # above the plot, under the title: never over the axis' tick labels or its date line
+    legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"),
+    title_y=0.97,
+    title_yanchor="top",
+    autosize=True,  # the width is the card's (static/js/charts.js keeps it so)
+    xaxis=dict(automargin=True),
+    yaxis=dict(automargin=True),
 )
+
+
+def version_colour(version: int) -> str:
+    return VERSION_PALETTE[(version - 1) % len(VERSION_PALETTE)]
+
+
+def _category_colours(labels) -> dict[str, str]:
+    ordered = sorted(label for label in labels if label != "other")
+    colours = {label: CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)] for i, label in enumerate(ordered)}
+    return {**colours, "other": OTHER}
+
+
+def _time_axis(fig: go.Figure, times) -> None:
+    """A time axis a person can read: with one window (or a few seconds of them) plotly would tick in
+    milliseconds; show the surrounding minutes instead."""
+    times = sorted(times)
+    if times and (times[-1] - times[0]).total_seconds() < 300:
+        pad = timedelta(minutes=5)
+        fig.update_xaxes(range=[times[0] - pad, times[-1] + pad])
 
 
 def _html(fig: go.Figure) -> str:
@@ -53,8 +98,9 @@ def histogram_overlay(windows: list[MetricWindow], signal: str, title: str) -> s
             x=[f"≤{le}" for le in labels],
             y=[counts[le] / total for le in labels],
             name=f"v{version} {stage} (n={int(total)})",
-            marker_color=COLOURS.get(stage),
-            opacity=0.75,
+            marker_color=version_colour(version),
+            marker_pattern_shape="" if stage == Stage.PRODUCTION else "/",
+            opacity=0.8,
         )
     if not fig.data:
         return None
@@ -66,35 +112,55 @@ def mean_over_time(
     windows, signal: str, title: str, *, events=(), band: tuple[float, float] | None = None
 ) -> str | None:
     fig = go.Figure()
+    times: list = []
     for (version, stage), rows in sorted(_series(windows, signal).items()):
         rows = sorted(rows, key=lambda w: w.end)
         points = [(w.end, w.value_sum / w.total) for w in rows if w.total and w.value_sum is not None]
         if points:
+            times += [p[0] for p in points]
             fig.add_scatter(
                 x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
-                name=f"v{version} {stage}", line_color=COLOURS.get(stage),
+                name=f"v{version} {stage}", line_color=version_colour(version), line_dash=DASH.get(stage, "solid"),
             )  # fmt: skip
     if not fig.data:
         return None
     if band is not None:
         fig.add_hrect(y0=band[0], y1=band[1], fillcolor="#e8f5ec", opacity=0.5, line_width=0)
-    for event in events:
-        if event.action in MARKED:
-            fig.add_vline(x=event.created_at, line_dash="dot", line_color="#6b7685")
-            fig.add_annotation(
-                x=event.created_at,
-                y=1,
-                yref="paper",
-                text=f"{event.get_action_display()} v{event.version}",
-                showarrow=False,
-                font_size=10,
-            )
+    _markers(fig, [e for e in events if e.action in MARKED])
+    _time_axis(fig, times + [e.created_at for e in events if e.action in MARKED])
     fig.update_layout(title=title, **LAYOUT)
     return _html(fig)
 
 
+def _markers(fig: go.Figure, events) -> None:
+    """Promotion markers: a dotted line per minute with events, labelled upright along it, the events of
+    that minute in one label (labels of events close together sit side by side, never on top of each
+    other); the full description, with times, on hover."""
+    by_minute: dict = defaultdict(list)
+    for event in sorted(events, key=lambda e: e.created_at):
+        by_minute[event.created_at.replace(second=0, microsecond=0)].append(event)
+    for group in by_minute.values():
+        at = group[-1].created_at
+        fig.add_vline(x=at, line_dash="dot", line_color="#6b7685")
+        fig.add_annotation(
+            x=at,
+            y=1,
+            yref="paper",
+            text=" · ".join(f"{MARKER_WORDS.get(e.action, e.action)} v{e.version}" for e in group),
+            hovertext="<br>".join(
+                f"{e.created_at:%H:%M:%S} {e.get_action_display()} v{e.version}" for e in group
+            ),
+            textangle=-90,
+            xanchor="right",
+            yanchor="top",
+            showarrow=False,
+            font=dict(size=10, color="#4b5563"),
+        )
+
+
 def p95_over_time(windows, title: str) -> str | None:
     fig = go.Figure()
+    times: list = []
     for (version, stage), rows in sorted(_series(windows, signals.LATENCY.name).items()):
         xs, ys = [], []
         for w in sorted(rows, key=lambda w: w.end):
@@ -107,12 +173,16 @@ def p95_over_time(windows, title: str) -> str | None:
                     ys.append(le_value(le) * 1000 if le != "+Inf" else None)
                     break
         if xs:
+            times += xs
             fig.add_scatter(
-                x=xs, y=ys, mode="lines+markers", name=f"v{version} {stage}", line_color=COLOURS.get(stage)
-            )
+                x=xs, y=ys, mode="lines+markers", name=f"v{version} {stage}",
+                line_color=version_colour(version), line_dash=DASH.get(stage, "solid"),
+            )  # fmt: skip
     if not fig.data:
         return None
-    fig.update_layout(title=title, yaxis_title="ms (bucket upper edge)", **LAYOUT)
+    _time_axis(fig, times)
+    fig.update_layout(title=title, **LAYOUT)
+    fig.update_yaxes(title_text="ms (bucket upper edge)")
     return _html(fig)
 
 
@@ -128,11 +198,14 @@ def category_mix(windows, signal: str, title: str) -> str | None:
     if not counts:
         return None
     fig = go.Figure()
-    for label in sorted(counts, key=lambda label: counts[label], reverse=True)[:12]:
+    shown = sorted(counts, key=lambda label: counts[label], reverse=True)[:12]
+    colours = _category_colours(shown)
+    for label in shown:
         fig.add_bar(
             x=list(per_stage),
             y=[per_stage[s][label] / max(sum(per_stage[s].values()), 1) for s in per_stage],
             name=label,
+            marker_color=colours[label],
         )
     fig.update_layout(title=title, barmode="stack", yaxis_tickformat=".0%", **LAYOUT)
     return _html(fig)
@@ -190,7 +263,7 @@ def reference_overlay(baseline, windows, signal: str, title: str) -> str | None:
             reference["bins"],
             "#6b7685",
         ),
-        (f"production now (n={int(sum(current.values()))})", current, "#127a43"),
+        (f"production now (n={int(sum(current.values()))})", current, version_colour(baseline.version)),
     )
 
 
@@ -207,6 +280,9 @@ def category_mix_over_time(windows, signal: str, title: str, *, stage: str = Sta
         return None
     top = sorted(totals, key=lambda label: totals[label], reverse=True)[:8]
     ends = sorted(per_end)
+    colours = _category_colours(top)
+    gaps = [(b - a).total_seconds() for a, b in zip(ends, ends[1:], strict=False) if b > a]
+    bar_ms = 0.8 * 1000 * min([*gaps, settings.MONITORING_COLLECT_SECONDS])  # a bar as wide as its window
     fig = go.Figure()
     for label in [*top, "other"]:
         ys = []
@@ -219,7 +295,8 @@ def category_mix_over_time(windows, signal: str, title: str, *, stage: str = Sta
                 else sum(v for k, v in counts.items() if k not in top)
             )
             ys.append(value / total)
-        if any(ys):
-            fig.add_scatter(x=ends, y=ys, name=label, mode="lines", stackgroup="mix")
-    fig.update_layout(title=title, yaxis_tickformat=".0%", **LAYOUT)
+        if any(ys):  # stacked bars: a single window shows too (a stacked area of one point is empty)
+            fig.add_bar(x=ends, y=ys, name=label, marker_color=colours[label], width=bar_ms)
+    _time_axis(fig, ends)
+    fig.update_layout(title=title, barmode="stack", yaxis_tickformat=".0%", **LAYOUT)
     return _html(fig)

@@ -48,3 +48,35 @@ def test_alert_page_renders_its_charts_and_takes_a_comment(page, live_server, us
     expect(page.get_by_test_id("trail")).to_contain_text("camera firmware changed")
     page.screenshot(path=str(artifacts / "alert-page.png"), full_page=True)
     assert page.console_errors == []
+
+
+def plots_against_their_cards(page) -> list[dict]:
+    """Each chart's drawn width against the width its card gives it."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.js-plotly-plot')].map((plot) => ({
+            title: plot.querySelector('.gtitle')?.textContent ?? '',
+            drawn: plot.querySelector('svg.main-svg').getBoundingClientRect().width,
+            room: plot.getBoundingClientRect().width,
+            card: plot.parentElement.getBoundingClientRect().right,
+            viewport: document.documentElement.clientWidth,
+        }))"""
+    )
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_every_chart_fits_its_card(page, live_server, users, settings, width):
+    """At a laptop's and a phone's width each chart is drawn the width of its card: none wider (clipped,
+    as the first chart once was until the window was resized), none narrower than 95 % of it."""
+    setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
+    traffic(range(40), "production")
+    traffic(range(40), "canary")
+    collection.collect()
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, live_server.url, "viewer")
+    page.goto(f"{live_server.url}/models/cats/monitoring")
+    expect(page.locator(".js-plotly-plot")).to_have_count(8)
+    page.wait_for_timeout(300)  # let a late layout settle: the charts must follow it
+    for plot in plots_against_their_cards(page):
+        assert 0.95 * plot["room"] <= plot["drawn"] <= plot["room"] + 1, plot
+        assert plot["card"] <= plot["viewport"] + 1, plot
+    assert page.console_errors == []
