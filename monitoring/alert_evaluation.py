@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 
 def rule_score(rule: AlertRule, *, now: datetime) -> DriftScore | None:
-    """Score the rule's signal of the production version over its window; None without a baseline."""
+    """Score the rule's signal of the production version over its window; None without a baseline, and
+    None for a window without a single sample (no traffic is not a score: it once filled the table with
+    rows of "KS 1.0000, n = 0")."""
     state = model_state_get(name=rule.model)
     if state.production_version is None:
         return None
@@ -44,6 +46,8 @@ def rule_score(rule: AlertRule, *, now: datetime) -> DriftScore | None:
         model=rule.model, version=version, stage=Stage.PRODUCTION, start=start, end=now, signal=rule.signal
     )
     cur = cur.get(rule.signal, {"bins": {}, "total": 0.0, "sum": 0.0})
+    if not cur["total"]:
+        return None
     numeric = rule.signal in signals.NUMERIC
     labels, ref_counts, cur_counts = drift.aligned(ref["bins"], cur["bins"], numeric=numeric)
     extra: dict[str, Any] = {"min_samples": rule.min_samples}

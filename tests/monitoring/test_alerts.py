@@ -91,6 +91,18 @@ def test_too_few_samples_change_nothing(watched):
     assert DriftScore.objects.get().verdict == "not enough data" and Alert.objects.count() == 0
 
 
+def test_a_window_without_samples_is_not_a_score(watched):
+    """No traffic in the rule's window: nothing is scored (it is not "KS 1.0000 with n = 0"), nothing
+    changes, and the next window with samples is scored as usual."""
+    time.sleep(3.2)  # the warm-up request leaves the 3-second window
+    assert alert_evaluation.alerts_evaluate() == []
+    assert DriftScore.objects.count() == 0
+    send("dark", 5, b"d")
+    collection.collect()
+    alert_evaluation.alerts_evaluate()
+    assert DriftScore.objects.get().n_cur == 5
+
+
 def test_review_actions_are_checked_and_recorded(watched, users):
     send("dark", 45, b"d")
     collection.collect()
