@@ -5,6 +5,7 @@ first. How a slow or failing registry is kept away from requests: ModelCache's d
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import threading
@@ -87,8 +88,9 @@ class Failure:
         )
 
 
+@functools.cache
 def probe_image() -> bytes:
-    """The image warm-up and readiness run through a version: any valid image will do."""
+    """The image warm-up and readiness run through a version: any valid image will do (made once)."""
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (128, 128, 128)).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -269,9 +271,6 @@ class ModelCache:
             served.batcher.stop()
             raise
         return served
-
-    def failures(self) -> dict[tuple[str, int], Failure]:
-        return dict(self._failures)
 
     def _evict(self) -> None:
         pinned = {(r.name, v) for r in self._routes.values() for v in r.pinned}
