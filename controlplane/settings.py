@@ -137,6 +137,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.roles",
+                "monitoring.context_processors.alerts",
                 "csp.context_processors.nonce",
             ],
         },
@@ -327,6 +328,10 @@ SERVING_METRICS_URLS = env_list("SERVING_METRICS_URLS", "http://127.0.0.1:8000/m
 MONITORING_COLLECT_SECONDS = env_float("MONITORING_COLLECT_SECONDS", 60)
 MONITORING_SCRAPE_TIMEOUT_SECONDS = env_float("MONITORING_SCRAPE_TIMEOUT_SECONDS", 5)
 MONITORING_CANARY_SECONDS = env_float("MONITORING_CANARY_SECONDS", 60)
+# An alert whose condition holds again within this long of resolving is reopened (its trail, acknowledgement
+# and assignee kept), not raised anew; a silence lasts at most SILENCE_MAX_DAYS.
+ALERT_REOPEN_SECONDS = env_float("ALERT_REOPEN_SECONDS", 3600)
+SILENCE_MAX_DAYS = env_int("SILENCE_MAX_DAYS", 30)
 CELERY_BEAT_SCHEDULE = {
     "collect-metrics": {"task": "monitoring.tasks.collect_metrics", "schedule": MONITORING_COLLECT_SECONDS},
     "analyze-canaries": {"task": "monitoring.tasks.analyze_canaries", "schedule": MONITORING_CANARY_SECONDS},

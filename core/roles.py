@@ -50,6 +50,7 @@ class Permission(models.TextChoices):
     SAMPLES_MANAGE = "samples_manage", "Turn a model's sample store on or off, purge it"
     PREFLIGHT_RUN = "preflight_run", "Run a pre-flight replay of a version"
     SHADOW_MANAGE = "shadow_manage", "Start or stop shadow traffic to a staging version"
+    MONITORING_CONFIGURE = "monitoring_configure", "Edit a model's alert rules and canary plan"
 
 
 # Admin may do everything; it is added to every set below.
@@ -70,6 +71,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     Permission.SAMPLES_MANAGE: frozenset({Role.ENGINEER, Role.OPERATOR}),
     Permission.PREFLIGHT_RUN: frozenset({Role.ENGINEER, Role.APPROVER}),
     Permission.SHADOW_MANAGE: frozenset({Role.ENGINEER, Role.OPERATOR}),
+    Permission.MONITORING_CONFIGURE: frozenset({Role.ENGINEER, Role.OPERATOR}),
 }
 
 

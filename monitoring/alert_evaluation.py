@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import requests
+from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.roles import Permission, role_check
@@ -21,7 +23,7 @@ from serving import signals
 from . import drift
 from .choices import AlertEventAction, AlertState, Severity, Verdict
 from .models import Alert, AlertEvent, AlertRule, CanaryPlan, DriftScore
-from .selectors import baseline_current, windows_sum
+from .selectors import baseline_current, silences_matching, windows_sum
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -84,6 +86,20 @@ def _notify(alert: Alert, action: str) -> None:
         log.warning("alert webhook %s failed: %s", url, exc)
 
 
+def _announce(alert: Alert, action: str, now: datetime) -> None:
+    """Send the change to the rule's webhook after commit, unless the alert is snoozed (a snoozed alert
+    that got worse is sent) or a silence matches it (then the trail says which silence muted it)."""
+    muting = silences_matching(alert, now=now)
+    if muting:
+        alert_event_record(
+            alert, AlertEventAction.SILENCED, note=f"{action}: muted by silence #{muting[0].pk}",
+            silence=muting[0].pk,
+        )  # fmt: skip
+        return
+    if not alert.snoozed(now) or action == AlertEventAction.WORSE:
+        transaction.on_commit(functools.partial(_notify, alert, action))
+
+
 def alerts_evaluate(*, now: datetime | None = None) -> list[Alert]:
     """One pass over every enabled rule; returns the alerts whose state changed."""
     now = now or timezone.now()
@@ -96,15 +112,53 @@ def alerts_evaluate(*, now: datetime | None = None) -> list[Alert]:
     return changed
 
 
+def _reopenable(alerts: QuerySet[Alert], now: datetime) -> Alert | None:
+    """The alert resolved within ALERT_REOPEN_SECONDS, which a renewed condition reopens."""
+    since = now - timedelta(seconds=settings.ALERT_REOPEN_SECONDS)
+    return alerts.filter(state=AlertState.RESOLVED, resolved_at__gte=since).order_by("-resolved_at").first()
+
+
+def _reopen(alert: Alert, now: datetime) -> None:
+    """Fire again: an alert that had fired before fires at once (it met `for` then); one resolved while
+    still pending is pending again. Acknowledgement, assignee, snooze and trail stay."""
+    alert.state = AlertState.FIRING if alert.fired_at else AlertState.PENDING
+    alert.resolved_at = None
+    alert.reopened += 1
+
+
+def _retire_other_versions(rule: AlertRule, now: datetime) -> list[Alert]:
+    """Resolve the rule's open alerts about versions no longer in production: the rule judges production,
+    so their condition no longer exists."""
+    production = model_state_get(name=rule.model).production_version
+    retired = []
+    for alert in (
+        Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED).exclude(version=production)
+    ):
+        alert.state, alert.resolved_at = AlertState.RESOLVED, now
+        alert.save(update_fields=["state", "resolved_at"])
+        left = f"v{alert.version} left production" + (
+            f" (v{production} is in production)" if production else ""
+        )
+        alert_event_record(alert, AlertEventAction.RESOLVED, note=left)
+        retired.append(alert)
+    return retired
+
+
 def _evaluate_rule(rule: AlertRule, now: datetime) -> list[Alert]:
-    changed: list[Alert] = []
+    """One alert per rule × version while drift lasts: pending until it has lasted `for_seconds`, then
+    firing; resolved when a scored window is not drift; reopened when it drifts again soon after."""
     with transaction.atomic():
+        changed = _retire_other_versions(rule, now)
         score = rule_score(rule, now=now)
         if score is None or score.verdict == Verdict.NOT_ENOUGH_DATA:
             return changed  # no verdict, no change
-        alert = Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED).first()
+        mine = Alert.objects.filter(rule=rule, version=score.version)
+        alert = mine.exclude(state=AlertState.RESOLVED).first()
         action: str | None = None
         if score.verdict == Verdict.DRIFT:
+            if alert is None and (alert := _reopenable(mine, now)) is not None:
+                _reopen(alert, now)
+                action = AlertEventAction.REOPENED
             if alert is None:
                 alert = Alert.objects.create(
                     rule=rule, title=rule.name, model=rule.model, version=score.version, signal=rule.signal,
@@ -135,8 +189,7 @@ def _evaluate_rule(rule: AlertRule, now: datetime) -> list[Alert]:
                 score=score.pk,
             )
             changed.append(alert)
-            if not alert.snoozed(now) or action == AlertEventAction.WORSE:
-                transaction.on_commit(functools.partial(_notify, alert, action))
+            _announce(alert, action, now)
     return changed
 
 
@@ -179,9 +232,14 @@ def alertmanager_receive(*, alerts: list[dict[str, Any]], actor: User) -> list[A
 
 def _alertmanager_apply(item: dict[str, Any]) -> Alert:
     labels = item["labels"]
-    alert = Alert.objects.filter(external_key=item["fingerprint"]).exclude(state=AlertState.RESOLVED).first()
+    mine = Alert.objects.filter(external_key=item["fingerprint"])
+    alert = mine.exclude(state=AlertState.RESOLVED).first()
     version = labels.get("version", "")
     if item["status"] == AlertState.FIRING:
+        if alert is None and (alert := _reopenable(mine, timezone.now())) is not None:
+            _reopen(alert, timezone.now())
+            alert.save(update_fields=["state", "resolved_at", "reopened"])
+            alert_event_record(alert, AlertEventAction.REOPENED, note="from Alertmanager", labels=labels)
         if alert is None:
             alert = Alert.objects.create(
                 external_key=item["fingerprint"],

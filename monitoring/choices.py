@@ -37,6 +37,8 @@ class AlertEventAction(models.TextChoices):
     FIRING = "firing", "Firing"
     WORSE = "worse", "Got worse while snoozed"
     RESOLVED = "resolved", "Resolved"
+    REOPENED = "reopened", "Fired again: reopened"
+    SILENCED = "silenced", "Notification muted by a silence"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     SNOOZED = "snoozed", "Snoozed"
     ASSIGNED = "assigned", "Assigned"

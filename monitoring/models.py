@@ -220,8 +220,12 @@ class Alert(models.Model):
     snoozed_until = models.DateTimeField(null=True, blank=True)
     snoozed_until_worse_than = models.FloatField(null=True, blank=True)
 
+    reopened = models.PositiveIntegerField(default=0, help_text="times it fired again after resolving")
+    silenced_by: "Silence | None" = None  # set by the selectors that list alerts: the silence muting it
+
     class Meta:
         ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["rule", "version", "state"])]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.title} ({self.state})"
@@ -234,6 +238,60 @@ class Alert(models.Model):
         return bool(
             (self.snoozed_until and self.snoozed_until > now) or self.snoozed_until_worse_than is not None
         )
+
+
+class Silence(models.Model):
+    """Mutes the notifications of every alert its matchers match (an empty matcher matches anything;
+    at least one is set) from its start until it ends or is expired by hand. Muted alerts are still
+    recorded and shown, marked as silenced, as Alertmanager does."""
+
+    model = models.CharField(max_length=100, blank=True)
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    version = models.PositiveIntegerField(null=True, blank=True)
+    severity = models.CharField(max_length=16, choices=Severity.choices, blank=True)
+    signal = models.CharField(max_length=32, blank=True)
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(db_index=True)
+    comment = models.TextField()
+    created_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expired_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-ends_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"silence #{self.pk}: {self.matchers_text}"
+
+    @property
+    def matchers(self) -> dict[str, object]:
+        found = {
+            "model": self.model, "rule": self.rule_id, "version": self.version,
+            "severity": self.severity, "signal": self.signal,
+        }  # fmt: skip
+        return {key: value for key, value in found.items() if value not in ("", None)}
+
+    @property
+    def matchers_text(self) -> str:
+        parts = [f"{key}={value}" for key, value in self.matchers.items() if key != "rule"]
+        if self.rule_id:
+            parts.insert(0, f"rule=#{self.rule_id}")
+        return ", ".join(parts)
+
+    def matches(self, alert: Alert) -> bool:
+        return all(
+            getattr(alert, "rule_id" if key == "rule" else key) == value
+            for key, value in self.matchers.items()
+        )
+
+    def active_at(self, when) -> bool:
+        ends = min(self.ends_at, self.expired_at) if self.expired_at else self.ends_at
+        return self.starts_at <= when < ends
 
 
 class AlertEvent(models.Model):

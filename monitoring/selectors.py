@@ -19,7 +19,7 @@ from serving import signals
 
 from . import drift
 from .choices import AlertState
-from .models import Alert, Baseline, CanaryAnalysis, CollectionRun, DriftScore, MetricWindow
+from .models import Alert, Baseline, CanaryAnalysis, CollectionRun, DriftScore, MetricWindow, Silence
 
 WINDOW_CHOICES = {
     "1h": timedelta(hours=1),
@@ -131,11 +131,55 @@ def alert_get(*, alert_id: int) -> Alert:
         raise NotFound(f"alert #{alert_id} does not exist") from None
 
 
-def alert_list(*, open_only: bool, limit: int = 200) -> QuerySet[Alert]:
+def alert_list(*, open_only: bool, model: str | None = None, limit: int = 200) -> list[Alert]:
+    """Alerts, newest first, each with `.silenced_by` (the active silence muting it, or None)."""
     alerts = Alert.objects.select_related("assignee", "rule")
     if open_only:
         alerts = alerts.exclude(state=AlertState.RESOLVED)
-    return alerts[:limit]
+    if model:
+        alerts = alerts.filter(model=model)
+    found = list(alerts[:limit])
+    active = silences_active()
+    for alert in found:
+        alert.silenced_by = next((s for s in active if s.matches(alert)), None)
+    return found
+
+
+def open_alert_count() -> int:
+    return Alert.objects.exclude(state=AlertState.RESOLVED).count()
+
+
+def silences_active(*, now: datetime | None = None) -> list[Silence]:
+    now = now or timezone.now()
+    return list(
+        Silence.objects.filter(starts_at__lte=now, ends_at__gt=now)
+        .exclude(expired_at__lte=now)
+        .select_related("created_by")
+    )
+
+
+def silences_matching(alert: Alert, *, now: datetime | None = None) -> list[Silence]:
+    """The silences muting an alert now."""
+    return [s for s in silences_active(now=now) if s.matches(alert)]
+
+
+def silence_list(*, include_expired: bool = False, limit: int = 200) -> QuerySet[Silence]:
+    silences = Silence.objects.select_related("created_by", "expired_by", "rule")
+    if not include_expired:
+        now = timezone.now()
+        silences = silences.filter(ends_at__gt=now).exclude(expired_at__lte=now)
+    return silences[:limit]
+
+
+def silence_get(*, silence_id: int) -> Silence:
+    try:
+        return Silence.objects.select_related("created_by", "expired_by", "rule").get(pk=silence_id)
+    except Silence.DoesNotExist:
+        raise NotFound(f"silence #{silence_id} does not exist") from None
+
+
+NEARBY_SPAN = timedelta(hours=2)
+NEARBY_EACH_SIDE = 3
 
 
 @dataclass(frozen=True)
@@ -144,11 +188,27 @@ class AlertContext:
 
     alert: Alert
     model: ModelState | None
-    rollback_to: int | None
-    nearby: QuerySet[PromotionEvent] | list[PromotionEvent]  # promotions within two hours of the start
+    rollback_to: int | None  # offered only when the alert's version is in production
+    abort_canary: bool  # offered only when the alert's version is the canary
+    version_note: str  # why no action on the version is offered, when none is
+    nearby: list[PromotionEvent]  # the promotions closest to the start, a few each side, within two hours
     windows: list[MetricWindow]  # from six hours before the start
     trail: QuerySet[Any]
     users: QuerySet[Any]  # who it may be assigned to
+    silences: list[Silence]  # the active silences muting it
+
+
+def _nearby(model: ModelState, at: datetime) -> list[PromotionEvent]:
+    events = registry_selectors.event_list(model=model)
+    before = events.filter(created_at__lte=at, created_at__gte=at - NEARBY_SPAN).order_by(
+        "-created_at", "-id"
+    )
+    after = events.filter(created_at__gt=at, created_at__lte=at + NEARBY_SPAN).order_by("created_at", "id")
+    return sorted(
+        [*before[:NEARBY_EACH_SIDE], *after[:NEARBY_EACH_SIDE]],
+        key=lambda e: (e.created_at, e.pk),
+        reverse=True,
+    )
 
 
 def alert_context(*, alert_id: int) -> AlertContext:
@@ -157,18 +217,28 @@ def alert_context(*, alert_id: int) -> AlertContext:
         MetricWindow.live.filter(model=alert.model, end__gte=alert.started_at - timedelta(hours=6))
     )
     model = ModelState.objects.filter(name=alert.model).first()
-    nearby: QuerySet[PromotionEvent] | list[PromotionEvent] = []
-    if model is not None:
-        nearby = registry_selectors.event_list(model=model).filter(
-            created_at__gte=alert.started_at - timedelta(hours=2),
-            created_at__lte=alert.started_at + timedelta(hours=2),
-        )
+    rollback_to, abort_canary, note = None, False, ""
+    if model is not None and alert.version is not None and alert.is_open:
+        if alert.version == model.production_version:
+            rollback_to = registry_selectors.rollback_target(model=model)
+        elif alert.version == model.canary_version:
+            abort_canary = True
+        else:
+            now_in = (
+                f"v{model.production_version} is in production"
+                if model.production_version
+                else ("nothing is in production")
+            )
+            note = f"This alert is about v{alert.version}, which is not in production now ({now_in}): no rollback is offered from here."
     return AlertContext(
         alert=alert,
         model=model,
-        rollback_to=registry_selectors.rollback_target(model=model) if model else None,
-        nearby=nearby,
+        rollback_to=rollback_to,
+        abort_canary=abort_canary,
+        version_note=note,
+        nearby=_nearby(model, alert.started_at) if model is not None else [],
         windows=windows,
         trail=alert.events.select_related("actor"),
         users=get_user_model().objects.filter(is_active=True).order_by("username"),
+        silences=silences_matching(alert),
     )

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.api import validated
@@ -17,9 +18,17 @@ from registry import selectors as registry_selectors
 from registry.choices import Stage
 from serving import sample_store, shadow, signals
 
-from . import charts, drift, preflight, selectors, tasks
+from . import charts, configuration, drift, preflight, selectors, tasks
 from .alert_review import alert_review
-from .api.serializers import ReviewInput, SamplePolicyInput, ShadowInput
+from .api.serializers import (
+    AlertRuleInput,
+    CanaryPlanInput,
+    ReviewInput,
+    SamplePolicyInput,
+    ShadowInput,
+    SilenceInput,
+)
+from .choices import ReviewAction, Severity
 
 
 @login_required
@@ -68,8 +77,19 @@ def model_monitoring(request: HttpRequest, name: str) -> HttpResponse:
 @require_GET
 def alert_list(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "open")
-    alerts = selectors.alert_list(open_only=state == "open")
-    return render(request, "monitoring/alerts.html", {"alerts": alerts, "state": state})
+    model = request.GET.get("model") or None
+    alerts = selectors.alert_list(open_only=state != "all", model=model)
+    return render(request, "monitoring/alerts.html", {"alerts": alerts, "state": state, "model": model})
+
+
+REVIEW_DONE = {
+    ReviewAction.ACKNOWLEDGE: "acknowledged",
+    ReviewAction.SNOOZE: "snoozed",
+    ReviewAction.ASSIGN: "assigned",
+    ReviewAction.COMMENT: "commented on",
+    ReviewAction.RESOLVE: "resolved",
+    ReviewAction.REBASELINE: "re-baselined and resolved",
+}
 
 
 @login_required
@@ -77,10 +97,15 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
     status, error = 200, None
     if request.method == "POST":
         try:
-            alert_review(alert_id=alert_id, actor=actor_of(request), **validated(ReviewInput, request.POST))
+            data = validated(ReviewInput, request.POST)
+            alert = alert_review(alert_id=alert_id, actor=actor_of(request), **data)
         except ApplicationError as exc:
             status, error = exc.http_status, exc
         else:
+            done = REVIEW_DONE[data["action"]]
+            if data["action"] == ReviewAction.ASSIGN:
+                done += f" to {alert.assignee.get_username() if alert.assignee else 'nobody'}"
+            messages.success(request, f"Alert #{alert_id} {done}.")
             return redirect("monitoring:alert", alert_id=alert_id)
     page = selectors.alert_context(alert_id=alert_id)
     alert = page.alert
@@ -97,13 +122,105 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         "alert": alert,
         "model": page.model,
         "rollback_to": page.rollback_to,
+        "abort_canary": page.abort_canary,
+        "version_note": page.version_note,
         "nearby": page.nearby,
         "figures": [f for f in figures if f],
         "trail": page.trail,
         "users": page.users,
+        "silences": page.silences,
         "error": error,
     }
     return render(request, "monitoring/alert.html", context, status=status)
+
+
+@login_required
+def silences(request: HttpRequest) -> HttpResponse:
+    """GET: the silences. POST: create one (from the form, or from an alert's "Silence alerts like this")
+    or expire one (what=expire)."""
+    if request.method == "POST":
+        try:
+            if request.POST.get("what") == "expire":
+                silence_id = request.POST.get("silence", "")
+                if not silence_id.isdigit():
+                    raise BadRequest("which silence?", code="invalid")
+                configuration.silence_expire(silence_id=int(silence_id), actor=actor_of(request))
+                messages.success(request, f"Silence #{silence_id} expired: matching alerts notify again.")
+            else:
+                silence = configuration.silence_create(
+                    actor=actor_of(request), **validated(SilenceInput, request.POST)
+                )
+                messages.success(
+                    request,
+                    f"Silence #{silence.pk} ({silence.matchers_text}) mutes matching alerts until "
+                    f"{timezone.localtime(silence.ends_at):%Y-%m-%d %H:%M}.",
+                )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        back = request.POST.get("from_alert", "")
+        if back.isdigit() and request.POST.get("what") != "expire":
+            return redirect("monitoring:alert", alert_id=int(back))
+        return redirect("monitoring:silences")
+    show_all = request.GET.get("state") == "all"
+    context = {
+        "silences": selectors.silence_list(include_expired=show_all),
+        "state": "all" if show_all else "open",
+        "now": timezone.now(),
+        "severities": Severity.choices,
+        "signals": sorted(signals.SIGNALS),
+        "models": registry_selectors.model_state_list().values_list("name", flat=True),
+        "max_days": settings.SILENCE_MAX_DAYS,
+    }
+    return render(request, "monitoring/silences.html", context)
+
+
+@login_required
+def model_settings(request: HttpRequest, name: str) -> HttpResponse:
+    """A model's alert rules and canary plan: read by all, changed by engineers and operators."""
+    model = registry_selectors.model_state_get(name=name)
+    if request.method == "POST":
+        actor, what = actor_of(request), request.POST.get("what")
+        rule_id = request.POST.get("rule", "")
+        try:
+            if what == "plan":
+                configuration.canary_plan_set(
+                    model_name=name, actor=actor, **validated(CanaryPlanInput, request.POST)
+                )
+                messages.success(request, f"The canary plan of {name} is saved.")
+            elif what == "rule-add":
+                rule = configuration.alert_rule_create(
+                    model_name=name, actor=actor, **validated(AlertRuleInput, request.POST)
+                )
+                messages.success(request, f"Alert rule #{rule.pk} “{rule.name}” added.")
+            elif what in ("rule-save", "rule-delete") and rule_id.isdigit():
+                rule = configuration.alert_rule_get(rule_id=int(rule_id))
+                if rule.model != name:
+                    raise BadRequest(f"rule #{rule_id} is not a rule of {name}", code="invalid_rule")
+                if what == "rule-delete":
+                    configuration.alert_rule_delete(rule_id=rule.pk, actor=actor)
+                    messages.success(
+                        request, f"Alert rule #{rule_id} “{rule.name}” deleted; its alerts stay."
+                    )
+                else:
+                    configuration.alert_rule_update(
+                        rule_id=rule.pk, actor=actor, **validated(AlertRuleInput, request.POST)
+                    )
+                    messages.success(request, f"Alert rule #{rule_id} saved.")
+            else:
+                raise BadRequest("nothing to do", code="invalid")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("monitoring:settings", name=name)
+    context = {
+        "model": model,
+        "rules": configuration.alert_rules(model_name=name),
+        "plan": configuration.canary_plan_get(model_name=name),
+        "signals": sorted(signals.SIGNALS),
+        "methods": sorted(drift.THRESHOLDS),
+        "defaults": drift.THRESHOLDS,
+        "severities": Severity.choices,
+    }
+    return render(request, "monitoring/settings.html", context)
 
 
 # --- promotion evidence: the sample store and pre-flight replays (fragments of the registry's pages) ---

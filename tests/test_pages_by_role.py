@@ -1,13 +1,15 @@
 """Every page × every role: no form that writes is shown to a role that may not use it (the services
 still refuse; this is about what a person is offered), and each role is offered what it may do."""
 
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from monitoring.choices import AlertState
-from monitoring.models import Alert
+from monitoring.models import Alert, AlertRule, DriftScore, Silence
 from registry import services
 from tests.factories import register, to_production
 
@@ -34,6 +36,12 @@ MAY = {
     "samples_manage": {"engineer", "operator", "admin"},
     "preflight_run": {"engineer", "approver", "admin"},
     "shadow_manage": {"engineer", "operator", "admin"},
+    "silence": {"operator", "admin"},
+    "silence_expire": {"operator", "admin"},
+    "rule-add": {"engineer", "operator", "admin"},
+    "rule-save": {"engineer", "operator", "admin"},
+    "rule-delete": {"engineer", "operator", "admin"},
+    "plan": {"engineer", "operator", "admin"},
 }
 EVERYONE = {"logout", "account", "token-create"}
 
@@ -49,7 +57,7 @@ class Forms(HTMLParser):
         attrs = dict(attrs)
         if tag == "form" and (attrs.get("method") or "get").lower() == "post":
             self.current = {"action": attrs.get("action") or self.path, "hidden": None}
-        elif tag == "input" and self.current is not None and attrs.get("name") == "action":
+        elif tag == "input" and self.current is not None and attrs.get("name") in ("action", "what"):
             self.current["hidden"] = attrs.get("value")
 
     def handle_endtag(self, tag):
@@ -63,7 +71,9 @@ class Forms(HTMLParser):
         if "/actions/" in action:
             short = action.rsplit("/", 1)[1]
             return {"staging": "promote_staging", "canary": "canary_start"}.get(short, short)
-        if action.startswith("/alerts/"):
+        if action == "/alerts/silences/":
+            return "silence_expire" if form["hidden"] == "expire" else "silence"
+        if action.startswith("/alerts/") or action.endswith("/monitoring/settings"):
             return form["hidden"]
         if action == "/register/":
             return "register"
@@ -93,11 +103,21 @@ def scene(users):
     services.canary_start(model_name="cats", version=3, weight=5, actor=eng)
     services.production_request(model_name="cats", version=3, actor=eng)
     services.version_stage_staging(model_name="cats", version=4, actor=eng)
+    rule = AlertRule.objects.create(model="cats", name="brightness moved", signal="brightness", method="ks")
+    now = timezone.now()
+    score = DriftScore.objects.create(
+        model="cats", version=2, signal="brightness", method="ks", value=0.4, threshold=0.1, n_ref=300, n_cur=300,
+        window_start=now - timedelta(hours=1), window_end=now, verdict="drift", rule=rule,
+    )  # fmt: skip
     alert = Alert.objects.create(title="inputs got darker", model="cats", version=2, signal="brightness",
-                                 state=AlertState.FIRING)  # fmt: skip
+                                 state=AlertState.FIRING, rule=rule, last_score=score)  # fmt: skip
+    Silence.objects.create(
+        model="cats", version=2, comment="known", ends_at=timezone.now() + timedelta(hours=1)
+    )
     return [
         "/", "/models/cats/", "/models/cats/versions/1/", "/register/",
         "/models/cats/try", "/models/cats/monitoring", "/alerts/", f"/alerts/{alert.pk}/", "/account/",
+        "/alerts/silences/", "/models/cats/monitoring/settings",
         # the model and version pages' fragments (loaded by htmx): sample store, shadow, pre-flight
         "/models/cats/samples", "/models/cats/shadow", "/models/cats/versions/3/preflight",
     ]  # fmt: skip

@@ -8,8 +8,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import Flag, Text, Whole
+from serving import signals
 
-from ..choices import AlertState, ReviewAction
+from ..choices import AlertEventAction, AlertState, ReviewAction, Severity
+from ..drift import THRESHOLDS
 
 
 @extend_schema_field(
@@ -145,3 +147,165 @@ class ShadowOutput(serializers.Serializer):
 
     def get_share(self, obj: Any) -> int | None:
         return obj.config.share if obj.config else None
+
+
+# --- alerts, silences, alert rules and canary plans ---------------------------------------------
+
+
+class AlertListOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    rule = serializers.IntegerField(source="rule_id", allow_null=True)
+    external_key = serializers.CharField(help_text="Alertmanager fingerprint (empty for our own rules)")
+    model = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True)
+    signal = serializers.CharField()
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    state = serializers.ChoiceField(choices=AlertState.choices)
+    started_at = serializers.DateTimeField()
+    fired_at = serializers.DateTimeField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    reopened = serializers.IntegerField(help_text="times it fired again after resolving")
+    last_value = serializers.FloatField(allow_null=True)
+    assignee = serializers.CharField(source="assignee.username", allow_null=True, default=None)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", allow_null=True, default=None)
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    snoozed_until = serializers.DateTimeField(allow_null=True)
+    snoozed_until_worse_than = serializers.FloatField(allow_null=True)
+    silenced_by = serializers.IntegerField(
+        source="silenced_by.pk", allow_null=True, default=None, help_text="the active silence muting it"
+    )
+
+
+class AlertEventOutput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=AlertEventAction.choices)
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    note = serializers.CharField()
+    details = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+class AlertDetailOutput(AlertListOutput):
+    trail = AlertEventOutput(many=True, source="events.all")
+
+
+class AlertsOutput(serializers.Serializer):
+    alerts = AlertListOutput(many=True)
+
+
+class SilenceInput(serializers.Serializer):
+    """Matchers (at least one; empty matches anything) and an expiry; or `from_alert` to copy an alert's."""
+
+    comment = Text(max_length=5000)
+    from_alert = Whole(required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1)
+    model = Text(required=False, allow_blank=True, default="", max_length=100)
+    rule = Whole(required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1)
+    version = Whole(required=False, allow_null=True, default=None, min_value=1, max_value=999_999_999)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False, allow_blank=True, default="")
+    signal = serializers.ChoiceField(
+        choices=sorted(signals.SIGNALS), required=False, allow_blank=True, default=""
+    )
+    starts_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    ends_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    duration_minutes = Whole(
+        required=False, allow_null=True, default=None, min_value=1, max_value=60 * 24 * 366
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "dict"):  # a form sends empty strings for the fields left blank
+            data = {k: v for k, v in data.dict().items() if v != "" or k in ("comment",)}
+        return super().to_internal_value(data)
+
+
+class SilenceOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    matchers = serializers.DictField(help_text="the set matchers: model, rule, version, severity, signal")
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    expired_at = serializers.DateTimeField(allow_null=True)
+    active = serializers.SerializerMethodField()
+    comment = serializers.CharField()
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    expired_by = serializers.CharField(source="expired_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+
+    def get_active(self, obj: Any) -> bool:
+        from django.utils import timezone
+
+        return bool(obj.active_at(timezone.now()))
+
+
+class SilencesOutput(serializers.Serializer):
+    silences = SilenceOutput(many=True)
+
+
+class AlertRuleInput(serializers.Serializer):
+    name = Text(max_length=200)
+    signal = serializers.ChoiceField(choices=sorted(signals.SIGNALS))
+    method = serializers.ChoiceField(choices=sorted(THRESHOLDS))
+    threshold = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=1e9,
+        help_text="empty: the method's default",
+    )  # fmt: skip
+    window_seconds = Whole(required=False, default=3600, min_value=60, max_value=30 * 86400)
+    for_seconds = Whole(required=False, default=0, min_value=0, max_value=7 * 86400)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False, default=Severity.WARNING)
+    min_samples = Whole(required=False, default=200, min_value=1, max_value=10_000_000)
+    webhook_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=200)
+    enabled = Flag(required=False, default=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "dict"):  # a form: an unticked box is absent, an empty threshold is the default
+            data = {**data.dict(), "enabled": data.get("enabled", "off")}
+            if data.get("threshold") == "":
+                data["threshold"] = None
+        return super().to_internal_value(data)
+
+
+class AlertRuleOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField()
+    name = serializers.CharField()
+    signal = serializers.CharField()
+    method = serializers.CharField()
+    threshold = serializers.FloatField(allow_null=True)
+    window_seconds = serializers.IntegerField()
+    for_seconds = serializers.IntegerField()
+    severity = serializers.CharField()
+    min_samples = serializers.IntegerField()
+    webhook_url = serializers.CharField()
+    enabled = serializers.BooleanField()
+
+
+class AlertRulesOutput(serializers.Serializer):
+    rules = AlertRuleOutput(many=True)
+
+
+class CanaryPlanInput(serializers.Serializer):
+    steps = serializers.ListField(
+        child=Whole(min_value=1, max_value=100), required=False, min_length=1, max_length=20,
+        help_text="rising canary weights in percent; 100 asks for production approval",
+    )  # fmt: skip
+    interval_seconds = Whole(required=False, min_value=10, max_value=86400)
+    min_samples = Whole(required=False, min_value=1, max_value=10_000_000)
+    failure_limit = Whole(required=False, min_value=1, max_value=20)
+    enabled = Flag(required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "dict"):  # a form: steps as "5, 25, 50, 100", an unticked box absent
+            raw = data.get("steps", "")
+            data = {**data.dict(), "enabled": data.get("enabled", "off")}
+            parts = [p.strip() for p in raw.replace(",", " ").split()]
+            if not all(p.isdigit() for p in parts):
+                raise serializers.ValidationError({"steps": ["whole numbers separated by commas"]})
+            data["steps"] = [int(p) for p in parts]
+        return super().to_internal_value(data)
+
+
+class CanaryPlanOutput(serializers.Serializer):
+    model = serializers.CharField()
+    steps = serializers.ListField(child=serializers.IntegerField())
+    interval_seconds = serializers.IntegerField()
+    min_samples = serializers.IntegerField()
+    failure_limit = serializers.IntegerField()
+    enabled = serializers.BooleanField()

@@ -8,6 +8,14 @@ from . import views
 
 urlpatterns = [
     path("alertmanager", views.AlertmanagerReceiverApi.as_view(), name="alertmanager"),
+    path("alerts/", views.AlertListApi.as_view(), name="alert-list"),
+    path("alerts/<id:alert_id>", views.AlertDetailApi.as_view(), name="alert-detail"),
+    path("alerts/<id:alert_id>/review", views.AlertReviewApi.as_view(), name="alert-review"),
+    path("silences/", views.SilenceListApi.as_view(), name="silence-list"),
+    path("silences/<id:silence_id>", views.SilenceDetailApi.as_view(), name="silence-detail"),
+    path("models/<str:name>/alert-rules/", views.AlertRuleListApi.as_view(), name="alert-rule-list"),
+    path("alert-rules/<id:rule_id>", views.AlertRuleDetailApi.as_view(), name="alert-rule-detail"),
+    path("models/<str:name>/canary-plan", views.CanaryPlanApi.as_view(), name="canary-plan"),
     path("models/<str:name>/samples", views.SampleStoreApi.as_view(), name="samples"),
     path("models/<str:name>/samples/purge", views.SamplePurgeApi.as_view(), name="samples-purge"),
     path("models/<str:name>/shadow", views.ShadowApi.as_view(), name="shadow"),

@@ -1,27 +1,40 @@
-"""Monitoring's API: the Alertmanager webhook receiver, so Prometheus' alerts join the same review flow;
-the sample store and pre-flight replays of the promotion evidence."""
+"""Monitoring's API: alerts and their review, silences, alert rules and canary plans; the Alertmanager
+webhook receiver, so Prometheus' alerts join the same review flow; the sample store, shadow traffic and
+pre-flight replays of the promotion evidence."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import validated
-from core.exceptions import NotFound
+from core.exceptions import BadRequest, NotFound
 from core.roles import Permission, actor_of, role_check
 from registry import selectors as registry_selectors
 from serving import sample_store, shadow
 
-from .. import alert_evaluation, preflight, tasks
+from .. import alert_evaluation, configuration, preflight, selectors, tasks
+from ..alert_review import alert_review
 from .serializers import (
+    AlertDetailOutput,
     AlertmanagerPayload,
+    AlertRuleInput,
+    AlertRuleOutput,
+    AlertRulesOutput,
+    AlertsOutput,
+    CanaryPlanInput,
+    CanaryPlanOutput,
     PreflightInput,
     PreflightOutput,
     PurgedOutput,
+    ReviewInput,
     SamplePolicyInput,
     SampleStoreOutput,
     ShadowInput,
     ShadowOutput,
+    SilenceInput,
+    SilenceOutput,
+    SilencesOutput,
 )
 
 
@@ -146,3 +159,168 @@ class ShadowStopApi(APIView):
         registry_selectors.model_state_get(name=name)
         shadow.shadow_stop(model=name, actor=actor_of(request))
         return Response(ShadowOutput(shadow.agreement(model=name)).data)
+
+
+# --- alerts, silences, alert rules and canary plans ---------------------------------------------
+
+
+def _state_filter(request: Request) -> bool:
+    state = request.query_params.get("state", "open")
+    if state not in ("open", "all"):
+        raise BadRequest("state is open or all", code="invalid_state")
+    return state == "open"
+
+
+class AlertListApi(APIView):
+    @extend_schema(
+        operation_id="alerts_list",
+        summary="Alerts, newest first (open ones by default), each with the silence muting it",
+        parameters=[
+            OpenApiParameter(
+                "state", {"type": "string", "enum": ["open", "all"]}, description="default open"
+            ),
+            OpenApiParameter("model", {"type": "string"}, description="only this model's"),
+        ],
+        responses={200: AlertsOutput},
+    )
+    def get(self, request: Request) -> Response:
+        found = selectors.alert_list(
+            open_only=_state_filter(request), model=request.query_params.get("model") or None
+        )
+        return Response(AlertsOutput({"alerts": found}).data)
+
+
+class AlertDetailApi(APIView):
+    @extend_schema(
+        operation_id="alert_get", summary="One alert with its trail", responses={200: AlertDetailOutput}
+    )
+    def get(self, request: Request, alert_id: int) -> Response:
+        alert = selectors.alert_get(alert_id=alert_id)
+        muting = selectors.silences_matching(alert)
+        alert.silenced_by = muting[0] if muting else None
+        return Response(AlertDetailOutput(alert).data)
+
+
+class AlertReviewApi(APIView):
+    @extend_schema(
+        operation_id="alert_review",
+        summary="Acknowledge, snooze, assign, comment on, resolve or re-baseline an alert",
+        request={"application/json": ReviewInput},
+        responses={200: AlertDetailOutput},
+    )
+    def post(self, request: Request, alert_id: int) -> Response:
+        alert_review(alert_id=alert_id, actor=actor_of(request), **validated(ReviewInput, request.data))
+        return AlertDetailApi().get(request, alert_id)
+
+
+class SilenceListApi(APIView):
+    @extend_schema(
+        operation_id="silences_list",
+        summary="Silences (active and pending by default; state=all adds ended ones)",
+        parameters=[OpenApiParameter("state", {"type": "string", "enum": ["open", "all"]})],
+        responses={200: SilencesOutput},
+    )
+    def get(self, request: Request) -> Response:
+        found = selectors.silence_list(include_expired=not _state_filter(request))
+        return Response(SilencesOutput({"silences": found}).data)
+
+    @extend_schema(
+        operation_id="silence_create",
+        summary="Silence the notifications of alerts matching the matchers until ends_at",
+        request={"application/json": SilenceInput},
+        responses={201: SilenceOutput},
+    )
+    def post(self, request: Request) -> Response:
+        role_check(user=request.user, permission=Permission.ALERT_SILENCE)
+        silence = configuration.silence_create(
+            actor=actor_of(request), **validated(SilenceInput, request.data)
+        )
+        return Response(SilenceOutput(silence).data, status=201)
+
+
+class SilenceDetailApi(APIView):
+    @extend_schema(operation_id="silence_get", summary="One silence", responses={200: SilenceOutput})
+    def get(self, request: Request, silence_id: int) -> Response:
+        return Response(SilenceOutput(selectors.silence_get(silence_id=silence_id)).data)
+
+    @extend_schema(
+        operation_id="silence_expire",
+        summary="Expire a silence now (it stays listed)",
+        responses={200: SilenceOutput},
+    )
+    def delete(self, request: Request, silence_id: int) -> Response:
+        silence = configuration.silence_expire(silence_id=silence_id, actor=actor_of(request))
+        return Response(SilenceOutput(silence).data)
+
+
+class AlertRuleListApi(APIView):
+    @extend_schema(
+        operation_id="alert_rules_list", summary="A model's alert rules", responses={200: AlertRulesOutput}
+    )
+    def get(self, request: Request, name: str) -> Response:
+        return Response(AlertRulesOutput({"rules": configuration.alert_rules(model_name=name)}).data)
+
+    @extend_schema(
+        operation_id="alert_rule_create",
+        summary="Add an alert rule: drift of one signal of production against its baseline",
+        request={"application/json": AlertRuleInput},
+        responses={201: AlertRuleOutput},
+    )
+    def post(self, request: Request, name: str) -> Response:
+        role_check(user=request.user, permission=Permission.MONITORING_CONFIGURE)
+        rule = configuration.alert_rule_create(
+            model_name=name, actor=actor_of(request), **validated(AlertRuleInput, request.data)
+        )
+        return Response(AlertRuleOutput(rule).data, status=201)
+
+
+class AlertRuleDetailApi(APIView):
+    @extend_schema(operation_id="alert_rule_get", summary="One alert rule", responses={200: AlertRuleOutput})
+    def get(self, request: Request, rule_id: int) -> Response:
+        return Response(AlertRuleOutput(configuration.alert_rule_get(rule_id=rule_id)).data)
+
+    @extend_schema(
+        operation_id="alert_rule_update",
+        summary="Change an alert rule (send the fields to change)",
+        request={"application/json": AlertRuleInput},
+        responses={200: AlertRuleOutput},
+    )
+    def patch(self, request: Request, rule_id: int) -> Response:
+        role_check(user=request.user, permission=Permission.MONITORING_CONFIGURE)
+        serializer = AlertRuleInput(data=request.data, partial=True)
+        if not serializer.is_valid():
+            raise BadRequest("; ".join(f"{k}: {v}" for k, v in serializer.errors.items()), code="invalid")
+        rule = configuration.alert_rule_update(
+            rule_id=rule_id, actor=actor_of(request), **serializer.validated_data
+        )
+        return Response(AlertRuleOutput(rule).data)
+
+    @extend_schema(
+        operation_id="alert_rule_delete",
+        summary="Delete an alert rule (its alerts stay)",
+        responses={204: None},
+    )
+    def delete(self, request: Request, rule_id: int) -> Response:
+        configuration.alert_rule_delete(rule_id=rule_id, actor=actor_of(request))
+        return Response(status=204)
+
+
+class CanaryPlanApi(APIView):
+    @extend_schema(
+        operation_id="canary_plan_get", summary="A model's canary plan", responses={200: CanaryPlanOutput}
+    )
+    def get(self, request: Request, name: str) -> Response:
+        return Response(CanaryPlanOutput(configuration.canary_plan_get(model_name=name)).data)
+
+    @extend_schema(
+        operation_id="canary_plan_set",
+        summary="Change a model's canary plan (send the fields to change)",
+        request={"application/json": CanaryPlanInput},
+        responses={200: CanaryPlanOutput},
+    )
+    def put(self, request: Request, name: str) -> Response:
+        role_check(user=request.user, permission=Permission.MONITORING_CONFIGURE)
+        plan = configuration.canary_plan_set(
+            model_name=name, actor=actor_of(request), **validated(CanaryPlanInput, request.data)
+        )
+        return Response(CanaryPlanOutput(plan).data)

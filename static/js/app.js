@@ -9,6 +9,23 @@ document.addEventListener("click", (event) => {
   if (closer) closer.closest("dialog")?.close();
 });
 
+// A form with data-confirm="…" asks first: the page's confirm dialog says what will happen; Confirm sends
+// the form as its button would have (the browser's own validation has already passed by then).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.matches("form[data-confirm]") || form.dataset.confirmed) return;
+  event.preventDefault();
+  const dialog = document.getElementById("confirm-dialog");
+  const submitter = event.submitter;
+  dialog.querySelector("#confirm-text").textContent = form.dataset.confirm;
+  dialog.querySelector("[data-testid=confirm-yes]").onclick = () => {
+    form.dataset.confirmed = "1";
+    dialog.close();
+    form.requestSubmit(submitter && submitter.form === form ? submitter : undefined);
+  };
+  dialog.showModal();
+});
+
 // A select with data-autosubmit submits its form when changed (no inline handlers: the CSP allows none).
 document.addEventListener("change", (event) => {
   if (event.target.matches("[data-autosubmit]")) event.target.form.requestSubmit();

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from core.exceptions import BadRequest, Forbidden
 from monitoring import alert_evaluation, alert_review, baselines, collection
-from monitoring.models import Alert, AlertRule, Baseline, DriftScore
+from monitoring.models import Alert, AlertRule, Baseline, DriftScore, Silence
+from tests.factories import to_production
 from tests.helpers import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -166,3 +167,287 @@ def test_default_rules_and_plan_are_created_once(model_with_versions):
     alert_evaluation.monitoring_defaults_ensure(model_name="cats")
     assert AlertRule.objects.filter(model="cats").count() == len(alert_evaluation.DEFAULT_RULES)
     assert CanaryPlan.objects.get(model="cats").steps == [5, 25, 50, 100]
+
+
+# --- the lifecycle: one alert per rule × version, reopened when it fires again soon after ----------
+
+
+def _dark_alert(watched) -> Alert:
+    watched.window_seconds = 120  # the dark windows stay inside the rule's window for the whole test
+    watched.save()
+    send("dark", 45, b"d")
+    collection.collect()
+    [alert] = alert_evaluation.alerts_evaluate()
+    assert alert.state == "firing"
+    return alert
+
+
+def _received(webhook, n: int) -> list[dict]:
+    deadline = time.monotonic() + 5
+    while len(webhook[1]) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # and nothing more arrives
+    return webhook[1]
+
+
+def test_resolving_by_hand_while_drift_holds_reopens_the_same_alert(watched, users, webhook):
+    alert = _dark_alert(watched)
+    alert_review.alert_acknowledge(alert_id=alert.pk, actor=users["engineer"], note="mine")
+    alert_review.alert_assign(alert_id=alert.pk, actor=users["engineer"], assignee=users["operator"])
+    alert_review.alert_resolve(alert_id=alert.pk, actor=users["operator"], reason="looks fine to me")
+    [again] = alert_evaluation.alerts_evaluate()
+    assert again.pk == alert.pk and Alert.objects.count() == 1
+    assert again.state == "firing" and again.reopened == 1 and again.resolved_at is None
+    assert again.acknowledged_by == users["engineer"] and again.assignee == users["operator"]
+    trail = [e.action for e in again.events.all()]
+    assert trail == ["firing", "acknowledged", "assigned", "resolved", "reopened"]
+    assert [m["action"] for m in _received(webhook, 2)] == ["firing", "reopened"]
+    assert alert_evaluation.alerts_evaluate() == []  # still the same drift: nothing new
+
+
+def test_a_refire_after_the_reopen_period_is_a_new_alert(watched, users, settings):
+    settings.ALERT_REOPEN_SECONDS = 0
+    alert = _dark_alert(watched)
+    alert_review.alert_resolve(alert_id=alert.pk, actor=users["operator"], reason="done")
+    [fresh] = alert_evaluation.alerts_evaluate()
+    assert fresh.pk != alert.pk and fresh.reopened == 0 and Alert.objects.count() == 2
+
+
+def test_an_alert_about_a_version_that_left_production_is_resolved_not_reused(watched, users):
+    alert = _dark_alert(watched)
+    to_production("cats", 2, users)
+    alert_evaluation.alerts_evaluate()
+    alert.refresh_from_db()
+    assert alert.state == "resolved"
+    assert alert.events.last().note == "v1 left production (v2 is in production)"
+    client = Client()
+    client.force_login(users["operator"])
+    page = client.get(f"/alerts/{alert.pk}/").content.decode()
+    assert "rollback-cats" not in page  # nothing offered to do to v2 from an alert about v1
+
+
+def test_actions_from_an_alert_target_its_version(watched, users):
+    """Open alert about v1 while v2 is production (e.g. received from Alertmanager): no rollback, a warning."""
+    to_production("cats", 2, users)
+    stale = Alert.objects.create(title="old", model="cats", version=1, state="firing", signal="brightness")
+    current = Alert.objects.create(title="new", model="cats", version=2, state="firing", signal="brightness")
+    client = Client()
+    client.force_login(users["operator"])
+    page = client.get(f"/alerts/{stale.pk}/").content.decode()
+    assert 'data-testid="version-note"' in page and "v2 is in production" in page
+    assert 'data-testid="rollback-cats"' not in page
+    page = client.get(f"/alerts/{current.pk}/").content.decode()
+    assert 'data-testid="rollback-cats"' in page and "Roll back" in page and "v1" in page
+    assert 'data-testid="version-note"' not in page
+
+
+def test_assignment_names_the_assignee_and_the_form_keeps_it(watched, users):
+    alert = _dark_alert(watched)
+    client = Client()
+    client.force_login(users["engineer"])
+    answer = client.post(f"/alerts/{alert.pk}/", {"action": "assign", "assignee": "operator"}, follow=True)
+    page = answer.content.decode()
+    assert f"Alert #{alert.pk} assigned to operator." in page
+    assert 'data-testid="assigned-to">to operator<' in page
+    assert '<option value="operator" selected>' in page
+    assert f'aria-label="{Alert.objects.exclude(state="resolved").count()} open"' in page  # the nav count
+    client.post(f"/alerts/{alert.pk}/", {"action": "assign", "assignee": ""})
+    alert.refresh_from_db()
+    assert alert.assignee is None and alert.events.last().details == {"assignee": None}
+
+
+def test_nearby_promotions_are_the_few_closest_to_the_start(watched, users):
+    from monitoring.selectors import NEARBY_EACH_SIDE, alert_context
+    from registry import services
+
+    for weight in (5, 10, 15, 20, 25, 30, 35, 40):
+        if weight == 5:
+            services.version_stage_staging(model_name="cats", version=2, actor=users["engineer"])
+            services.canary_start(model_name="cats", version=2, weight=weight, actor=users["engineer"])
+        else:
+            services.canary_set_weight(model_name="cats", weight=weight, actor=users["engineer"])
+    alert = Alert.objects.create(title="x", model="cats", version=1, state="firing")
+    nearby = alert_context(alert_id=alert.pk).nearby
+    assert len(nearby) == NEARBY_EACH_SIDE  # all before the start: the three latest of them
+    assert [e.details.get("weight") for e in nearby] == [40, 35, 30]
+
+
+# --- silences -----------------------------------------------------------------------------------
+
+
+def test_a_silence_mutes_matching_alerts_until_it_is_expired(watched, users, webhook, api):
+    operator = api("operator")
+    answer = operator.post(
+        "/api/v1/silences/",
+        {"model": "cats", "version": 1, "duration_minutes": 60, "comment": "camera rollout, known"},
+        format="json",
+    )
+    assert answer.status_code == 201, answer.json()
+    silence = answer.json()
+    assert silence["matchers"] == {"model": "cats", "version": 1} and silence["active"] is True
+    alert = _dark_alert(watched)
+    assert [e.action for e in alert.events.all()] == ["firing", "silenced"]
+    listed = operator.get("/api/v1/alerts/").json()["alerts"]
+    assert [(a["id"], a["silenced_by"]) for a in listed] == [(alert.pk, silence["id"])]
+    assert _received(webhook, 1) == []  # muted
+    assert operator.delete(f"/api/v1/silences/{silence['id']}").json()["active"] is False
+    assert operator.get("/api/v1/silences/").json()["silences"] == []
+    assert len(operator.get("/api/v1/silences/?state=all").json()["silences"]) == 1
+    alert_review.alert_resolve(alert_id=alert.pk, actor=users["operator"], reason="try again")
+    alert_evaluation.alerts_evaluate()
+    assert [m["action"] for m in _received(webhook, 1)] == ["reopened"]
+
+
+def test_a_silence_only_matches_what_it_names(watched, users):
+    from monitoring.configuration import silence_create
+    from monitoring.selectors import silences_matching
+
+    other = silence_create(actor=users["operator"], model="dogs", duration_minutes=30, comment="c")
+    by_severity = silence_create(actor=users["operator"], severity="info", duration_minutes=30, comment="c")
+    alert = _dark_alert(watched)  # critical, cats v1
+    assert silences_matching(alert) == []
+    by_rule = silence_create(actor=users["operator"], from_alert=alert.pk, duration_minutes=30, comment="c")
+    assert by_rule.matchers == {"model": "cats", "rule": watched.pk, "version": 1}
+    assert silences_matching(alert) == [by_rule]
+    assert other.pk and by_severity.pk
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"duration_minutes": 60, "comment": "everything"}, "matcher_required"),
+        ({"model": "cats", "duration_minutes": 60, "comment": " "}, "comment_required"),
+        ({"model": "cats", "comment": "c"}, "invalid_expiry"),
+        ({"model": "cats", "ends_at": "2020-01-01T00:00:00Z", "comment": "c"}, "invalid_expiry"),
+        ({"model": "cats", "duration_minutes": 60 * 24 * 31, "comment": "c"}, "invalid_expiry"),
+        ({"rule": 999999, "duration_minutes": 60, "comment": "c"}, "invalid_rule"),
+        ({"model": "cats", "version": "1", "duration_minutes": 60, "comment": "c"}, "invalid"),
+        ({"model": "cats", "severity": "loud", "duration_minutes": 60, "comment": "c"}, "invalid"),
+        ({"from_alert": 999999, "duration_minutes": 60, "comment": "c"}, "not_found"),
+    ],
+)
+def test_a_bad_silence_is_refused_with_a_reason(watched, api, body, code):
+    answer = api("operator").post("/api/v1/silences/", body, format="json")
+    assert answer.status_code in (400, 404) and answer.json()["error"]["code"] == code, answer.json()
+
+
+def test_only_operators_silence(watched, api):
+    for role in ("viewer", "engineer", "approver"):
+        answer = api(role).post("/api/v1/silences/", {"model": "cats", "duration_minutes": 5, "comment": "c"})
+        assert answer.status_code == 403 and answer.json()["error"]["code"] == "role_required"
+
+
+def test_silence_pages_create_and_expire_with_a_message(watched, users):
+    alert = _dark_alert(watched)
+    client = Client()
+    client.force_login(users["operator"])
+    made = client.post(
+        "/alerts/silences/",
+        {"from_alert": alert.pk, "duration_minutes": "60", "comment": "known"},
+        follow=True,
+    )
+    assert made.redirect_chain[-1][0] == f"/alerts/{alert.pk}/"
+    page = made.content.decode()
+    assert "mutes matching alerts until" in page and 'data-testid="silenced"' in page
+    silence_id = Silence.objects.get().pk
+    listing = client.post("/alerts/silences/", {"what": "expire", "silence": silence_id}, follow=True)
+    assert f"Silence #{silence_id} expired" in listing.content.decode()
+    refused = client.post("/alerts/silences/", {"model": "", "ends_at": "", "comment": "x"}, follow=True)
+    assert b"at least one matcher" in refused.content or b"ends_at" in refused.content
+
+
+# --- alert rules and canary plans through the API -------------------------------------------------
+
+
+def test_alert_rules_in_the_api(model_with_versions, api):
+    engineer = api("engineer")
+    made = engineer.post(
+        "/api/v1/models/cats/alert-rules/",
+        {"name": "sharpness moved", "signal": "sharpness", "method": "psi", "severity": "info"},
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    rule = made.json()
+    assert rule["threshold"] is None and rule["window_seconds"] == 3600 and rule["enabled"] is True
+    mismatch = engineer.post(
+        "/api/v1/models/cats/alert-rules/", {"name": "x", "signal": "shapes", "method": "ks"}, format="json"
+    )
+    assert mismatch.status_code == 400 and mismatch.json()["error"]["code"] == "method_signal_mismatch"
+    no_threshold = engineer.post(
+        "/api/v1/models/cats/alert-rules/",
+        {"name": "x", "signal": "brightness", "method": "wasserstein"},
+        format="json",
+    )
+    assert no_threshold.json()["error"]["code"] == "threshold_required"
+    assert api("viewer").post("/api/v1/models/cats/alert-rules/", {}, format="json").status_code == 403
+    assert api("approver").delete(f"/api/v1/alert-rules/{rule['id']}").status_code == 403
+    assert engineer.get("/api/v1/models/nope/alert-rules/").status_code == 404
+    changed = engineer.patch(f"/api/v1/alert-rules/{rule['id']}", {"threshold": 0.3}, format="json")
+    assert changed.status_code == 200 and changed.json()["threshold"] == 0.3
+    assert changed.json()["name"] == "sharpness moved"
+    bad = engineer.patch(f"/api/v1/alert-rules/{rule['id']}", {"method": "mean_drop", "signal": "classes"})
+    assert bad.status_code == 400
+    listed = api("viewer").get("/api/v1/models/cats/alert-rules/").json()["rules"]
+    assert [r["name"] for r in listed] == ["sharpness moved"]
+    assert api("operator").delete(f"/api/v1/alert-rules/{rule['id']}").status_code == 204
+    assert engineer.get(f"/api/v1/alert-rules/{rule['id']}").status_code == 404
+
+
+def test_canary_plans_in_the_api(model_with_versions, api):
+    assert api("viewer").get("/api/v1/models/cats/canary-plan").json()["steps"] == [5, 25, 50, 100]
+    operator = api("operator")
+    changed = operator.put(
+        "/api/v1/models/cats/canary-plan", {"steps": [10, 50, 100], "min_samples": 500}, format="json"
+    )
+    assert changed.status_code == 200 and changed.json()["steps"] == [10, 50, 100]
+    assert changed.json()["min_samples"] == 500 and changed.json()["interval_seconds"] == 300
+    for steps in ([50, 10, 100], [10, 50], [0, 100], [10, 10, 100], []):
+        refused = operator.put("/api/v1/models/cats/canary-plan", {"steps": steps}, format="json")
+        assert refused.status_code == 400, steps
+    assert api("approver").put("/api/v1/models/cats/canary-plan", {"enabled": False}).status_code == 403
+    assert api("viewer").get("/api/v1/models/nope/canary-plan").status_code == 404
+
+
+def test_rules_and_plan_pages(model_with_versions, users):
+    client = Client()
+    client.force_login(users["engineer"])
+    page = client.get("/models/cats/monitoring/settings")
+    assert page.status_code == 200
+    added = client.post(
+        "/models/cats/monitoring/settings",
+        {"what": "rule-add", "name": "dim", "signal": "brightness", "method": "ks", "threshold": "",
+         "window_seconds": "600", "for_seconds": "0", "severity": "warning", "min_samples": "100",
+         "enabled": "on"},
+        follow=True,
+    )  # fmt: skip
+    assert "“dim” added" in added.content.decode()
+    rule = AlertRule.objects.get(model="cats", name="dim")
+    assert rule.window_seconds == 600 and rule.threshold is None and rule.enabled
+    saved = client.post(
+        "/models/cats/monitoring/settings",
+        {"what": "rule-save", "rule": rule.pk, "name": "dim", "signal": "brightness", "method": "psi",
+         "threshold": "0.3", "window_seconds": "600", "for_seconds": "60", "severity": "critical",
+         "min_samples": "100"},
+        follow=True,
+    )  # fmt: skip
+    assert f"Alert rule #{rule.pk} saved." in saved.content.decode()
+    rule.refresh_from_db()
+    assert (rule.method, rule.threshold, rule.severity, rule.enabled) == ("psi", 0.3, "critical", False)
+    plan = client.post(
+        "/models/cats/monitoring/settings",
+        {"what": "plan", "steps": "10, 30, 100", "interval_seconds": "60", "min_samples": "100",
+         "failure_limit": "2", "enabled": "on"},
+        follow=True,
+    )  # fmt: skip
+    assert "canary plan of cats is saved" in plan.content.decode()
+    bad = client.post("/models/cats/monitoring/settings", {"what": "plan", "steps": "ten"}, follow=True)
+    assert "whole numbers" in bad.content.decode()
+    client.post("/models/cats/monitoring/settings", {"what": "rule-delete", "rule": rule.pk})
+    assert not AlertRule.objects.filter(pk=rule.pk).exists()
+    viewer = Client()
+    viewer.force_login(users["viewer"])
+    assert b'data-testid="read-only"' in viewer.get("/models/cats/monitoring/settings").content
+    refused = viewer.post(
+        "/models/cats/monitoring/settings", {"what": "plan", "steps": "5, 100"}, follow=True
+    )
+    assert b"needs one of the roles" in refused.content

@@ -1,0 +1,193 @@
+"""What people configure about monitoring, for pages and API alike: a model's alert rules and canary plan
+(engineers and operators), and silences (operators) — each checked against the role table, validated
+here once, and written to the log of who changed what."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from core.exceptions import BadRequest, NotFound
+from core.roles import Permission, role_check
+from registry.selectors import model_state_get
+from serving import signals
+
+from . import drift
+from .models import AlertRule, CanaryPlan, Silence
+from .selectors import alert_get, silence_get
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+log = logging.getLogger(__name__)
+
+NUMERIC_ONLY = frozenset({"ks", "wasserstein", "mean_drop", "low_share"})
+RULE_FIELDS = (
+    "name", "signal", "method", "threshold", "window_seconds", "for_seconds", "severity", "min_samples",
+    "webhook_url", "enabled",
+)  # fmt: skip
+
+
+# --- alert rules --------------------------------------------------------------------------------
+
+
+def _rule_check(rule: AlertRule) -> None:
+    if rule.signal not in signals.SIGNALS:
+        raise BadRequest(f"unknown signal {rule.signal!r}", code="invalid_signal")
+    if rule.method not in drift.THRESHOLDS:
+        raise BadRequest(f"unknown method {rule.method!r}", code="invalid_method")
+    if rule.method in NUMERIC_ONLY and rule.signal not in signals.NUMERIC:
+        raise BadRequest(
+            f"{rule.method} compares histograms of numbers; {rule.signal} is a set of categories "
+            "(use chi_square, psi, jensen_shannon, hellinger or l_infinity)",
+            code="method_signal_mismatch",
+        )
+    if rule.threshold is None and drift.THRESHOLDS[rule.method] is None:
+        raise BadRequest(f"{rule.method} needs a threshold in the signal's units", code="threshold_required")
+
+
+def alert_rule_create(*, model_name: str, actor: User, **fields: Any) -> AlertRule:
+    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE)
+    model_state_get(name=model_name)
+    rule = AlertRule(model=model_name, **{k: v for k, v in fields.items() if k in RULE_FIELDS})
+    _rule_check(rule)
+    rule.save()
+    log.info("alert rule #%s of %s created by %s: %s", rule.pk, model_name, actor.get_username(), fields)
+    return rule
+
+
+def alert_rule_get(*, rule_id: int) -> AlertRule:
+    try:
+        return AlertRule.objects.get(pk=rule_id)
+    except AlertRule.DoesNotExist:
+        raise NotFound(f"alert rule #{rule_id} does not exist") from None
+
+
+def alert_rule_update(*, rule_id: int, actor: User, **fields: Any) -> AlertRule:
+    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE)
+    with transaction.atomic():
+        rule = AlertRule.objects.select_for_update().filter(pk=rule_id).first()
+        if rule is None:
+            raise NotFound(f"alert rule #{rule_id} does not exist")
+        for key, value in fields.items():
+            if key in RULE_FIELDS:
+                setattr(rule, key, value)
+        _rule_check(rule)
+        rule.save()
+    log.info("alert rule #%s changed by %s: %s", rule_id, actor.get_username(), fields)
+    return rule
+
+
+def alert_rule_delete(*, rule_id: int, actor: User) -> None:
+    """Delete a rule; its alerts stay (without their rule), its scores go with it."""
+    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE)
+    rule = alert_rule_get(rule_id=rule_id)
+    rule.delete()
+    log.info("alert rule #%s (%s) deleted by %s", rule_id, rule, actor.get_username())
+
+
+def alert_rules(*, model_name: str) -> list[AlertRule]:
+    model_state_get(name=model_name)
+    return list(AlertRule.objects.filter(model=model_name).order_by("id"))
+
+
+# --- canary plans -------------------------------------------------------------------------------
+
+
+def canary_plan_get(*, model_name: str) -> CanaryPlan:
+    """The model's plan (the defaults until someone changes them)."""
+    model_state_get(name=model_name)
+    return CanaryPlan.objects.get_or_create(model=model_name)[0]
+
+
+def canary_plan_set(*, model_name: str, actor: User, **fields: Any) -> CanaryPlan:
+    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE)
+    steps = fields.get("steps")
+    if steps is not None:
+        if not steps or steps != sorted(set(steps)) or not all(1 <= s <= 100 for s in steps):
+            raise BadRequest("steps are rising percentages from 1 to 100, each once", code="invalid_steps")
+        if steps[-1] != 100:
+            raise BadRequest("the last step is 100 (asking for production approval)", code="invalid_steps")
+    with transaction.atomic():
+        plan = canary_plan_get(model_name=model_name)
+        plan = CanaryPlan.objects.select_for_update().get(pk=plan.pk)
+        for key in ("steps", "interval_seconds", "min_samples", "failure_limit", "enabled"):
+            if fields.get(key) is not None:
+                setattr(plan, key, fields[key])
+        plan.save()
+    log.info("canary plan of %s changed by %s: %s", model_name, actor.get_username(), fields)
+    return plan
+
+
+# --- silences -----------------------------------------------------------------------------------
+
+
+def silence_create(
+    *,
+    actor: User,
+    comment: str,
+    ends_at: datetime | None = None,
+    duration_minutes: int | None = None,
+    starts_at: datetime | None = None,
+    model: str = "",
+    rule: int | None = None,
+    version: int | None = None,
+    severity: str = "",
+    signal: str = "",
+    from_alert: int | None = None,
+) -> Silence:
+    """A silence by matchers (or copied from an alert's: its rule, model and version), until `ends_at` or
+    for `duration_minutes`."""
+    role_check(user=actor, permission=Permission.ALERT_SILENCE)
+    now = timezone.now()
+    if from_alert is not None:
+        alert = alert_get(alert_id=from_alert)
+        model, rule, version, severity = alert.model, alert.rule_id, alert.version, ""
+        signal = "" if alert.rule_id else alert.signal  # a rule names its signal already
+    if not comment.strip():
+        raise BadRequest("say why the alerts are silenced", code="comment_required")
+    if not any((model, rule, version, severity, signal)):
+        raise BadRequest(
+            "a silence needs at least one matcher (model, rule, version, severity or signal)",
+            code="matcher_required",
+        )
+    if rule is not None:
+        found = AlertRule.objects.filter(pk=rule).first()
+        if found is None:
+            raise BadRequest(f"alert rule #{rule} does not exist", code="invalid_rule")
+        if model and model != found.model:
+            raise BadRequest(f"rule #{rule} belongs to {found.model!r}, not {model!r}", code="invalid_rule")
+    starts_at = max(starts_at or now, now - timedelta(minutes=1))
+    if (ends_at is None) == (duration_minutes is None):
+        raise BadRequest("give either ends_at or duration_minutes", code="invalid_expiry")
+    ends_at = ends_at or starts_at + timedelta(minutes=duration_minutes or 0)
+    if ends_at <= max(starts_at, now):
+        raise BadRequest("a silence must end in the future, after it starts", code="invalid_expiry")
+    if ends_at > now + timedelta(days=settings.SILENCE_MAX_DAYS):
+        raise BadRequest(
+            f"a silence lasts at most {settings.SILENCE_MAX_DAYS} days (SILENCE_MAX_DAYS)",
+            code="invalid_expiry",
+        )
+    silence = Silence.objects.create(
+        model=model, rule_id=rule, version=version, severity=severity, signal=signal, starts_at=starts_at,
+        ends_at=ends_at, comment=comment, created_by=actor,
+    )  # fmt: skip
+    log.info("silence #%s (%s) created by %s", silence.pk, silence.matchers_text, actor.get_username())
+    return silence
+
+
+def silence_expire(*, silence_id: int, actor: User) -> Silence:
+    role_check(user=actor, permission=Permission.ALERT_SILENCE)
+    silence = silence_get(silence_id=silence_id)
+    now = timezone.now()
+    if not silence.active_at(now) and silence.starts_at <= now:
+        raise BadRequest(f"silence #{silence_id} has already ended", code="already_expired")
+    silence.expired_at, silence.expired_by = now, actor
+    silence.save(update_fields=["expired_at", "expired_by"])
+    log.info("silence #%s expired by %s", silence_id, actor.get_username())
+    return silence
