@@ -56,54 +56,76 @@ def _p95(bins: dict) -> float | None:
     return drift.le_value(labels[min(index, len(labels) - 1)])
 
 
-def _checks(prod: dict, canary: dict, min_samples: int) -> list[dict]:
-    checks = []
-    p_conf, c_conf = prod.get(signals.CONFIDENCE.name), canary.get(signals.CONFIDENCE.name)
-    if p_conf and c_conf:
-        labels, ref, cur = drift.aligned(p_conf["bins"], c_conf["bins"], numeric=True)
-        edges = drift.edges_for(labels)
-        ks = drift.score("ks", ref, cur, min_samples=min_samples, min_reference=min_samples)
-        checks.append({"check": "confidence distribution", **_as_dict(ks)})
-        means: dict[str, Any] = {
-            "ref_mean_var": drift.exact_mean_var(p_conf, ref, edges),
-            "cur_mean_var": drift.exact_mean_var(c_conf, cur, edges),
-        }
-        drop = drift.score(
-            "mean_drop", ref, cur, edges=edges, min_samples=min_samples, min_reference=min_samples, **means
-        )
-        checks.append({"check": "mean confidence", **_as_dict(drop)})
-    for signal, name in (
-        (signals.CLASSES.name, "predicted-class mix"),
-        (signals.SHAPES.name, "input shapes"),
-    ):
-        if signal in prod and signal in canary:
-            _, ref, cur = drift.aligned(prod[signal]["bins"], canary[signal]["bins"], numeric=False)
-            checks.append(
-                {"check": name, **_as_dict(drift.score("chi_square", ref, cur, min_samples=min_samples))}
-            )
-    latency = signals.LATENCY.name
-    if latency in prod and latency in canary:
-        p95_ref, p95_cur = _p95(prod[latency]["bins"]), _p95(canary[latency]["bins"])
-        n_ref, n_cur = int(prod[latency]["total"]), int(canary[latency]["total"])
-        enough = min(n_ref, n_cur) >= min_samples
+CHECKS = (  # name, method, the signal it reads
+    ("confidence distribution", "ks", signals.CONFIDENCE.name),
+    ("mean confidence", "mean_drop", signals.CONFIDENCE.name),
+    ("predicted-class mix", "chi_square", signals.CLASSES.name),
+    ("input shapes", "chi_square", signals.SHAPES.name),
+    ("P95 latency", "p95_ratio", signals.LATENCY.name),
+    ("error rate", "two_proportion_z", signals.OUTCOMES.name),
+)
+
+
+def _unjudged(name: str, method: str, prod: dict | None, canary: dict | None) -> dict:
+    """A check that could not be computed: which side had no predictions of its signal."""
+    missing = [side for side, found in (("production", prod), ("canary", canary)) if not found]
+    return {
+        "check": name, "method": method, "value": None, "threshold": None, "p_value": None,
+        "n_ref": int(prod["total"]) if prod else 0, "n_cur": int(canary["total"]) if canary else 0,
+        "drift": None, "detail": {"missing": missing},
+    }  # fmt: skip
+
+
+def _check(name: str, method: str, prod: dict, canary: dict, min_samples: int) -> dict:
+    if method == "ks" or method == "mean_drop":
+        labels, ref, cur = drift.aligned(prod["bins"], canary["bins"], numeric=True)
+        extra: dict[str, Any] = {"min_samples": min_samples, "min_reference": min_samples}
+        if method == "mean_drop":
+            edges = drift.edges_for(labels)
+            extra |= {
+                "edges": edges,
+                "ref_mean_var": drift.exact_mean_var(prod, ref, edges),
+                "cur_mean_var": drift.exact_mean_var(canary, cur, edges),
+            }
+        return {"check": name, **_as_dict(drift.score(method, ref, cur, **extra))}
+    if method == "chi_square":
+        _, ref, cur = drift.aligned(prod["bins"], canary["bins"], numeric=False)
+        return {"check": name, **_as_dict(drift.score(method, ref, cur, min_samples=min_samples))}
+    n_ref, n_cur = int(prod["total"]), int(canary["total"])
+    enough = min(n_ref, n_cur) >= min_samples
+    if method == "p95_ratio":
+        p95_ref, p95_cur = _p95(prod["bins"]), _p95(canary["bins"])
         limit = p95_ref * 1.5 + 0.005 if p95_ref is not None else None
-        checks.append({
-            "check": "P95 latency", "method": "p95_ratio", "value": p95_cur, "threshold": limit,
-            "p_value": None, "n_ref": n_ref, "n_cur": n_cur, "reference": p95_ref,
+        return {
+            "check": name, "method": method, "value": p95_cur, "threshold": limit, "p_value": None,
+            "n_ref": n_ref, "n_cur": n_cur, "reference": p95_ref,
             "drift": (p95_cur > limit) if enough and limit is not None and p95_cur is not None else None,
-        })  # fmt: skip
-    outcomes = signals.OUTCOMES.name
-    if outcomes in prod and outcomes in canary:
-        p_out, c_out = prod[outcomes], canary[outcomes]
-        k_ref = sum(v for k, v in p_out["bins"].items() if k in ERROR_OUTCOMES)
-        k_cur = sum(v for k, v in c_out["bins"].items() if k in ERROR_OUTCOMES)
-        rise, p_value = drift.share_increase_z(k_ref, p_out["total"], k_cur, c_out["total"])
-        enough = min(p_out["total"], c_out["total"]) >= min_samples
-        checks.append({
-            "check": "error rate", "method": "two_proportion_z", "value": rise, "threshold": 0.01,
-            "p_value": p_value, "n_ref": int(p_out["total"]), "n_cur": int(c_out["total"]),
-            "drift": (rise >= 0.01 and p_value < drift.ALPHA) if enough else None,
-        })  # fmt: skip
+        }  # fmt: skip
+    k_ref = sum(v for k, v in prod["bins"].items() if k in ERROR_OUTCOMES)
+    k_cur = sum(v for k, v in canary["bins"].items() if k in ERROR_OUTCOMES)
+    rise, p_value = drift.share_increase_z(k_ref, prod["total"], k_cur, canary["total"])
+    return {
+        "check": name, "method": method, "value": rise, "threshold": 0.01, "p_value": p_value,
+        "n_ref": n_ref, "n_cur": n_cur, "drift": (rise >= 0.01 and p_value < drift.ALPHA) if enough else None,
+    }  # fmt: skip
+
+
+def _collected(check: dict) -> bool:
+    """Whether either side has the check's signal at all (a signal neither side collects, e.g. no tracked
+    classes, cannot hold a canary forever; one side missing can)."""
+    return len(check.get("detail", {}).get("missing", [])) < 2
+
+
+def _checks(prod: dict, canary: dict, min_samples: int) -> list[dict]:
+    """Every check, always: one that cannot be computed yet says which side lacks predictions, so a
+    "hold" names what it waits for."""
+    checks = []
+    for name, method, signal in CHECKS:
+        p, c = prod.get(signal), canary.get(signal)
+        if p and c and p["total"] and c["total"]:
+            checks.append(_check(name, method, p, c, min_samples))
+        else:
+            checks.append(_unjudged(name, method, p, c))
     return checks
 
 
@@ -155,7 +177,7 @@ def canary_analyze(*, model_name: str, now: datetime | None = None) -> CanaryAna
     failures = sum(1 for c in checks if c["drift"])
     if failures >= plan.failure_limit:
         verdict = CanaryVerdict.FAIL
-    elif not checks or any(c["drift"] is None for c in checks):
+    elif not (judged := [c for c in checks if _collected(c)]) or any(c["drift"] is None for c in judged):
         verdict = CanaryVerdict.HOLD
     else:
         verdict = CanaryVerdict.PASS

@@ -18,15 +18,27 @@ from registry.models import ModelState, PromotionEvent
 from serving import signals
 
 from . import drift
-from .choices import AlertState
-from .models import Alert, Baseline, CanaryAnalysis, CollectionRun, DriftScore, MetricWindow, Silence
+from .choices import AlertState, CanaryVerdict, Verdict
+from .models import (
+    Alert,
+    Baseline,
+    CanaryAnalysis,
+    CanaryPlan,
+    CollectionRun,
+    DriftScore,
+    MetricWindow,
+    Silence,
+)
 
 WINDOW_CHOICES = {
+    "15m": timedelta(minutes=15),
     "1h": timedelta(hours=1),
     "6h": timedelta(hours=6),
     "24h": timedelta(days=1),
     "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
 }
+LONGEST_SPAN = timedelta(days=31)
 
 
 def windows_sum(
@@ -74,30 +86,120 @@ def collection_gap() -> CollectionGap | None:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """One pair the monitoring judges (production against its baseline, the canary against production),
+    as its latest judgement saw it."""
+
+    pair: str
+    verdict: str  # drift / ok / not enough data (rules); pass / hold / fail (canary); "not judged yet"
+    enough: bool
+    sides: list[tuple[str, int, int]]  # what was counted: (label, predictions, needed)
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class ScoreSeries:
+    """The latest score of one version × signal × method, with its earlier ones in the span."""
+
+    latest: DriftScore
+    history: list[DriftScore]
+
+
+def _production_judgement(model: ModelState) -> Judgement | None:
+    version = model.production_version
+    if version is None:
+        return None
+    latest: dict[int, DriftScore] = {}
+    for score in DriftScore.objects.filter(model=model.name, version=version, n_cur__gt=0).select_related(
+        "rule"
+    )[:500]:
+        if score.rule_id is not None:
+            latest.setdefault(score.rule_id, score)
+    pair = f"v{version} (production) against its baseline"
+    if not latest:
+        return Judgement(pair, "not judged yet", False, [], None)
+    scores = sorted(latest.values(), key=lambda s: (s.signal, s.method))
+    verdicts = {s.verdict for s in scores}
+    verdict = (
+        Verdict.DRIFT
+        if Verdict.DRIFT in verdicts
+        else Verdict.NOT_ENOUGH_DATA
+        if Verdict.NOT_ENOUGH_DATA in verdicts
+        else Verdict.OK
+    )
+    sides = [
+        (f"{s.signal} ({s.method}, last {_span_text(s.window_end - s.window_start)})", s.n_cur,
+         s.rule.min_samples if s.rule else drift.MIN_SAMPLES)
+        for s in scores
+    ]  # fmt: skip
+    return Judgement(
+        pair, verdict, Verdict.NOT_ENOUGH_DATA not in verdicts, sides, max(s.window_end for s in scores)
+    )
+
+
+def _canary_judgement(model: ModelState) -> Judgement | None:
+    if model.canary_version is None or model.production_version is None:
+        return None
+    pair = f"canary v{model.canary_version} against production v{model.production_version}"
+    analysis = CanaryAnalysis.objects.filter(
+        model=model.name, canary_version=model.canary_version, production_version=model.production_version
+    ).first()
+    if analysis is None:
+        return Judgement(pair, "not judged yet", False, [], None)
+    plan = CanaryPlan.objects.filter(model=model.name).first()
+    needed = plan.min_samples if plan else drift.MIN_SAMPLES
+    n_prod = max((c.get("n_ref") or 0 for c in analysis.checks), default=0)
+    n_canary = max((c.get("n_cur") or 0 for c in analysis.checks), default=0)
+    sides = [
+        (f"v{model.production_version} production", n_prod, needed),
+        (f"v{model.canary_version} canary", n_canary, needed),
+    ]
+    enough = analysis.verdict != CanaryVerdict.HOLD
+    return Judgement(pair, analysis.verdict, enough, sides, analysis.window_end)
+
+
+def _span_text(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+
+
+def score_series(*, model: str, since: datetime, until: datetime, history: int = 30) -> list[ScoreSeries]:
+    """Per version × signal × method: its latest score in the span and up to `history` earlier ones
+    (windows without samples are not scores and are left out)."""
+    found: dict[tuple[int, str, str], list[DriftScore]] = {}
+    scores = DriftScore.objects.filter(model=model, window_end__gte=since, window_end__lte=until, n_cur__gt=0)
+    for score in scores[:5000]:
+        rows = found.setdefault((score.version, score.signal, score.method), [])
+        if len(rows) <= history:
+            rows.append(score)
+    ordered = sorted(found.items(), key=lambda item: (-item[0][0], item[0][1], item[0][2]))
+    return [ScoreSeries(rows[0], rows[1:]) for _, rows in ordered]
+
+
+@dataclass(frozen=True)
 class ModelMonitoring:
     """What the model's monitoring page shows for one time span."""
 
     model: ModelState
     since: datetime
+    until: datetime
     windows: list[MetricWindow]
     events: list[PromotionEvent]
     baseline: Baseline | None
-    short: list[tuple[str, int]]  # "v2 canary", predictions, for sides below the minimum sample size
+    judged: list[Judgement]  # the pairs judged now, with what their latest judgement counted
     confidence_band: tuple[float, float] | None  # baseline mean ± the mean-drop threshold
     analyses: QuerySet[CanaryAnalysis]
-    scores: QuerySet[DriftScore]
+    scores: list[ScoreSeries]
     gap: CollectionGap | None
 
 
-def model_monitoring(*, name: str, span: timedelta) -> ModelMonitoring:
+def model_monitoring(*, name: str, since: datetime, until: datetime | None = None) -> ModelMonitoring:
+    """The span [since, until] (until: now) of a model's monitoring."""
     model = registry_selectors.model_state_get(name=name)
-    since = timezone.now() - span
-    windows = list(MetricWindow.live.filter(model=name, end__gte=since))
-    per_side: dict[tuple[int, str], float] = defaultdict(float)
-    for w in windows:
-        if w.signal == signals.CONFIDENCE.name:
-            per_side[(w.version, w.stage)] += w.total
-    short = sorted((f"v{v} {stage}", int(n)) for (v, stage), n in per_side.items() if n < drift.MIN_SAMPLES)
+    until = until or timezone.now()
+    windows = list(MetricWindow.live.filter(model=name, end__gte=since, end__lte=until))
     baseline = (
         baseline_current(model_name=name, version=model.production_version)
         if model.production_version
@@ -108,16 +210,20 @@ def model_monitoring(*, name: str, span: timedelta) -> ModelMonitoring:
     if reference.get("total"):
         mean = reference["sum"] / reference["total"]
         band = (mean - drift.THRESHOLDS["mean_drop"], mean + drift.THRESHOLDS["mean_drop"])
+    judged = [j for j in (_production_judgement(model), _canary_judgement(model)) if j is not None]
     return ModelMonitoring(
         model=model,
         since=since,
+        until=until,
         windows=windows,
-        events=list(registry_selectors.event_list(model=model).filter(created_at__gte=since)),
+        events=list(
+            registry_selectors.event_list(model=model).filter(created_at__gte=since, created_at__lte=until)
+        ),
         baseline=baseline,
-        short=short,
+        judged=judged,
         confidence_band=band,
-        analyses=CanaryAnalysis.objects.filter(model=name)[:20],
-        scores=DriftScore.objects.filter(model=name, window_end__gte=since)[:50],
+        analyses=CanaryAnalysis.objects.filter(model=name, window_end__lte=until)[:20],
+        scores=score_series(model=name, since=since, until=until),
         gap=collection_gap(),
     )
 

@@ -3,15 +3,19 @@ their review. Reads come from selectors, review actions parse with the API's ser
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from core.api import validated
+from core.api import parse_at, validated
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import actor_of
 from registry import selectors as registry_selectors
@@ -31,13 +35,29 @@ from .api.serializers import (
 from .choices import ReviewAction, Severity
 
 
-@login_required
-@require_GET
-def model_monitoring(request: HttpRequest, name: str) -> HttpResponse:
-    span_key = request.GET.get("window", "1h")
-    if span_key not in selectors.WINDOW_CHOICES:
-        span_key = "1h"
-    page = selectors.model_monitoring(name=name, span=selectors.WINDOW_CHOICES[span_key])
+def _span(request: HttpRequest) -> tuple[str, datetime, datetime | None, str]:
+    """The page's time span: a named one (?window=1h), or from/to times (?from=…&to=…, `to` empty: now).
+    Returns (key, since, until or None for "now", a message about input that was not understood)."""
+    start, end = request.GET.get("from", ""), request.GET.get("to", "")
+    if start:
+        try:
+            since = parse_at(start)
+            until = parse_at(end) if end else None
+        except BadRequest as exc:
+            return "1h", timezone.now() - selectors.WINDOW_CHOICES["1h"], None, exc.message
+        last = until or timezone.now()
+        if since >= last:
+            return "1h", last - selectors.WINDOW_CHOICES["1h"], None, "the range must start before it ends"
+        if last - since > selectors.LONGEST_SPAN:
+            return "custom", last - selectors.LONGEST_SPAN, until, "a range spans at most 31 days: shortened"
+        return "custom", since, until, ""
+    key = request.GET.get("window", "1h")
+    problem = "" if key in selectors.WINDOW_CHOICES else f"unknown window {key!r}: showing the last hour"
+    key = key if key in selectors.WINDOW_CHOICES else "1h"
+    return key, timezone.now() - selectors.WINDOW_CHOICES[key], None, problem
+
+
+def _figures(page: selectors.ModelMonitoring) -> list[str]:
     windows, baseline = page.windows, page.baseline
     confidence, shapes, classes = signals.CONFIDENCE.name, signals.SHAPES.name, signals.CLASSES.name
     figures = [
@@ -59,17 +79,37 @@ def model_monitoring(request: HttpRequest, name: str) -> HttpResponse:
         charts.histogram_overlay(windows, signals.SHARPNESS.name, "Input sharpness"),
         charts.category_mix(windows, classes, "Predicted-class mix (tracked classes)"),
     ]
+    return [f for f in figures if f]
+
+
+@login_required
+@require_GET
+def model_monitoring(request: HttpRequest, name: str) -> HttpResponse:
+    """The monitoring page; with ?refresh=1 only what auto-refresh swaps in: the figures and the summary."""
+    key, since, until, problem = _span(request)
+    page = selectors.model_monitoring(name=name, since=since, until=until)
+    figures = _figures(page)
     context = {
         "model": page.model,
-        "figures": [f for f in figures if f],
-        "window": span_key,
+        "figures": figures,
+        "window": key,
         "windows": selectors.WINDOW_CHOICES,
-        "short": page.short,
-        "min_samples": drift.MIN_SAMPLES,
+        "since": timezone.localtime(page.since),
+        "until": timezone.localtime(page.until) if until else None,
+        "live": until is None,
+        "judged": page.judged,
         "analyses": page.analyses,
         "scores": page.scores,
         "gap": page.gap,
+        "range_problem": problem,
+        "refresh_seconds": int(settings.MONITORING_COLLECT_SECONDS),
     }
+    if request.GET.get("refresh"):
+        summary = render_to_string("monitoring/partials/_summary.html", context, request=request)
+        return JsonResponse(
+            {"figures": [json.loads(f) for f in figures], "summary": summary,
+             "updated": timezone.localtime().strftime("%H:%M:%S")}
+        )  # fmt: skip
     return render(request, "monitoring/model.html", context)
 
 

@@ -3,7 +3,13 @@
 // from its container's width at that moment, and follows only window resizes afterwards. A card whose
 // width settles later (the grid laid out, fonts loaded, a narrow phone) would keep a plot drawn too wide
 // and clipped; a ResizeObserver on each plot's container redraws it at the container's width instead.
+//
+// Auto-refresh (a checkbox with data-refresh="seconds"): fetches the page with ?refresh=1 and redraws
+// each plot with Plotly.react under a fixed uirevision, so a zoom or a hidden trace the viewer chose
+// survives the new data; the summary below the charts is swapped whole (open "earlier" lists stay open).
 (() => {
+  const KEEP = "viewer"; // uirevision: unchanged between refreshes, so plotly keeps the viewer's zoom
+  const plots = [];
   const fit = new ResizeObserver((entries) => {
     for (const { target: plot, contentRect } of entries) {
       const width = Math.floor(contentRect.width);
@@ -12,14 +18,75 @@
       }
     }
   });
+  const widthOf = (plot) => Math.floor(plot.getBoundingClientRect().width) || undefined;
   document.querySelectorAll("script.figure").forEach((block) => {
     const figure = JSON.parse(block.textContent);
     const plot = document.createElement("div");
     plot.className = "plot";
     block.after(plot);
     // A block element: its width is its card's content width, whatever the plot inside draws.
-    const width = Math.floor(plot.getBoundingClientRect().width) || undefined;
-    Plotly.newPlot(plot, figure.data, { ...figure.layout, width }, { displaylogo: false });
+    Plotly.newPlot(plot, figure.data, { ...figure.layout, width: widthOf(plot), uirevision: KEEP }, { displaylogo: false });
     fit.observe(plot);
+    plots.push(plot);
+    // A zoom the viewer made, remembered per axis: uirevision keeps it only while the figure's own range
+    // is unchanged, and a short span's padded range moves with every refresh.
+    plot.on("plotly_relayout", (change) => {
+      for (const axis of ["xaxis", "yaxis"]) {
+        if (change[`${axis}.autorange`]) delete plot.dataset[axis];
+        else if (`${axis}.range[0]` in change || `${axis}.range` in change) {
+          plot.dataset[axis] = JSON.stringify(plot._fullLayout[axis].range);
+        }
+      }
+    });
   });
+
+  function layoutFor(plot, figure) {
+    const layout = { ...figure.layout, width: widthOf(plot), uirevision: KEEP };
+    for (const axis of ["xaxis", "yaxis"]) {
+      if (plot.dataset[axis]) layout[axis] = { ...layout[axis], range: JSON.parse(plot.dataset[axis]), autorange: false };
+    }
+    return layout;
+  }
+
+  const toggle = document.querySelector("[data-refresh]");
+  if (!toggle) return;
+  const status = document.querySelector("[data-testid=refreshed]");
+  const summary = document.getElementById("summary");
+  const remembered = localStorage.getItem("monitoring-auto-refresh");
+  if (remembered !== null) toggle.checked = remembered === "on";
+  let timer = null;
+
+  async function refresh() {
+    const url = new URL(window.location.href);
+    url.searchParams.set("refresh", "1");
+    try {
+      const answer = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
+      const fresh = await answer.json();
+      if (fresh.figures.length !== plots.length) {
+        window.location.reload(); // a chart appeared or went: draw the page anew
+        return;
+      }
+      fresh.figures.forEach((figure, i) => {
+        Plotly.react(plots[i], figure.data, layoutFor(plots[i], figure));
+      });
+      const open = [...summary.querySelectorAll("tr[data-series] details[open]")].map((d) => d.closest("tr").dataset.series);
+      summary.innerHTML = fresh.summary;
+      open.forEach((key) => summary.querySelector(`tr[data-series="${CSS.escape(key)}"] details`)?.setAttribute("open", ""));
+      status.textContent = `updated ${fresh.updated}`;
+    } catch (error) {
+      status.textContent = `refresh failed (${error.message}); retrying`;
+    }
+  }
+
+  function schedule() {
+    clearInterval(timer);
+    timer = toggle.checked ? setInterval(refresh, Number(toggle.dataset.refresh) * 1000) : null;
+    status.textContent = toggle.checked ? status.textContent : "auto-refresh off";
+  }
+  toggle.addEventListener("change", () => {
+    localStorage.setItem("monitoring-auto-refresh", toggle.checked ? "on" : "off");
+    schedule();
+  });
+  schedule();
 })();

@@ -57,6 +57,18 @@ def test_too_little_traffic_holds(live_server, users, settings):
     assert CanaryAnalysis.objects.count() == 1
 
 
+def test_a_hold_names_every_check_it_waits_for(live_server, users, settings):
+    """Traffic on production only: every check is listed, each saying the canary side has nothing yet."""
+    setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
+    traffic(range(30), "production")
+    collection.collect()
+    analysis = canary.canary_analyze(model_name="cats")
+    assert analysis.verdict == "hold"
+    assert [c["check"] for c in analysis.checks] == [name for name, _, _ in canary.CHECKS]
+    assert all(c["detail"]["missing"] == ["canary"] and c["n_cur"] == 0 for c in analysis.checks)
+    assert all(c["n_ref"] > 0 for c in analysis.checks if c["check"] != "predicted-class mix")
+
+
 def test_the_beat_task_judges_every_running_canary(live_server, users, settings):
     from monitoring.tasks import analyze_canaries
 
