@@ -21,7 +21,9 @@ def test_monitoring_page_renders_charts_and_canary_verdicts(page, live_server, u
     # plotly draws asynchronously: wait for all eight charts (no baseline yet, so no baseline overlay)
     expect(page.locator(".js-plotly-plot")).to_have_count(8)
     expect(page.get_by_test_id("canary-analyses")).to_contain_text("aborted")
-    expect(page.get_by_test_id("judged")).to_contain_text("V1 (production) against its baseline: not judged yet")
+    expect(page.get_by_test_id("judged")).to_contain_text(
+        "V1 (production) against its baseline: not judged yet"
+    )
     page.screenshot(path=str(artifacts / "monitoring-page.png"), full_page=True)
     assert page.console_errors == []
 

@@ -44,7 +44,9 @@ def test_the_summary_speaks_of_the_pair_judged_and_shows_latest_scores(client, u
     client.force_login(users["viewer"])
     page = client.get("/models/cats/monitoring").content.decode()
     assert "V1 (production) against its baseline</strong>: not judged yet" in page
-    bright = AlertRule.objects.create(model="cats", name="b", signal="brightness", method="ks", min_samples=200)
+    bright = AlertRule.objects.create(
+        model="cats", name="b", signal="brightness", method="ks", min_samples=200
+    )
     sharp = AlertRule.objects.create(model="cats", name="s", signal="sharpness", method="ks", min_samples=200)
     for minutes in (30, 20, 10):
         _score(1, "brightness", 0.05, 2273, minutes, rule=bright)
@@ -52,7 +54,10 @@ def test_the_summary_speaks_of_the_pair_judged_and_shows_latest_scores(client, u
     _score(1, "sharpness", 1.0, 0, 1, verdict="not enough data", rule=sharp)  # an empty window: not a score
     _score(3, "brightness", 0.5, 400, 40, verdict="drift")  # a version no longer judged
     page = client.get("/models/cats/monitoring").content.decode()
-    assert 'data-testid="not-enough"' in page and "V1 (production) against its baseline</strong>: not enough data" in page
+    assert (
+        'data-testid="not-enough"' in page
+        and "V1 (production) against its baseline</strong>: not enough data" in page
+    )
     assert "sharpness (ks, last 15 min): 150 predictions, 200 needed" in page
     assert "brightness (ks, last 15 min): 2,273 predictions<" in page
     assert "v3" not in page.split('data-testid="judged"')[1].split("</section>")[0]  # only the pair judged
@@ -70,7 +75,10 @@ def test_custom_ranges_and_bad_ones(client, users, model_with_versions):
     assert ok.status_code == 200 and b'data-testid="range-problem"' not in ok.content
     assert b'data-testid="auto-refresh"' in ok.content
     fixed = client.get("/models/cats/monitoring?from=2026-01-01T00:00&to=2026-01-02T00:00")
-    assert b"a fixed range, not refreshed" in fixed.content and b'data-testid="auto-refresh"' not in fixed.content
+    assert (
+        b"a fixed range, not refreshed" in fixed.content
+        and b'data-testid="auto-refresh"' not in fixed.content
+    )
     for query, problem in (
         ("from=yesterday", b"not an ISO 8601 time"),
         ("from=2026-01-02T00:00&to=2026-01-01T00:00", b"must start before it ends"),
