@@ -12,14 +12,26 @@
     const card = template.content.firstElementChild.cloneNode(true);
     card.querySelector(".title").textContent = title;
     card.querySelector(".preview").src = preview;
+    card.setAttribute("aria-busy", "true");
     results.appendChild(card);
-    const response = await fetch(`${url}?${query}`, { method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream", "X-CSRFToken": csrf } });
-    const body = await response.json();
     const summary = card.querySelector(".summary");
-    if (!response.ok) {
+    const fail = (text) => {
       card.classList.add("failed");
+      card.removeAttribute("aria-busy");
       card.querySelector(".preview").remove();
-      summary.textContent = `Refused (${response.status}): ${body.error.message}`;
+      summary.textContent = text;
+    };
+    let response, body;
+    try {
+      response = await fetch(`${url}?${query}`, { method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream", "X-CSRFToken": csrf } });
+      body = await response.json();
+    } catch (error) {
+      fail(response ? `Failed (${response.status}): the server's answer was not JSON` : `Failed: ${error.message}`);
+      return;
+    }
+    card.removeAttribute("aria-busy");
+    if (!response.ok) {
+      fail(`Refused (${response.status}): ${body.error?.message ?? "no reason given"}`);
       return;
     }
     summary.innerHTML = "";
@@ -37,8 +49,18 @@
     for (const item of body.top_k) {
       const li = document.createElement("li");
       const pct = (item.confidence * 100).toFixed(1);
-      li.innerHTML = `<span class="name"></span><span class="bar"><span style="width:${pct}%"></span></span><span class="pct">${pct} %</span>`;
-      li.querySelector(".name").textContent = item.label;
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = item.label;
+      const bar = document.createElement("span");
+      bar.className = "bar";
+      const fill = document.createElement("span");
+      fill.style.width = `${pct}%`;
+      bar.appendChild(fill);
+      const value = document.createElement("span");
+      value.className = "pct";
+      value.textContent = `${pct} %`;
+      li.append(name, bar, value);
       bars.appendChild(li);
     }
   }
@@ -59,11 +81,18 @@
   }
 
   document.getElementById("file").addEventListener("change", (e) => {
+    if (!e.target.files.length) return;
     run(e.target.files[0]);
     e.target.value = ""; // choosing the same file again must still send it
   });
   target.addEventListener("change", () => run(lastFile));
   const drop = document.getElementById("drop");
+  const chooser = document.getElementById("file");
+  drop.addEventListener("click", () => chooser.click()); // a button: Enter and Space click it too
+  document.addEventListener("paste", (e) => {
+    const file = [...(e.clipboardData?.files ?? [])].find((f) => f.type.startsWith("image/"));
+    if (file) { e.preventDefault(); run(file); }
+  });
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); run(e.dataTransfer.files[0]); });

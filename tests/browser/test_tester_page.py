@@ -42,3 +42,36 @@ def test_tester_shows_top5_and_compares_production_with_canary(
     expect(results.locator(".summary")).to_contain_text("Refused (400)")
     errors = [e for e in page.console_errors if "status of 400" not in e]
     assert errors == []
+
+
+def test_tester_works_from_the_keyboard_and_shows_progress(
+    page, live_server, model_with_versions, users, tmp_path
+):
+    photo = tmp_path / "chelsea.jpg"
+    photo.write_bytes(next(s.data for s in sample_set("normal") if s.name == "chelsea"))
+    log_in(page, live_server.url, "viewer")
+    page.goto(f"{live_server.url}/models/cats/try")
+    page.wait_for_selector("#tester[data-ready=true]")
+    # no canary: comparing is offered but disabled, saying why
+    compare = page.locator("#target option[value=compare]")
+    expect(compare).to_be_disabled()
+    expect(compare).to_contain_text("no canary running")
+    # hold the answer back a moment, so the progress shows
+    release = []
+    page.route("**/predict*", lambda route: release.append(route))
+    page.locator("#target").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_test_id("drop")).to_be_focused()
+    with page.expect_file_chooser() as chosen:
+        page.keyboard.press("Enter")
+    chosen.value.set_files(str(photo))
+    results = page.get_by_test_id("results")
+    expect(results.locator(".result progress")).to_be_visible()
+    expect(results.locator(".result")).to_have_attribute("aria-busy", "true")
+    page.wait_for_timeout(200)  # the progress stays while the answer is held
+    expect(results.locator(".result progress")).to_be_visible()
+    assert len(release) == 1
+    release[0].continue_()
+    expect(results.locator(".summary")).to_contain_text("v1 (production) answered")
+    expect(results.locator(".result progress")).to_have_count(0)
+    assert page.console_errors == []
