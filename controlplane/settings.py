@@ -333,6 +333,8 @@ MONITORING_CANARY_SECONDS = env_float("MONITORING_CANARY_SECONDS", 60)
 # and assignee kept), not raised anew; a silence lasts at most SILENCE_MAX_DAYS.
 ALERT_REOPEN_SECONDS = env_float("ALERT_REOPEN_SECONDS", 3600)
 SILENCE_MAX_DAYS = env_int("SILENCE_MAX_DAYS", 30)
+# The true label of a prediction is taken this long after it was made (POST /v1/predictions/{id}/feedback).
+FEEDBACK_MAX_DELAY_DAYS = env_int("FEEDBACK_MAX_DELAY_DAYS", 30)
 CELERY_BEAT_SCHEDULE = {
     "collect-metrics": {"task": "monitoring.tasks.collect_metrics", "schedule": MONITORING_COLLECT_SECONDS},
     "analyze-canaries": {"task": "monitoring.tasks.analyze_canaries", "schedule": MONITORING_CANARY_SECONDS},

@@ -51,6 +51,7 @@ class Permission(models.TextChoices):
     PREFLIGHT_RUN = "preflight_run", "Run a pre-flight replay of a version"
     SHADOW_MANAGE = "shadow_manage", "Start or stop shadow traffic to a staging version"
     MONITORING_CONFIGURE = "monitoring_configure", "Edit a model's alert rules and canary plan"
+    FEEDBACK_SUBMIT = "feedback_submit", "Send the true labels of predictions"
 
 
 # Admin may do everything; it is added to every set below.
@@ -72,6 +73,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     Permission.PREFLIGHT_RUN: frozenset({Role.ENGINEER, Role.APPROVER}),
     Permission.SHADOW_MANAGE: frozenset({Role.ENGINEER, Role.OPERATOR}),
     Permission.MONITORING_CONFIGURE: frozenset({Role.ENGINEER, Role.OPERATOR}),
+    Permission.FEEDBACK_SUBMIT: frozenset({Role.ENGINEER, Role.OPERATOR}),
 }
 
 

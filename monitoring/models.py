@@ -346,3 +346,33 @@ class PreflightRun(models.Model):
     @property
     def percent(self) -> int:
         return round(100 * self.done / self.total) if self.total else 0
+
+
+class Feedback(models.Model):
+    """The true label of one prediction, sent back after the fact (by a labelling tool, a CI job, a
+    person). The prediction's own facts come from its signed id; a later label for the same prediction
+    replaces the earlier one, which is kept in `previous`."""
+
+    prediction_id = models.CharField(max_length=300, unique=True)
+    model = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    stage = models.CharField(max_length=16)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    predicted_index = models.PositiveIntegerField()
+    predicted_label = models.CharField(max_length=200)
+    confidence = models.FloatField()
+    true_label = models.CharField(max_length=200)
+    correct = models.BooleanField()
+    predicted_at = models.DateTimeField()
+    labelled_at = models.DateTimeField(default=timezone.now)
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    previous = models.JSONField(default=list, blank=True, help_text="earlier labels: [{label, at, by}]")
+
+    class Meta:
+        ordering = ["-predicted_at", "-id"]
+        indexes = [models.Index(fields=["model", "version", "predicted_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} v{self.version}: {self.predicted_label} → {self.true_label}"

@@ -3,9 +3,13 @@ from django.urls import path
 from core import converters  # noqa: F401 - registers <id:…>
 
 from . import views
+from .api import views as api_views
 
 app_name = "monitoring"
 urlpatterns = [
+    # Beside the predict endpoint (serving's /v1/), for the clients that asked: tokens, no session.
+    path("v1/predictions/feedback", api_views.FeedbackBulkApi.as_view(), name="feedback-bulk"),
+    path("v1/predictions/<str:prediction_id>/feedback", api_views.FeedbackApi.as_view(), name="feedback"),
     path("models/<str:name>/monitoring", views.model_monitoring, name="model"),
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/<id:alert_id>/", views.alert_detail, name="alert"),

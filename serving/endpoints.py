@@ -174,6 +174,8 @@ class ServingFastPathMiddleware:
         request.resolver_match = match
         reporting.context(route=match.route, model=match.kwargs.get("name"))
         response: HttpResponse = match.func(request, *match.args, **match.kwargs)
+        if callable(getattr(response, "render", None)):  # an API view's answer (DRF) renders late
+            response = response.render()  # type: ignore[attr-defined]
         return response
 
 

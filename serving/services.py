@@ -19,7 +19,7 @@ from core.exceptions import ApplicationError, BadRequest, ServiceUnavailable
 from registry.choices import Stage
 from registry.selectors import model_state_list
 
-from . import metrics, sample_store, shadow, signals
+from . import metrics, prediction_ids, sample_store, shadow, signals
 from .model_cache import Served, model_cache, probe_image
 from .preprocessing import ImageRejected, ImageStats, Prepared, prepare
 from .routing import Route
@@ -123,7 +123,7 @@ def predict(
         metrics.requests.labels(**labels, outcome="cached").inc()
         total = time.perf_counter() - started
         metrics.latency.labels(**labels, phase="total").observe(total)
-        return {**cached, **_envelope(chosen, stage, total, source), "cached": True}
+        return {**cached, **_envelope(model_name, chosen, stage, total, source, cached), "cached": True}
     metrics.cache_lookups.labels(**labels, result=lookup).inc()
     with served.batcher.admitted():
         prepared = _prepare(data, served, labels)
@@ -158,11 +158,21 @@ def predict(
         label, confidence = answer["label"], answer["confidence"]
         sample_store.offer(model=model_name, data=data, version=chosen, label=label, confidence=confidence)
         shadow.offer(model=model_name, data=data, production_version=chosen, production_label=label)
-    return {**answer, **_envelope(chosen, stage, total, source), "cached": False}
+    return {**answer, **_envelope(model_name, chosen, stage, total, source, answer), "cached": False}
 
 
-def _envelope(version: int, stage: str, seconds: float, source: str) -> dict:
+def _envelope(model: str, version: int, stage: str, seconds: float, source: str, answer: dict) -> dict:
+    top = answer["top_k"][0]
+    prediction_id = prediction_ids.issue(
+        model=model,
+        version=version,
+        stage=stage,
+        source=source,
+        index=top["index"],
+        confidence=top["confidence"],
+    )
     return {
+        "prediction_id": prediction_id,
         "latency_ms": round(seconds * 1000, 3),
         "model_version": version,
         "stage": stage,

@@ -309,3 +309,45 @@ class CanaryPlanOutput(serializers.Serializer):
     min_samples = serializers.IntegerField()
     failure_limit = serializers.IntegerField()
     enabled = serializers.BooleanField()
+
+
+# --- ground truth ---------------------------------------------------------------------------------
+
+
+class FeedbackInput(serializers.Serializer):
+    label = Text(max_length=200, help_text="the true class, as the model's labels spell it")  # type: ignore[assignment]
+
+
+class FeedbackOutput(serializers.Serializer):
+    prediction_id = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["recorded", "unchanged", "replaced"], help_text="replaced: an earlier label was corrected"
+    )
+    model = serializers.CharField()
+    version = serializers.IntegerField()
+    predicted_label = serializers.CharField()
+    true_label = serializers.CharField()
+    correct = serializers.BooleanField()
+    predicted_at = serializers.DateTimeField()
+
+
+class FeedbackItem(serializers.Serializer):
+    prediction_id = Text(max_length=300)
+    label = Text(max_length=200)  # type: ignore[assignment]
+
+
+class FeedbackBulkInput(serializers.Serializer):
+    items = serializers.ListField(child=FeedbackItem(), allow_empty=False, max_length=1000)
+
+
+class FeedbackItemResult(serializers.Serializer):
+    prediction_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=["recorded", "unchanged", "replaced", "refused"])
+    correct = serializers.BooleanField(required=False)
+    error = serializers.DictField(required=False, help_text="{code, message} when refused")
+
+
+class FeedbackBulkOutput(serializers.Serializer):
+    recorded = serializers.IntegerField(help_text="labels recorded or replaced")
+    refused = serializers.IntegerField()
+    results = FeedbackItemResult(many=True)

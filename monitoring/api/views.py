@@ -13,7 +13,7 @@ from core.roles import Permission, actor_of, role_check
 from registry import selectors as registry_selectors
 from serving import sample_store, shadow
 
-from .. import alert_evaluation, configuration, preflight, selectors, tasks
+from .. import alert_evaluation, configuration, ground_truth, preflight, selectors, tasks
 from ..alert_review import alert_review
 from .serializers import (
     AlertDetailOutput,
@@ -24,6 +24,10 @@ from .serializers import (
     AlertsOutput,
     CanaryPlanInput,
     CanaryPlanOutput,
+    FeedbackBulkInput,
+    FeedbackBulkOutput,
+    FeedbackInput,
+    FeedbackOutput,
     PreflightInput,
     PreflightOutput,
     PurgedOutput,
@@ -324,3 +328,41 @@ class CanaryPlanApi(APIView):
             model_name=name, actor=actor_of(request), **validated(CanaryPlanInput, request.data)
         )
         return Response(CanaryPlanOutput(plan).data)
+
+
+# --- ground truth ---------------------------------------------------------------------------------
+
+
+class FeedbackApi(APIView):
+    @extend_schema(
+        operation_id="prediction_feedback",
+        summary="Send the true label of one prediction (its prediction_id from the answer)",
+        description="Taken up to FEEDBACK_MAX_DELAY_DAYS after the prediction (422 feedback_too_late after). "
+        "Sending another label later replaces the first (the first is kept in the record).",
+        request={"application/json": FeedbackInput},
+        responses={200: FeedbackOutput},
+    )
+    def post(self, request: Request, prediction_id: str) -> Response:
+        role_check(user=request.user, permission=Permission.FEEDBACK_SUBMIT)
+        data = validated(FeedbackInput, request.data)
+        feedback, status = ground_truth.feedback_record(
+            prediction_id=prediction_id, label=data["label"], actor=actor_of(request)
+        )
+        return Response(FeedbackOutput({**vars(feedback), "status": status}).data)
+
+
+class FeedbackBulkApi(APIView):
+    @extend_schema(
+        operation_id="prediction_feedback_bulk",
+        summary="Send many true labels at once (up to 1000); each item answered on its own",
+        request={"application/json": FeedbackBulkInput},
+        responses={200: FeedbackBulkOutput},
+    )
+    def post(self, request: Request) -> Response:
+        role_check(user=request.user, permission=Permission.FEEDBACK_SUBMIT)
+        items = validated(FeedbackBulkInput, request.data)["items"]
+        results = ground_truth.feedback_bulk(items=items, actor=actor_of(request))
+        refused = sum(1 for r in results if r["status"] == "refused")
+        body = {"recorded": sum(1 for r in results if r["status"] in ("recorded", "replaced")),
+                "refused": refused, "results": results}  # fmt: skip
+        return Response(FeedbackBulkOutput(body).data)

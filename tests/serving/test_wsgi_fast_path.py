@@ -27,7 +27,9 @@ def wsgi(path: str, body: bytes = b"", *, method="POST", query="", content_type=
 
 
 def comparable(answer: dict) -> dict:
-    return {k: v for k, v in answer.items() if k not in ("latency_ms", "timestamp", "cached")}
+    return {
+        k: v for k, v in answer.items() if k not in ("prediction_id", "latency_ms", "timestamp", "cached")
+    }
 
 
 def test_fast_path_answers_as_the_django_view(model_with_versions):

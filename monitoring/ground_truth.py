@@ -1,0 +1,330 @@
+"""Ground truth: true labels sent back for predictions (by id), accuracy, per-class recall and confusion per
+version over time, and an estimate of accuracy before the labels arrive.
+
+The estimate is confidence-based performance estimation (CBPE): a version's accuracy over a window is
+the expected share of correct answers, Σ P(correct | confidence) over its predictions. P(correct |
+confidence) is calibrated per confidence bin on the version's *earlier* labelled predictions (only labels
+of predictions made before the window begins, so an estimate never sees its own answers), shrunk towards
+the bin's own confidence where labels are few; with no labels yet it is the raw confidence. Every
+prediction counts, through the collected confidence histograms, not only the labelled ones: that is what
+makes it an estimate *before* the labels, and what lets it follow a shift of the input mix that moves the
+confidences. tests/monitoring/test_ground_truth.py bounds its error in simulation."""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from core.exceptions import ApplicationError, BadRequest
+from core.roles import Permission, role_check
+from registry import mlflow_gateway
+from registry.selectors import model_state_get
+from serving import prediction_ids, signals
+
+from .models import Feedback, MetricWindow
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+log = logging.getLogger(__name__)
+
+EDGES = np.array([0.0, *signals.CONFIDENCE.edges])  # the confidence histogram's bins, for calibration
+PRIOR_WEIGHT = 5.0  # pseudo-predictions at the bin's own confidence: few labels move a bin little
+MIN_LABELS = 30  # a window's real accuracy is shown (and its estimate's error) from this many labels
+BULK_MAX = 1000
+
+
+class FeedbackTooLate(ApplicationError):
+    code = "feedback_too_late"
+    http_status = 422
+
+
+# --- receiving labels ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def labels_of(model: str, version: int) -> tuple[str, ...]:
+    """A version's class labels (a version never changes, so they are read once per process)."""
+    return tuple(mlflow_gateway.version_metadata(name=model, version=version).get("labels", ()))
+
+
+def _label_name(labels: tuple[str, ...], index: int) -> str:
+    return labels[index] if index < len(labels) else f"class {index}"
+
+
+def feedback_record(
+    *, prediction_id: str, label: str, actor: User, now: datetime | None = None
+) -> tuple[Feedback, str]:
+    """Record the true label of a prediction: (the feedback, "recorded" | "unchanged" | "replaced")."""
+    role_check(user=actor, permission=Permission.FEEDBACK_SUBMIT)
+    now = now or timezone.now()
+    ref = prediction_ids.read(prediction_id)
+    late = now - ref.at
+    if late > timedelta(days=settings.FEEDBACK_MAX_DELAY_DAYS):
+        raise FeedbackTooLate(
+            f"the prediction was made {late.days} days ago; labels are taken for "
+            f"{settings.FEEDBACK_MAX_DELAY_DAYS} days (FEEDBACK_MAX_DELAY_DAYS)"
+        )
+    model_state_get(name=ref.model)
+    labels = labels_of(ref.model, ref.version)
+    if not isinstance(label, str) or not label.strip() or len(label) > 200:
+        raise BadRequest(
+            "the label is the true class's name, as the model's labels spell it", code="invalid_label"
+        )
+    if labels and label not in labels:
+        raise BadRequest(
+            f"{label!r} is not one of v{ref.version}'s {len(labels)} labels (e.g. {', '.join(labels[:3])})",
+            code="unknown_label",
+        )
+    predicted = _label_name(labels, ref.index)
+    with transaction.atomic():
+        found = Feedback.objects.select_for_update().filter(prediction_id=prediction_id).first()
+        if found is None:
+            found = Feedback.objects.create(
+                prediction_id=prediction_id, model=ref.model, version=ref.version, stage=ref.stage,
+                source=ref.source, predicted_index=ref.index, predicted_label=predicted,
+                confidence=ref.confidence, true_label=label, correct=label == predicted, predicted_at=ref.at,
+                labelled_at=now, labelled_by=actor,
+            )  # fmt: skip
+            return found, "recorded"
+        if found.true_label == label:
+            return found, "unchanged"
+        found.previous = [
+            *found.previous,
+            {"label": found.true_label, "at": found.labelled_at.isoformat(), "by": found.labelled_by_id},
+        ]
+        found.true_label, found.correct = label, label == found.predicted_label
+        found.labelled_at, found.labelled_by = now, actor
+        found.save()
+        return found, "replaced"
+
+
+def feedback_bulk(*, items: list[dict[str, Any]], actor: User) -> list[dict[str, Any]]:
+    """Many labels at once (a labelling tool's export): each item recorded on its own; the answer says,
+    item by item, what happened or why it was refused."""
+    role_check(user=actor, permission=Permission.FEEDBACK_SUBMIT)
+    if len(items) > BULK_MAX:
+        raise BadRequest(f"at most {BULK_MAX} labels per request", code="too_many")
+    results = []
+    for item in items:
+        try:
+            feedback, status = feedback_record(
+                prediction_id=item["prediction_id"], label=item["label"], actor=actor
+            )
+        except ApplicationError as exc:
+            results.append(
+                {"prediction_id": item["prediction_id"], "status": "refused",
+                 "error": {"code": exc.code, "message": exc.message}}
+            )  # fmt: skip
+        else:
+            results.append(
+                {"prediction_id": item["prediction_id"], "status": status, "correct": feedback.correct}
+            )
+    return results
+
+
+# --- accuracy and its estimate --------------------------------------------------------------------
+
+
+def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson interval of a proportion."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _bin_of(confidence: np.ndarray) -> np.ndarray:
+    return np.clip(np.searchsorted(EDGES, confidence, side="left") - 1, 0, len(EDGES) - 2)
+
+
+def calibration(confidence: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """P(correct) per confidence bin from labelled predictions, shrunk to the bin's mid confidence."""
+    bins = _bin_of(np.asarray(confidence, dtype=float))
+    n = np.bincount(bins, minlength=len(EDGES) - 1).astype(float)
+    k = np.bincount(bins, weights=np.asarray(correct, dtype=float), minlength=len(EDGES) - 1)
+    mid = (EDGES[:-1] + EDGES[1:]) / 2
+    return (k + PRIOR_WEIGHT * mid) / (n + PRIOR_WEIGHT)
+
+
+def histogram_counts(bins: dict[str, float]) -> np.ndarray:
+    """A collected confidence window ({le: count}) as counts over EDGES' bins."""
+    counts = np.zeros(len(EDGES) - 1)
+    for label, count in bins.items():
+        upper = 1.0 if label == "+Inf" else float(label)
+        counts[min(int(np.searchsorted(EDGES, upper, side="left")) - 1, len(counts) - 1)] += count
+    return counts
+
+
+def estimate(counts: np.ndarray, calibrated: np.ndarray) -> float | None:
+    total = counts.sum()
+    return float(counts @ calibrated / total) if total else None
+
+
+@dataclass
+class Point:
+    """One time bucket of one version: labelled accuracy and the estimate."""
+
+    start: datetime
+    end: datetime
+    labelled: int = 0
+    correct: int = 0
+    predictions: int = 0
+    estimated: float | None = None
+    calibration_labels: int = 0
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.labelled if self.labelled >= MIN_LABELS else None
+
+    @property
+    def error(self) -> float | None:
+        if self.accuracy is None or self.estimated is None:
+            return None
+        return self.estimated - self.accuracy
+
+
+@dataclass
+class VersionPerformance:
+    version: int
+    points: list[Point]
+    labelled: int = 0
+    correct: int = 0
+    predictions: int = 0
+    estimated: float | None = None
+    recall: list[tuple[str, int, float]] = field(default_factory=list)  # label, n, recall
+    confusion_labels: list[str] = field(default_factory=list)
+    confusion: list[list[int]] = field(default_factory=list)  # rows: true, columns: predicted
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.labelled if self.labelled else None
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson(self.correct, self.labelled)
+
+    @property
+    def error(self) -> float | None:
+        if self.accuracy is None or self.estimated is None or self.labelled < MIN_LABELS:
+            return None
+        return self.estimated - self.accuracy
+
+
+def _buckets(since: datetime, until: datetime, count: int) -> list[tuple[datetime, datetime]]:
+    width = max((until - since) / count, timedelta(seconds=settings.MONITORING_COLLECT_SECONDS))
+    edges, at = [], since
+    while at < until:
+        edges.append((at, min(at + width, until)))
+        at += width
+    return edges
+
+
+def performance(
+    *, model: str, since: datetime, until: datetime, buckets: int = 24, top_classes: int = 8
+) -> list[VersionPerformance]:
+    """Per version seen in the span (live traffic): accuracy and its estimate per time bucket, and over
+    the whole span; per-class recall and the confusion matrix of the labelled predictions."""
+    spans = _buckets(since, until, buckets)
+    windows = MetricWindow.live.filter(
+        model=model, signal=signals.CONFIDENCE.name, end__gt=since, end__lte=until
+    ).values_list("version", "end", "bins")
+    ends = [end for _, end in spans]
+    counts: dict[int, np.ndarray] = defaultdict(lambda: np.zeros((len(spans), len(EDGES) - 1)))
+    for version, end, bins in windows:
+        counts[version][min(bisect.bisect_left(ends, end), len(spans) - 1)] += histogram_counts(bins)
+    labelled = Feedback.objects.filter(model=model, source=signals.Source.LIVE, predicted_at__lte=until)
+    rows = list(
+        labelled.order_by("predicted_at").values_list(
+            "version", "predicted_at", "confidence", "correct", "true_label", "predicted_label"
+        )
+    )
+    by_version: dict[int, list[tuple]] = defaultdict(list)
+    for row in rows:
+        by_version[row[0]].append(row)
+    versions = set(counts) | {v for v, rs in by_version.items() if rs[-1][1] > since}
+    return [
+        _version_performance(version, spans, counts.get(version), by_version[version], since, top_classes)
+        for version in sorted(versions)
+    ]
+
+
+def _version_performance(
+    version: int, spans: list[tuple[datetime, datetime]], counts: np.ndarray | None, rows: list[tuple],
+    since: datetime, top_classes: int,
+) -> VersionPerformance:  # fmt: skip
+    times = [r[1] for r in rows]
+    confidence = np.array([r[2] for r in rows], dtype=float)
+    correct = np.array([r[3] for r in rows], dtype=float)
+    points, all_counts, weighted = [], np.zeros(len(EDGES) - 1), 0.0
+    for i, (start, end) in enumerate(spans):
+        before = bisect.bisect_left(times, start)  # labels of predictions made before the bucket
+        point = Point(start=start, end=end, calibration_labels=before)
+        inside = rows[bisect.bisect_right(times, start) : bisect.bisect_right(times, end)]
+        point.labelled, point.correct = len(inside), sum(1 for r in inside if r[3])
+        if counts is not None:
+            window = counts[i]
+            point.predictions = int(window.sum())
+            calibrated = calibration(confidence[:before], correct[:before])
+            point.estimated = estimate(window, calibrated)
+            if point.estimated is not None:
+                all_counts += window
+                weighted += point.estimated * window.sum()
+        points.append(point)
+    span_rows = rows[bisect.bisect_right(times, since) :]
+    result = VersionPerformance(version=version, points=points)
+    result.labelled, result.correct = len(span_rows), sum(1 for r in span_rows if r[3])
+    result.predictions = int(all_counts.sum())
+    result.estimated = weighted / all_counts.sum() if all_counts.sum() else None
+    per_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in span_rows:
+        per_class[r[4]][0] += 1
+        per_class[r[4]][1] += int(bool(r[3]))
+    result.recall = sorted(
+        ((label, n, k / n) for label, (n, k) in per_class.items()), key=lambda x: (-x[1], x[0])
+    )
+    frequent = [label for label, _, _ in result.recall[:top_classes]]
+    rest = len(per_class) > len(frequent) or any(r[5] not in frequent for r in span_rows)
+    shown = frequent + (["other"] if rest else [])
+    position = {label: i for i, label in enumerate(shown)}
+    matrix = [[0] * len(shown) for _ in shown]
+    for r in span_rows:
+        true = position.get(r[4], position.get("other"))
+        predicted = position.get(r[5], position.get("other"))
+        if true is not None and predicted is not None:
+            matrix[true][predicted] += 1
+    result.confusion_labels, result.confusion = shown, matrix
+    return result
+
+
+def accuracy_now(
+    *, model: str, version: int, start: datetime, end: datetime, estimated: bool
+) -> tuple[float | None, int, int]:
+    """A rule's reading over [start, end]: (accuracy or its estimate, predictions it stands on, labels
+    behind it — the window's own for accuracy, the earlier ones calibrating an estimate)."""
+    labelled = Feedback.objects.filter(model=model, version=version, source=signals.Source.LIVE)
+    if not estimated:
+        inside = labelled.filter(predicted_at__gt=start, predicted_at__lte=end)
+        n = inside.count()
+        return (inside.filter(correct=True).count() / n if n else None), n, n
+    earlier = list(labelled.filter(predicted_at__lte=start).values_list("confidence", "correct"))
+    calibrated = calibration(np.array([c for c, _ in earlier]), np.array([k for _, k in earlier]))
+    counts = np.zeros(len(EDGES) - 1)
+    for bins in MetricWindow.live.filter(
+        model=model, version=version, signal=signals.CONFIDENCE.name, end__gt=start, end__lte=end
+    ).values_list("bins", flat=True):
+        counts += histogram_counts(bins)
+    return estimate(counts, calibrated), int(counts.sum()), len(earlier)
