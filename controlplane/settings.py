@@ -385,7 +385,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"StageEnum": "registry.choices.Stage"},
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "registry.choices.Stage",
+        "FeedbackStatusEnum": "monitoring.choices.FeedbackStatus",
+        "FeedbackItemStatusEnum": "monitoring.choices.FeedbackItemStatus",
+        "AlertmanagerStatusEnum": ["firing", "resolved"],
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 999_999_999}},
 }

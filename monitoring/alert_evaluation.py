@@ -20,8 +20,8 @@ from registry.choices import Stage
 from registry.selectors import model_state_get
 from serving import signals
 
-from . import drift
-from .choices import AlertEventAction, AlertState, Severity, Verdict
+from . import drift, ground_truth
+from .choices import BELOW, AlertEventAction, AlertState, Performance, Severity, Verdict
 from .models import Alert, AlertEvent, AlertRule, CanaryPlan, DriftScore
 from .selectors import baseline_current, silences_matching, windows_sum
 
@@ -39,6 +39,8 @@ def rule_score(rule: AlertRule, *, now: datetime) -> DriftScore | None:
     if state.production_version is None:
         return None
     version = state.production_version
+    if rule.signal in Performance.values:
+        return _performance_score(rule, version, now)
     baseline = baseline_current(model_name=rule.model, version=version)
     if baseline is None or rule.signal not in baseline.signals:
         return None
@@ -63,6 +65,35 @@ def rule_score(rule: AlertRule, *, now: datetime) -> DriftScore | None:
         p_value=result.p_value, threshold=result.threshold, n_ref=result.n_ref, n_cur=result.n_cur,
         window_start=start, window_end=now, verdict=result.verdict, baseline=baseline, rule=rule,
     )  # fmt: skip
+
+
+def _performance_score(rule: AlertRule, version: int, now: datetime) -> DriftScore | None:
+    """Accuracy (from the labels of predictions made in the window) or its estimate (from the window's
+    confidences, calibrated on earlier labels) against the rule's floor; None without a single one."""
+    start = now - timedelta(seconds=rule.window_seconds)
+    estimated = rule.signal == Performance.ESTIMATED_ACCURACY
+    value, n, labels = ground_truth.accuracy_now(
+        model=rule.model, version=version, start=start, end=now, estimated=estimated
+    )
+    if value is None or rule.threshold is None:
+        return None
+    verdict = (
+        Verdict.NOT_ENOUGH_DATA
+        if n < rule.min_samples
+        else Verdict.DRIFT
+        if value < rule.threshold
+        else Verdict.OK
+    )
+    return DriftScore.objects.create(
+        model=rule.model, version=version, signal=rule.signal, method=BELOW, value=value, p_value=None,
+        threshold=rule.threshold, n_ref=labels, n_cur=n, window_start=start, window_end=now, verdict=verdict,
+        rule=rule,
+    )  # fmt: skip
+
+
+def _worse(rule: AlertRule, value: float, than: float) -> bool:
+    """A drift score grows as it gets worse; an accuracy falls."""
+    return value < than if rule.method == BELOW else value > than
 
 
 def alert_event_record(
@@ -171,7 +202,9 @@ def _evaluate_rule(rule: AlertRule, now: datetime) -> list[Alert]:
                 and (now - alert.started_at).total_seconds() >= rule.for_seconds
             ):
                 alert.state, alert.fired_at, action = AlertState.FIRING, now, AlertEventAction.FIRING
-            if alert.snoozed_until_worse_than is not None and score.value > alert.snoozed_until_worse_than:
+            if alert.snoozed_until_worse_than is not None and _worse(
+                rule, score.value, alert.snoozed_until_worse_than
+            ):
                 alert.snoozed_until_worse_than = None
                 action = action or AlertEventAction.WORSE
             alert.save()

@@ -94,8 +94,8 @@ def alert_rebaseline(*, alert_id: int, actor: User, reason: str) -> Alert:
     """Accept the alert's window as the version's new normal, then resolve the alert."""
     role_check(user=actor, permission=Permission.BASELINE_ADOPT)
     alert = alert_get(alert_id=alert_id)
-    if alert.last_score is None or alert.version is None:
-        raise BadRequest("this alert has no scored window to adopt", code="no_window")
+    if not alert.rebaselinable or alert.last_score is None or alert.version is None:
+        raise BadRequest("this alert has no scored window of a signal to adopt", code="no_window")
     baseline = baselines.baseline_adopt_window(
         model_name=alert.model, version=alert.version, start=alert.last_score.window_start,
         end=alert.last_score.window_end, actor=actor, reason=reason or f"re-baselined from alert #{alert.pk}",

@@ -300,3 +300,48 @@ def category_mix_over_time(windows, signal: str, title: str, *, stage: str = Sta
     _time_axis(fig, ends)
     fig.update_layout(title=title, barmode="stack", yaxis_tickformat=".0%", **LAYOUT)
     return _html(fig)
+
+
+def accuracy_over_time(performance, title: str, events=()) -> str | None:
+    """Per version: the real accuracy of each time bucket with enough labels (markers, its 95 % interval
+    as error bars, labels counted on hover) and the estimate from confidences (dashed, every bucket with
+    predictions) — side by side, so where both exist the estimate's error is plain to see."""
+    from .ground_truth import wilson
+
+    fig = go.Figure()
+    times: list = []
+    for found in performance:
+        colour = version_colour(found.version)
+        estimated = [p for p in found.points if p.estimated is not None]
+        if estimated:
+            times += [p.end for p in estimated]
+            fig.add_scatter(
+                x=[p.end for p in estimated], y=[p.estimated for p in estimated], mode="lines",
+                name=f"v{found.version} estimated", line=dict(color=colour, dash="dash"),
+                customdata=[[p.predictions, p.calibration_labels] for p in estimated],
+                hovertemplate="%{y:.1%} estimated from %{customdata[0]} predictions"
+                " (calibrated on %{customdata[1]} earlier labels)<extra></extra>",
+            )  # fmt: skip
+        real = [p for p in found.points if p.accuracy is not None]
+        if real:
+            times += [p.end for p in real]
+            bounds = [wilson(p.correct, p.labelled) for p in real]
+            fig.add_scatter(
+                x=[p.end for p in real], y=[p.accuracy for p in real], mode="lines+markers",
+                name=f"v{found.version} labelled", line=dict(color=colour),
+                error_y=dict(
+                    type="data", symmetric=False,
+                    array=[hi - p.accuracy for p, (_, hi) in zip(real, bounds, strict=True)],
+                    arrayminus=[p.accuracy - lo for p, (lo, _) in zip(real, bounds, strict=True)],
+                ),
+                customdata=[[p.labelled, p.error * 100 if p.error is not None else None] for p in real],
+                hovertemplate="%{y:.1%} of %{customdata[0]} labelled (estimate off by %{customdata[1]:+.1f} pt)"
+                "<extra></extra>",
+            )  # fmt: skip
+    if not fig.data:
+        return None
+    _markers(fig, [e for e in events if e.action in MARKED])
+    _time_axis(fig, times)
+    fig.update_layout(title=title, **LAYOUT)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return _html(fig)

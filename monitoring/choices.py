@@ -60,3 +60,31 @@ class ReviewAction(models.TextChoices):
 class BaselineSource(models.TextChoices):
     REFERENCE = "reference", "Reference image set"
     WINDOW = "window", "Adopted production window"
+
+
+class Performance(models.TextChoices):
+    """What alert rules can watch beside the drift of a signal: accuracy, from labels sent back or
+    estimated from confidences (monitoring/ground_truth.py); judged with the method BELOW."""
+
+    ACCURACY = "accuracy", "Accuracy (from labels sent back)"
+    ESTIMATED_ACCURACY = "estimated_accuracy", "Accuracy estimated from confidences"
+
+
+BELOW = "below"  # the rule's method for a performance signal: alert when the value falls under the threshold
+
+
+class FeedbackStatus(models.TextChoices):
+    """What became of a label sent back for a prediction."""
+
+    RECORDED = "recorded", "Recorded"
+    UNCHANGED = "unchanged", "The same label was already recorded"
+    REPLACED = "replaced", "Replaced an earlier label (kept in the record)"
+
+
+class FeedbackItemStatus(models.TextChoices):
+    """One item of a bulk feedback request."""
+
+    RECORDED = "recorded", "Recorded"
+    UNCHANGED = "unchanged", "The same label was already recorded"
+    REPLACED = "replaced", "Replaced an earlier label"
+    REFUSED = "refused", "Refused (see its error)"

@@ -18,6 +18,7 @@ from registry.selectors import model_state_get
 from serving import signals
 
 from . import drift
+from .choices import BELOW, Performance
 from .models import AlertRule, CanaryPlan, Silence
 from .selectors import alert_get, silence_get
 
@@ -37,6 +38,15 @@ RULE_FIELDS = (
 
 
 def _rule_check(rule: AlertRule) -> None:
+    if rule.signal in Performance.values or rule.method == BELOW:
+        if rule.signal not in Performance.values or rule.method != BELOW:
+            raise BadRequest(
+                f"accuracy and estimated_accuracy are judged with method {BELOW!r}, and only they are",
+                code="method_signal_mismatch",
+            )
+        if rule.threshold is None or not 0 < rule.threshold <= 1:
+            raise BadRequest("an accuracy rule needs a threshold between 0 and 1", code="threshold_required")
+        return
     if rule.signal not in signals.SIGNALS:
         raise BadRequest(f"unknown signal {rule.signal!r}", code="invalid_signal")
     if rule.method not in drift.THRESHOLDS:

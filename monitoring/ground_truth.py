@@ -32,6 +32,7 @@ from registry import mlflow_gateway
 from registry.selectors import model_state_get
 from serving import prediction_ids, signals
 
+from .choices import FeedbackItemStatus, FeedbackStatus
 from .models import Feedback, MetricWindow
 
 if TYPE_CHECKING:
@@ -97,9 +98,9 @@ def feedback_record(
                 confidence=ref.confidence, true_label=label, correct=label == predicted, predicted_at=ref.at,
                 labelled_at=now, labelled_by=actor,
             )  # fmt: skip
-            return found, "recorded"
+            return found, FeedbackStatus.RECORDED
         if found.true_label == label:
-            return found, "unchanged"
+            return found, FeedbackStatus.UNCHANGED
         found.previous = [
             *found.previous,
             {"label": found.true_label, "at": found.labelled_at.isoformat(), "by": found.labelled_by_id},
@@ -107,7 +108,7 @@ def feedback_record(
         found.true_label, found.correct = label, label == found.predicted_label
         found.labelled_at, found.labelled_by = now, actor
         found.save()
-        return found, "replaced"
+        return found, FeedbackStatus.REPLACED
 
 
 def feedback_bulk(*, items: list[dict[str, Any]], actor: User) -> list[dict[str, Any]]:
@@ -124,7 +125,7 @@ def feedback_bulk(*, items: list[dict[str, Any]], actor: User) -> list[dict[str,
             )
         except ApplicationError as exc:
             results.append(
-                {"prediction_id": item["prediction_id"], "status": "refused",
+                {"prediction_id": item["prediction_id"], "status": FeedbackItemStatus.REFUSED,
                  "error": {"code": exc.code, "message": exc.message}}
             )  # fmt: skip
         else:
@@ -212,6 +213,14 @@ class VersionPerformance:
     @property
     def accuracy(self) -> float | None:
         return self.correct / self.labelled if self.labelled else None
+
+    @property
+    def confusion_rows(self) -> list[tuple[str, list[tuple[int, bool]]]]:
+        """Each true class with its counts per predicted class, marking the diagonal (right answers)."""
+        return [
+            (label, [(n, i == j) for j, n in enumerate(row)])
+            for i, (label, row) in enumerate(zip(self.confusion_labels, self.confusion, strict=True))
+        ]
 
     @property
     def interval(self) -> tuple[float, float]:

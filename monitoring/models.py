@@ -7,11 +7,20 @@ from django.utils import timezone
 
 from serving.signals import SIGNALS, Source
 
-from .choices import AlertEventAction, AlertState, BaselineSource, CanaryVerdict, Severity, Verdict
+from .choices import (
+    BELOW,
+    AlertEventAction,
+    AlertState,
+    BaselineSource,
+    CanaryVerdict,
+    Performance,
+    Severity,
+    Verdict,
+)
 from .drift import THRESHOLDS
 
-SIGNAL_CHOICES = [(name, name) for name in SIGNALS]
-METHOD_CHOICES = [(name, name) for name in THRESHOLDS]
+SIGNAL_CHOICES = [(name, name) for name in SIGNALS] + [(p.value, p.value) for p in Performance]
+METHOD_CHOICES = [(name, name) for name in THRESHOLDS] + [(BELOW, BELOW)]
 
 
 class CollectionRun(models.Model):
@@ -233,6 +242,11 @@ class Alert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state != AlertState.RESOLVED
+
+    @property
+    def rebaselinable(self) -> bool:
+        """A drift alert with a scored window: that window can become the version's baseline."""
+        return self.last_score_id is not None and self.version is not None and self.signal in SIGNALS
 
     def snoozed(self, now) -> bool:
         return bool(

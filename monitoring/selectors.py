@@ -17,7 +17,7 @@ from registry import selectors as registry_selectors
 from registry.models import ModelState, PromotionEvent
 from serving import signals
 
-from . import drift
+from . import drift, ground_truth
 from .choices import AlertState, CanaryVerdict, Verdict
 from .models import (
     Alert,
@@ -193,6 +193,7 @@ class ModelMonitoring:
     analyses: QuerySet[CanaryAnalysis]
     scores: list[ScoreSeries]
     gap: CollectionGap | None
+    performance: list[ground_truth.VersionPerformance]  # accuracy from labels, and its estimate
 
 
 def model_monitoring(*, name: str, since: datetime, until: datetime | None = None) -> ModelMonitoring:
@@ -225,6 +226,7 @@ def model_monitoring(*, name: str, since: datetime, until: datetime | None = Non
         analyses=CanaryAnalysis.objects.filter(model=name, window_end__lte=until)[:20],
         scores=score_series(model=name, since=since, until=until),
         gap=collection_gap(),
+        performance=ground_truth.performance(model=name, since=since, until=until),
     )
 
 

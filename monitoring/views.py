@@ -22,9 +22,11 @@ from registry import selectors as registry_selectors
 from registry.choices import Stage
 from serving import sample_store, shadow, signals
 
-from . import charts, configuration, drift, preflight, selectors, tasks
+from . import charts, configuration, drift, ground_truth, preflight, selectors, tasks
 from .alert_review import alert_review
 from .api.serializers import (
+    RULE_METHODS,
+    RULE_SIGNALS,
     AlertRuleInput,
     CanaryPlanInput,
     ReviewInput,
@@ -72,6 +74,11 @@ def _figures(page: selectors.ModelMonitoring) -> list[str]:
             events=page.events,
             band=page.confidence_band,
         ),
+        charts.accuracy_over_time(
+            page.performance,
+            "Accuracy per version: labelled (solid) and estimated (dashed)",
+            events=page.events,
+        ),
         charts.p95_over_time(windows, "P95 latency per version"),
         charts.category_mix(windows, shapes, "Input-shape mix by version"),
         charts.category_mix_over_time(windows, shapes, f"Input-shape mix over time ({Stage.PRODUCTION})"),
@@ -101,6 +108,8 @@ def model_monitoring(request: HttpRequest, name: str) -> HttpResponse:
         "analyses": page.analyses,
         "scores": page.scores,
         "gap": page.gap,
+        "performance": page.performance,
+        "min_labels": ground_truth.MIN_LABELS,
         "range_problem": problem,
         "refresh_seconds": int(settings.MONITORING_COLLECT_SECONDS),
     }
@@ -255,8 +264,8 @@ def model_settings(request: HttpRequest, name: str) -> HttpResponse:
         "model": model,
         "rules": configuration.alert_rules(model_name=name),
         "plan": configuration.canary_plan_get(model_name=name),
-        "signals": sorted(signals.SIGNALS),
-        "methods": sorted(drift.THRESHOLDS),
+        "signals": RULE_SIGNALS,
+        "methods": RULE_METHODS,
         "defaults": drift.THRESHOLDS,
         "severities": Severity.choices,
     }

@@ -10,7 +10,16 @@ from rest_framework import serializers
 from core.api import Flag, Text, Whole
 from serving import signals
 
-from ..choices import AlertEventAction, AlertState, ReviewAction, Severity
+from ..choices import (
+    BELOW,
+    AlertEventAction,
+    AlertState,
+    FeedbackItemStatus,
+    FeedbackStatus,
+    Performance,
+    ReviewAction,
+    Severity,
+)
 from ..drift import THRESHOLDS
 
 
@@ -239,10 +248,16 @@ class SilencesOutput(serializers.Serializer):
     silences = SilenceOutput(many=True)
 
 
+RULE_SIGNALS = sorted([*signals.SIGNALS, *Performance.values])
+RULE_METHODS = sorted([*THRESHOLDS, BELOW])
+
+
 class AlertRuleInput(serializers.Serializer):
     name = Text(max_length=200)
-    signal = serializers.ChoiceField(choices=sorted(signals.SIGNALS))
-    method = serializers.ChoiceField(choices=sorted(THRESHOLDS))
+    signal = serializers.ChoiceField(
+        choices=RULE_SIGNALS, help_text="a drift signal, or accuracy / estimated_accuracy"
+    )
+    method = serializers.ChoiceField(choices=RULE_METHODS, help_text="a drift method; 'below' for accuracy")
     threshold = serializers.FloatField(
         required=False, allow_null=True, default=None, min_value=0, max_value=1e9,
         help_text="empty: the method's default",
@@ -321,7 +336,7 @@ class FeedbackInput(serializers.Serializer):
 class FeedbackOutput(serializers.Serializer):
     prediction_id = serializers.CharField()
     status = serializers.ChoiceField(
-        choices=["recorded", "unchanged", "replaced"], help_text="replaced: an earlier label was corrected"
+        choices=FeedbackStatus.choices, help_text="replaced: an earlier label was corrected"
     )
     model = serializers.CharField()
     version = serializers.IntegerField()
@@ -342,7 +357,7 @@ class FeedbackBulkInput(serializers.Serializer):
 
 class FeedbackItemResult(serializers.Serializer):
     prediction_id = serializers.CharField()
-    status = serializers.ChoiceField(choices=["recorded", "unchanged", "replaced", "refused"])
+    status = serializers.ChoiceField(choices=FeedbackItemStatus.choices)
     correct = serializers.BooleanField(required=False)
     error = serializers.DictField(required=False, help_text="{code, message} when refused")
 

@@ -18,8 +18,8 @@ def test_monitoring_page_renders_charts_and_canary_verdicts(page, live_server, u
     log_in(page, live_server.url, "viewer")
     page.goto(f"{live_server.url}/models/cats/")
     page.get_by_test_id("monitoring").click()
-    # plotly draws asynchronously: wait for all eight charts (no baseline yet, so no baseline overlay)
-    expect(page.locator(".js-plotly-plot")).to_have_count(8)
+    # plotly draws asynchronously: wait for all nine charts (no baseline yet, so no baseline overlay)
+    expect(page.locator(".js-plotly-plot")).to_have_count(9)
     expect(page.get_by_test_id("canary-analyses")).to_contain_text("aborted")
     expect(page.get_by_test_id("judged")).to_contain_text(
         "V1 (production) against its baseline: not judged yet"
@@ -76,7 +76,7 @@ def test_every_chart_fits_its_card(page, live_server, users, settings, width):
     page.set_viewport_size({"width": width, "height": 900})
     log_in(page, live_server.url, "viewer")
     page.goto(f"{live_server.url}/models/cats/monitoring")
-    expect(page.locator(".js-plotly-plot")).to_have_count(8)
+    expect(page.locator(".js-plotly-plot")).to_have_count(9)
     page.wait_for_timeout(300)  # let a late layout settle: the charts must follow it
     for plot in plots_against_their_cards(page):
         assert 0.95 * plot["room"] <= plot["drawn"] <= plot["room"] + 1, plot

@@ -165,3 +165,69 @@ def test_wilson_interval():
     low, high = ground_truth.wilson(80, 100)
     assert 0.70 < low < 0.72 and 0.86 < high < 0.87
     assert ground_truth.wilson(0, 0) == (0.0, 1.0)
+
+
+# --- on the monitoring page and in alert rules ------------------------------------------------------
+
+
+def _labelled(users, n: int, *, wrong_every: int = 0, seed: int = 0) -> list[dict]:
+    answers = predictions(n, seed=seed)
+    items = []
+    for i, a in enumerate(answers):
+        label = a["label"]
+        if wrong_every and i % wrong_every == 0:
+            label = next(x for x in LABELS if x != a["label"])
+        items.append({"prediction_id": a["prediction_id"], "label": label})
+    assert ground_truth.feedback_bulk(items=items, actor=users["engineer"])[0]["status"] == "recorded"
+    return answers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_accuracy_estimate_recall_and_confusion_on_the_page(
+    live_server, model_with_versions, users, settings
+):
+    from monitoring import collection
+
+    settings.SERVING_METRICS_URLS = [f"{live_server.url}/metrics"]
+    predictions(1, seed=999)
+    collection.collect()  # the starting point
+    _labelled(users, 40, wrong_every=4)  # 30 of 40 right
+    collection.collect()
+    now = timezone.now()
+    [v1] = ground_truth.performance(model="cats", since=now - timedelta(hours=1), until=now)
+    assert (v1.version, v1.labelled, v1.correct, v1.predictions) == (1, 40, 30, 40)
+    assert v1.accuracy == 0.75 and v1.estimated is not None and v1.error is not None
+    assert sum(n for _, n, _ in v1.recall) == 40 and sum(map(sum, v1.confusion)) == 40
+    assert sum(n for _, cells in v1.confusion_rows for n, right in cells if right) == 30
+    client = Client()
+    client.force_login(users["viewer"])
+    page = client.get("/models/cats/monitoring").content.decode()
+    assert "Accuracy per version: labelled (solid) and estimated (dashed)" in page
+    section = page.split('data-testid="accuracy"')[1].split("</section>")[0]
+    assert '<tr data-version="1"><td>v1</td><td>40</td>' in section and "0.750" in section
+    assert 'data-testid="confusion-v1"' in section
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_accuracy_rule_fires_when_labels_show_it_fell(live_server, model_with_versions, users, settings):
+    from monitoring import alert_evaluation
+    from monitoring.configuration import alert_rule_create
+
+    rule = alert_rule_create(
+        model_name="cats", actor=users["engineer"], name="accuracy fell", signal="accuracy", method="below",
+        threshold=0.8, window_seconds=600, min_samples=20,
+    )  # fmt: skip
+    _labelled(users, 30, wrong_every=2)  # 15 of 30 right
+    [alert] = alert_evaluation.alerts_evaluate()
+    assert alert.state == "firing" and alert.signal == "accuracy" and alert.last_value == 0.5
+    assert alert.last_score.method == "below" and alert.last_score.n_cur == 30
+    assert not alert.rebaselinable
+    with pytest.raises(Exception, match="method 'below'"):
+        alert_rule_create(
+            model_name="cats", actor=users["engineer"], name="x", signal="accuracy", method="ks"
+        )
+    with pytest.raises(Exception, match="between 0 and 1"):
+        alert_rule_create(
+            model_name="cats", actor=users["engineer"], name="x", signal="accuracy", method="below"
+        )
+    assert rule.pk
