@@ -335,6 +335,9 @@ ALERT_REOPEN_SECONDS = env_float("ALERT_REOPEN_SECONDS", 3600)
 SILENCE_MAX_DAYS = env_int("SILENCE_MAX_DAYS", 30)
 # The true label of a prediction is taken this long after it was made (POST /v1/predictions/{id}/feedback).
 FEEDBACK_MAX_DELAY_DAYS = env_int("FEEDBACK_MAX_DELAY_DAYS", 30)
+# Evidence: example inputs (thumbnails from the opt-in sample store) kept with each alert, and for how long.
+EVIDENCE_PER_ALERT = env_int("EVIDENCE_PER_ALERT", 6)
+EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 30)
 CELERY_BEAT_SCHEDULE = {
     "collect-metrics": {"task": "monitoring.tasks.collect_metrics", "schedule": MONITORING_COLLECT_SECONDS},
     "analyze-canaries": {"task": "monitoring.tasks.analyze_canaries", "schedule": MONITORING_CANARY_SECONDS},

@@ -20,7 +20,7 @@ from registry.choices import Stage
 from registry.selectors import model_state_get
 from serving import signals
 
-from . import drift, ground_truth
+from . import drift, drift_evidence, ground_truth
 from .choices import BELOW, AlertEventAction, AlertState, Performance, Severity, Verdict
 from .models import Alert, AlertEvent, AlertRule, CanaryPlan, DriftScore
 from .selectors import baseline_current, silences_matching, windows_sum
@@ -223,6 +223,12 @@ def _evaluate_rule(rule: AlertRule, now: datetime) -> list[Alert]:
             )
             changed.append(alert)
             _announce(alert, action, now)
+            if action in (AlertEventAction.FIRING, AlertEventAction.REOPENED):
+                transaction.on_commit(
+                    functools.partial(
+                        drift_evidence.evidence_collect_quietly, alert_id=alert.pk, score_id=score.pk
+                    )
+                )
     return changed
 
 

@@ -390,3 +390,27 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} v{self.version}: {self.predicted_label} → {self.true_label}"
+
+
+class AlertEvidence(models.Model):
+    """An example input kept with an alert: one of the stored production inputs of the drifting window that
+    sit furthest out on the alert's signal, as a thumbnail (the sample store is opt-in; evidence is capped
+    per alert and kept EVIDENCE_RETENTION_DAYS)."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="evidence")
+    score = models.ForeignKey(DriftScore, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    thumbnail = models.CharField(max_length=300, help_text="its name in the samples storage")
+    signal = models.CharField(max_length=32)
+    value = models.CharField(max_length=200, help_text="the input's value of the signal")
+    label = models.CharField(max_length=200, help_text="what production answered")
+    confidence = models.FloatField()
+    seen_at = models.DateTimeField(help_text="when production answered it")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["alert", "sha256"], name="one_thumbnail_per_input")]
+
+    def __str__(self) -> str:
+        return f"alert #{self.alert_id}: {self.signal}={self.value}"

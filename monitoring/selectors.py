@@ -16,11 +16,13 @@ from core.exceptions import NotFound
 from registry import selectors as registry_selectors
 from registry.models import ModelState, PromotionEvent
 from serving import signals
+from serving.models import SamplePolicy
 
 from . import drift, ground_truth
 from .choices import AlertState, CanaryVerdict, Verdict
 from .models import (
     Alert,
+    AlertEvidence,
     Baseline,
     CanaryAnalysis,
     CanaryPlan,
@@ -304,6 +306,8 @@ class AlertContext:
     trail: QuerySet[Any]
     users: QuerySet[Any]  # who it may be assigned to
     silences: list[Silence]  # the active silences muting it
+    evidence: list[AlertEvidence]  # example inputs kept with it
+    store_on: bool  # whether the model's sample store keeps inputs (evidence needs it)
 
 
 def _nearby(model: ModelState, at: datetime) -> list[PromotionEvent]:
@@ -349,4 +353,13 @@ def alert_context(*, alert_id: int) -> AlertContext:
         trail=alert.events.select_related("actor"),
         users=get_user_model().objects.filter(is_active=True).order_by("username"),
         silences=silences_matching(alert),
+        evidence=list(alert.evidence.all()),
+        store_on=SamplePolicy.objects.filter(model=alert.model, enabled=True).exists(),
     )
+
+
+def alert_evidence_get(*, alert_id: int, evidence_id: int) -> AlertEvidence:
+    found = AlertEvidence.objects.filter(alert_id=alert_id, pk=evidence_id).first()
+    if found is None:
+        raise NotFound(f"alert #{alert_id} keeps no input #{evidence_id}")
+    return found

@@ -7,7 +7,7 @@ from core.exceptions import ServiceUnavailable
 from registry.selectors import model_state_list
 from serving import sample_store
 
-from . import alert_evaluation, baselines, canary, collection, preflight
+from . import alert_evaluation, baselines, canary, collection, drift_evidence, preflight
 from .models import PreflightRun, PreflightStatus
 
 
@@ -62,4 +62,5 @@ def preflight_request(**kwargs) -> PreflightRun:
 
 @shared_task(name="monitoring.tasks.enforce_sample_limits")
 def enforce_sample_limits() -> int:
-    return sample_store.limits_enforce()
+    """Retention and caps of every sample store, and of the evidence kept with alerts."""
+    return sample_store.limits_enforce() + drift_evidence.evidence_prune()

@@ -14,6 +14,7 @@ urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/<id:alert_id>/", views.alert_detail, name="alert"),
     path("alerts/silences/", views.silences, name="silences"),
+    path("alerts/<id:alert_id>/evidence/<id:evidence_id>", views.evidence_image, name="evidence"),
     path("models/<str:name>/monitoring/settings", views.model_settings, name="settings"),
     path("models/<str:name>/samples", views.model_samples, name="samples"),
     path("models/<str:name>/shadow", views.model_shadow, name="shadow"),

@@ -22,7 +22,7 @@ from registry import selectors as registry_selectors
 from registry.choices import Stage
 from serving import sample_store, shadow, signals
 
-from . import charts, configuration, drift, ground_truth, preflight, selectors, tasks
+from . import charts, configuration, drift, drift_evidence, ground_truth, preflight, selectors, tasks
 from .alert_review import alert_review
 from .api.serializers import (
     RULE_METHODS,
@@ -178,9 +178,21 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         "trail": page.trail,
         "users": page.users,
         "silences": page.silences,
+        "evidence": page.evidence,
+        "store_on": page.store_on,
         "error": error,
     }
     return render(request, "monitoring/alert.html", context, status=status)
+
+
+@login_required
+@require_GET
+def evidence_image(request: HttpRequest, alert_id: int, evidence_id: int) -> HttpResponse:
+    """The thumbnail of an input kept with an alert."""
+    found = selectors.alert_evidence_get(alert_id=alert_id, evidence_id=evidence_id)
+    response = HttpResponse(sample_store.thumbnail_bytes(found.thumbnail), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @login_required
@@ -295,7 +307,8 @@ def samples_manage(request: HttpRequest, name: str) -> HttpResponse:
     try:
         if what == "purge":
             messages.success(
-                request, f"Purged {sample_store.purge(model=name, actor=actor)} stored inputs of {name}."
+                request,
+                f"Purged {drift_evidence.store_purge(model=name, actor=actor)} stored inputs of {name}.",
             )
         elif what in ("on", "off"):
             sample_store.policy_set(

@@ -50,6 +50,9 @@ class StoredSample(models.Model):
     version = models.PositiveIntegerField(help_text="the production version that answered it")
     label = models.CharField(max_length=200, help_text="what production answered")
     confidence = models.FloatField()
+    stats = models.JSONField(
+        default=dict, blank=True, help_text="its value of each image signal (brightness, …, shapes, classes)"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

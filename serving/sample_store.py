@@ -27,8 +27,10 @@ from core import roles
 from core.exceptions import BadRequest, NotFound
 from core.roles import Permission
 
+from . import signals
 from .models import SamplePolicy, StoredSample
 from .offpath import OffPath, Recent
+from .preprocessing import ImageStats
 
 POLICY_TTL_SECONDS = 5.0  # how long a process trusts what it read of a model's policy
 
@@ -40,6 +42,8 @@ class Offered:
     version: int
     label: str
     confidence: float
+    stats: ImageStats | None = None
+    tracked_class: str = ""
 
 
 def _storage():
@@ -51,10 +55,33 @@ _enabled = Recent(
 )
 
 
-def offer(*, model: str, data: bytes, version: int, label: str, confidence: float) -> None:
+def offer(
+    *,
+    model: str,
+    data: bytes,
+    version: int,
+    label: str,
+    confidence: float,
+    stats: ImageStats | None = None,
+    tracked_class: str = "",
+) -> None:
     """Called after a live production answer: never blocks, never fails the request."""
     if _enabled.get(model):
-        _queue.offer(Offered(model, data, version, label, confidence), model=model)
+        _queue.offer(Offered(model, data, version, label, confidence, stats, tracked_class), model=model)
+
+
+def _signal_values(item: Offered) -> dict[str, float | str]:
+    """The input's value of each signal monitoring judges, so evidence can rank stored inputs by them."""
+    values: dict[str, float | str] = {signals.CONFIDENCE.name: item.confidence}
+    if item.stats is not None:
+        for signal in signals.IMAGE_SIGNALS:
+            values[signal.name] = getattr(item.stats, signal.name)
+        values[signals.SHAPES.name] = signals.shape_category(
+            item.stats.width, item.stats.height, item.stats.mode
+        )
+    if item.tracked_class:
+        values[signals.CLASSES.name] = item.tracked_class
+    return values
 
 
 def _describe(data: bytes) -> tuple[str, int, int]:
@@ -89,6 +116,7 @@ def _keep(item: Offered) -> None:
         StoredSample.objects.create(
             model=item.model, sha256=sha, file=name, size_bytes=len(item.data), content_type=f"image/{kind}",
             width=width, height=height, version=item.version, label=item.label[:200], confidence=item.confidence,
+            stats=_signal_values(item),
         )  # fmt: skip
         _over_bytes(policy)
     _expired(policy)
@@ -217,3 +245,46 @@ def sample_get(*, model: str, sample_id: int) -> StoredSample:
     if found is None:
         raise NotFound(f"no stored sample {sample_id} of {model!r}")
     return found
+
+
+# --- evidence: thumbnails of stored inputs kept with the alerts they explain ----------------------
+
+THUMBNAIL_PIXELS = 160
+
+
+def samples_between(*, model: str, version: int, start, end, limit: int = 1000) -> list[StoredSample]:
+    """Stored inputs production `version` answered within [start, end], newest first."""
+    return list(
+        StoredSample.objects.filter(model=model, version=version, created_at__gte=start, created_at__lte=end)[
+            :limit
+        ]
+    )
+
+
+def thumbnail_keep(sample: StoredSample) -> str:
+    """A small JPEG of a stored input, kept apart from the store's reservoir (which may drop the input
+    itself later); its name in the samples storage. The same input's thumbnail is made once."""
+    name = f"evidence/{sample.model}/{sample.sha256}.jpg"
+    if _storage().exists(name):
+        return name
+    with _storage().open(sample.file, "rb") as handle, Image.open(handle) as image:
+        image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+        out = io.BytesIO()
+        image.convert("RGB").save(out, "JPEG", quality=80)
+    return _storage().save(name, ContentFile(out.getvalue()))
+
+
+def thumbnail_bytes(name: str) -> bytes:
+    if not name.startswith("evidence/") or ".." in name:
+        raise NotFound("no such thumbnail")
+    try:
+        with _storage().open(name, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise NotFound("the thumbnail was removed (purged or past retention)") from None
+
+
+def thumbnails_remove(names: list[str]) -> None:
+    for name in set(names):
+        if name.startswith("evidence/"):
+            _storage().delete(name)

@@ -156,7 +156,10 @@ def predict(
                 log.warning("prediction cache unavailable, answer not stored: %s", exc)
     if source == signals.Source.LIVE and stage == Stage.PRODUCTION:  # both only queue, never wait
         label, confidence = answer["label"], answer["confidence"]
-        sample_store.offer(model=model_name, data=data, version=chosen, label=label, confidence=confidence)
+        sample_store.offer(
+            model=model_name, data=data, version=chosen, label=label, confidence=confidence,
+            stats=prepared.stats, tracked_class=served.class_metric_label(top1),
+        )  # fmt: skip
         shadow.offer(model=model_name, data=data, production_version=chosen, production_label=label)
     return {**answer, **_envelope(model_name, chosen, stage, total, source, answer), "cached": False}
 

@@ -194,8 +194,24 @@ class AlertEventOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class AlertEvidenceOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    signal = serializers.CharField()
+    value = serializers.CharField(help_text="the input's value of the signal")
+    label = serializers.CharField(help_text="what production answered")  # type: ignore[assignment]
+    confidence = serializers.FloatField()
+    seen_at = serializers.DateTimeField()
+    thumbnail = serializers.SerializerMethodField(help_text="the thumbnail's address (a signed-in session)")
+
+    def get_thumbnail(self, obj: Any) -> str:
+        from django.urls import reverse
+
+        return reverse("monitoring:evidence", args=[obj.alert_id, obj.pk])
+
+
 class AlertDetailOutput(AlertListOutput):
     trail = AlertEventOutput(many=True, source="events.all")
+    evidence = AlertEvidenceOutput(many=True, source="evidence.all")
 
 
 class AlertsOutput(serializers.Serializer):

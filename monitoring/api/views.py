@@ -13,7 +13,7 @@ from core.roles import Permission, actor_of, role_check
 from registry import selectors as registry_selectors
 from serving import sample_store, shadow
 
-from .. import alert_evaluation, configuration, ground_truth, preflight, selectors, tasks
+from .. import alert_evaluation, configuration, drift_evidence, ground_truth, preflight, selectors, tasks
 from ..alert_review import alert_review
 from .serializers import (
     AlertDetailOutput,
@@ -94,7 +94,7 @@ class SamplePurgeApi(APIView):
     )
     def post(self, request: Request, name: str) -> Response:
         registry_selectors.model_state_get(name=name)
-        return Response({"purged": sample_store.purge(model=name, actor=actor_of(request))})
+        return Response({"purged": drift_evidence.store_purge(model=name, actor=actor_of(request))})
 
 
 class PreflightApi(APIView):

@@ -451,3 +451,65 @@ def test_rules_and_plan_pages(model_with_versions, users):
         "/models/cats/monitoring/settings", {"what": "plan", "steps": "5, 100"}, follow=True
     )
     assert b"needs one of the roles" in refused.content
+
+
+# --- evidence: the inputs that moved the statistic ------------------------------------------------
+
+
+def test_a_firing_alert_keeps_the_inputs_furthest_out_as_thumbnails(watched, users, settings, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from monitoring.models import AlertEvidence
+    from serving import sample_store
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "samples": {**settings.STORAGES["samples"], "OPTIONS": {"location": str(tmp_path)}},
+    }
+    sample_store.policy_set(model="cats", actor=users["engineer"], enabled=True, max_count=1000)
+    send("normal", 10, b"n")  # in the window too, but not where it moved
+    watched.window_seconds = 120
+    watched.save()
+    send("dark", 45, b"d")
+    sample_store.drain()  # the store keeps inputs off the request path
+    collection.collect()
+    [alert] = alert_evaluation.alerts_evaluate()  # firing: its evidence is collected after the commit
+    from monitoring import drift_evidence
+
+    kept = list(alert.evidence.all())
+    assert len(kept) == settings.EVIDENCE_PER_ALERT
+    held = [
+        s.stats["brightness"]
+        for s in sample_store.samples_between(
+            model="cats", version=1, start=alert.last_score.window_start, end=alert.last_score.window_end
+        )
+    ]
+    darkest = sorted(held)[: len(kept)]
+    assert sorted(float(e.value) for e in kept) == pytest.approx(darkest, rel=1e-2)  # the darkest, shown
+    client = Client()
+    client.force_login(users["viewer"])
+    page = client.get(f"/alerts/{alert.pk}/").content.decode()
+    assert page.count(f'src="/alerts/{alert.pk}/evidence/') == len(kept)
+    image = client.get(f"/alerts/{alert.pk}/evidence/{kept[0].pk}")
+    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+    assert max(Image.open(io.BytesIO(image.content)).size) <= 160
+    assert client.get(f"/alerts/{alert.pk}/evidence/999999").status_code == 404
+    assert Client().get(f"/alerts/{alert.pk}/evidence/{kept[0].pk}").status_code == 302  # signed in only
+    detail = client.get(f"/api/v1/alerts/{alert.pk}").json()
+    assert [e["id"] for e in detail["evidence"]] == [e.pk for e in kept]
+    # collecting again adds nothing (the cap), and a purge of the store takes the thumbnails with it
+    assert drift_evidence.evidence_collect(alert_id=alert.pk, score_id=alert.last_score_id) == []
+    operator = Client()
+    operator.force_login(users["operator"])
+    operator.post("/models/cats/samples/manage", {"what": "purge"})
+    assert AlertEvidence.objects.count() == 0 and not list((tmp_path / "evidence").rglob("*.jpg"))
+
+
+def test_without_the_sample_store_the_alert_page_says_how_to_get_evidence(watched, users):
+    alert = _dark_alert(watched)
+    client = Client()
+    client.force_login(users["viewer"])
+    page = client.get(f"/alerts/{alert.pk}/").content.decode()
+    assert "The sample store of cats is off" in page and alert.evidence.count() == 0
