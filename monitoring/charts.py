@@ -316,8 +316,9 @@ def accuracy_over_time(performance, title: str, events=()) -> str | None:
         if estimated:
             times += [p.end for p in estimated]
             fig.add_scatter(
-                x=[p.end for p in estimated], y=[p.estimated for p in estimated], mode="lines",
+                x=[p.end for p in estimated], y=[p.estimated for p in estimated], mode="lines+markers",
                 name=f"v{found.version} estimated", line=dict(color=colour, dash="dash"),
+                marker=dict(symbol="circle-open", size=7),  # a single bucket is a point, not an empty line
                 customdata=[[p.predictions, p.calibration_labels] for p in estimated],
                 hovertemplate="%{y:.1%} estimated from %{customdata[0]} predictions"
                 " (calibrated on %{customdata[1]} earlier labels)<extra></extra>",
