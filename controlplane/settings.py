@@ -305,7 +305,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A hung broker must fail a queueing page or API call in seconds (503 queue_unavailable), not hang it.
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("BROKER_TIMEOUT_SECONDS", 3)
-CELERY_BROKER_TRANSPORT_OPTIONS = {  # Redis's transport reads these; the others ignore them
+# Redis's transport options; given to another transport they break it (kombu's SQLAlchemy transport hands
+# them to create_engine, which refuses them and the worker dies at start), so only Redis gets them.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": env_float("BROKER_TIMEOUT_SECONDS", 3),
     "socket_connect_timeout": env_float("BROKER_TIMEOUT_SECONDS", 3),
     # A task whose worker died unacknowledged goes back to the queue after this long (Redis), found by a
@@ -314,6 +316,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {  # Redis's transport reads these; the others
     "unacked_restore_interval": env_int("BROKER_RESTORE_INTERVAL_SECONDS", 10),
     "unacked_restore_throttle": 1,
 }
+if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://", "sentinel://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
     "interval_start": 0,
