@@ -134,6 +134,7 @@ def collect() -> CollectionRun:
                 delta = None  # the first look at a source only sets the starting point
             else:
                 delta = increase(cursor.values if cursor else None, series.values)
+            since = cursor.seen_at if cursor else now  # read before the cursor moves on to now
             if cursor is None:
                 SeriesCursor.objects.create(source=source, key=cursor_key, values=series.values, seen_at=now)
             else:
@@ -143,7 +144,7 @@ def collect() -> CollectionRun:
                 continue
             for label, value in delta.items():
                 added[key][label] += value
-            starts[key] = min(starts.get(key, now), cursor.seen_at if cursor else now)
+            starts[key] = min(starts.get(key, now), since)
             meta[key] = series
         windows = []
         for key, values in added.items():

@@ -41,6 +41,7 @@ def test_scrape_windows_hold_only_what_was_added(live_server, model_with_version
     assert second.ok and second.windows > 0
     confidence = windows("confidence").get()
     assert confidence.total == 5 and sum(confidence.bins.values()) == 5
+    assert (confidence.start, confidence.end) == (first.started_at, second.started_at)  # between the looks
     assert set(confidence.bins) >= {"0.1", "1.0", "+Inf"} and confidence.value_sum > 0
     assert windows("shapes").get().bins == {"tiny-landscape|RGB": 5.0}
     assert windows("outcomes").get().bins == {"ok": 5.0}
