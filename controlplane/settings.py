@@ -337,6 +337,8 @@ MONITORING_CANARY_SECONDS = env_float("MONITORING_CANARY_SECONDS", 60)
 # and assignee kept), not raised anew; a silence lasts at most SILENCE_MAX_DAYS.
 ALERT_REOPEN_SECONDS = env_float("ALERT_REOPEN_SECONDS", 3600)
 SILENCE_MAX_DAYS = env_int("SILENCE_MAX_DAYS", 30)
+# Alert rules' webhooks may not name loopback, link-local or private addresses unless this is on.
+ALERT_WEBHOOK_ALLOW_PRIVATE = env_bool("ALERT_WEBHOOK_ALLOW_PRIVATE", False)
 # The true label of a prediction is taken this long after it was made (POST /v1/predictions/{id}/feedback).
 FEEDBACK_MAX_DELAY_DAYS = env_int("FEEDBACK_MAX_DELAY_DAYS", 30)
 # Evidence: example inputs (thumbnails from the opt-in sample store) kept with each alert, and for how long.

@@ -109,9 +109,24 @@ def _flatten(detail: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}{detail}"]
 
 
-def validated(serializer_class: type[Serializer], data: Any, **extra: Any) -> dict[str, Any]:
+class Closed(serializers.Serializer):
+    """A JSON body may carry only the fields the serializer names: a misspelt field is a 400 naming it,
+    never silently ignored. (A form carries the page's own fields too, so forms are not checked.)"""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping) and not isinstance(getattr(self.root, "initial_data", None), QueryDict):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                raise serializers.ValidationError({key: ["unknown field"] for key in unknown})
+        return super().to_internal_value(data)
+
+
+def validated(
+    serializer_class: type[Serializer], data: Any, *, partial: bool = False, **extra: Any
+) -> dict[str, Any]:
     """Input parsed by a serializer — the API's and the pages' alike — or BadRequest naming every problem.
-    `extra` adds values from elsewhere (the URL), over what the body says."""
+    `extra` adds values from elsewhere (the URL), over what the body says; `partial` (PATCH) takes only the
+    fields sent."""
     if extra:
         if isinstance(data, QueryDict):  # a form stays a form: its values are read as text
             data = data.copy()
@@ -121,7 +136,7 @@ def validated(serializer_class: type[Serializer], data: Any, **extra: Any) -> di
             data = {**data, **extra}
         else:
             raise BadRequest("the body must be an object", code="invalid")
-    serializer = serializer_class(data=data)
+    serializer = serializer_class(data=data, partial=partial)
     if not serializer.is_valid():
         raise BadRequest(
             "; ".join(_flatten(serializer.errors)), code="invalid", extra={"fields": serializer.errors}

@@ -175,6 +175,18 @@ def _retire_other_versions(rule: AlertRule, now: datetime) -> list[Alert]:
     return retired
 
 
+def rule_alerts_resolve(rule: AlertRule, *, note: str, actor: User | None = None) -> list[Alert]:
+    """Resolve a rule's open alerts when the rule stops judging (disabled or deleted): nothing would ever
+    resolve them otherwise."""
+    resolved = []
+    for alert in Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED):
+        alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
+        alert.save(update_fields=["state", "resolved_at"])
+        alert_event_record(alert, AlertEventAction.RESOLVED, actor=actor, note=note)
+        resolved.append(alert)
+    return resolved
+
+
 def _evaluate_rule(rule: AlertRule, now: datetime) -> list[Alert]:
     """One alert per rule × version while drift lasts: pending until it has lasted `for_seconds`, then
     firing; resolved when a scored window is not drift; reopened when it drifts again soon after."""

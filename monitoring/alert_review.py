@@ -3,17 +3,18 @@ re-baseline — each checked against the role table and recorded in the alert's 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.utils import timezone
 
 from core.exceptions import BadRequest
-from core.roles import Permission, role_check
+from core.roles import Permission, can, role_check
 
 from . import baselines
 from .alert_evaluation import alert_event_record
-from .choices import AlertEventAction, AlertState, ReviewAction
+from .choices import BOT, AlertEventAction, AlertState, ReviewAction
 from .models import Alert
 from .selectors import alert_get
 
@@ -35,10 +36,17 @@ def alert_snooze(
 ) -> Alert:
     role_check(user=actor, permission=Permission.ALERT_SILENCE)
     alert = alert_get(alert_id=alert_id)
-    if until is None and not until_worse:
-        raise BadRequest("snooze until a time, or until the score gets worse", code="invalid_snooze")
+    if (until is None) == (not until_worse):
+        raise BadRequest(
+            "snooze until a time, or until the score gets worse (one of them)", code="invalid_snooze"
+        )
     if until is not None and until <= timezone.now():
         raise BadRequest("the snooze must end in the future", code="invalid_snooze")
+    if until is not None and until > timezone.now() + timedelta(days=settings.SILENCE_MAX_DAYS):
+        raise BadRequest(
+            f"a snooze lasts at most {settings.SILENCE_MAX_DAYS} days (SILENCE_MAX_DAYS)",
+            code="invalid_snooze",
+        )
     alert.snoozed_until = until
     alert.snoozed_until_worse_than = alert.last_value if until_worse else None
     alert.save(update_fields=["snoozed_until", "snoozed_until_worse_than"])
@@ -47,7 +55,7 @@ def alert_snooze(
         AlertEventAction.SNOOZED,
         actor=actor,
         note=note,
-        until=until.isoformat() if until else None,
+        until=until.astimezone(UTC).isoformat() if until else None,
         until_worse=until_worse,
     )
     return alert
@@ -55,6 +63,13 @@ def alert_snooze(
 
 def alert_assign(*, alert_id: int, actor: User, assignee: User | None, note: str = "") -> Alert:
     role_check(user=actor, permission=Permission.ALERT_REVIEW)
+    if assignee is not None and (
+        assignee.get_username() == BOT or not can(assignee, Permission.ALERT_REVIEW)
+    ):
+        raise BadRequest(
+            f"{assignee.get_username()} may not review alerts: assign an engineer, approver or operator",
+            code="invalid_assignee",
+        )
     alert = alert_get(alert_id=alert_id)
     alert.assignee = assignee
     alert.save(update_fields=["assignee"])

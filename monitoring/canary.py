@@ -22,7 +22,7 @@ from registry.evidence import AMBER, OK, RED, Finding
 from serving import signals
 
 from . import drift
-from .choices import CanaryVerdict
+from .choices import BOT, CanaryVerdict
 from .models import CanaryAnalysis, CanaryPlan
 from .selectors import windows_sum
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
     from registry.models import ModelState
 
-BOT = "canary-analysis"
 ERROR_OUTCOMES = {"error"}
 
 

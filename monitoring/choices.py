@@ -88,3 +88,6 @@ class FeedbackItemStatus(models.TextChoices):
     UNCHANGED = "unchanged", "The same label was already recorded"
     REPLACED = "replaced", "Replaced an earlier label"
     REFUSED = "refused", "Refused (see its error)"
+
+
+BOT = "canary-analysis"  # the user automatic actions are taken as (monitoring/canary.py)

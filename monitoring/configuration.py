@@ -4,9 +4,11 @@ here once, and written to the log of who changed what."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -14,10 +16,12 @@ from django.utils import timezone
 
 from core.exceptions import BadRequest, NotFound
 from core.roles import Permission, role_check
+from registry.models import ModelState
 from registry.selectors import model_state_get
 from serving import signals
 
 from . import drift
+from .alert_evaluation import rule_alerts_resolve
 from .choices import BELOW, Performance
 from .models import AlertRule, CanaryPlan, Silence
 from .selectors import alert_get, silence_get
@@ -37,7 +41,30 @@ RULE_FIELDS = (
 # --- alert rules --------------------------------------------------------------------------------
 
 
+def _webhook_check(url: str) -> None:
+    """A rule's webhook may not point into the control plane's own host or network (loopback, link-local
+    such as a cloud's metadata address, private ranges) unless ALERT_WEBHOOK_ALLOW_PRIVATE says so: a
+    rule is written through the API, and the server would post wherever it says."""
+    if not url or settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
+        return
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        address = "127.0.0.1"
+    else:
+        try:
+            address = str(ipaddress.ip_address(host))
+        except ValueError:
+            return  # a name: not resolved here (no DNS lookups on a write; names are the operator's)
+    if not ipaddress.ip_address(address).is_global:
+        raise BadRequest(
+            f"the webhook's host {host!r} is a local or private address "
+            "(ALERT_WEBHOOK_ALLOW_PRIVATE=true allows it)",
+            code="invalid_webhook",
+        )
+
+
 def _rule_check(rule: AlertRule) -> None:
+    _webhook_check(rule.webhook_url)
     if rule.signal in Performance.values or rule.method == BELOW:
         if rule.signal not in Performance.values or rule.method != BELOW:
             raise BadRequest(
@@ -84,11 +111,14 @@ def alert_rule_update(*, rule_id: int, actor: User, **fields: Any) -> AlertRule:
         rule = AlertRule.objects.select_for_update().filter(pk=rule_id).first()
         if rule is None:
             raise NotFound(f"alert rule #{rule_id} does not exist")
+        was_enabled = rule.enabled
         for key, value in fields.items():
             if key in RULE_FIELDS:
                 setattr(rule, key, value)
         _rule_check(rule)
         rule.save()
+        if was_enabled and not rule.enabled:
+            rule_alerts_resolve(rule, note=f"rule #{rule.pk} disabled", actor=actor)
     log.info("alert rule #%s changed by %s: %s", rule_id, actor.get_username(), fields)
     return rule
 
@@ -97,7 +127,9 @@ def alert_rule_delete(*, rule_id: int, actor: User) -> None:
     """Delete a rule; its alerts stay (without their rule), its scores go with it."""
     role_check(user=actor, permission=Permission.MONITORING_CONFIGURE)
     rule = alert_rule_get(rule_id=rule_id)
-    rule.delete()
+    with transaction.atomic():
+        rule_alerts_resolve(rule, note=f"rule #{rule.pk} “{rule.name}” deleted", actor=actor)
+        rule.delete()
     log.info("alert rule #%s (%s) deleted by %s", rule_id, rule, actor.get_username())
 
 
@@ -165,6 +197,10 @@ def silence_create(
         raise BadRequest(
             "a silence needs at least one matcher (model, rule, version, severity or signal)",
             code="matcher_required",
+        )
+    if model and not ModelState.objects.filter(name=model).exists():
+        raise BadRequest(
+            f"there is no model {model!r}: the silence would match nothing", code="invalid_model"
         )
     if rule is not None:
         found = AlertRule.objects.filter(pk=rule).first()

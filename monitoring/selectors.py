@@ -13,13 +13,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.exceptions import NotFound
+from core.roles import Permission, can
 from registry import selectors as registry_selectors
 from registry.models import ModelState, PromotionEvent
 from serving import signals
 from serving.models import SamplePolicy
 
 from . import drift, ground_truth
-from .choices import AlertState, CanaryVerdict, Verdict
+from .choices import BOT, AlertState, CanaryVerdict, Verdict
 from .models import (
     Alert,
     AlertEvidence,
@@ -98,6 +99,10 @@ class Judgement:
     sides: list[tuple[str, int, int]]  # what was counted: (label, predictions, needed)
     at: datetime | None
 
+    @property
+    def bad(self) -> bool:
+        return self.verdict.startswith(Verdict.DRIFT) or self.verdict == CanaryVerdict.FAIL
+
 
 @dataclass(frozen=True)
 class ScoreSeries:
@@ -112,9 +117,8 @@ def _production_judgement(model: ModelState) -> Judgement | None:
     if version is None:
         return None
     latest: dict[int, DriftScore] = {}
-    for score in DriftScore.objects.filter(model=model.name, version=version, n_cur__gt=0).select_related(
-        "rule"
-    )[:500]:
+    scored = DriftScore.objects.filter(model=model.name, version=version, n_cur__gt=0, rule__enabled=True)
+    for score in scored.select_related("rule")[:500]:
         if score.rule_id is not None:
             latest.setdefault(score.rule_id, score)
     pair = f"v{version} (production) against its baseline"
@@ -122,20 +126,19 @@ def _production_judgement(model: ModelState) -> Judgement | None:
         return Judgement(pair, "not judged yet", False, [], None)
     scores = sorted(latest.values(), key=lambda s: (s.signal, s.method))
     verdicts = {s.verdict for s in scores}
+    drifting = sorted({s.signal for s in scores if s.verdict == Verdict.DRIFT})
+    short = Verdict.NOT_ENOUGH_DATA in verdicts
     verdict = (
-        Verdict.DRIFT
-        if Verdict.DRIFT in verdicts
-        else Verdict.NOT_ENOUGH_DATA
-        if Verdict.NOT_ENOUGH_DATA in verdicts
-        else Verdict.OK
+        f"drift in {', '.join(drifting)}" if drifting else Verdict.NOT_ENOUGH_DATA if short else Verdict.OK
     )
     sides = [
-        (f"{s.signal} ({s.method}, last {_span_text(s.window_end - s.window_start)})", s.n_cur,
-         s.rule.min_samples if s.rule else drift.MIN_SAMPLES)
+        (f"{s.signal} ({s.method}, last {_span_text(s.window_end - s.window_start)})"
+         + (" — drift" if s.verdict == Verdict.DRIFT else ""),
+         s.n_cur, s.rule.min_samples if s.rule else drift.MIN_SAMPLES)
         for s in scores
     ]  # fmt: skip
     return Judgement(
-        pair, verdict, Verdict.NOT_ENOUGH_DATA not in verdicts, sides, max(s.window_end for s in scores)
+        pair, str(verdict), bool(drifting) or not short, sides, max(s.window_end for s in scores)
     )
 
 
@@ -304,7 +307,7 @@ class AlertContext:
     nearby: list[PromotionEvent]  # the promotions closest to the start, a few each side, within two hours
     windows: list[MetricWindow]  # from six hours before the start
     trail: QuerySet[Any]
-    users: QuerySet[Any]  # who it may be assigned to
+    users: list[Any]  # who it may be assigned to
     silences: list[Silence]  # the active silences muting it
     evidence: list[AlertEvidence]  # example inputs kept with it
     store_on: bool  # whether the model's sample store keeps inputs (evidence needs it)
@@ -351,11 +354,17 @@ def alert_context(*, alert_id: int) -> AlertContext:
         nearby=_nearby(model, alert.started_at) if model is not None else [],
         windows=windows,
         trail=alert.events.select_related("actor"),
-        users=get_user_model().objects.filter(is_active=True).order_by("username"),
+        users=reviewers(),
         silences=silences_matching(alert),
         evidence=list(alert.evidence.all()),
         store_on=SamplePolicy.objects.filter(model=alert.model, enabled=True).exists(),
     )
+
+
+def reviewers() -> list[Any]:
+    """Who an alert may be assigned to: active users whose roles review alerts (not the canary bot)."""
+    users = get_user_model().objects.filter(is_active=True).exclude(username=BOT).order_by("username")
+    return [user for user in users.prefetch_related("groups") if can(user, Permission.ALERT_REVIEW)]
 
 
 def alert_evidence_get(*, alert_id: int, evidence_id: int) -> AlertEvidence:

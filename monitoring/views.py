@@ -49,7 +49,13 @@ def _span(request: HttpRequest) -> tuple[str, datetime, datetime | None, str]:
             return "1h", timezone.now() - selectors.WINDOW_CHOICES["1h"], None, exc.message
         last = until or timezone.now()
         if since >= last:
-            return "1h", last - selectors.WINDOW_CHOICES["1h"], None, "the range must start before it ends"
+            hour = selectors.WINDOW_CHOICES["1h"]
+            return (
+                "custom",
+                last - hour,
+                until,
+                "the range must start before it ends: showing the hour before its end",
+            )
         if last - since > selectors.LONGEST_SPAN:
             return "custom", last - selectors.LONGEST_SPAN, until, "a range spans at most 31 days: shortened"
         return "custom", since, until, ""
@@ -112,6 +118,7 @@ def model_monitoring(request: HttpRequest, name: str) -> HttpResponse:
         "min_labels": ground_truth.MIN_LABELS,
         "range_problem": problem,
         "refresh_seconds": int(settings.MONITORING_COLLECT_SECONDS),
+        "time_zone": timezone.get_current_timezone_name(),
     }
     if request.GET.get("refresh"):
         summary = render_to_string("monitoring/partials/_summary.html", context, request=request)

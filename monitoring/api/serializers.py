@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import Flag, Text, Whole
+from core.api import Closed, Flag, Text, Whole
 from serving import signals
 
 from ..choices import (
@@ -58,7 +58,7 @@ class AlertmanagerPayload(serializers.Serializer):
     alerts = AlertmanagerAlert(many=True, allow_empty=False)
 
 
-class ReviewInput(serializers.Serializer):
+class ReviewInput(Closed):
     """One review action on an alert; the fields beyond `action` and `note` belong to one action each."""
 
     action = serializers.ChoiceField(choices=ReviewAction.choices)
@@ -218,7 +218,7 @@ class AlertsOutput(serializers.Serializer):
     alerts = AlertListOutput(many=True)
 
 
-class SilenceInput(serializers.Serializer):
+class SilenceInput(Closed):
     """Matchers (at least one; empty matches anything) and an expiry; or `from_alert` to copy an alert's."""
 
     comment = Text(max_length=5000)
@@ -268,7 +268,7 @@ RULE_SIGNALS = sorted([*signals.SIGNALS, *Performance.values])
 RULE_METHODS = sorted([*THRESHOLDS, BELOW])
 
 
-class AlertRuleInput(serializers.Serializer):
+class AlertRuleInput(Closed):
     name = Text(max_length=200)
     signal = serializers.ChoiceField(
         choices=RULE_SIGNALS, help_text="a drift signal, or accuracy / estimated_accuracy"
@@ -312,7 +312,7 @@ class AlertRulesOutput(serializers.Serializer):
     rules = AlertRuleOutput(many=True)
 
 
-class CanaryPlanInput(serializers.Serializer):
+class CanaryPlanInput(Closed):
     steps = serializers.ListField(
         child=Whole(min_value=1, max_value=100), required=False, min_length=1, max_length=20,
         help_text="rising canary weights in percent; 100 asks for production approval",
@@ -345,7 +345,7 @@ class CanaryPlanOutput(serializers.Serializer):
 # --- ground truth ---------------------------------------------------------------------------------
 
 
-class FeedbackInput(serializers.Serializer):
+class FeedbackInput(Closed):
     label = Text(max_length=200, help_text="the true class, as the model's labels spell it")  # type: ignore[assignment]
 
 
@@ -360,14 +360,17 @@ class FeedbackOutput(serializers.Serializer):
     true_label = serializers.CharField()
     correct = serializers.BooleanField()
     predicted_at = serializers.DateTimeField()
+    counted = serializers.BooleanField(
+        help_text="whether it counts in accuracy: only live traffic's (tester, replay, shadow answers do not)"
+    )
 
 
-class FeedbackItem(serializers.Serializer):
+class FeedbackItem(Closed):
     prediction_id = Text(max_length=300)
     label = Text(max_length=200)  # type: ignore[assignment]
 
 
-class FeedbackBulkInput(serializers.Serializer):
+class FeedbackBulkInput(Closed):
     items = serializers.ListField(child=FeedbackItem(), allow_empty=False, max_length=1000)
 
 

@@ -12,6 +12,7 @@ from core.exceptions import BadRequest, NotFound
 from core.roles import Permission, actor_of, role_check
 from registry import selectors as registry_selectors
 from serving import sample_store, shadow
+from serving.signals import Source
 
 from .. import alert_evaluation, configuration, drift_evidence, ground_truth, preflight, selectors, tasks
 from ..alert_review import alert_review
@@ -291,11 +292,8 @@ class AlertRuleDetailApi(APIView):
     )
     def patch(self, request: Request, rule_id: int) -> Response:
         role_check(user=request.user, permission=Permission.MONITORING_CONFIGURE)
-        serializer = AlertRuleInput(data=request.data, partial=True)
-        if not serializer.is_valid():
-            raise BadRequest("; ".join(f"{k}: {v}" for k, v in serializer.errors.items()), code="invalid")
         rule = configuration.alert_rule_update(
-            rule_id=rule_id, actor=actor_of(request), **serializer.validated_data
+            rule_id=rule_id, actor=actor_of(request), **validated(AlertRuleInput, request.data, partial=True)
         )
         return Response(AlertRuleOutput(rule).data)
 
@@ -348,7 +346,8 @@ class FeedbackApi(APIView):
         feedback, status = ground_truth.feedback_record(
             prediction_id=prediction_id, label=data["label"], actor=actor_of(request)
         )
-        return Response(FeedbackOutput({**vars(feedback), "status": status}).data)
+        counted = feedback.source == Source.LIVE
+        return Response(FeedbackOutput({**vars(feedback), "status": status, "counted": counted}).data)
 
 
 class FeedbackBulkApi(APIView):

@@ -70,9 +70,14 @@
       fresh.figures.forEach((figure, i) => {
         Plotly.react(plots[i], figure.data, layoutFor(plots[i], figure));
       });
-      const open = [...summary.querySelectorAll("tr[data-series] details[open]")].map((d) => d.closest("tr").dataset.series);
+      // what the viewer opened and where they scrolled survive the swap
+      const open = [...summary.querySelectorAll("details[data-keep][open]")].map((d) => d.dataset.keep);
+      const scrolled = [...summary.querySelectorAll(".table-scroll, table.grid")].map((el) => el.scrollLeft);
+      const focused = summary.contains(document.activeElement) ? document.activeElement.closest("[data-keep]")?.dataset.keep : null;
       summary.innerHTML = fresh.summary;
-      open.forEach((key) => summary.querySelector(`tr[data-series="${CSS.escape(key)}"] details`)?.setAttribute("open", ""));
+      open.forEach((key) => summary.querySelector(`details[data-keep="${CSS.escape(key)}"]`)?.setAttribute("open", ""));
+      [...summary.querySelectorAll(".table-scroll, table.grid")].forEach((el, i) => { if (scrolled[i]) el.scrollLeft = scrolled[i]; });
+      if (focused) summary.querySelector(`[data-keep="${CSS.escape(focused)}"] summary`)?.focus();
       status.textContent = `updated ${fresh.updated}`;
     } catch (error) {
       status.textContent = `refresh failed (${error.message}); retrying`;

@@ -22,7 +22,7 @@ def test_monitoring_page_renders_charts_and_canary_verdicts(page, live_server, u
     expect(page.locator(".js-plotly-plot")).to_have_count(9)
     expect(page.get_by_test_id("canary-analyses")).to_contain_text("aborted")
     expect(page.get_by_test_id("judged")).to_contain_text(
-        "V1 (production) against its baseline: not judged yet"
+        "v1 (production) against its baseline: not judged yet"
     )
     page.screenshot(path=str(artifacts / "monitoring-page.png"), full_page=True)
     assert page.console_errors == []

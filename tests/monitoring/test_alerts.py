@@ -302,7 +302,7 @@ def test_a_silence_only_matches_what_it_names(watched, users):
     from monitoring.configuration import silence_create
     from monitoring.selectors import silences_matching
 
-    other = silence_create(actor=users["operator"], model="dogs", duration_minutes=30, comment="c")
+    other = silence_create(actor=users["operator"], model="cats", version=2, duration_minutes=30, comment="c")
     by_severity = silence_create(actor=users["operator"], severity="info", duration_minutes=30, comment="c")
     alert = _dark_alert(watched)  # critical, cats v1
     assert silences_matching(alert) == []
@@ -324,6 +324,8 @@ def test_a_silence_only_matches_what_it_names(watched, users):
         ({"model": "cats", "version": "1", "duration_minutes": 60, "comment": "c"}, "invalid"),
         ({"model": "cats", "severity": "loud", "duration_minutes": 60, "comment": "c"}, "invalid"),
         ({"from_alert": 999999, "duration_minutes": 60, "comment": "c"}, "not_found"),
+        ({"model": "nope", "duration_minutes": 60, "comment": "c"}, "invalid_model"),
+        ({"model": "cats", "duration_minutes": 60, "comment": "c", "matchers": {}}, "invalid"),
     ],
 )
 def test_a_bad_silence_is_refused_with_a_reason(watched, api, body, code):
@@ -513,3 +515,76 @@ def test_without_the_sample_store_the_alert_page_says_how_to_get_evidence(watche
     client.force_login(users["viewer"])
     page = client.get(f"/alerts/{alert.pk}/").content.decode()
     assert "The sample store of cats is off" in page and alert.evidence.count() == 0
+
+
+# --- what reviewers found: assignees, snoozes, silences, rules that stop ---------------------------
+
+
+def test_alerts_are_assigned_only_to_people_who_review_them(watched, users):
+    alert = _dark_alert(watched)
+    from monitoring.choices import BOT
+    from monitoring.selectors import reviewers
+
+    names = {u.username for u in reviewers()}
+    assert "viewer" not in names and BOT not in names and {"engineer", "approver", "operator"} <= names
+    for who in ("viewer", BOT):
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.get_or_create(username=who)[0]
+        with pytest.raises(BadRequest, match="may not review alerts"):
+            alert_review.alert_assign(alert_id=alert.pk, actor=users["engineer"], assignee=user)
+
+
+def test_a_snooze_is_one_kind_and_bounded(watched, users, settings):
+    alert = _dark_alert(watched)
+    operator = users["operator"]
+    later = timezone.now() + timedelta(hours=1)
+    with pytest.raises(BadRequest, match="one of them"):
+        alert_review.alert_snooze(alert_id=alert.pk, actor=operator, until=later, until_worse=True)
+    with pytest.raises(BadRequest, match="at most"):
+        alert_review.alert_snooze(
+            alert_id=alert.pk,
+            actor=operator,
+            until=timezone.now() + timedelta(days=settings.SILENCE_MAX_DAYS + 1),
+        )
+    assert alert_review.alert_snooze(alert_id=alert.pk, actor=operator, until=later).snoozed_until == later
+
+
+def test_disabling_or_deleting_a_rule_resolves_its_open_alerts(watched, users, api):
+    alert = _dark_alert(watched)
+    engineer = api("engineer")
+    assert (
+        engineer.patch(f"/api/v1/alert-rules/{watched.pk}", {"enabled": False}, format="json").status_code
+        == 200
+    )
+    alert.refresh_from_db()
+    assert alert.state == "resolved" and alert.events.last().note == f"rule #{watched.pk} disabled"
+    engineer.patch(f"/api/v1/alert-rules/{watched.pk}", {"enabled": True}, format="json")
+    [again] = alert_evaluation.alerts_evaluate()  # still dark: the same alert reopens
+    assert again.pk == alert.pk and again.state == "firing"
+    assert engineer.delete(f"/api/v1/alert-rules/{watched.pk}").status_code == 204
+    again.refresh_from_db()
+    assert again.state == "resolved" and "deleted" in again.events.last().note and again.rule is None
+
+
+def test_api_bodies_with_unknown_fields_are_refused(model_with_versions, api):
+    answer = api("engineer").post(
+        "/api/v1/models/cats/alert-rules/",
+        {"name": "x", "signal": "brightness", "method": "ks", "treshold": 0.2},
+        format="json",
+    )
+    assert answer.status_code == 400 and "treshold: unknown field" in answer.json()["error"]["message"]
+    listed = api("engineer").patch("/api/v1/alert-rules/1", [], format="json")
+    assert listed.status_code in (400, 404) and "ErrorDetail" not in listed.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9/hook", "http://localhost/x", "http://169.254.169.254/latest", "http://10.1.2.3/"],
+)
+def test_a_rule_webhook_may_not_point_inside(model_with_versions, api, url, settings):
+    body = {"name": "x", "signal": "brightness", "method": "ks", "webhook_url": url}
+    refused = api("engineer").post("/api/v1/models/cats/alert-rules/", body, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_webhook"
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True
+    assert api("engineer").post("/api/v1/models/cats/alert-rules/", body, format="json").status_code == 201

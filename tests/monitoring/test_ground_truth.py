@@ -112,9 +112,10 @@ def test_tester_answers_can_be_labelled_but_are_not_live_accuracy(model_with_ver
     client = Client()
     client.force_login(users["viewer"])
     answer = client.post("/models/cats/try/predict", data=png(3), content_type="image/png").json()
-    token_client(users["engineer"]).post(
+    sent = token_client(users["engineer"]).post(
         f"/v1/predictions/{answer['prediction_id']}/feedback", {"label": answer["label"]}, format="json"
     )
+    assert sent.json()["status"] == "recorded" and sent.json()["counted"] is False  # said, not silent
     assert Feedback.objects.get().source == "tester"
     now = timezone.now()
     assert ground_truth.performance(model="cats", since=now - timedelta(hours=1), until=now) == []

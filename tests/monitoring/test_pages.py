@@ -43,7 +43,7 @@ def test_the_summary_speaks_of_the_pair_judged_and_shows_latest_scores(client, u
 
     client.force_login(users["viewer"])
     page = client.get("/models/cats/monitoring").content.decode()
-    assert "V1 (production) against its baseline</strong>: not judged yet" in page
+    assert "v1 (production) against its baseline</strong>: not judged yet" in page
     bright = AlertRule.objects.create(
         model="cats", name="b", signal="brightness", method="ks", min_samples=200
     )
@@ -56,7 +56,7 @@ def test_the_summary_speaks_of_the_pair_judged_and_shows_latest_scores(client, u
     page = client.get("/models/cats/monitoring").content.decode()
     assert (
         'data-testid="not-enough"' in page
-        and "V1 (production) against its baseline</strong>: not enough data" in page
+        and "v1 (production) against its baseline</strong>: not enough data" in page
     )
     assert "sharpness (ks, last 15 min): 150 predictions, 200 needed" in page
     assert "brightness (ks, last 15 min): 2,273 predictions<" in page
