@@ -307,7 +307,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("BROKER_TIMEOUT_SECONDS", 3)
 # Redis's transport options; given to another transport they break it (kombu's SQLAlchemy transport hands
 # them to create_engine, which refuses them and the worker dies at start), so only Redis gets them.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+REDIS_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": env_float("BROKER_TIMEOUT_SECONDS", 3),
     "socket_connect_timeout": env_float("BROKER_TIMEOUT_SECONDS", 3),
     # A task whose worker died unacknowledged goes back to the queue after this long (Redis), found by a
@@ -316,8 +316,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("BROKER_RESTORE_INTERVAL_SECONDS", 10),
     "unacked_restore_throttle": 1,
 }
-if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://", "sentinel://")):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+REDIS_BROKERS = ("redis://", "rediss://", "redis+socket://", "sentinel://")
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    REDIS_BROKER_TRANSPORT_OPTIONS if CELERY_BROKER_URL.startswith(REDIS_BROKERS) else {}
+)
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
     "interval_start": 0,
