@@ -149,7 +149,7 @@ def _reopenable(alerts: QuerySet[Alert], now: datetime) -> Alert | None:
     return alerts.filter(state=AlertState.RESOLVED, resolved_at__gte=since).order_by("-resolved_at").first()
 
 
-def _reopen(alert: Alert, now: datetime) -> None:
+def _reopen(alert: Alert) -> None:
     """Fire again: an alert that had fired before fires at once (it met `for` then); one resolved while
     still pending is pending again. Acknowledgement, assignee, snooze and trail stay."""
     alert.state = AlertState.FIRING if alert.fired_at else AlertState.PENDING
@@ -161,30 +161,26 @@ def _retire_other_versions(rule: AlertRule, now: datetime) -> list[Alert]:
     """Resolve the rule's open alerts about versions no longer in production: the rule judges production,
     so their condition no longer exists."""
     production = model_state_get(name=rule.model).production_version
-    retired = []
-    for alert in (
-        Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED).exclude(version=production)
-    ):
-        alert.state, alert.resolved_at = AlertState.RESOLVED, now
-        alert.save(update_fields=["state", "resolved_at"])
-        left = f"v{alert.version} left production" + (
-            f" (v{production} is in production)" if production else ""
-        )
-        alert_event_record(alert, AlertEventAction.RESOLVED, note=left)
-        retired.append(alert)
-    return retired
+    now_in = f" (v{production} is in production)" if production else ""
+    stale = Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED).exclude(version=production)
+    return [_resolve(alert, now, note=f"v{alert.version} left production{now_in}") for alert in stale]
+
+
+def _resolve(alert: Alert, now: datetime, *, note: str, actor: User | None = None) -> Alert:
+    alert.state, alert.resolved_at = AlertState.RESOLVED, now
+    alert.save(update_fields=["state", "resolved_at"])
+    alert_event_record(alert, AlertEventAction.RESOLVED, actor=actor, note=note)
+    return alert
 
 
 def rule_alerts_resolve(rule: AlertRule, *, note: str, actor: User | None = None) -> list[Alert]:
     """Resolve a rule's open alerts when the rule stops judging (disabled or deleted): nothing would ever
     resolve them otherwise."""
-    resolved = []
-    for alert in Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED):
-        alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
-        alert.save(update_fields=["state", "resolved_at"])
-        alert_event_record(alert, AlertEventAction.RESOLVED, actor=actor, note=note)
-        resolved.append(alert)
-    return resolved
+    now = timezone.now()
+    return [
+        _resolve(alert, now, note=note, actor=actor)
+        for alert in Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED)
+    ]
 
 
 def _evaluate_rule(rule: AlertRule, now: datetime) -> list[Alert]:
@@ -200,7 +196,7 @@ def _evaluate_rule(rule: AlertRule, now: datetime) -> list[Alert]:
         action: str | None = None
         if score.verdict == Verdict.DRIFT:
             if alert is None and (alert := _reopenable(mine, now)) is not None:
-                _reopen(alert, now)
+                _reopen(alert)
                 action = AlertEventAction.REOPENED
             if alert is None:
                 alert = Alert.objects.create(
@@ -288,7 +284,7 @@ def _alertmanager_apply(item: dict[str, Any]) -> Alert:
     version = labels.get("version", "")
     if item["status"] == AlertState.FIRING:
         if alert is None and (alert := _reopenable(mine, timezone.now())) is not None:
-            _reopen(alert, timezone.now())
+            _reopen(alert)
             alert.save(update_fields=["state", "resolved_at", "reopened"])
             alert_event_record(alert, AlertEventAction.REOPENED, note="from Alertmanager", labels=labels)
         if alert is None:
