@@ -19,14 +19,14 @@ from serving.model_cache import model_cache
 from serving.samples import reference_set
 
 from .choices import BaselineSource
-from .models import Baseline
+from .models import Baseline, stats_version_now
 from .selectors import windows_sum
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-def baseline_from_reference(*, model_name: str, version: int) -> Baseline:
+def baseline_from_reference(*, model_name: str, version: int, reason: str = "") -> Baseline:
     """Run the version on the reference images, through the same preprocessing serving uses."""
     served = model_cache().served(model_name, version)
     counted: dict[str, dict[str, Any]] = defaultdict(
@@ -41,7 +41,12 @@ def baseline_from_reference(*, model_name: str, version: int) -> Baseline:
 
     images = reference_set()
     for sample in images:
-        prepared = preprocessing.prepare(sample.data, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
+        prepared = preprocessing.prepare(
+            sample.data,
+            served.metadata,
+            max_pixels=settings.SERVING_MAX_PIXELS,
+            margin=settings.SERVING_DECODE_MARGIN,
+        )
         scores = served.probabilities(served.batcher.model.run(prepared.tensor)[0])
         top = int(np.argmax(scores))
         stats = prepared.stats
@@ -58,17 +63,26 @@ def baseline_from_reference(*, model_name: str, version: int) -> Baseline:
         source=BaselineSource.REFERENCE,
         signals={k: {**v, "bins": dict(v["bins"])} for k, v in counted.items()},
         samples=len(images),
-        reason=f"{len(images)} reference images",
+        reason=reason or f"{len(images)} reference images",
     )
 
 
 def baselines_ensure() -> list[Baseline]:
-    """Build the reference baseline of every registered version that has none (idempotent; a beat task
-    right after registration, so each version has its reference before it ever takes traffic)."""
+    """Build the reference baseline of every registered version that has none of the current image
+    statistics (idempotent; a beat task right after registration, so each version has its reference
+    before it ever takes traffic). A version whose baselines measured the statistics another way gets a
+    new reference baseline: the old ones stay in its history, out of force."""
     made = []
-    have = set(Baseline.objects.values_list("model", "version"))
+    current = stats_version_now()
+    have = set(Baseline.objects.filter(stats_version=current).values_list("model", "version"))
+    older = set(Baseline.objects.exclude(stats_version=current).values_list("model", "version"))
     for model_name, version in sorted(registered_versions() - have):
-        made.append(baseline_from_reference(model_name=model_name, version=version))
+        reason = (
+            f"rebuilt from the reference images for image statistics v{current}"
+            if (model_name, version) in older
+            else ""
+        )
+        made.append(baseline_from_reference(model_name=model_name, version=version, reason=reason))
     return made
 
 

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from serving import preprocessing
 from serving.signals import SIGNALS, Source
 
 from .choices import (
@@ -63,6 +64,11 @@ class LiveWindows(models.Manager):
         return super().get_queryset().filter(source=Source.LIVE)
 
 
+def stats_version_now() -> int:
+    """The image statistics' version this code measures (serving.preprocessing.STATS_VERSION)."""
+    return preprocessing.STATS_VERSION
+
+
 class MetricWindow(models.Model):
     """Counts added to one signal of one model version, from one traffic source, between two
     collections."""
@@ -77,6 +83,9 @@ class MetricWindow(models.Model):
     bins = models.JSONField(help_text="bin label → count added in the window")
     total = models.FloatField()
     value_sum = models.FloatField(null=True, help_text="sum of observed values (histograms)")
+    stats_version = models.PositiveSmallIntegerField(
+        default=stats_version_now, help_text="how the image statistics were measured (never mixed)"
+    )
     run = models.ForeignKey(CollectionRun, on_delete=models.CASCADE, related_name="metric_windows")
 
     objects = models.Manager()
@@ -141,6 +150,9 @@ class Baseline(models.Model):
     window_end = models.DateTimeField(null=True, blank=True)
     signals = models.JSONField(help_text="signal → {bins, total, sum}")
     samples = models.PositiveIntegerField()
+    stats_version = models.PositiveSmallIntegerField(
+        default=stats_version_now, help_text="how the image statistics were measured (never mixed)"
+    )
     created_by = models.ForeignKey(
         "auth.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

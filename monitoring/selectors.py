@@ -31,6 +31,7 @@ from .models import (
     DriftScore,
     MetricWindow,
     Silence,
+    stats_version_now,
 )
 
 WINDOW_CHOICES = {
@@ -48,11 +49,19 @@ def windows_sum(
     *, model: str, version: int, stage: str, start: datetime, end: datetime, signal: str | None = None
 ) -> dict[str, dict[str, Any]]:
     """Signal → {"bins": {label: count}, "total": n, "sum": sum of values}, over windows ending in (start, end].
-    Fixed-edge histograms add up, so any span is the sum of its windows."""
+    Fixed-edge histograms add up, so any span is the sum of its windows; only windows measured as this code
+    measures (their stats_version) are counted."""
     out: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"bins": defaultdict(float), "total": 0.0, "sum": 0.0}
     )
-    rows = MetricWindow.live.filter(model=model, version=version, stage=stage, end__gt=start, end__lte=end)
+    rows = MetricWindow.live.filter(
+        model=model,
+        version=version,
+        stage=stage,
+        end__gt=start,
+        end__lte=end,
+        stats_version=stats_version_now(),
+    )
     if signal is not None:
         rows = rows.filter(signal=signal)
     for row in rows:
@@ -65,8 +74,11 @@ def windows_sum(
 
 
 def baseline_current(*, model_name: str, version: int) -> Baseline | None:
-    """The baseline in force for a version: its newest."""
-    return Baseline.objects.filter(model=model_name, version=version).first()
+    """The baseline in force for a version: its newest of the image statistics this code measures (an older
+    measurement's baseline is never compared with new windows; baselines_ensure rebuilds it)."""
+    return Baseline.objects.filter(
+        model=model_name, version=version, stats_version=stats_version_now()
+    ).first()
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,9 @@ class Batcher:
             # all-cores session and skip the hand-off. Under load every request goes to the batching
             # threads, so the all-cores session never competes with them (its idle threads spin).
             # With a batch wait configured, every request waits for company instead.
-            inline = self.max_wait == 0 and self._arrived <= 1 and not self._busy and not self._pending
+            # A stopped batcher (its version evicted while this request held it) runs it here too.
+            lone = self.max_wait == 0 and self._arrived <= 1 and not self._busy and not self._pending
+            inline = lone or self._stopped
             if inline:
                 self._busy += 1
             else:
@@ -106,7 +108,8 @@ class Batcher:
             self._busy -= 1
 
     def _take(self, worker: int) -> list:
-        """Wait for work (a helper worker for a full batch waiting), then take one batch; [] when stopped."""
+        """Wait for work (a helper worker for a full batch waiting), then take one batch ([] if another worker
+        took it first). Once stopped, what is still queued is run: a request never waits on an evicted version."""
         wanted = 1 if worker == 0 else self.max_batch
         with self._changed:
             while len(self._pending) < wanted and not self._stopped:
@@ -117,18 +120,18 @@ class Batcher:
                 if remaining <= 0:
                     break
                 self._changed.wait(remaining)
-            if self._stopped:
-                return []
             batch = [self._pending.popleft() for _ in range(min(len(self._pending), self.max_batch))]
             if batch:
                 self._busy += 1
             return batch
 
     def _work(self, worker: int) -> None:
-        while not self._stopped:
+        while True:
             batch = self._take(worker)
             if not batch:
-                continue
+                if self._stopped:
+                    return
+                continue  # another worker took what this one waited for
             started = time.perf_counter()
             try:
                 scores = self.model.run(np.concatenate([tensor for tensor, _, _ in batch]), under_load=True)

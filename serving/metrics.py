@@ -68,6 +68,16 @@ model_loaded = Gauge(
     ("model", "version"),
     multiprocess_mode="livemax",
 )
+models_loaded = Gauge(
+    f"{PREFIX}_models_loaded",
+    "Versions loaded in this serving process (at most SERVING_MAX_LOADED beyond the live ones)",
+    multiprocess_mode="livemax",
+)
+model_evictions = Counter(
+    f"{PREFIX}_model_evictions",
+    "Versions unloaded to stay within SERVING_MAX_LOADED (least recently used first)",
+    ("model",),
+)
 in_flight = Gauge(
     f"{PREFIX}_requests_in_flight",
     "Predictions being answered now (this pod's load: what the serving autoscaler scales on)",

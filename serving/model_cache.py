@@ -167,8 +167,11 @@ class ModelCache:
 
     def served(self, name: str, version: int, *, wait: float | None = None) -> Served:
         """The loaded version; waits for its load at most `wait` seconds (SERVING_LOAD_WAIT_SECONDS)."""
-        found = self._served.get((name, version))
+        key = (name, version)
+        found = self._served.get(key)
         if found is not None:
+            with contextlib.suppress(KeyError):  # evicted meanwhile: this request still uses it
+                self._served.move_to_end(key)  # least recently used is evicted first
             return found
         future = self.load_start(name, version)
         if future is None:
@@ -233,6 +236,7 @@ class ModelCache:
             self._failures.pop(key, None)
             self._loading.pop(key, None)
             self._evict()
+            metrics.models_loaded.set(len(self._served))
         return served
 
     def _retry(self, key: tuple[str, int]) -> None:
@@ -273,13 +277,16 @@ class ModelCache:
         return served
 
     def _evict(self) -> None:
+        """Beyond SERVING_MAX_LOADED, the least recently used versions that are not live are unloaded
+        (a request that holds one finishes with it: the batcher stops after its queue)."""
         pinned = {(r.name, v) for r in self._routes.values() for v in r.pinned}
-        extra = [key for key in self._served if key not in pinned]
+        extra = [key for key in self._served if key not in pinned]  # least recently used first
         while len(self._served) > settings.SERVING_MAX_LOADED and extra:
             key = extra.pop(0)
             served = self._served.pop(key)
             served.batcher.stop()
             metrics.model_loaded.labels(model=key[0], version=str(key[1])).set(0)
+            metrics.model_evictions.labels(model=key[0]).inc()
 
     def loaded(self) -> list[tuple[str, int]]:
         return list(self._served)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from core.exceptions import ApplicationError
 from modelspec.choices import ColorOrder, Layout, ResizePolicy
@@ -15,6 +17,22 @@ from modelspec.metadata import ModelMetadata
 
 ALPHA_BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as browsers do
 STATS_SIDE = 128  # statistics are computed on a thumbnail: cheap and scale-independent
+REDUCING_GAP = 3.0  # box-shrink large inputs by a whole factor while ≥ 3× the target remains
+DECODE_MARGIN = 3.0  # decode JPEGs (DCT scaling) down to no less than 3× the size the model needs
+SIDEWAYS = {5, 6, 7, 8}
+UPRIGHT = {  # EXIF orientation → what turns the stored pixels upright (the EXIF 2.3 table)
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Which measurement the image statistics are: baselines and windows of different versions are never
+# compared. 1: every pixel decoded; 2: JPEGs decoded at the size the model needs (prepare), which moves
+# the statistics of large JPEGs slightly (bench/serving/decode_agreement.py).
+STATS_VERSION = 2  # EXIF orientations whose stored pixels are turned a quarter
 
 
 class ImageRejected(ApplicationError):
@@ -51,20 +69,13 @@ class ImageStats:
         return self.width / self.height
 
 
-def image_decode(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Decode fully (so truncation shows now), refusing bombs before the pixels are allocated."""
-    if not data:
-        raise NotAnImage("the body is empty; send an image file")
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    """Pillow's failures while opening or decoding, as the errors a caller gets."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageTooLarge(
-                    f"the image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}"
-                )
-            image.load()
+            yield
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -75,7 +86,37 @@ def image_decode(data: bytes, *, max_pixels: int) -> Image.Image:
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise NotAnImage(f"the image could not be decoded (truncated or corrupt): {exc}") from exc
+
+
+def _open(data: bytes, *, max_pixels: int) -> Image.Image:
+    """The image's header read, refusing bombs before any pixel is allocated."""
+    if not data:
+        raise NotAnImage("the body is empty; send an image file")
+    with _decoding():
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageTooLarge(
+                f"the image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}"
+            )
     return image
+
+
+def _load(image: Image.Image) -> Image.Image:
+    with _decoding():
+        image.load()  # decode fully now, so truncation shows here
+    return image
+
+
+def image_decode(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Every pixel decoded (so truncation shows now), refusing bombs before the pixels are allocated."""
+    return _load(_open(data, max_pixels=max_pixels))
+
+
+def _orientation(image: Image.Image) -> int:
+    with contextlib.suppress(Exception):  # a broken EXIF block is ignored, as exif_transpose does
+        return int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    return 1
 
 
 def _sixteen_bit_to_8(image: Image.Image) -> Image.Image:
@@ -83,9 +124,11 @@ def _sixteen_bit_to_8(image: Image.Image) -> Image.Image:
     return Image.fromarray((np.clip(values, 0, 65535) >> 8).astype(np.uint8), mode="L")
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Every mode explicitly to 8-bit RGB; alpha is composited on white, 16-bit greys keep their top byte."""
-    image = ImageOps.exif_transpose(image)
+def to_rgb(image: Image.Image, *, upright: bool = True) -> Image.Image:
+    """Every mode explicitly to 8-bit RGB; alpha is composited on white, 16-bit greys keep their top byte.
+    `upright`: turned as its EXIF orientation says (else left as stored, for prepare to turn once small)."""
+    if upright:
+        image = ImageOps.exif_transpose(image)
     mode = image.mode
     if mode == "RGB":
         return image
@@ -105,25 +148,40 @@ def to_rgb(image: Image.Image) -> Image.Image:
     )
 
 
-def resize(image: Image.Image, metadata: ModelMetadata) -> Image.Image:
+def fitted_size(size: tuple[int, int], metadata: ModelMetadata) -> tuple[int, int]:
+    """What an upright image of `size` is scaled to before it is cropped or padded to the input size."""
     height, width = metadata.input_size
     if metadata.resize == ResizePolicy.STRETCH:
-        return image.resize((width, height), Image.Resampling.BILINEAR)
+        return width, height
     if metadata.resize == ResizePolicy.CENTER_CROP:
-        scale = max(width, height) / metadata.crop_ratio / min(image.size)
-        new_size = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
-        resized = image.resize(new_size, Image.Resampling.BILINEAR)
-        left, top = (resized.width - width) // 2, (resized.height - height) // 2
-        return resized.crop((left, top, left + width, top + height))
-    # letterbox: fit inside, pad with the mean colour so padding normalizes to zero
-    scale = min(width / image.width, height / image.height)
-    new_size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        scale = max(width, height) / metadata.crop_ratio / min(size)
+        return max(width, round(size[0] * scale)), max(height, round(size[1] * scale))
+    scale = min(width / size[0], height / size[1])  # letterbox: fit inside
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def resize(image: Image.Image, metadata: ModelMetadata, *, exact: bool = False) -> Image.Image:
+    """An upright image to the input size. Large reductions first shrink by a whole factor with a box
+    filter while REDUCING_GAP × the target remains, then resample the rest with the bilinear filter;
+    `exact` resamples in one pass."""
+    gap = None if exact else REDUCING_GAP
+    return place(
+        image.resize(fitted_size(image.size, metadata), Image.Resampling.BILINEAR, reducing_gap=gap), metadata
+    )
+
+
+def place(scaled: Image.Image, metadata: ModelMetadata) -> Image.Image:
+    """A scaled image (fitted_size) cropped or padded to the input size."""
+    height, width = metadata.input_size
+    if metadata.resize == ResizePolicy.STRETCH:
+        return scaled
+    if metadata.resize == ResizePolicy.CENTER_CROP:
+        left, top = (scaled.width - width) // 2, (scaled.height - height) // 2
+        return scaled.crop((left, top, left + width, top + height))
+    # letterbox: pad with the mean colour so padding normalizes to zero
     fill = tuple(int(round(m / metadata.scale)) for m in metadata.mean) if metadata.scale else (0, 0, 0)
     canvas = Image.new("RGB", (width, height), fill)
-    canvas.paste(
-        image.resize(new_size, Image.Resampling.BILINEAR),
-        ((width - new_size[0]) // 2, (height - new_size[1]) // 2),
-    )
+    canvas.paste(scaled, ((width - scaled.width) // 2, (height - scaled.height) // 2))
     return canvas
 
 
@@ -174,17 +232,49 @@ class Prepared:
     stats: ImageStats
 
 
-def prepare(data: bytes, metadata: ModelMetadata, *, max_pixels: int) -> Prepared:
-    image = image_decode(data, max_pixels=max_pixels)
+def prepare(
+    data: bytes,
+    metadata: ModelMetadata,
+    *,
+    max_pixels: int,
+    margin: float = DECODE_MARGIN,
+    exact: bool = False,
+) -> Prepared:
+    """Decode, orient, resize, normalize; plus the image statistics.
+
+    A JPEG is decoded at the size the model needs: libjpeg's DCT scaling (1/2, 1/4 or 1/8) skips most of
+    the work of a camera-sized photo, leaving at least `margin` × the size the model needs for the
+    bilinear filter (SERVING_DECODE_MARGIN; closer, and the answers of uncertain images move:
+    bench/README.md). The image is
+    scaled as stored and turned upright once small. `exact` decodes every pixel, turns it and resamples in
+    one pass: the reference the fast path is measured against (bench/serving/decode_agreement.py)."""
+    image = _open(data, max_pixels=max_pixels)
     original_mode = image.mode
-    rgb = to_rgb(image)
-    model_input = resize(rgb, metadata)
+    orientation = _orientation(image)
+    turned = orientation in SIDEWAYS
+    upright = image.size[::-1] if turned else image.size
+    if exact:
+        model_input = resize(to_rgb(_load(image)), metadata, exact=True)
+    else:
+        needed = fitted_size(upright, metadata)
+        decoded = (max(1, round(needed[0] * margin)), max(1, round(needed[1] * margin)))
+        image.draft(None, decoded[::-1] if turned else decoded)  # a no-op for formats other than JPEG
+        stored = to_rgb(_load(image), upright=False)
+        size = needed[::-1] if turned else needed
+        if turned:  # Pillow resamples across, then down: in the upright order, as the exact path does
+            stored = stored.resize(
+                (stored.width, size[1]), Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP
+            )
+        scaled = stored.resize(size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP)
+        if orientation in UPRIGHT:  # turned once small: a quarter turn of 12 MP costs tens of ms
+            scaled = scaled.transpose(UPRIGHT[orientation])
+        model_input = place(scaled, metadata)
     # Brightness, contrast and sharpness are measured on what the model sees (cheap: it is small);
     # size, aspect ratio and mode describe the upload.
     seen = image_stats(model_input, original_mode=original_mode)
     stats = ImageStats(
-        width=rgb.width,
-        height=rgb.height,
+        width=upright[0],
+        height=upright[1],
         mode=original_mode,
         brightness=seen.brightness,
         contrast=seen.contrast,

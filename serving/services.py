@@ -79,7 +79,12 @@ def _answer(served: Served, probabilities: np.ndarray) -> dict:
 
 def _prepare(data: bytes, served: Served, labels: dict) -> Prepared:
     try:
-        return prepare(data, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
+        return prepare(
+            data,
+            served.metadata,
+            max_pixels=settings.SERVING_MAX_PIXELS,
+            margin=settings.SERVING_DECODE_MARGIN,
+        )
     except ImageRejected:
         metrics.requests.labels(**labels, outcome="refused").inc()
         raise

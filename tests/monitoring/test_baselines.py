@@ -1,12 +1,15 @@
 """Baselines from the reference images bin exactly as serving does; a production window can be adopted."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from core.exceptions import BadRequest, Forbidden
 from monitoring import baselines, collection, selectors
-from monitoring.models import Baseline, MetricWindow
+from monitoring.models import Baseline, CollectionRun, MetricWindow
+from serving import preprocessing
 from serving.samples import reference_set
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,3 +70,32 @@ def test_adopt_a_production_window_as_baseline(live_server, model_with_versions,
     assert (adopted.source, adopted.samples, adopted.created_by) == ("window", 20, users["operator"])
     assert selectors.baseline_current(model_name="cats", version=1) == adopted
     assert Baseline.objects.count() == 1
+
+
+def test_baselines_of_older_image_statistics_are_rebuilt_not_compared(model_with_versions, users):
+    """When the statistics are measured another way (STATS_VERSION), the old baselines leave force, a new
+    reference baseline is built, and windows of the old measurement are not summed with new ones."""
+    made = baselines.baselines_ensure()
+    Baseline.objects.filter(pk__in=[b.pk for b in made]).update(stats_version=1)
+    old = Baseline.objects.get(model="cats", version=1)
+    assert selectors.baseline_current(model_name="cats", version=1) is None
+    rebuilt = baselines.baselines_ensure()
+    assert [(b.model, b.version) for b in rebuilt] == [("cats", 1), ("cats", 2), ("cats", 3)]
+    current = selectors.baseline_current(model_name="cats", version=1)
+    assert current.stats_version == preprocessing.STATS_VERSION and current.pk != old.pk
+    assert "rebuilt" in current.reason and f"v{preprocessing.STATS_VERSION}" in current.reason
+    assert current.signals["brightness"]["total"] == old.signals["brightness"]["total"]
+    assert Baseline.objects.filter(model="cats", version=1).count() == 2  # the old one stays in history
+    assert baselines.baselines_ensure() == []
+
+    run = CollectionRun.objects.create(ok=True)
+    now = timezone.now()
+    for stats_version, count in ((1, 7.0), (preprocessing.STATS_VERSION, 5.0)):
+        MetricWindow.objects.create(
+            model="cats", version=1, stage="production", signal="brightness", start=now - timedelta(minutes=5),
+            end=now, bins={"0.5": count}, total=count, value_sum=count / 2, run=run, stats_version=stats_version,
+        )  # fmt: skip
+    summed = selectors.windows_sum(
+        model="cats", version=1, stage="production", start=now - timedelta(hours=1), end=now
+    )
+    assert summed["brightness"]["total"] == 5.0

@@ -84,3 +84,26 @@ def test_stopped_batching_threads_exit(cats):
     for thread in batcher._threads:
         thread.join(5)
     assert not any(thread.is_alive() for thread in batcher._threads)
+
+
+def test_a_stopped_batcher_still_answers_what_was_queued_and_what_comes_after(cats):
+    """An evicted version's batcher is stopped while requests may still hold it: none of them hangs."""
+    model, tensors, expected = cats
+    batcher = Batcher(model, name="cats", version=1, max_batch=2, max_wait=0.5)  # queued requests wait
+    answers: dict[int, np.ndarray] = {}
+
+    def client(i):
+        with batcher.admitted():
+            answers[i] = batcher.submit(tensors[i], timeout=10)[0]
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    batcher.stop()
+    for t in threads:
+        t.join(20)
+    after, _ = batcher.submit(tensors[3], timeout=10)
+    assert sorted(answers) == [0, 1, 2]
+    for i, scores in answers.items():
+        np.testing.assert_allclose(scores, expected[i], rtol=1e-5)
+    np.testing.assert_allclose(after, expected[3], rtol=1e-5)

@@ -182,3 +182,66 @@ def test_prepare_end_to_end_shape_and_values():
     assert prepared.tensor.shape == (1, 3, 8, 8)
     np.testing.assert_allclose(prepared.tensor, 1.0)
     assert (prepared.stats.width, prepared.stats.height, prepared.stats.mode) == (30, 10, "RGB")
+
+
+QUADRANTS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0))  # upright: top-left, top-right, bottom-…
+
+
+def upright_quadrants(width: int, height: int) -> Image.Image:
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[: height // 2, : width // 2] = QUADRANTS[0]
+    pixels[: height // 2, width // 2 :] = QUADRANTS[1]
+    pixels[height // 2 :, : width // 2] = QUADRANTS[2]
+    pixels[height // 2 :, width // 2 :] = QUADRANTS[3]
+    return Image.fromarray(pixels)
+
+
+# What to do to upright pixels so that a viewer applying each EXIF orientation shows them upright again.
+STORED_AS = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_AS))
+@pytest.mark.parametrize("policy", ["center_crop", "stretch", "letterbox"])
+def test_camera_sized_jpegs_decode_small_and_upright_like_the_exact_path(orientation, policy):
+    """A 12 MP photo stored sideways (or mirrored) with its EXIF orientation: the fast path (DCT-scaled
+    decode, turned once small) gives the upright picture, the upload's upright size in the statistics,
+    and the model input of the exact path within a few levels."""
+    upright = upright_quadrants(4032, 3024)
+    stored = upright if STORED_AS[orientation] is None else upright.transpose(STORED_AS[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(stored, "JPEG", quality=90, exif=exif)
+    metadata = metadata_parse({**HALF, "input_size": "96x128", "resize": policy})
+    fast = prepare(data, metadata, max_pixels=20_000_000)
+    exact = prepare(data, metadata, max_pixels=20_000_000, exact=True)
+    assert (fast.stats.width, fast.stats.height) == (exact.stats.width, exact.stats.height) == (4032, 3024)
+    assert fast.tensor.shape == exact.tensor.shape == (1, 3, 96, 128)
+    levels = np.abs(fast.tensor - exact.tensor) * 0.5 * 255  # back to 0..255 steps
+    assert float(np.median(levels)) <= 1.0 and float(levels.mean()) < 3.0
+    pixels = np.round((fast.tensor[0].transpose(1, 2, 0) * 0.5 + 0.5) * 255)
+    height, width = pixels.shape[:2]
+    top, bottom = height // 2 - 20, height // 2 + 20  # inside the picture whatever the policy pads
+    for (y, x), colour in zip(
+        ((top, width // 4), (top, 3 * width // 4), (bottom, width // 4), (bottom, 3 * width // 4)),
+        QUADRANTS,
+        strict=True,
+    ):
+        np.testing.assert_allclose(pixels[y, x], colour, atol=12)
+
+
+def test_images_a_few_times_the_input_size_take_the_exact_path():
+    metadata = metadata_parse({**HALF, "input_size": "224x224", "resize": "center_crop"})
+    small = encode(upright_quadrants(640, 480), "JPEG")
+    np.testing.assert_array_equal(  # at 640 × 480 nothing is skipped: the two paths agree exactly
+        prepare(small, metadata, max_pixels=10**7).tensor,
+        prepare(small, metadata, max_pixels=10**7, exact=True).tensor,
+    )
