@@ -205,6 +205,9 @@ class LoadedModel:
 # --- optimisation and measurement (used by the demo export and the benchmarks) ---------------
 
 
+INT8_METHOD = "static QDQ, per-channel INT8 weights, UINT8 activations (MinMax), softmax in float"
+
+
 def quantize_int8(model_bytes: bytes, calibration: list[np.ndarray], *, mode: str = "static") -> bytes:
     """INT8 with onnxruntime: 'static' = QDQ, per-channel weights, activations calibrated on real
     inputs; 'dynamic' = weights only, activations quantized at run time."""
@@ -230,8 +233,13 @@ def quantize_int8(model_bytes: bytes, calibration: list[np.ndarray], *, mode: st
                     item = next(self._items, None)
                     return None if item is None else {input_name: item}
 
-            # The output distribution stays in float: a quantized softmax no longer sums to 1.
-            softmax = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Softmax"]
+            # The output distribution stays in float: a quantized softmax no longer sums to 1. Nodes are
+            # excluded by name, so every node gets one (an unnamed softmax would exclude every unnamed node).
+            graph_model = onnx.load(str(prepared))
+            for index, node in enumerate(graph_model.graph.node):
+                node.name = node.name or f"{node.op_type}_{index}"
+            onnx.save(graph_model, str(prepared))
+            softmax = [n.name for n in graph_model.graph.node if n.op_type == "Softmax"]
             q.quantize_static(
                 str(prepared),
                 str(target),
@@ -257,3 +265,45 @@ def latency_ms(model_bytes: bytes, tensor: np.ndarray, *, runs: int = 30, thread
         model.run(tensor)
         times.append((time.perf_counter() - started) * 1000)
     return float(np.median(times))
+
+
+@dataclass(frozen=True)
+class AgreementReport:
+    images: int
+    agreement: float  # top-1 of the candidate equals the source's, over every image
+    confident: int  # images where the source's top-1 probability is above `confident`
+    agreement_confident: float
+    source_ms: float  # median session.run time on one image (all cores), rounds interleaved
+    int8_ms: float
+
+    @property
+    def latency_ratio(self) -> float:
+        return self.int8_ms / self.source_ms
+
+
+def agreement_report(
+    source: bytes, candidate: bytes, tensors: list[np.ndarray], *, confident: float = 0.5, rounds: int = 3
+) -> AgreementReport:
+    """How a derived model (e.g. INT8) answers against its source on the same inputs, and how fast: latency
+    is measured in alternating rounds on one input, so both models see the same machine."""
+    if not tensors:
+        raise BadRequest("no images to compare the models on", code="no_images")
+    first, second = LoadedModel(source), LoadedModel(candidate)
+    scores = [first.run(t)[0] for t in tensors]
+    same = np.array(
+        [int(np.argmax(s)) == int(np.argmax(second.run(t)[0])) for s, t in zip(scores, tensors, strict=True)]
+    )
+    sure = np.array([float(np.max(s)) > confident for s in scores])
+    source_ms: list[float] = []
+    candidate_ms: list[float] = []
+    for _ in range(rounds):
+        source_ms.append(latency_ms(source, tensors[0], runs=20))
+        candidate_ms.append(latency_ms(candidate, tensors[0], runs=20))
+    return AgreementReport(
+        images=len(tensors),
+        agreement=float(same.mean()),
+        confident=int(sure.sum()),
+        agreement_confident=float(same[sure].mean()) if sure.any() else 1.0,
+        source_ms=float(np.median(source_ms)),
+        int8_ms=float(np.median(candidate_ms)),
+    )

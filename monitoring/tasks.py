@@ -7,8 +7,8 @@ from core.exceptions import ServiceUnavailable
 from registry.selectors import model_state_list
 from serving import sample_store
 
-from . import alert_evaluation, baselines, canary, collection, drift_evidence, preflight
-from .models import PreflightRun, PreflightStatus
+from . import alert_evaluation, baselines, canary, collection, drift_evidence, preflight, quantization
+from .models import PreflightRun, PreflightStatus, QuantizationRun
 
 
 @shared_task(name="monitoring.tasks.collect_metrics")
@@ -44,20 +44,39 @@ def run_preflight(run_id: int) -> dict:
 
 
 def preflight_request(**kwargs) -> PreflightRun:
-    """Queue a pre-flight and hand it to a worker (pages and the API). With the broker unreachable the run
-    is marked failed, saying why, and the caller is told 503: nothing waits forever in "queued"."""
+    """Queue a pre-flight and hand it to a worker (pages and the API)."""
     run = preflight.preflight_start(**kwargs)
     if run.status == PreflightStatus.QUEUED and run.done == 0:
-        try:
-            run_preflight.delay(run.pk)
-        except KombuError as exc:
-            preflight.preflight_failed(run=run, error=f"the task queue is unavailable: {exc}")
-            raise ServiceUnavailable(
-                f"the task queue (Celery's broker) is unavailable ({exc}), so the pre-flight could not start; "
-                "try again shortly",
-                code="queue_unavailable",
-            ) from exc
+        _enqueue(run_preflight, run, preflight.preflight_failed, "the pre-flight")
     return run
+
+
+@shared_task(name="monitoring.tasks.run_quantization")
+def run_quantization(run_id: int) -> dict:
+    run = quantization.quantization_execute(run_id=run_id)
+    return {"run": run.pk, "status": run.status, "new_version": run.new_version}
+
+
+def quantization_request(**kwargs) -> QuantizationRun:
+    """Queue an INT8 build and hand it to a worker (pages and the API)."""
+    run = quantization.quantization_start(**kwargs)
+    if run.status == PreflightStatus.QUEUED and not run.step:
+        _enqueue(run_quantization, run, quantization.quantization_failed, "the INT8 build")
+    return run
+
+
+def _enqueue(task, run, failed, what: str) -> None:
+    """Hand a queued run to a worker. With the broker unreachable the run is marked failed, saying why,
+    and the caller is told 503: nothing waits forever in "queued"."""
+    try:
+        task.delay(run.pk)
+    except KombuError as exc:
+        failed(run=run, error=f"the task queue is unavailable: {exc}")
+        raise ServiceUnavailable(
+            f"the task queue (Celery's broker) is unavailable ({exc}), so {what} could not start; "
+            "try again shortly",
+            code="queue_unavailable",
+        ) from exc
 
 
 @shared_task(name="monitoring.tasks.enforce_sample_limits")

@@ -22,7 +22,17 @@ from registry import selectors as registry_selectors
 from registry.choices import Stage
 from serving import sample_store, shadow, signals
 
-from . import charts, configuration, drift, drift_evidence, ground_truth, preflight, selectors, tasks
+from . import (
+    charts,
+    configuration,
+    drift,
+    drift_evidence,
+    ground_truth,
+    preflight,
+    quantization,
+    selectors,
+    tasks,
+)
 from .alert_review import alert_review
 from .api.serializers import (
     RULE_METHODS,
@@ -362,6 +372,26 @@ def version_preflight(request: HttpRequest, name: str, version: int) -> HttpResp
         "limit": settings.PREFLIGHT_SAMPLES,
     }
     return render(request, "monitoring/partials/_preflight.html", context)
+
+
+@login_required
+def version_quantization(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    """GET: the version's INT8 card (polls itself while the job runs). POST: start a build."""
+    if request.method == "POST":
+        try:
+            tasks.quantization_request(model_name=name, version=version, actor=actor_of(request))
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("registry:version-detail", name=name, version=version)
+    model = registry_selectors.model_state_get(name=name)
+    run = quantization.quantization_latest(model_name=name, version=version)
+    context = {
+        "model": model,
+        "version": version,
+        "run": run,
+        "active": run is not None and run.status in quantization.ACTIVE,
+    }
+    return render(request, "monitoring/partials/_quantization.html", context)
 
 
 @login_required

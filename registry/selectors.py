@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from core.exceptions import NotFound
 
@@ -58,14 +60,13 @@ def event_list(*, model: ModelState | None = None, limit: int | None = None) -> 
 
 
 def _last_event_by_model() -> dict[int, PromotionEvent]:
-    """The latest event of each model, in one query."""
-    latest: dict[int, PromotionEvent] = {}
-    events = PromotionEvent.objects.select_related("model", "actor").order_by(
-        "model_id", "-created_at", "-id"
+    """The latest event of each model, in two queries however long the history."""
+    latest = (
+        PromotionEvent.objects.filter(model=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
     )
-    for event in events:
-        latest.setdefault(event.model_id, event)
-    return latest
+    ids = ModelState.objects.annotate(latest=Subquery(latest)).values_list("latest", flat=True)
+    events = PromotionEvent.objects.select_related("model", "actor").filter(pk__in=[i for i in ids if i])
+    return {event.model_id: event for event in events}
 
 
 def registered_versions() -> set[tuple[str, int]]:
@@ -84,10 +85,14 @@ def pending_request(*, model: ModelState) -> ProductionRequest | None:
 
 def production_stack(*, model: ModelState) -> list[int]:
     """Replay production changes: an approval pushes a version, a rollback pops back to the one below."""
-    stack: list[int] = []
     events = PromotionEvent.objects.filter(model=model, action__in=PRODUCTION_CHANGING).order_by(
         "created_at", "id"
     )
+    return _replayed(events)
+
+
+def _replayed(events: Iterable[PromotionEvent]) -> list[int]:
+    stack: list[int] = []
     for event in events:
         if event.action == Action.ROLLBACK:
             while stack and stack[-1] == event.from_version:
@@ -99,7 +104,10 @@ def production_stack(*, model: ModelState) -> list[int]:
 
 def rollback_target(*, model: ModelState) -> int | None:
     """The last good production version: the holder before the current one, skipping rolled-back ones."""
-    stack = production_stack(model=model)
+    return _below_production(production_stack(model=model), model)
+
+
+def _below_production(stack: list[int], model: ModelState) -> int | None:
     if len(stack) < 2 or stack[-1] != model.production_version:
         return None
     return stack[-2]
@@ -116,14 +124,23 @@ class ModelSummary:
 
 
 def model_summaries() -> list[ModelSummary]:
-    """Every model, for the list page and the API's list."""
+    """Every model, for the list page and the API's list: a fixed number of queries however many models."""
     last = _last_event_by_model()
+    pending = {
+        request.model_id: request
+        for request in ProductionRequest.objects.select_related("requested_by")
+        .filter(status=RequestStatus.PENDING)
+        .order_by("created_at", "id")  # one pending per model (a constraint); else the newest wins
+    }
+    changes: dict[int, list[PromotionEvent]] = defaultdict(list)
+    for event in PromotionEvent.objects.filter(action__in=PRODUCTION_CHANGING).order_by("created_at", "id"):
+        changes[event.model_id].append(event)
     return [
         ModelSummary(
             model=model,
             last_event=last.get(model.pk),
-            pending=pending_request(model=model),
-            rollback_to=rollback_target(model=model),
+            pending=pending.get(model.pk),
+            rollback_to=_below_production(_replayed(changes[model.pk]), model),
         )
         for model in model_state_list()
     ]

@@ -115,11 +115,13 @@ def wrk(url: str, *, script: str, connections: int, seconds: int, image: Path | 
     return json.loads(out.strip().splitlines()[-1])
 
 
-def start_server(var: Path, port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_server(
+    var: Path, port: int, workers: int, threads: int, *, cache: bool = False
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "CONTROLPLANE_VAR_DIR": str(var),
-        "SERVING_CACHE_ENABLED": "false",  # every request is a real inference
+        "SERVING_CACHE_ENABLED": "true" if cache else "false",  # off: every request is a real inference
         "LOG_LEVEL": "WARNING",
         # as deployed: DEBUG off (with it on, WhiteNoise looks for a static file on every request)
         "DEBUG": "false",

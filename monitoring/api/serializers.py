@@ -130,6 +130,25 @@ class PreflightOutput(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
+class QuantizationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField()
+    version = serializers.IntegerField(help_text="the source version")
+    status = serializers.CharField()
+    step = serializers.CharField(help_text="what the job is doing; progress is done of total")
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    new_version = serializers.IntegerField(allow_null=True, help_text="the INT8 version, once registered")
+    result = serializers.JSONField(
+        help_text="method, calibration_images, images, agreement, confident_images, agreement_confident, "
+        "latency_ms (source, int8), latency_ratio, bytes, sha256"
+    )
+    error = serializers.CharField()
+    started_by = serializers.CharField(source="started_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class ShadowInput(serializers.Serializer):
     version = Whole(min_value=1, max_value=999_999_999, help_text="the staging version")
     share = Whole(min_value=1, max_value=100, help_text="percent of live production requests mirrored")

@@ -21,4 +21,7 @@ urlpatterns = [
     path("models/<str:name>/shadow", views.ShadowApi.as_view(), name="shadow"),
     path("models/<str:name>/shadow/stop", views.ShadowStopApi.as_view(), name="shadow-stop"),
     path("models/<str:name>/versions/<id:version>/preflight", views.PreflightApi.as_view(), name="preflight"),
+    path(
+        "models/<str:name>/versions/<id:version>/quantize", views.QuantizationApi.as_view(), name="quantize"
+    ),
 ]

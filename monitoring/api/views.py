@@ -14,7 +14,16 @@ from registry import selectors as registry_selectors
 from serving import sample_store, shadow
 from serving.signals import Source
 
-from .. import alert_evaluation, configuration, drift_evidence, ground_truth, preflight, selectors, tasks
+from .. import (
+    alert_evaluation,
+    configuration,
+    drift_evidence,
+    ground_truth,
+    preflight,
+    quantization,
+    selectors,
+    tasks,
+)
 from ..alert_review import alert_review
 from .serializers import (
     AlertDetailOutput,
@@ -32,6 +41,7 @@ from .serializers import (
     PreflightInput,
     PreflightOutput,
     PurgedOutput,
+    QuantizationOutput,
     ReviewInput,
     SamplePolicyInput,
     SampleStoreOutput,
@@ -128,6 +138,34 @@ class PreflightApi(APIView):
             **validated(PreflightInput, request.data),
         )
         return Response(PreflightOutput(run).data, status=202)
+
+
+class QuantizationApi(APIView):
+    """INT8 builds of a version: calibrated, compared with the source, registered as a new version."""
+
+    @extend_schema(
+        operation_id="quantize_get",
+        summary="The latest INT8 build of a version (progress while it runs, the report when done)",
+        responses={200: QuantizationOutput},
+    )
+    def get(self, request: Request, name: str, version: int) -> Response:
+        registry_selectors.model_state_get(name=name)
+        run = quantization.quantization_latest(model_name=name, version=version)
+        if run is None:
+            raise NotFound(f"v{version} of {name!r} has no INT8 build yet", code="no_quantization")
+        return Response(QuantizationOutput(run).data)
+
+    @extend_schema(
+        operation_id="quantize_start",
+        summary="Quantize a version to INT8 (a Celery job): registers the INT8 version with its agreement "
+        "report and latency ratio as metrics",
+        request=None,
+        responses={202: QuantizationOutput},
+    )
+    def post(self, request: Request, name: str, version: int) -> Response:
+        role_check(user=request.user, permission=Permission.REGISTER)
+        run = tasks.quantization_request(model_name=name, version=version, actor=actor_of(request))
+        return Response(QuantizationOutput(run).data, status=202)
 
 
 class ShadowApi(APIView):

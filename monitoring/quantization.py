@@ -1,0 +1,177 @@
+"""INT8 as a feature: "quantize this version" calibrates on the reference images and the model's stored
+production inputs, checks the INT8 model against its source on every sample image and stored input
+(top-1 agreement overall and where the source is confident, latency ratio measured side by side), and
+registers it as a new version with that report as its run's metrics. A Celery task runs it
+(tasks.run_quantization); pages and the API start it and follow its progress."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from core import roles
+from core.exceptions import ApplicationError
+from core.roles import Permission
+from modelspec import onnx_runtime
+from modelspec.metadata import metadata_from_stored
+from registry import mlflow_gateway
+from registry import selectors as registry_selectors
+from registry import services as registry_services
+from registry.exceptions import TransitionRefused
+from serving import preprocessing, sample_store, samples
+
+from .models import PreflightStatus, QuantizationRun
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+ACTIVE = (PreflightStatus.QUEUED, PreflightStatus.RUNNING)
+QUANTIZED_FROM = "cp.quantized_from"  # the tag an INT8 version carries: the version it was made from
+CONFIDENT = 0.5  # "confident": the source's top-1 probability above this
+LATENCY_ROUNDS = 3
+
+
+def quantization_start(*, model_name: str, version: int, actor: User) -> QuantizationRun:
+    """Queue an INT8 build of `version` (the caller enqueues the task). A build already queued or running
+    for the version is returned instead of a second one; an INT8 version is not quantized again."""
+    roles.role_check(user=actor, permission=Permission.REGISTER)
+    model = registry_selectors.model_state_get(name=model_name)
+    row = registry_selectors.version_row(model=model, version=version)  # 404 for an unknown version
+    source = row.info.tags.get(QUANTIZED_FROM)
+    if source:
+        raise TransitionRefused(f"v{version} is already the INT8 build of v{source}", code="already_int8")
+    running = QuantizationRun.objects.filter(model=model_name, version=version, status__in=ACTIVE).first()
+    if running is not None:
+        return running
+    return QuantizationRun.objects.create(model=model_name, version=version, started_by=actor)
+
+
+def quantization_failed(*, run: QuantizationRun, error: str) -> None:
+    run.status, run.error, run.finished_at = PreflightStatus.FAILED, error[:2000], timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+
+
+def quantization_latest(*, model_name: str, version: int) -> QuantizationRun | None:
+    return QuantizationRun.objects.filter(model=model_name, version=version).first()
+
+
+def _step(run: QuantizationRun, step: str, *, total: int | None = None) -> None:
+    run.step, run.done = step, 0
+    if total is not None:
+        run.total = total
+    run.save(update_fields=["step", "done", "total"])
+
+
+def _tick(run: QuantizationRun, every: int = 8) -> None:
+    run.done += 1
+    if run.done % every == 0 or run.done == run.total:
+        run.save(update_fields=["done"])
+
+
+def quantization_execute(*, run_id: int) -> QuantizationRun:
+    """Run a queued build (the Celery task's body); safe to run again: a finished run is left alone."""
+    run = QuantizationRun.objects.get(pk=run_id)
+    if run.status not in ACTIVE:
+        return run
+    run.status = PreflightStatus.RUNNING
+    run.save(update_fields=["status"])
+    try:
+        result = _build_and_register(run)
+    except ApplicationError as exc:
+        quantization_failed(run=run, error=exc.message)
+        return run
+    except Exception as exc:  # noqa: BLE001 - the run says why it stopped; the worker goes on
+        quantization_failed(run=run, error=f"{type(exc).__name__}: {exc}")
+        return run
+    run.result, run.new_version = result, result["new_version"]
+    run.status, run.step, run.finished_at = PreflightStatus.DONE, "done", timezone.now()
+    run.save(update_fields=["result", "new_version", "status", "step", "finished_at"])
+    return run
+
+
+def _inputs(run: QuantizationRun) -> tuple[list[bytes], list[bytes]]:
+    """(calibration, evaluation) images: the reference images and up to QUANTIZE_STORED_SAMPLES stored
+    production inputs calibrate; every sample image and the stored inputs evaluate."""
+    stored = [
+        sample_store.sample_bytes(s)
+        for s in sample_store.samples_for_replay(model=run.model, limit=settings.QUANTIZE_STORED_SAMPLES)
+    ]
+    calibration = [s.data for s in samples.reference_set()] + stored
+    evaluation = [s.data for s in samples.sample_set()] + stored
+    return calibration, evaluation
+
+
+def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
+    actor = run.started_by
+    if actor is None:
+        raise TransitionRefused("the account that asked for this build is gone", code="no_actor")
+    _step(run, "loading the source version")
+    fp32 = mlflow_gateway.version_onnx_bytes(name=run.model, version=run.version)
+    stored_metadata = mlflow_gateway.version_metadata(name=run.model, version=run.version)
+    metadata = metadata_from_stored(stored_metadata)
+    calibration_images, evaluation_images = _inputs(run)
+
+    def tensors(images: list[bytes]) -> list[np.ndarray]:
+        out = []
+        for data in images:
+            try:
+                out.append(
+                    preprocessing.prepare(
+                        data,
+                        metadata,
+                        max_pixels=settings.SERVING_MAX_PIXELS,
+                        margin=settings.SERVING_DECODE_MARGIN,
+                    ).tensor
+                )
+            except preprocessing.ImageRejected:
+                pass  # a stored input this version cannot read is no calibration data
+            _tick(run)
+        return out
+
+    _step(run, "preparing the calibration images", total=len(calibration_images))
+    calibration = tensors(calibration_images)
+    _step(run, "quantizing (calibrating the activations)", total=1)
+    int8 = onnx_runtime.quantize_int8(fp32, calibration)
+    run.done = 1
+    run.save(update_fields=["done"])
+    _step(run, "comparing INT8 with the source", total=len(evaluation_images))
+    evaluation = tensors(evaluation_images)
+    report = onnx_runtime.agreement_report(fp32, int8, evaluation, confident=CONFIDENT, rounds=LATENCY_ROUNDS)
+    _step(run, "registering the INT8 version")
+    registered = registry_services.version_register(
+        model_name=run.model,
+        actor=actor,
+        metadata=metadata,
+        onnx_file=int8,
+        description=(
+            f"INT8 of v{run.version} ({onnx_runtime.INT8_METHOD}): top-1 agreement "
+            f"{report.agreement:.1%} on {report.images} images ({report.agreement_confident:.1%} of the "
+            f"{report.confident} the source is confident about), latency ×{report.latency_ratio:.2f}"
+        ),
+        tags={QUANTIZED_FROM: str(run.version), "cp.quantization": onnx_runtime.INT8_METHOD},
+        params={"quantized_from": str(run.version), "quantization": onnx_runtime.INT8_METHOD},
+        metrics={
+            "int8_top1_agreement": report.agreement,
+            "int8_top1_agreement_confident": report.agreement_confident,
+            "int8_latency_ratio": report.latency_ratio,
+            "int8_evaluated_images": float(report.images),
+            "int8_calibration_images": float(len(calibration)),
+        },
+    )
+    return {
+        "new_version": registered.version.version,
+        "method": onnx_runtime.INT8_METHOD,
+        "calibration_images": len(calibration),
+        "images": report.images,
+        "agreement": report.agreement,
+        "confident_images": report.confident,
+        "agreement_confident": report.agreement_confident,
+        "latency_ms": {"source": report.source_ms, "int8": report.int8_ms},
+        "latency_ratio": report.latency_ratio,
+        "bytes": {"source": len(fp32), "int8": len(int8)},
+        "sha256": hashlib.sha256(int8).hexdigest(),
+    }
