@@ -18,7 +18,7 @@ from modelspec.metadata import ModelMetadata
 ALPHA_BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as browsers do
 STATS_SIDE = 128  # statistics are computed on a thumbnail: cheap and scale-independent
 REDUCING_GAP = 3.0  # box-shrink large inputs by a whole factor while ≥ 3× the target remains
-DECODE_MARGIN = 3.0  # decode JPEGs (DCT scaling) down to no less than 3× the size the model needs
+DECODE_MARGIN = 2.5  # decode JPEGs (DCT scaling) down to no less than 2.5× the size the model needs
 SIDEWAYS = {5, 6, 7, 8}
 UPRIGHT = {  # EXIF orientation → what turns the stored pixels upright (the EXIF 2.3 table)
     2: Image.Transpose.FLIP_LEFT_RIGHT,

@@ -41,7 +41,7 @@ PEERS = ROOT / "bench" / "peers"
 CONNECTIONS = (1, 4, 8, 16)
 
 from decode_agreement import camera_jpeg  # noqa: E402
-from run import MODEL, raw_pipeline, start_server, wrk  # noqa: E402
+from run import MODEL, raw_pipeline, server_stop, start_server, wrk  # noqa: E402
 
 
 def inputs() -> dict[str, bytes]:
@@ -94,7 +94,7 @@ def start_guide(model_path: Path, port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--app-dir", str(PEERS), "guide_fastapi:app", "--port", str(port),
          "--log-level", "warning", "--no-access-log"],
-        env={**os.environ, "BENCH_MODEL": str(model_path)},
+        env={**os.environ, "BENCH_MODEL": str(model_path)}, start_new_session=True,
     )  # fmt: skip
     _wait_ready(f"http://127.0.0.1:{port}/docs", server)
     return server
@@ -105,6 +105,7 @@ def start_bento(python: str, model_path: Path, port: int) -> subprocess.Popen:
         [python, "-m", "bentoml", "serve", "bento_service:Classifier", "--port", str(port), "--working-dir",
          str(PEERS)],
         env={**os.environ, "BENCH_MODEL": str(model_path)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )  # fmt: skip
     _wait_ready(f"http://127.0.0.1:{port}/readyz", server, attempts=600)
     return server
@@ -120,7 +121,7 @@ def _wait_ready(url: str, server: subprocess.Popen, attempts: int = 300) -> None
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    server.kill()
+    server_stop(server)
     raise SystemExit(f"{url} did not become ready")
 
 
@@ -133,14 +134,6 @@ def drive(url: str, files: dict[str, Path], seconds: int, *, script: str = "post
         }
         print(url, size, {c: round(r["rps"], 1) for c, r in out[size].items()}, flush=True)
     return out
-
-
-def stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
 
 
 def main() -> None:
@@ -184,7 +177,7 @@ def main() -> None:
         )
         load.wait()
     finally:
-        stop(server)
+        server_stop(server)
     server = start_server(var, args.port, 2, 16, cache=True)
     try:
         results["systems"]["ours, cache on, half repeats"] = drive(
@@ -192,12 +185,12 @@ def main() -> None:
             script="post_half_repeats.lua",
         )  # fmt: skip
     finally:
-        stop(server)
+        server_stop(server)
     guide = start_guide(model_path, args.port + 1)
     try:
         results["systems"]["guide"] = drive(f"http://127.0.0.1:{args.port + 1}/predict", files, args.seconds)
     finally:
-        stop(guide)
+        server_stop(guide)
     if args.bento_python:
         bento = start_bento(args.bento_python, model_path, args.port + 2)
         try:
@@ -205,7 +198,7 @@ def main() -> None:
                 f"http://127.0.0.1:{args.port + 2}/predict", files, args.seconds
             )
         finally:
-            stop(bento)
+            server_stop(bento)
     results["ratios"] = ratios(results)
     (HERE / "compare.json").write_text(json.dumps(results, indent=2))
     print(table(results))

@@ -10,6 +10,7 @@ Writes bench/serving/results.json and prints a Markdown table."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -133,7 +134,7 @@ def start_server(
     server = subprocess.Popen(
         [sys.executable, "-m", "controlplane.serve", "--workers", str(workers), "--threads", str(threads),
          "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        cwd=ROOT, env=env, start_new_session=True,  # its workers are stopped with it (server_stop)
     )  # fmt: skip
     import requests
 
@@ -144,8 +145,23 @@ def start_server(
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    server.kill()
+    server_stop(server)
     raise SystemExit("server did not become ready")
+
+
+def server_stop(server: subprocess.Popen) -> None:
+    """The server and every worker process it started (its session), so none is left running."""
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
 
 
 def median_of(rounds: list[dict]) -> dict:
@@ -232,8 +248,7 @@ def main() -> None:
         load.wait()
         print("healthz", results["healthz_under_load"], flush=True)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server_stop(server)
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
     print(table(results))
 
