@@ -344,65 +344,59 @@ class PreflightStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class PreflightRun(models.Model):
+class BackgroundJob(models.Model):
+    """A Celery job a person started from a page or the API, with its progress (`done` of `total`), its
+    result or why it failed, who started it and when."""
+
+    status = models.CharField(max_length=16, choices=PreflightStatus.choices, default=PreflightStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0
+
+
+class PreflightRun(BackgroundJob):
     """A candidate and production, both run on the same stored production inputs: stored with the
     version, shown to the approver, required by the production gate."""
 
     model = models.CharField(max_length=100)
     version = models.PositiveIntegerField(help_text="the candidate")
     production_version = models.PositiveIntegerField()
-    status = models.CharField(max_length=16, choices=PreflightStatus.choices, default=PreflightStatus.QUEUED)
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
-    result = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(BackgroundJob.Meta):
         indexes = [models.Index(fields=["model", "version", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.model} v{self.version} vs v{self.production_version}: {self.status}"
 
-    @property
-    def percent(self) -> int:
-        return round(100 * self.done / self.total) if self.total else 0
 
-
-class QuantizationRun(models.Model):
+class QuantizationRun(BackgroundJob):
     """An INT8 build of a version: calibrated, compared with its source, registered as a new version
     (monitoring.quantization). Progress is `step` with `done` of `total`."""
 
     model = models.CharField(max_length=100)
     version = models.PositiveIntegerField(help_text="the source version")
-    status = models.CharField(max_length=16, choices=PreflightStatus.choices, default=PreflightStatus.QUEUED)
     step = models.CharField(max_length=100, blank=True)
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
     new_version = models.PositiveIntegerField(null=True, blank=True, help_text="the INT8 version registered")
-    result = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(BackgroundJob.Meta):
         indexes = [models.Index(fields=["model", "version", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.model} v{self.version} → INT8: {self.status}"
-
-    @property
-    def percent(self) -> int:
-        return round(100 * self.done / self.total) if self.total else 0
 
 
 class Feedback(models.Model):

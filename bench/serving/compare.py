@@ -104,7 +104,7 @@ def start_bento(python: str, model_path: Path, port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [python, "-m", "bentoml", "serve", "bento_service:Classifier", "--port", str(port), "--working-dir",
          str(PEERS)],
-        env={**os.environ, "BENCH_MODEL": str(model_path)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "BENCH_MODEL": str(model_path)}, stdout=open("/tmp/bento-compare.log", "w"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
     _wait_ready(f"http://127.0.0.1:{port}/readyz", server, attempts=600)
@@ -142,6 +142,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of each measurement")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--bento-python", help="a Python with BentoML installed (bench/peers/README.md)")
+    parser.add_argument(
+        "--systems",
+        type=lambda v: v.split(","),
+        default=["ours", "cache", "guide", "bentoml"],
+        help="comma-separated: ours, cache, guide, bentoml (the ratios need ours and guide)",
+    )
     args = parser.parse_args()
     var = Path(args.var).resolve()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
@@ -162,45 +168,53 @@ def main() -> None:
         results["raw"][size] = {"single": single, "all_cores": raw_all_cores(model_path, data, args.seconds)}
         print("raw", size, round(single["p50_ms"], 2), "ms", results["raw"][size]["all_cores"], flush=True)
 
-    server = start_server(var, args.port, 2, 16)
-    try:
-        results["systems"]["ours"] = drive(f"http://127.0.0.1:{args.port}/v1/models/{MODEL}/predict?version=1",
-                                           files, args.seconds)  # fmt: skip
-        load = subprocess.Popen(
-            ["wrk", "-t", "2", "-c", "16", "-d", f"{args.seconds + 4}s", "-s", str(HERE / "post.lua"),
-             f"http://127.0.0.1:{args.port}/v1/models/{MODEL}/predict?version=1"],
-            env={**os.environ, "BENCH_IMAGE": str(files["12mp"])}, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        time.sleep(2)
-        results["healthz_under_12mp_load"] = wrk(
-            f"http://127.0.0.1:{args.port}/healthz", script="get.lua", connections=1, seconds=args.seconds
-        )
-        load.wait()
-    finally:
-        server_stop(server)
-    server = start_server(var, args.port, 2, 16, cache=True)
-    try:
-        results["systems"]["ours, cache on, half repeats"] = drive(
-            f"http://127.0.0.1:{args.port}/v1/models/{MODEL}/predict?version=1", files, args.seconds,
-            script="post_half_repeats.lua",
-        )  # fmt: skip
-    finally:
-        server_stop(server)
-    guide = start_guide(model_path, args.port + 1)
-    try:
-        results["systems"]["guide"] = drive(f"http://127.0.0.1:{args.port + 1}/predict", files, args.seconds)
-    finally:
-        server_stop(guide)
-    if args.bento_python:
+    if "ours" in args.systems:
+        server = start_server(var, args.port, 2, 16)
+        try:
+            results["systems"]["ours"] = drive(
+                f"http://127.0.0.1:{args.port}/v1/models/{MODEL}/predict?version=1", files, args.seconds
+            )
+            load = subprocess.Popen(
+                ["wrk", "-t", "2", "-c", "16", "-d", f"{args.seconds + 4}s", "-s", str(HERE / "post.lua"),
+                 f"http://127.0.0.1:{args.port}/v1/models/{MODEL}/predict?version=1"],
+                env={**os.environ, "BENCH_IMAGE": str(files["12mp"])}, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(2)
+            results["healthz_under_12mp_load"] = wrk(
+                f"http://127.0.0.1:{args.port}/healthz", script="get.lua", connections=1, seconds=args.seconds
+            )
+            load.wait()
+        finally:
+            server_stop(server)
+    if "cache" in args.systems:
+        server = start_server(var, args.port, 2, 16, cache=True)
+        try:
+            results["systems"]["ours, cache on, half repeats"] = drive(
+                f"http://127.0.0.1:{args.port}/v1/models/{MODEL}/predict?version=1", files, args.seconds,
+                script="post_half_repeats.lua",
+            )  # fmt: skip
+        finally:
+            server_stop(server)
+    if "guide" in args.systems:
+        guide = start_guide(model_path, args.port + 1)
+        try:
+            results["systems"]["guide"] = drive(
+                f"http://127.0.0.1:{args.port + 1}/predict", files, args.seconds
+            )
+        finally:
+            server_stop(guide)
+    if "bentoml" in args.systems and args.bento_python:
         bento = start_bento(args.bento_python, model_path, args.port + 2)
         try:
             results["systems"]["bentoml"] = drive(
-                f"http://127.0.0.1:{args.port + 2}/predict", files, args.seconds
+                f"http://127.0.0.1:{args.port + 2}/predict", files, args.seconds, script="post_multipart.lua"
             )
         finally:
             server_stop(bento)
-    results["ratios"] = ratios(results)
-    (HERE / "compare.json").write_text(json.dumps(results, indent=2))
+    if {"ours", "guide"} <= set(results["systems"]):
+        results["ratios"] = ratios(results)
+    name = "compare.json" if results.get("ratios") else "compare-partial.json"
+    (HERE / name).write_text(json.dumps(results, indent=2))
     print(table(results))
 
 
@@ -234,6 +248,8 @@ def table(r: dict) -> str:
                 f"{m['rps']:.1f} ({m['p50_ms']:.1f} / {m['p95_ms']:.1f})" for m in measured[size].values()
             ]
             lines.append(f"| {size} | {system} | " + " | ".join(cells) + " |")
+    if "ratios" not in r:
+        return "\n".join(lines)
     lines += ["", "| input | ours c16 / raw all cores (≥ 0.9) | ours c16 / guide c16 (≥ 1.5) | "
               "ours c1 P50 / raw single (≤ 1.2) | ours c16 / BentoML c16 |", "|---|---|---|---|---|"]  # fmt: skip
     for size, q in r["ratios"].items():
