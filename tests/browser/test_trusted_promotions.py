@@ -195,3 +195,29 @@ def test_the_register_form_starts_from_the_previous_version_and_marks_changes(pa
     expect(label.locator(".was")).to_contain_text("the previous version had: 0.5, 0.5, 0.5")
     mean.fill("0.5, 0.5, 0.5")
     expect(label).not_to_have_class("changed")
+
+
+@pytest.mark.slow
+def test_an_engineer_quantizes_a_version_from_its_page_and_follows_the_job(
+    page, live_server, users, celery_worker, artifacts
+):
+    register("cats", users["engineer"], seed=1)
+    base = live_server.url
+    log_in(page, base, "viewer")
+    page.goto(f"{base}/models/cats/versions/1/")
+    expect(page.get_by_test_id("quantization")).to_contain_text("No INT8 build")
+    expect(page.get_by_test_id("quantize")).to_have_count(0)  # a viewer may not start one
+
+    log_in(page, base, "engineer")
+    page.goto(f"{base}/models/cats/versions/1/")
+    page.get_by_test_id("quantize").focus()
+    page.keyboard.press("Enter")  # usable by keyboard
+    expect(page.get_by_test_id("quantization-progress")).to_be_visible()  # progress while the job runs
+    verdict = page.get_by_test_id("quantization-verdict")
+    expect(verdict).to_contain_text("Registered as v2", timeout=90_000)
+    numbers = page.get_by_test_id("quantization-numbers")
+    expect(numbers).to_contain_text("252")  # every sample image compared
+    page.screenshot(path=str(artifacts / "int8-build.png"), full_page=True)
+    page.get_by_role("link", name="v2").first.click()
+    expect(page.get_by_test_id("int8-of")).to_contain_text("The INT8 build of v1")
+    expect(page.locator("body")).to_contain_text("int8_top1_agreement")
