@@ -269,6 +269,8 @@ SERVING_MAX_PIXELS = env_int("SERVING_MAX_PIXELS", 40_000_000)
 SERVING_DECODE_MARGIN = max(1.0, env_float("SERVING_DECODE_MARGIN", 2.5))
 # An INT8 build calibrates on the reference images and up to this many stored production inputs.
 QUANTIZE_STORED_SAMPLES = env_int("QUANTIZE_STORED_SAMPLES", 200)
+# A version's source run (params, metrics, datasets) is read from MLflow at most this often per run.
+MLFLOW_RUN_CACHE_SECONDS = env_int("MLFLOW_RUN_CACHE_SECONDS", 60)
 SERVING_MAX_BODY_BYTES = env_int("SERVING_MAX_BODY_BYTES", 20 * 1024 * 1024)
 SERVING_CACHE_ENABLED = env_bool("SERVING_CACHE_ENABLED", True)
 SERVING_CACHE_ALIAS = "predictions"

@@ -33,11 +33,14 @@ from mlflow.entities import (  # noqa: E402
     Dataset,
     DatasetInput,
     FileInfo,  # noqa: E402
+    Run,
+    ViewType,
 )
 from mlflow.entities.model_registry import ModelVersion  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.store.artifact.artifact_repo import ArtifactRepository  # noqa: E402
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository  # noqa: E402
+from prometheus_client import Counter  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 MODEL_ARTIFACT_PATH = "model"
 METADATA_FILE = "controlplane.json"
 TAG_PREFIX = "cp."
+RUN_ID_RE = re.compile(r"[0-9a-f]{32}")  # MLflow's run ids: what may go into a search filter
 
 
 class RegistryUnavailable(ServiceUnavailable):
@@ -122,6 +126,17 @@ def _translated(what: str) -> Iterator[None]:
         ) from exc
 
 
+calls = Counter(
+    "cvcp_mlflow_calls",
+    "Requests this process made to MLflow, by operation (what a page or job costs the registry)",
+    ("operation",),
+)
+
+
+def _count(operation: str) -> None:
+    calls.labels(operation=operation).inc()
+
+
 @functools.cache
 def _client_for(tracking_uri: str, registry_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
@@ -162,18 +177,21 @@ def model_ensure(*, name: str, description: str = "") -> None:
 def alias_map(*, name: str) -> dict[str, int]:
     """Alias → version. A missing alias is absent here; MLflow answers a lookup of one with a generic error."""
     with _translated(f"reading model {name!r}"):
+        _count("get_registered_model")
         model = client().get_registered_model(name)
     return {alias: int(version) for alias, version in (model.aliases or {}).items()}
 
 
 def version_get(*, name: str, version: int) -> VersionInfo:
     with _translated(f"reading {name} v{version}"):
+        _count("get_model_version")
         return _version_info(client().get_model_version(name, str(version)))
 
 
 def version_list(*, name: str) -> list[VersionInfo]:
     """Every version, newest first, with its aliases (MLflow's search leaves them out)."""
     with _translated(f"listing versions of {name!r}"):
+        _count("search_model_versions")
         found = client().search_model_versions(f"name = '{name}'", max_results=10000)
     by_version: dict[int, list[str]] = {}
     for alias, version in alias_map(name=name).items():
@@ -209,9 +227,33 @@ def aliases_apply(*, name: str, changes: dict[str, int | None]) -> None:
         raise
 
 
-def run_get(*, run_id: str) -> RunInfo:
-    with _translated(f"reading run {run_id}"):
-        run = client().get_run(run_id)
+RUNS_PER_SEARCH = 100  # run ids per search request (each one is a term of the filter)
+
+
+def runs_get(*, run_ids: list[str]) -> dict[str, RunInfo]:
+    """Several runs in one search per RUNS_PER_SEARCH ids (a model page with 50 versions makes one request,
+    not 50), whichever experiments they belong to; a run MLflow no longer has is left out."""
+    wanted = sorted({run_id for run_id in run_ids if RUN_ID_RE.fullmatch(run_id)})
+    if not wanted:
+        return {}
+    found: dict[str, RunInfo] = {}
+    with _translated("reading the versions' runs"):
+        _count("search_experiments")
+        experiments = [e.experiment_id for e in client().search_experiments(view_type=ViewType.ALL)]
+        for start in range(0, len(wanted), RUNS_PER_SEARCH):
+            chunk = wanted[start : start + RUNS_PER_SEARCH]
+            _count("search_runs")
+            runs = client().search_runs(
+                experiment_ids=experiments,
+                filter_string="attributes.run_id IN ({})".format(", ".join(f"'{r}'" for r in chunk)),
+                run_view_type=ViewType.ALL,
+                max_results=len(chunk),
+            )
+            found.update((run.info.run_id, _run_info(run)) for run in runs)
+    return found
+
+
+def _run_info(run: Run) -> RunInfo:
     inputs = getattr(run, "inputs", None)
     datasets = tuple(
         DatasetRef(di.dataset.name, di.dataset.digest) for di in (inputs.dataset_inputs if inputs else [])

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import caches
 from django.db.models import OuterRef, QuerySet, Subquery
-
-from core.exceptions import NotFound
 
 from . import mlflow_gateway
 from .choices import PRODUCTION_CHANGING, Action, RequestStatus
@@ -181,25 +181,40 @@ class VersionRow:
 
 
 def _row(model: ModelState, info: mlflow_gateway.VersionInfo, runs: dict) -> VersionRow:
-    """A version with its source run (read once per run id; a run deleted from MLflow shows as None)."""
-    run_id = info.source_run_id
-    if run_id and run_id not in runs:
-        try:
-            runs[run_id] = mlflow_gateway.run_get(run_id=run_id)
-        except NotFound:
-            runs[run_id] = None
     stages = tuple(stage for stage, v in model.aliases.items() if v == info.version)
-    return VersionRow(info=info, run=runs.get(run_id), stages=stages)
+    return VersionRow(info=info, run=runs.get(info.source_run_id), stages=stages)
+
+
+def _runs(run_ids: list[str]) -> dict[str, mlflow_gateway.RunInfo | None]:
+    """The versions' source runs: from the cache for MLFLOW_RUN_CACHE_SECONDS, the rest in one MLflow search
+    (a run MLflow no longer has shows as None)."""
+    cache = caches["default"]
+    wanted = sorted({run_id for run_id in run_ids if run_id})
+    keys = {run_id: f"mlflow-run:{run_id}" for run_id in wanted}
+    cached = cache.get_many(list(keys.values()))
+    runs = {run_id: cached[key] for run_id, key in keys.items() if key in cached}
+    missing = [run_id for run_id in wanted if run_id not in runs]
+    if missing:
+        found = mlflow_gateway.runs_get(run_ids=missing)
+        fetched = {run_id: found.get(run_id) for run_id in missing}
+        cache.set_many(
+            {keys[r]: run for r, run in fetched.items()}, timeout=settings.MLFLOW_RUN_CACHE_SECONDS
+        )
+        runs.update(fetched)
+    return runs
 
 
 def version_rows(*, model: ModelState) -> list[VersionRow]:
-    """Every version with its run (params, metrics, datasets) and the stages our workflow gives it."""
-    runs: dict[str, mlflow_gateway.RunInfo | None] = {}
-    return [_row(model, info, runs) for info in mlflow_gateway.version_list(name=model.name)]
+    """Every version with its run (params, metrics, datasets) and the stages our workflow gives it: two
+    MLflow requests for the versions and their aliases, at most two for the runs not cached."""
+    infos = mlflow_gateway.version_list(name=model.name)
+    runs = _runs([info.source_run_id for info in infos])
+    return [_row(model, info, runs) for info in infos]
 
 
 def version_row(*, model: ModelState, version: int) -> VersionRow:
-    return _row(model, mlflow_gateway.version_get(name=model.name, version=version), {})
+    info = mlflow_gateway.version_get(name=model.name, version=version)
+    return _row(model, info, _runs([info.source_run_id]))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""SQL queries per page are bounded: the models list, a model page, a version page and the history API
-make as many queries with three times the models, versions and history as with a few (no N + 1)."""
+"""SQL queries and MLflow requests per page are bounded: the models list, a model page, a version page and
+the history API make as many queries with three times the models, versions and history as with a few
+(no N + 1), and a model page asks MLflow the same few things however many versions it shows."""
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from prometheus_client import REGISTRY
 
 from tests.factories import register, to_production
 
@@ -48,3 +50,31 @@ def test_queries_per_page_do_not_grow_with_models_versions_or_history(users, cli
     many = queries(client)
     assert many == few, {page: (few[page], many[page]) for page in PAGES}
     assert max(many.values()) <= 30, many
+
+
+def mlflow_calls() -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "cvcp_mlflow_calls"
+        for sample in metric.samples
+        if sample.name == "cvcp_mlflow_calls_total"
+    )
+
+
+def test_a_model_page_asks_mlflow_a_fixed_number_of_things_and_caches_the_runs(users, client):
+    client.force_login(users["viewer"])
+    register("few", users["engineer"], seed=1)
+    for seed in range(12):
+        register("many", users["engineer"], seed=seed + 1)
+    counted = {}
+    for name in ("few", "many"):
+        before = mlflow_calls()
+        page = client.get(f"/models/{name}/")
+        assert page.status_code == 200
+        counted[name] = mlflow_calls() - before
+    assert counted["many"] == counted["few"] <= 5, counted  # versions, aliases, experiments, runs
+    assert page.content.decode().count("onnx_bytes") >= 12  # every version's run metrics are on it
+    before = mlflow_calls()
+    assert client.get("/models/many/").status_code == 200
+    assert mlflow_calls() - before == counted["many"] - 2  # the runs came from the cache this time
