@@ -49,6 +49,10 @@ def test_tester_works_from_the_keyboard_and_shows_progress(
 ):
     photo = tmp_path / "chelsea.jpg"
     photo.write_bytes(next(s.data for s in sample_set("normal") if s.name == "chelsea"))
+    choosers = []
+    # Intercept file choosers from the start: Playwright turns interception on asynchronously, so a chooser
+    # opened right after expect_file_chooser() was sometimes shown natively and never reported.
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
     log_in(page, live_server.url, "viewer")
     page.goto(f"{live_server.url}/models/cats/try")
     page.wait_for_selector("#tester[data-ready=true]")
@@ -62,9 +66,13 @@ def test_tester_works_from_the_keyboard_and_shows_progress(
     page.locator("#target").focus()
     page.keyboard.press("Tab")
     expect(page.get_by_test_id("drop")).to_be_focused()
-    with page.expect_file_chooser() as chosen:
-        page.keyboard.press("Enter")
-    chosen.value.set_files(str(photo))
+    page.keyboard.press("Enter")
+    for _ in range(100):
+        if choosers:
+            break
+        page.wait_for_timeout(100)
+    assert len(choosers) == 1, "Enter on the drop zone opened no file chooser"
+    choosers[0].set_files(str(photo))
     results = page.get_by_test_id("results")
     expect(results.locator(".result progress")).to_be_visible()
     expect(results.locator(".result")).to_have_attribute("aria-busy", "true")
