@@ -19,7 +19,7 @@ ALPHA_BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as 
 STATS_SIDE = 128  # statistics are computed on a thumbnail: cheap and scale-independent
 REDUCING_GAP = 3.0  # box-shrink large inputs by a whole factor while ≥ 3× the target remains
 DECODE_MARGIN = 2.5  # decode JPEGs (DCT scaling) down to no less than 2.5× the size the model needs
-SIDEWAYS = {5, 6, 7, 8}
+SIDEWAYS = {5, 6, 7, 8}  # EXIF orientations whose stored pixels are turned a quarter
 UPRIGHT = {  # EXIF orientation → what turns the stored pixels upright (the EXIF 2.3 table)
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -32,7 +32,7 @@ UPRIGHT = {  # EXIF orientation → what turns the stored pixels upright (the EX
 # Which measurement the image statistics are: baselines and windows of different versions are never
 # compared. 1: every pixel decoded; 2: JPEGs decoded at the size the model needs (prepare), which moves
 # the statistics of large JPEGs slightly (bench/serving/decode_agreement.py).
-STATS_VERSION = 2  # EXIF orientations whose stored pixels are turned a quarter
+STATS_VERSION = 2
 
 
 class ImageRejected(ApplicationError):
@@ -245,8 +245,7 @@ def prepare(
     A JPEG is decoded at the size the model needs: libjpeg's DCT scaling (1/2, 1/4 or 1/8) skips most of
     the work of a camera-sized photo, leaving at least `margin` × the size the model needs for the
     bilinear filter (SERVING_DECODE_MARGIN; closer, and the answers of uncertain images move:
-    bench/README.md). The image is
-    scaled as stored and turned upright once small. `exact` decodes every pixel, turns it and resamples in
+    bench/README.md). The image is scaled as stored and turned upright once small. `exact` decodes every pixel, turns it and resamples in
     one pass: the reference the fast path is measured against (bench/serving/decode_agreement.py)."""
     image = _open(data, max_pixels=max_pixels)
     original_mode = image.mode
