@@ -93,16 +93,15 @@ def quantization_execute(*, run_id: int) -> QuantizationRun:
     return run
 
 
-def _inputs(run: QuantizationRun) -> tuple[list[bytes], list[bytes]]:
-    """(calibration, evaluation) images: the reference images and up to QUANTIZE_STORED_SAMPLES stored
-    production inputs calibrate; every sample image and the stored inputs evaluate."""
+def _inputs(run: QuantizationRun) -> list[tuple[bytes, bool]]:
+    """Every sample image and up to QUANTIZE_STORED_SAMPLES stored production inputs, each with whether it
+    calibrates: the reference images and the stored inputs do; all of them check the INT8 model."""
+    reference = {s.name for s in samples.reference_set()}
     stored = [
         sample_store.sample_bytes(s)
         for s in sample_store.samples_for_replay(model=run.model, limit=settings.QUANTIZE_STORED_SAMPLES)
     ]
-    calibration = [s.data for s in samples.reference_set()] + stored
-    evaluation = [s.data for s in samples.sample_set()] + stored
-    return calibration, evaluation
+    return [(s.data, s.name in reference) for s in samples.sample_set()] + [(data, True) for data in stored]
 
 
 def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
@@ -113,33 +112,25 @@ def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
     fp32 = mlflow_gateway.version_onnx_bytes(name=run.model, version=run.version)
     stored_metadata = mlflow_gateway.version_metadata(name=run.model, version=run.version)
     metadata = metadata_from_stored(stored_metadata)
-    calibration_images, evaluation_images = _inputs(run)
-
-    def tensors(images: list[bytes]) -> list[np.ndarray]:
-        out = []
-        for data in images:
-            try:
-                out.append(
-                    preprocessing.prepare(
-                        data,
-                        metadata,
-                        max_pixels=settings.SERVING_MAX_PIXELS,
-                        margin=settings.SERVING_DECODE_MARGIN,
-                    ).tensor
-                )
-            except preprocessing.ImageRejected:
-                pass  # a stored input this version cannot read is no calibration data
-            _tick(run)
-        return out
-
-    _step(run, "preparing the calibration images", total=len(calibration_images))
-    calibration = tensors(calibration_images)
+    images = _inputs(run)
+    _step(run, "preparing the images", total=len(images))
+    prepared: list[tuple[np.ndarray, bool]] = []  # each image prepared once, for calibration and comparison
+    for data, calibrates in images:
+        try:
+            tensor = preprocessing.prepare(
+                data, metadata, max_pixels=settings.SERVING_MAX_PIXELS, margin=settings.SERVING_DECODE_MARGIN
+            ).tensor
+            prepared.append((tensor, calibrates))
+        except preprocessing.ImageRejected:
+            pass  # a stored input this version cannot read is neither calibration data nor evidence
+        _tick(run)
+    calibration = [tensor for tensor, calibrates in prepared if calibrates]
+    evaluation = [tensor for tensor, _ in prepared]
     _step(run, "quantizing (calibrating the activations)", total=1)
     int8 = onnx_runtime.quantize_int8(fp32, calibration)
     run.done = 1
     run.save(update_fields=["done"])
-    _step(run, "comparing INT8 with the source", total=len(evaluation_images))
-    evaluation = tensors(evaluation_images)
+    _step(run, f"comparing INT8 with the source on {len(evaluation)} images")
     report = onnx_runtime.agreement_report(fp32, int8, evaluation, confident=CONFIDENT, rounds=LATENCY_ROUNDS)
     _step(run, "registering the INT8 version")
     registered = registry_services.version_register(
