@@ -41,7 +41,7 @@ PEERS = ROOT / "bench" / "peers"
 CONNECTIONS = (1, 4, 8, 16)
 
 from decode_agreement import camera_jpeg  # noqa: E402
-from run import MODEL, raw_pipeline, server_stop, start_server, wrk  # noqa: E402
+from run import MODEL, raw_pipeline, server_stop, start_server, wait_ready, wrk  # noqa: E402
 
 
 def inputs() -> dict[str, bytes]:
@@ -96,7 +96,7 @@ def start_guide(model_path: Path, port: int) -> subprocess.Popen:
          "--log-level", "warning", "--no-access-log"],
         env={**os.environ, "BENCH_MODEL": str(model_path)}, start_new_session=True,
     )  # fmt: skip
-    _wait_ready(f"http://127.0.0.1:{port}/docs", server)
+    wait_ready(f"http://127.0.0.1:{port}/docs", server)
     return server
 
 
@@ -107,22 +107,8 @@ def start_bento(python: str, model_path: Path, port: int) -> subprocess.Popen:
         env={**os.environ, "BENCH_MODEL": str(model_path)}, stdout=open("/tmp/bento-compare.log", "w"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    _wait_ready(f"http://127.0.0.1:{port}/readyz", server, attempts=600)
+    wait_ready(f"http://127.0.0.1:{port}/readyz", server, attempts=600)
     return server
-
-
-def _wait_ready(url: str, server: subprocess.Popen, attempts: int = 300) -> None:
-    import requests
-
-    for _ in range(attempts):
-        try:
-            if requests.get(url, timeout=10).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    server_stop(server)
-    raise SystemExit(f"{url} did not become ready")
 
 
 def drive(url: str, files: dict[str, Path], seconds: int, *, script: str = "post.lua") -> dict:

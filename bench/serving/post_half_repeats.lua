@@ -1,6 +1,5 @@
 -- wrk script: POST one image file, every other request with unique bytes after the image's end (decoders
 -- ignore them, the content hash does not): half the requests repeat an earlier image, half are new.
--- Reports P50/P95/P99 latency and throughput as JSON on the last line.
 local path = os.getenv("BENCH_IMAGE")
 local file = assert(io.open(path, "rb"))
 local image = file:read("*a")
@@ -23,11 +22,4 @@ function request()
   return wrk.format("POST", nil, {["Content-Type"] = "image/jpeg"}, body)
 end
 
-function done(summary, latency, requests)
-  io.write(string.format(
-    '{"requests": %d, "seconds": %.3f, "rps": %.2f, "p50_ms": %.3f, "p95_ms": %.3f, "p99_ms": %.3f, "errors": %d, "non2xx": %d}\n',
-    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status))
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "report.lua")  -- done(): the JSON line

@@ -136,17 +136,23 @@ def start_server(
          "--port", str(port), "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,  # its workers are stopped with it (server_stop)
     )  # fmt: skip
+    wait_ready(f"http://127.0.0.1:{port}/readyz", server)
+    return server
+
+
+def wait_ready(url: str, server: subprocess.Popen, attempts: int = 300) -> None:
+    """Until `url` answers 200 (every 0.2 s); a server that never does is stopped with its workers."""
     import requests
 
-    for _ in range(300):
+    for _ in range(attempts):
         try:
-            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=30).ok:
-                return server
+            if requests.get(url, timeout=30).ok:
+                return
         except requests.RequestException:
             pass
         time.sleep(0.2)
     server_stop(server)
-    raise SystemExit("server did not become ready")
+    raise SystemExit(f"{url} did not become ready")
 
 
 def server_stop(server: subprocess.Popen) -> None:
