@@ -112,41 +112,38 @@ class PreflightInput(serializers.Serializer):
     )
 
 
-class PreflightOutput(serializers.Serializer):
+class BackgroundJobOutput(serializers.Serializer):
+    """monitoring.models.BackgroundJob: a job's identity, state, progress (done of total) and outcome."""
+
     id = serializers.IntegerField()
     model = serializers.CharField()
-    version = serializers.IntegerField()
-    production_version = serializers.IntegerField()
     status = serializers.CharField()
     total = serializers.IntegerField()
     done = serializers.IntegerField()
-    result = serializers.JSONField(
-        help_text="agreement, changes (production → candidate label counts), confidence_shift, latency_ms, "
-        "latency_ratio, errors, disagreements (sample ids)"
-    )
+    result = serializers.JSONField()
     error = serializers.CharField()
     started_by = serializers.CharField(source="started_by.username", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
-class QuantizationOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    model = serializers.CharField()
+class PreflightOutput(BackgroundJobOutput):
+    version = serializers.IntegerField()
+    production_version = serializers.IntegerField()
+    result = serializers.JSONField(
+        help_text="agreement, changes (production → candidate label counts), confidence_shift, latency_ms, "
+        "latency_ratio, errors, disagreements (sample ids)"
+    )
+
+
+class QuantizationOutput(BackgroundJobOutput):
     version = serializers.IntegerField(help_text="the source version")
-    status = serializers.CharField()
     step = serializers.CharField(help_text="what the job is doing; progress is done of total")
-    total = serializers.IntegerField()
-    done = serializers.IntegerField()
     new_version = serializers.IntegerField(allow_null=True, help_text="the INT8 version, once registered")
     result = serializers.JSONField(
         help_text="method, calibration_images, images, agreement, confident_images, agreement_confident, "
         "latency_ms (source, int8), latency_ratio, bytes, sha256"
     )
-    error = serializers.CharField()
-    started_by = serializers.CharField(source="started_by.username", allow_null=True, default=None)
-    created_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class ShadowInput(serializers.Serializer):
