@@ -53,7 +53,9 @@ def model_state_list() -> QuerySet[ModelState]:
 
 
 def event_list(*, model: ModelState | None = None, limit: int | None = None) -> QuerySet[PromotionEvent]:
-    events = PromotionEvent.objects.select_related("model", "actor", "request").order_by("-created_at", "-id")
+    events = PromotionEvent.objects.select_related("model", "actor", "request__requested_by").order_by(
+        "-created_at", "-id"
+    )
     if model is not None:
         events = events.filter(model=model)
     return events[:limit] if limit else events

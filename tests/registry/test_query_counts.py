@@ -47,6 +47,8 @@ def test_queries_per_page_do_not_grow_with_models_versions_or_history(users, cli
     for m in (0, 1):  # more versions and more history for the pages of m0
         for seed in range(2, 5):
             register(f"m{m}", users["engineer"], seed=seed + 1)
+        for version in (3, 4):  # more approved production requests in the timeline
+            to_production(f"m{m}", version, users)
     many = queries(client)
     assert many == few, {page: (few[page], many[page]) for page in PAGES}
     assert max(many.values()) <= 30, many
