@@ -137,6 +137,12 @@ def _count(operation: str) -> None:
     calls.labels(operation=operation).inc()
 
 
+def calls_made() -> float:
+    """Requests this process has made to MLflow so far, every operation together (what a page costs:
+    read before and after it)."""
+    return sum(s.value for metric in calls.collect() for s in metric.samples if s.name.endswith("_total"))
+
+
 @functools.cache
 def _client_for(tracking_uri: str, registry_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)

@@ -95,22 +95,13 @@ PAGES = {
 
 def in_process_counts(name: str) -> dict[str, dict[str, int]]:
     """SQL queries and MLflow requests of each page, caches cold and warm (Django's test client)."""
+    from django.contrib.auth import get_user_model
     from django.core.cache import cache
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from prometheus_client import REGISTRY
 
-    def mlflow_calls() -> float:
-        return sum(
-            s.value
-            for metric in REGISTRY.collect()
-            if metric.name == "cvcp_mlflow_calls"
-            for s in metric.samples
-            if s.name == "cvcp_mlflow_calls_total"
-        )
-
-    from django.contrib.auth import get_user_model
+    from registry.mlflow_gateway import calls_made
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="viewer"))
@@ -120,11 +111,11 @@ def in_process_counts(name: str) -> dict[str, dict[str, int]]:
         cache.clear()
         row = {}
         for when in ("cold", "warm"):
-            before = mlflow_calls()
+            before = calls_made()
             with CaptureQueriesContext(connection) as captured:
                 response = client.get(url, HTTP_HOST="127.0.0.1")
             assert response.status_code == 200, (url, response.status_code)
-            row[f"sql_{when}"], row[f"mlflow_{when}"] = len(captured), int(mlflow_calls() - before)
+            row[f"sql_{when}"], row[f"mlflow_{when}"] = len(captured), int(calls_made() - before)
         counts[page] = row
     return counts
 
