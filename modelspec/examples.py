@@ -31,3 +31,51 @@ def tiny_classifier_onnx(*, num_classes: int = 10, size: int = 32, seed: int = 0
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def tiny_convnet_onnx(*, num_classes: int = 10, size: int = 16, seed: int = 0, opset: int = 17) -> bytes:
+    """A small MobileNet-shaped classifier (stem convolution, depthwise → pointwise block with ReLU6 and a
+    residual add, pooling, linear, softmax): what INT8 quantization has to handle, NCHW float32."""
+    rng = np.random.default_rng(seed)
+
+    def weights(name: str, *shape: int) -> TensorProto:
+        fan_in = int(np.prod(shape[1:])) or 1
+        return numpy_helper.from_array((rng.normal(size=shape) / np.sqrt(fan_in)).astype(np.float32), name)
+
+    width = 8
+    initializers = [
+        weights("stem_w", width, 3, 3, 3),
+        numpy_helper.from_array(rng.normal(size=width).astype(np.float32) * 0.1, "stem_b"),
+        weights("dw_w", width, 1, 3, 3),
+        numpy_helper.from_array(rng.normal(size=width).astype(np.float32) * 0.1, "dw_b"),
+        weights("pw_w", width, width, 1, 1),
+        numpy_helper.from_array(rng.normal(size=width).astype(np.float32) * 0.1, "pw_b"),
+        weights("fc_w", width, num_classes),
+        numpy_helper.from_array(np.zeros(num_classes, np.float32), "fc_b"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "six"),
+    ]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["input", "stem_w", "stem_b"], ["stem"], pads=[1, 1, 1, 1]),
+            helper.make_node("Clip", ["stem", "zero", "six"], ["stem6"]),
+            helper.make_node("Conv", ["stem6", "dw_w", "dw_b"], ["dw"], pads=[1, 1, 1, 1], group=width),
+            helper.make_node("Clip", ["dw", "zero", "six"], ["dw6"]),
+            helper.make_node("Conv", ["dw6", "pw_w", "pw_b"], ["pw"]),
+            helper.make_node("Add", ["pw", "stem6"], ["block"]),
+            helper.make_node("GlobalAveragePool", ["block"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+            helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        ],
+        "tiny_convnet",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", num_classes])],
+        initializer=initializers,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="controlplane"
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()

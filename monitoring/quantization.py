@@ -126,9 +126,14 @@ def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
         _tick(run)
     calibration = [tensor for tensor, calibrates in prepared if calibrates]
     evaluation = [tensor for tensor, _ in prepared]
-    _step(run, "quantizing (calibrating the activations)", total=1)
-    int8 = onnx_runtime.quantize_int8(fp32, calibration)
-    run.done = 1
+    _step(run, "quantizing: calibrating, then correcting each layer's bias", total=1)
+
+    def corrected(done: int, total: int) -> None:
+        run.done, run.total = done, total
+        run.save(update_fields=["done", "total"])
+
+    int8 = onnx_runtime.quantize_int8(fp32, calibration, progress=corrected)
+    run.done = run.total  # a model without convolutions to correct
     run.save(update_fields=["done"])
     _step(run, f"comparing INT8 with the source on {len(evaluation)} images")
     report = onnx_runtime.agreement_report(fp32, int8, evaluation, confident=CONFIDENT, rounds=LATENCY_ROUNDS)

@@ -69,11 +69,18 @@ def main() -> None:
             item = next(self.items, None)
             return None if item is None else {"input": item}
 
-    def static(exclude: list[str], **options) -> bytes:
-        target = work / "int8.onnx"
+    def static(exclude: list[str], *, least_squares: bool = False, **options) -> bytes:
+        target, model = work / "int8.onnx", prepared
+        # the recipe's weight scales (and clipped float weights), without its bias correction
+        if least_squares:
+            clipped = onnx.load(str(prepared))
+            overrides = onnx_runtime._fix_weight_scales(clipped.graph, set(exclude))
+            model = work / "clipped.onnx"
+            onnx.save(clipped, str(model))
+            options["extra_options"] = {"TensorQuantOverrides": overrides}
         settings = {"per_channel": True, "activation_type": q.QuantType.QUInt8, "weight_type": q.QuantType.QInt8,
                     "calibrate_method": q.CalibrationMethod.MinMax, "quant_format": q.QuantFormat.QDQ, **options}  # fmt: skip
-        q.quantize_static(str(prepared), str(target), Reader(), nodes_to_exclude=exclude, **settings)
+        q.quantize_static(str(model), str(target), Reader(), nodes_to_exclude=exclude, **settings)
         return target.read_bytes()
 
     recipes = {
@@ -86,7 +93,11 @@ def main() -> None:
         "E: B + Entropy calibration": lambda: static(softmax, reduce_range=True, calibrate_method=q.CalibrationMethod.Entropy),
         "F: B + QOperator instead of QDQ": lambda: static(softmax, reduce_range=True, quant_format=q.QuantFormat.QOperator),
         "G: B + first convolution and classifier in float": lambda: static(softmax + classifier + first, reduce_range=True),
-        "ours (quantize_int8)": lambda: onnx_runtime.quantize_int8(fp32, calibration),
+        "H: G + per-channel weight scales by least squared error (depthwise 8-bit, others 7-bit)":
+            lambda: static(softmax + classifier + first, reduce_range=True, least_squares=True),
+        "I: H + Percentile calibration": lambda: static(softmax + classifier + first, reduce_range=True,
+                                                        least_squares=True, calibrate_method=q.CalibrationMethod.Percentile),
+        "ours (quantize_int8): I + each convolution's bias corrected, layer by layer": lambda: onnx_runtime.quantize_int8(fp32, calibration),
     }  # fmt: skip
     results = {}
     for name, build in recipes.items():
