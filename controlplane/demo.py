@@ -62,6 +62,31 @@ class DemoVersion:
     dataset: tuple[str, str] | None = None  # (name, digest) of the training data
 
 
+def walk_to_production(
+    *,
+    model_name: str,
+    version: int,
+    engineer: Any,
+    approver: Any,
+    weight: int = 10,
+    override_by: Any = None,
+    reason: str = "",
+) -> None:
+    """Take one registered version through staging → canary → requested → approved production, as the
+    workflow demands (the demo's, the benchmarks' and the tests' seeded histories). Seeded history has no
+    live traffic for canary analysis or pre-flight: with `override_by`, that account (an admin) requests
+    production with the gates overridden, `reason` on record."""
+    services.version_stage_staging(model_name=model_name, version=version, actor=engineer)
+    services.canary_start(model_name=model_name, version=version, weight=weight, actor=engineer)
+    if override_by is None:
+        services.production_request(model_name=model_name, version=version, actor=engineer)
+    else:
+        services.production_request(
+            model_name=model_name, version=version, actor=override_by, override=True, reason=reason
+        )
+    services.production_approve(model_name=model_name, actor=approver, reason=reason)
+
+
 def demo_walkthrough(
     *, model_name: str, versions: list[DemoVersion], users: DemoUsers, progress: Progress
 ) -> None:
@@ -85,18 +110,15 @@ def demo_walkthrough(
         )
         progress(f"  registered {model_name} v{registered.version.version}: {version.description}")
     for number, weight in ((1, 10), (2, 25)):
-        services.version_stage_staging(model_name=model_name, version=number, actor=engineer)
-        services.canary_start(model_name=model_name, version=number, weight=weight, actor=engineer)
-        # Seeded history has no live traffic for canary analysis or pre-flight: the admin overrides the
-        # gates, with the reason on record, as a real admin would have to.
-        services.production_request(
+        walk_to_production(
             model_name=model_name,
             version=number,
-            actor=admin,
-            override=True,
+            engineer=engineer,
+            approver=approver,
+            weight=weight,
+            override_by=admin,
             reason="demo history, seeded without live traffic: gates overridden",
         )
-        services.production_approve(model_name=model_name, actor=approver, reason="checked the numbers")
         progress(f"  v{number}: staging → canary {weight} % → production (approved by {approver})")
     services.version_stage_staging(model_name=model_name, version=3, actor=engineer, reason="next candidate")
     services.canary_start(

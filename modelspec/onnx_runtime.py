@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -369,19 +371,20 @@ def quantize_int8(
         kept_in_float = _kept_in_float(float_model.graph)
         overrides = _fix_weight_scales(float_model.graph, set(kept_in_float))
         onnx.save(float_model, str(prepared))
-        q.quantize_static(
-            str(prepared),
-            str(target),
-            Reader(),
-            nodes_to_exclude=kept_in_float,
-            quant_format=q.QuantFormat.QDQ,
-            per_channel=True,
-            reduce_range=True,
-            activation_type=q.QuantType.QUInt8,
-            weight_type=q.QuantType.QInt8,
-            calibrate_method=q.CalibrationMethod.Percentile,
-            extra_options={"TensorQuantOverrides": overrides},
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrator prints its progress
+            q.quantize_static(
+                str(prepared),
+                str(target),
+                Reader(),
+                nodes_to_exclude=kept_in_float,
+                quant_format=q.QuantFormat.QDQ,
+                per_channel=True,
+                reduce_range=True,
+                activation_type=q.QuantType.QUInt8,
+                weight_type=q.QuantType.QInt8,
+                calibrate_method=q.CalibrationMethod.Percentile,
+                extra_options={"TensorQuantOverrides": overrides},
+            )
         quantized = onnx.load(str(target))
         _correct_biases(
             reference, quantized, calibration[:_CORRECTION_INPUTS], progress or (lambda done, total: None)

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from PIL import Image
 
+from controlplane.demo import walk_to_production
 from modelspec.examples import tiny_classifier_onnx
 from modelspec.metadata import metadata_parse
 from registry import services
@@ -45,10 +46,9 @@ def register(name: str, actor, *, seed: int = 1, metadata: dict | None = None, *
 
 def to_production(name: str, version: int, users: dict) -> None:
     """Walk one version through every stage, as the workflow demands."""
-    services.version_stage_staging(model_name=name, version=version, actor=users["engineer"])
-    services.canary_start(model_name=name, version=version, weight=10, actor=users["engineer"])
-    services.production_request(model_name=name, version=version, actor=users["engineer"])
-    services.production_approve(model_name=name, actor=users["approver"])
+    walk_to_production(
+        model_name=name, version=version, engineer=users["engineer"], approver=users["approver"]
+    )
 
 
 def start_canary(version: int, weight: int, users: dict, name: str = "cats") -> None:

@@ -3,7 +3,7 @@ API, with the SQL queries and MLflow requests each costs.
 
 1. Build (once; kept in --var and resumed if interrupted): --models models of --versions tiny classifiers
    each, registered through the real service into the embedded MLflow store (sqlite + local artifacts);
-   every --walk-every th version walked staging → canary → production (admin override, approved), so
+   every --walk-every th version walked staging → canary → production (gates off, approved), so
    each model has a promotion history and a rollback target. Registering 5,000 versions takes a while;
    later runs reuse the var dir.
 2. In this process (Django test client), for every page: SQL queries and MLflow requests on the first
@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +40,7 @@ def model_name(index: int) -> str:
 def build(models: int, versions: int, walk_every: int) -> None:
     from django.conf import settings
 
-    from controlplane.demo import demo_users
+    from controlplane.demo import demo_users, walk_to_production
     from modelspec.examples import tiny_classifier_onnx
     from modelspec.metadata import metadata_parse
     from registry import mlflow_gateway, services
@@ -74,10 +73,13 @@ def build(models: int, versions: int, walk_every: int) -> None:
                 },
             )
             if number % walk_every == 0:
-                services.version_stage_staging(model_name=name, version=number, actor=engineer)
-                services.canary_start(model_name=name, version=number, weight=10, actor=engineer)
-                services.production_request(model_name=name, version=number, actor=engineer)
-                services.production_approve(model_name=name, actor=approver, reason="numbers checked")
+                walk_to_production(
+                    model_name=name,
+                    version=number,
+                    engineer=engineer,
+                    approver=approver,
+                    reason="numbers checked",
+                )
             done += 1
             if done % 100 == 0:
                 rate = done / (time.monotonic() - started)
@@ -147,13 +149,11 @@ def timed(session, url: str, headers: dict, count: int) -> list[float]:
 
 
 def summary(took: list[float]) -> dict[str, float]:
-    ordered = sorted(took)
-    return {
-        "n": len(took),
-        "p50_ms": statistics.median(ordered),
-        "p95_ms": ordered[max(0, round(0.95 * len(ordered)) - 1)],
-        "max_ms": ordered[-1],
-    }
+    """The percentiles every bench script reports: numpy's (linear interpolation between ranks)."""
+    import numpy as np
+
+    p50, p95 = np.percentile(took, [50, 95])
+    return {"n": len(took), "p50_ms": float(p50), "p95_ms": float(p95), "max_ms": max(took)}
 
 
 def over_http(base: str, name: str, token: str, requests_: int, warmup: int, concurrency: int) -> dict:

@@ -44,6 +44,7 @@ def png(seed: int) -> bytes:
 
 
 def walk_to_production(seed: int, users: dict) -> int:
+    from controlplane.demo import walk_to_production
     from modelspec.examples import tiny_classifier_onnx
     from modelspec.metadata import metadata_parse
     from registry import services
@@ -56,10 +57,7 @@ def walk_to_production(seed: int, users: dict) -> int:
         onnx_file=tiny_classifier_onnx(seed=seed),
     )
     version = registered.version.version
-    services.version_stage_staging(model_name=MODEL, version=version, actor=engineer)
-    services.canary_start(model_name=MODEL, version=version, weight=10, actor=engineer)
-    services.production_request(model_name=MODEL, version=version, actor=engineer)
-    services.production_approve(model_name=MODEL, actor=approver)
+    walk_to_production(model_name=MODEL, version=version, engineer=engineer, approver=approver)
     return version
 
 

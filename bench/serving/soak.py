@@ -31,8 +31,9 @@ from run import MODEL, server_stop, start_server, wrk  # noqa: E402
 
 
 def children(pid: int) -> list[int]:
+    """The server's worker processes: its children, less multiprocessing's resource tracker."""
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in found]
+    return [int(p) for p in found if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
 
 
 def rss_kib(pid: int) -> int:

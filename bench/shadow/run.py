@@ -84,10 +84,8 @@ from run import conv_classifier
 meta = metadata_parse({{"input_height": 224, "input_width": 224, "labels": [f"class-{{i}}" for i in range(10)]}})
 for seed in (1, 2):
     services.version_register(model_name="{MODEL}", actor=admin, metadata=meta, onnx_file=conv_classifier(seed))
-services.version_stage_staging(model_name="{MODEL}", version=1, actor=admin)
-services.canary_start(model_name="{MODEL}", version=1, actor=admin)
-services.production_request(model_name="{MODEL}", version=1, actor=admin, override=True, reason="bench")
-services.production_approve(model_name="{MODEL}", actor=approver)
+from controlplane.demo import walk_to_production
+walk_to_production(model_name="{MODEL}", version=1, engineer=admin, approver=approver, override_by=admin, reason="bench")
 services.version_stage_staging(model_name="{MODEL}", version=2, actor=admin)
 """
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(var), check=True)
