@@ -13,7 +13,7 @@ def tiny_classifier_onnx(*, num_classes: int = 10, size: int = 32, seed: int = 0
     rng = np.random.default_rng(seed)
     weight = numpy_helper.from_array(rng.normal(size=(3, num_classes)).astype(np.float32), "W")
     bias = numpy_helper.from_array(rng.normal(size=(num_classes,)).astype(np.float32), "B")
-    graph = helper.make_graph(
+    return _classifier(
         [
             helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
             helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
@@ -21,16 +21,11 @@ def tiny_classifier_onnx(*, num_classes: int = 10, size: int = 32, seed: int = 0
             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
         ],
         "tiny_classifier",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", num_classes])],
         initializer=[weight, bias],
+        size=size,
+        num_classes=num_classes,
+        opset=opset,
     )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="controlplane"
-    )
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
 
 
 def tiny_convnet_onnx(*, num_classes: int = 10, size: int = 16, seed: int = 0, opset: int = 17) -> bytes:
@@ -55,7 +50,7 @@ def tiny_convnet_onnx(*, num_classes: int = 10, size: int = 16, seed: int = 0, o
         numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
         numpy_helper.from_array(np.array(6.0, np.float32), "six"),
     ]
-    graph = helper.make_graph(
+    return _classifier(
         [
             helper.make_node("Conv", ["input", "stem_w", "stem_b"], ["stem"], pads=[1, 1, 1, 1]),
             helper.make_node("Clip", ["stem", "zero", "six"], ["stem6"]),
@@ -69,9 +64,23 @@ def tiny_convnet_onnx(*, num_classes: int = 10, size: int = 16, seed: int = 0, o
             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
         ],
         "tiny_convnet",
+        initializer=initializers,
+        size=size,
+        num_classes=num_classes,
+        opset=opset,
+    )
+
+
+def _classifier(
+    nodes: list, name: str, *, initializer: list, size: int, num_classes: int, opset: int
+) -> bytes:
+    """The nodes as a checked model: NCHW float32 `input` of size × size in, `probabilities` out."""
+    graph = helper.make_graph(
+        nodes,
+        name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", num_classes])],
-        initializer=initializers,
+        initializer=initializer,
     )
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="controlplane"
