@@ -154,7 +154,9 @@ def build(out_dir: Path, *, progress: Callable[[str], None] = print, force: bool
     if cat_top1 not in CAT_CLASSES:
         raise RuntimeError(f"v1 calls the cat photo '{labels[cat_top1]}'; export or preprocessing is wrong")
     progress(f"      the cat photo is a '{labels[cat_top1]}'")
-    progress("[3/5] quantizing to INT8: static QDQ, per-channel, calibrated on the reference images …")
+    progress(
+        "[3/5] quantizing to INT8: static QDQ, per-channel, calibrated on the reference images, biases corrected …"
+    )
     calibration = [
         preprocessing.prepare(s.data, good, max_pixels=40_000_000).tensor for s in samples.reference_set()
     ]
