@@ -70,21 +70,23 @@ def walk_to_production(
     approver: Any,
     weight: int = 10,
     override_by: Any = None,
-    reason: str = "",
+    request_reason: str = "",
+    approve_reason: str = "",
 ) -> None:
     """Take one registered version through staging → canary → requested → approved production, as the
     workflow demands (the demo's, the benchmarks' and the tests' seeded histories). Seeded history has no
     live traffic for canary analysis or pre-flight: with `override_by`, that account (an admin) requests
-    production with the gates overridden, `reason` on record."""
+    production with the gates overridden, `request_reason` on record."""
     services.version_stage_staging(model_name=model_name, version=version, actor=engineer)
     services.canary_start(model_name=model_name, version=version, weight=weight, actor=engineer)
-    if override_by is None:
-        services.production_request(model_name=model_name, version=version, actor=engineer)
-    else:
-        services.production_request(
-            model_name=model_name, version=version, actor=override_by, override=True, reason=reason
-        )
-    services.production_approve(model_name=model_name, actor=approver, reason=reason)
+    services.production_request(
+        model_name=model_name,
+        version=version,
+        actor=override_by or engineer,
+        override=override_by is not None,
+        reason=request_reason,
+    )
+    services.production_approve(model_name=model_name, actor=approver, reason=approve_reason)
 
 
 def demo_walkthrough(
@@ -117,7 +119,8 @@ def demo_walkthrough(
             approver=approver,
             weight=weight,
             override_by=admin,
-            reason="demo history, seeded without live traffic: gates overridden",
+            request_reason="demo history, seeded without live traffic: gates overridden",
+            approve_reason="checked the numbers",
         )
         progress(f"  v{number}: staging → canary {weight} % → production (approved by {approver})")
     services.version_stage_staging(model_name=model_name, version=3, actor=engineer, reason="next candidate")

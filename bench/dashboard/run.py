@@ -78,7 +78,7 @@ def build(models: int, versions: int, walk_every: int) -> None:
                     version=number,
                     engineer=engineer,
                     approver=approver,
-                    reason="numbers checked",
+                    approve_reason="numbers checked",
                 )
             done += 1
             if done % 100 == 0:

@@ -85,7 +85,7 @@ meta = metadata_parse({{"input_height": 224, "input_width": 224, "labels": [f"cl
 for seed in (1, 2):
     services.version_register(model_name="{MODEL}", actor=admin, metadata=meta, onnx_file=conv_classifier(seed))
 from controlplane.demo import walk_to_production
-walk_to_production(model_name="{MODEL}", version=1, engineer=admin, approver=approver, override_by=admin, reason="bench")
+walk_to_production(model_name="{MODEL}", version=1, engineer=admin, approver=approver, override_by=admin, request_reason="bench")
 services.version_stage_staging(model_name="{MODEL}", version=2, actor=admin)
 """
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(var), check=True)
