@@ -353,7 +353,9 @@ def quantize_int8(
         if mode == "dynamic":
             q.quantize_dynamic(str(prepared), str(target), weight_type=q.QuantType.QInt8, per_channel=True)
             return target.read_bytes()
-        input_name = session_create(model_bytes).get_inputs()[0].name
+        float_model = onnx.load(str(prepared))
+        constants = {tensor.name for tensor in float_model.graph.initializer}
+        input_name = next(value.name for value in float_model.graph.input if value.name not in constants)
 
         class Reader(q.CalibrationDataReader):
             def __init__(self) -> None:
@@ -363,7 +365,6 @@ def quantize_int8(
                 item = next(self._items, None)
                 return None if item is None else {input_name: item}
 
-        float_model = onnx.load(str(prepared))
         for index, node in enumerate(float_model.graph.node):  # excluded by name: every node gets one
             node.name = node.name or f"{node.op_type}_{index}"
         reference = onnx.ModelProto()
