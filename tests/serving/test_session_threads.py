@@ -1,0 +1,33 @@
+"""onnxruntime sessions as the server makes them: their pool threads may run on any core.
+
+Left at its default thread count, onnxruntime pins each pool thread to one core, the same cores in every
+session of every worker process; a request thread the scheduler put on such a core then shared it with
+the pinned thread it was waiting on (bench/README.md, "Lone requests after a burst")."""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from modelspec import onnx_runtime
+from modelspec.examples import tiny_classifier_onnx
+
+
+def _threads() -> set[int]:
+    return {int(tid) for tid in os.listdir("/proc/self/task")}
+
+
+@pytest.mark.skipif(onnx_runtime.all_cores() < 2, reason="one core: onnxruntime starts no pool thread")
+def test_an_all_cores_session_does_not_pin_its_threads():
+    before = _threads()
+    model = onnx_runtime.LoadedModel(tiny_classifier_onnx(size=32))
+    model.run(np.zeros((1, 3, 32, 32), np.float32))
+    pool = _threads() - before - {threading.get_native_id()}
+    assert len(pool) >= onnx_runtime.all_cores() - 1  # the session's own threads, started now
+    allowed = os.sched_getaffinity(0)
+    assert {tid: os.sched_getaffinity(tid) for tid in pool} == dict.fromkeys(pool, allowed)
+
+
+def test_all_cores_counts_the_cores_this_process_may_use():
+    assert 1 <= onnx_runtime.all_cores() <= len(os.sched_getaffinity(0))
