@@ -258,7 +258,7 @@ def _least_squares_scales(weights: np.ndarray, qmax: int) -> np.ndarray:
     return best.astype(np.float32)
 
 
-def _fix_weight_scales(graph: Any, kept_in_float: set[str]) -> dict[str, list[dict[str, Any]]]:
+def least_squares_weight_scales(graph: Any, kept_in_float: set[str]) -> dict[str, list[dict[str, Any]]]:
     """Chooses each quantized convolution's weight scales and clips its float weights to them (so the
     quantizer rounds exactly what the bias correction measures). Depthwise weights get 8 bits; the rest
     7, the range x86 CPUs without VNNI multiply u8 × s8 pairs in without saturating 16 bits."""
@@ -381,7 +381,7 @@ def quantize_int8(
         reference = onnx.ModelProto()
         reference.CopyFrom(float_model)
         kept_in_float = _kept_in_float(float_model.graph)
-        overrides = _fix_weight_scales(float_model.graph, set(kept_in_float))
+        overrides = least_squares_weight_scales(float_model.graph, set(kept_in_float))
         onnx.save(float_model, str(prepared))
         with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrator prints its progress
             q.quantize_static(

@@ -74,7 +74,7 @@ def main() -> None:
         # the recipe's weight scales (and clipped float weights), without its bias correction
         if least_squares:
             clipped = onnx.load(str(prepared))
-            overrides = onnx_runtime._fix_weight_scales(clipped.graph, set(exclude))
+            overrides = onnx_runtime.least_squares_weight_scales(clipped.graph, set(exclude))
             model = work / "clipped.onnx"
             onnx.save(clipped, str(model))
             options["extra_options"] = {"TensorQuantOverrides": overrides}
