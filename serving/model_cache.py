@@ -112,6 +112,7 @@ class ModelCache:
         self._routes: dict[str, Route] = {}
         self._served: OrderedDict[tuple[str, int], Served] = OrderedDict()
         self._lock = threading.Lock()
+        self._route_refresh = threading.Lock()
         self._loading: dict[tuple[str, int], Future[Served]] = {}
         self._failures: dict[tuple[str, int], Failure] = {}
         self._waiters = threading.BoundedSemaphore(settings.SERVING_LOAD_WAITERS)
@@ -122,10 +123,26 @@ class ModelCache:
 
     # --- routing ---------------------------------------------------------------------------
     def route(self, name: str) -> Route:
-        now = time.monotonic()
+        """The model's routing, read again once SERVING_ROUTE_TTL_SECONDS old by one request thread at a
+        time: the others keep the snapshot they have for the few milliseconds that takes, instead of every
+        busy thread reading the same rows at once (under load that was 1.8 % of a 12 MP request's time)."""
         cached = self._routes.get(name)
-        if cached is not None and now - cached.fetched < settings.SERVING_ROUTE_TTL_SECONDS:
+        if cached is None:
+            return self._route_read(name, None)
+        if self._fresh(cached) or not self._route_refresh.acquire(blocking=False):
             return cached
+        try:
+            cached = self._routes[name]  # another thread may have read it since
+            return cached if self._fresh(cached) else self._route_read(name, cached)
+        finally:
+            self._route_refresh.release()
+
+    @staticmethod
+    def _fresh(route: Route) -> bool:
+        return time.monotonic() - route.fetched < settings.SERVING_ROUTE_TTL_SECONDS
+
+    def _route_read(self, name: str, cached: Route | None) -> Route:
+        now = time.monotonic()
         model = selectors.model_state_get(name=name)
         fresh = Route(
             name=name,

@@ -1,9 +1,14 @@
 """Loaded versions per process are bounded: beyond SERVING_MAX_LOADED the least recently used version
 that is not live is unloaded, counted in /metrics; production is never evicted."""
 
+import threading
+import time
+
 import pytest
 from prometheus_client import REGISTRY
 
+from registry import selectors
+from registry.exceptions import ModelNotFound
 from serving.model_cache import model_cache
 from tests.factories import png, register
 
@@ -39,3 +44,60 @@ def test_least_recently_used_versions_are_evicted_and_counted(model_with_version
     assert answer.status_code == 200  # an evicted version is loaded again when asked for
     assert answer.json()["model_version"] == 4
     assert ("cats", 4) in cache.loaded()
+
+
+def test_an_expired_route_is_read_again_by_one_thread_while_the_others_keep_their_snapshot(
+    model_with_versions, settings, monkeypatch
+):
+    settings.SERVING_ROUTE_TTL_SECONDS = 0.05
+    cache = model_cache()
+    first = cache.route("cats")
+    time.sleep(0.1)  # expired
+    reading, release, reads = threading.Event(), threading.Event(), []
+    real = selectors.model_state_get
+
+    def slow_read(**kwargs):
+        reads.append(kwargs)
+        reading.set()
+        release.wait(10)
+        return real(**kwargs)
+
+    monkeypatch.setattr(selectors, "model_state_get", slow_read)
+    refresher = threading.Thread(target=cache.route, args=("cats",))
+    refresher.start()
+    assert reading.wait(10)
+    others = [cache.route("cats") for _ in range(20)]  # while the refresh is in flight
+    release.set()
+    refresher.join(10)
+    assert len(reads) == 1
+    assert all(route is first for route in others)  # answered at once from the snapshot
+    fresh = cache.route("cats")
+    assert fresh is not first and fresh.production == first.production
+    assert len(reads) == 1  # fresh again: no further read
+    for version in fresh.pinned:  # the loads the first read started end within this test
+        cache.served("cats", version)
+
+
+def test_a_model_without_a_snapshot_is_read_by_every_asking_thread_without_waiting_on_others(
+    model_with_versions, monkeypatch
+):
+    cache = model_cache()
+    reading, release = threading.Event(), threading.Event()
+    real = selectors.model_state_get
+
+    def slow_read(**kwargs):
+        if kwargs.get("name") == "cats":
+            reading.set()
+            release.wait(10)
+        return real(**kwargs)
+
+    monkeypatch.setattr(selectors, "model_state_get", slow_read)
+    refresher = threading.Thread(target=cache.route, args=("cats",))
+    refresher.start()
+    assert reading.wait(10)
+    with pytest.raises(ModelNotFound):
+        cache.route("no-such-model")  # not held up by the first read of another model
+    release.set()
+    refresher.join(10)
+    for version in cache.route("cats").pinned:  # loaded, within this test
+        cache.served("cats", version)
