@@ -46,6 +46,35 @@ def test_least_recently_used_versions_are_evicted_and_counted(model_with_version
     assert ("cats", 4) in cache.loaded()
 
 
+class HeldReads:
+    """The registry read behind a route, with reads of one model held until `release`; every read counted."""
+
+    def __init__(self, monkeypatch, name: str):
+        self.reads: list[str] = []
+        self.reading, self.released = threading.Event(), threading.Event()
+        real = selectors.model_state_get
+
+        def read(**kwargs):
+            self.reads.append(kwargs["name"])
+            if kwargs["name"] == name:
+                self.reading.set()
+                self.released.wait(10)
+            return real(**kwargs)
+
+        monkeypatch.setattr(selectors, "model_state_get", read)
+
+    def route_meanwhile(self, cache, name: str) -> threading.Thread:
+        """`cache.route(name)` on another thread, returned once its read is held."""
+        thread = threading.Thread(target=cache.route, args=(name,))
+        thread.start()
+        assert self.reading.wait(10)
+        return thread
+
+    def release(self, thread: threading.Thread) -> None:
+        self.released.set()
+        thread.join(10)
+
+
 def test_an_expired_route_is_read_again_by_one_thread_while_the_others_keep_their_snapshot(
     model_with_versions, settings, monkeypatch
 ):
@@ -53,27 +82,15 @@ def test_an_expired_route_is_read_again_by_one_thread_while_the_others_keep_thei
     cache = model_cache()
     first = cache.route("cats")
     time.sleep(0.1)  # expired
-    reading, release, reads = threading.Event(), threading.Event(), []
-    real = selectors.model_state_get
-
-    def slow_read(**kwargs):
-        reads.append(kwargs)
-        reading.set()
-        release.wait(10)
-        return real(**kwargs)
-
-    monkeypatch.setattr(selectors, "model_state_get", slow_read)
-    refresher = threading.Thread(target=cache.route, args=("cats",))
-    refresher.start()
-    assert reading.wait(10)
+    held = HeldReads(monkeypatch, "cats")
+    refresher = held.route_meanwhile(cache, "cats")
     others = [cache.route("cats") for _ in range(20)]  # while the refresh is in flight
-    release.set()
-    refresher.join(10)
-    assert len(reads) == 1
+    held.release(refresher)
+    assert held.reads == ["cats"]
     assert all(route is first for route in others)  # answered at once from the snapshot
     fresh = cache.route("cats")
     assert fresh is not first and fresh.production == first.production
-    assert len(reads) == 1  # fresh again: no further read
+    assert held.reads == ["cats"]  # fresh again: no further read
     for version in fresh.pinned:  # the loads the first read started end within this test
         cache.served("cats", version)
 
@@ -82,22 +99,10 @@ def test_a_model_without_a_snapshot_is_read_by_every_asking_thread_without_waiti
     model_with_versions, monkeypatch
 ):
     cache = model_cache()
-    reading, release = threading.Event(), threading.Event()
-    real = selectors.model_state_get
-
-    def slow_read(**kwargs):
-        if kwargs.get("name") == "cats":
-            reading.set()
-            release.wait(10)
-        return real(**kwargs)
-
-    monkeypatch.setattr(selectors, "model_state_get", slow_read)
-    refresher = threading.Thread(target=cache.route, args=("cats",))
-    refresher.start()
-    assert reading.wait(10)
+    held = HeldReads(monkeypatch, "cats")
+    refresher = held.route_meanwhile(cache, "cats")
     with pytest.raises(ModelNotFound):
         cache.route("no-such-model")  # not held up by the first read of another model
-    release.set()
-    refresher.join(10)
+    held.release(refresher)
     for version in cache.route("cats").pinned:  # loaded, within this test
         cache.served("cats", version)
