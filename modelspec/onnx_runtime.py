@@ -53,7 +53,7 @@ def session_create(model_bytes: bytes, *, threads: int = 0) -> ort.InferenceSess
     # Always an explicit count: left at 0, onnxruntime also pins its pool threads, one to each core but
     # the first, in every session of every process. Here that put every worker's pool threads on core 1;
     # a request thread the scheduler placed there shared the core with the pinned thread it waits on,
-    # and a lone 12 MP answer took 1.25 x the raw pipeline instead of 1.1 x (bench/README.md).
+    # and a lone 12 MP answer after a burst took up to 1.45 x the raw pipeline instead of 1.1 x (bench/README.md).
     options.intra_op_num_threads = threads or all_cores()
     # The pool threads spin while a run is on (fast) but not after it: between requests they would keep
     # cores busy that the next requests need for decoding.
