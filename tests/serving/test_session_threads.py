@@ -2,7 +2,7 @@
 
 Left at its default thread count, onnxruntime pins each pool thread to one core, the same cores in every
 session of every worker process; a request thread the scheduler put on such a core then shared it with
-the pinned thread it was waiting on (bench/README.md, "Lone requests after a burst")."""
+the pinned thread it was waiting on (bench/README.md, "The pinned threads")."""
 
 import os
 import threading
