@@ -34,6 +34,7 @@ from core.converters import MAX_ID
 from core.exceptions import ApplicationError, BadRequest
 
 from . import metrics, services
+from .model_cache import model_cache
 from .preprocessing import ImageTooLarge
 from .signals import Source
 
@@ -77,7 +78,9 @@ def predict_answer(
         elif exc.http_status > 500:  # a dependency or a load in progress: the answer names it
             log.warning("predict %s failed: %s", name, exc.message)
         metrics.errors.labels(
-            model=name, type=exc.code if exc.code in metrics.ERROR_TYPES else "bad_request", source=source
+            model=model_cache().model_label(name),
+            type=exc.code if exc.code in metrics.ERROR_TYPES else "bad_request",
+            source=source,
         ).inc()
         return exc.http_status, error_body(exc.code, exc.message, **exc.extra)
     return 200, answer

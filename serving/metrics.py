@@ -22,6 +22,9 @@ from .signals import PREFIX
 disable_created_metrics()  # *_created series double the output and nothing here reads them
 
 MODEL_LABELS = ("model", "version", "stage", "source")  # source: signals.Source
+# The model label of a request naming a model this process has never routed (it may not exist): a caller's
+# made-up names must not each become a series.
+UNKNOWN_MODEL = "(unknown)"
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 PHASES = ("decode", "preprocess", "queue", "inference", "total")
 ERROR_TYPES = (
@@ -33,6 +36,7 @@ ERROR_TYPES = (
     "no_model",
     "model_unavailable",
     "model_loading",
+    "database_unavailable",
     "bad_request",
 )
 
@@ -88,6 +92,11 @@ model_load_seconds = Histogram(
     "Time to load a version (download + session)",
     ("model",),
     buckets=sig.LATENCY_BUCKETS,
+)
+route_read_failures = Counter(
+    f"{PREFIX}_route_read_failures",
+    "Failed reads of a model's routing (the database unreachable); known routes keep serving meanwhile",
+    ("model",),
 )
 model_load_failures = Counter(
     f"{PREFIX}_model_load_failures",

@@ -5,6 +5,7 @@ first. How a slow or failing registry is kept away from requests: ModelCache's d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import io
 import logging
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.db import DatabaseError
 from PIL import Image
 
 from core.exceptions import ApplicationError, ServiceUnavailable
@@ -67,6 +69,10 @@ class ModelUnavailable(ServiceUnavailable):
 
 class ModelLoading(ServiceUnavailable):
     code = "model_loading"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
 
 
 @dataclass
@@ -143,20 +149,61 @@ class ModelCache:
 
     def _route_read(self, name: str, cached: Route | None) -> Route:
         now = time.monotonic()
-        model = selectors.model_state_get(name=name)
+        try:
+            model = selectors.model_state_get(name=name)
+            rollback_to = selectors.rollback_target(model=model)
+        except DatabaseError as exc:
+            return self._route_kept(name, cached, exc)
         fresh = Route(
             name=name,
             production=model.production_version,
             canary=model.canary_version,
             weight=model.canary_weight,
-            rollback_to=selectors.rollback_target(model=model),
+            rollback_to=rollback_to,
             fetched=now,
         )
+        if cached is not None and cached.stale_since is not None:
+            log.warning(
+                "routing of %s read again after %.1f s without the database", name, now - cached.stale_since
+            )
         self._routes[name] = fresh
         if cached is None or cached.pinned != fresh.pinned:
             for version in fresh.pinned:  # production, canary and the rollback target: a flip is instant
                 self.load_start(name, version)
         return fresh
+
+    def _route_kept(self, name: str, cached: Route | None, exc: DatabaseError) -> Route:
+        """The database cannot be read (down, restarting, unreachable): a model this process has routed
+        before keeps its last routes, read again one SERVING_ROUTE_TTL_SECONDS later, so a database outage
+        does not stop predictions (routes only change through the database). A model never routed here
+        cannot be answered: a 503 that names the cause without the database's address."""
+        metrics.route_read_failures.labels(model=metrics.UNKNOWN_MODEL if cached is None else name).inc()
+        if cached is None:
+            log.warning("routing of %s cannot be read: %s", name, exc)
+            raise DatabaseUnavailable(
+                f"the routing of {name} cannot be read: the control plane's database is unreachable",
+                extra={"retry_after": 1},
+            ) from exc
+        if cached.stale_since is None:
+            log.warning("routing of %s cannot be read again, serving the last routes read: %s", name, exc)
+        kept = dataclasses.replace(
+            cached, fetched=time.monotonic(), stale_since=cached.stale_since or cached.fetched
+        )
+        self._routes[name] = kept
+        return kept
+
+    def model_label(self, name: str) -> str:
+        """The model's label in metrics: its name if it exists (this process can route it)."""
+        if name not in self._routes:
+            try:
+                self.route(name)
+            except ApplicationError:
+                return metrics.UNKNOWN_MODEL
+        return name
+
+    def routes_known(self) -> list[Route]:
+        """The routes this process holds (for readiness while the database cannot be read)."""
+        return list(self._routes.values())
 
     def _pinned(self, key: tuple[str, int]) -> bool:
         route = self._routes.get(key[0])

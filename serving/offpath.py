@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from . import metrics
 
@@ -24,16 +24,23 @@ T = TypeVar("T")
 
 class Recent(Generic[T]):
     """A model's setting as this process last read it, read again once it is `ttl` seconds old: the
-    request path asks it on every prediction without a database query each time."""
+    request path asks it on every prediction without a database query each time. While the database
+    cannot be read, the last value read stays (`fallback` if there is none: off), tried again each `ttl`,
+    so an outage never fails a request that has its answer already."""
 
-    def __init__(self, load: Callable[[str], T], *, ttl: float):
-        self.load, self.ttl = load, ttl
+    def __init__(self, name: str, load: Callable[[str], T], *, ttl: float, fallback: T):
+        self.name, self.load, self.ttl, self.fallback = name, load, ttl, fallback
         self._values: dict[str, tuple[T, float]] = {}
 
     def get(self, model: str) -> T:
         cached, now = self._values.get(model), time.monotonic()
         if cached is None or cached[1] < now:
-            cached = self._values[model] = (self.load(model), now + self.ttl)
+            try:
+                value = self.load(model)
+            except DatabaseError as exc:
+                value = self.fallback if cached is None else cached[0]
+                log.warning("%s of %s cannot be read, using %r: %s", self.name, model, value, exc)
+            cached = self._values[model] = (value, now + self.ttl)
         return cached[0]
 
     def forget(self, model: str) -> None:

@@ -19,7 +19,8 @@ class Route:
     canary: int | None
     weight: int
     rollback_to: int | None
-    fetched: float
+    fetched: float  # time.monotonic() of the read, or of the last failed attempt to read it again
+    stale_since: float | None = None  # when reading it again first failed (the database unreachable)
 
     @property
     def pinned(self) -> set[int]:

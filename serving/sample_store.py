@@ -51,7 +51,10 @@ def _storage():
 
 
 _enabled = Recent(
-    lambda model: SamplePolicy.objects.filter(model=model, enabled=True).exists(), ttl=POLICY_TTL_SECONDS
+    "the sample policy",
+    lambda model: SamplePolicy.objects.filter(model=model, enabled=True).exists(),
+    ttl=POLICY_TTL_SECONDS,
+    fallback=False,
 )
 
 

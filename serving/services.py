@@ -13,6 +13,7 @@ import numpy as np
 import pybreaker
 from django.conf import settings
 from django.core.cache import caches
+from django.db import DatabaseError
 
 from core import reporting
 from core.exceptions import ApplicationError, BadRequest, ServiceUnavailable
@@ -193,37 +194,45 @@ def readiness(*, model_name: str | None = None) -> dict[str, dict[str, Any]]:
     """Each live model's readiness in this process (or one model's): its production version loaded and a
     real inference answered. Waits for a load in flight at most SERVING_READINESS_TIMEOUT_SECONDS (a
     promoted canary or a rollback target is loaded already: the flip does not make a process unready); a
-    version still loading, or whose load failed, is reported with the cause."""
+    version still loading, or whose load failed, is reported with the cause. While the database cannot
+    be read, the models are those this process routes already, each marked with how old its routes are
+    (it keeps serving them: a database outage must not take every serving node out of the balancer)."""
     probe = probe_image()
-    live = model_state_list().exclude(production_version=None)
-    if model_name is not None:
-        live = live.filter(name=model_name)
     checked: dict[str, dict[str, Any]] = {}
-    for model in live:
-        version = model.production_version
-        assert version is not None
+    for name, version in _live_production(model_name):
         started = time.perf_counter()
         try:
-            model_cache().route(model.name)
-            served = model_cache().served(
-                model.name, version, wait=settings.SERVING_READINESS_TIMEOUT_SECONDS
-            )
+            route = model_cache().route(name)
+            served = model_cache().served(name, version, wait=settings.SERVING_READINESS_TIMEOUT_SECONDS)
             prepared = prepare(probe, served.metadata, max_pixels=settings.SERVING_MAX_PIXELS)
             served.batcher.submit(prepared.tensor, timeout=settings.SERVING_READINESS_TIMEOUT_SECONDS)
         except ApplicationError as exc:
-            checked[model.name] = {
-                "version": version,
-                "ready": False,
-                "code": exc.code,
-                "reason": exc.message,
-            }
+            checked[name] = {"version": version, "ready": False, "code": exc.code, "reason": exc.message}
         except Exception as exc:  # noqa: BLE001 - a failing probe must say why
             reason = f"readiness inference failed: {type(exc).__name__}: {exc}"
-            checked[model.name] = {"version": version, "ready": False, "code": "inference", "reason": reason}
+            checked[name] = {"version": version, "ready": False, "code": "inference", "reason": reason}
         else:
             ms = round((time.perf_counter() - started) * 1000, 2)
-            checked[model.name] = {"version": version, "ready": True, "inference_ms": ms}
+            checked[name] = {"version": version, "ready": True, "inference_ms": ms}
+            if route.stale_since is not None:
+                checked[name]["routes_stale_s"] = round(time.monotonic() - route.stale_since, 1)
     return checked
+
+
+def _live_production(model_name: str | None) -> list[tuple[str, int]]:
+    """(model, production version) of every live model, or of one; from this process's routes while the
+    database cannot be read."""
+    try:
+        live = model_state_list().exclude(production_version=None)
+        if model_name is not None:
+            live = live.filter(name=model_name)
+        return [
+            (name, version) for name, version in live.values_list("name", "production_version") if version
+        ]
+    except DatabaseError as exc:
+        log.warning("readiness: the database cannot be read, checking the routes held: %s", exc)
+        routes = model_cache().routes_known()
+        return [(r.name, r.production) for r in routes if r.production and model_name in (None, r.name)]
 
 
 _warming = threading.Event()

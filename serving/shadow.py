@@ -26,7 +26,12 @@ from .signals import Source
 
 CONFIG_TTL_SECONDS = 5.0
 ERROR_LABEL = "(error)"
-_config = Recent(lambda model: ShadowConfig.objects.filter(model=model).first(), ttl=CONFIG_TTL_SECONDS)
+_config = Recent(
+    "the shadow",
+    lambda model: ShadowConfig.objects.filter(model=model).first(),
+    ttl=CONFIG_TTL_SECONDS,
+    fallback=None,
+)
 
 
 @dataclass(frozen=True)

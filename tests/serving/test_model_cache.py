@@ -1,16 +1,24 @@
 """The per-process model cache. Loaded versions are bounded: beyond SERVING_MAX_LOADED the least recently
 used version that is not live is unloaded, counted in /metrics; production is never evicted. An expired
-route is read again by one thread while the others answer from their snapshot."""
+route is read again by one thread while the others answer from their snapshot; while the database cannot be
+read, the last routes keep serving."""
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
+from django.db import connection
+from django.db.models import Model
 from prometheus_client import REGISTRY
 
 from registry import selectors
+from registry.models import ModelState
 from registry.exceptions import ModelNotFound
 from serving.model_cache import model_cache
+from serving.models import SamplePolicy
+from serving.offpath import Recent
 from tests.factories import png, register
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,3 +116,56 @@ def test_a_model_without_a_snapshot_is_read_by_every_asking_thread_without_waiti
     held.release(refresher)
     for version in cache.route("cats").pinned:  # loaded, within this test
         cache.served("cats", version)
+
+
+@contextlib.contextmanager
+def table_gone(model: type[Model]) -> Iterator[None]:
+    """A real failure of every read of the model's table (it is renamed away), until the block ends."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_away"')
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER TABLE "{table}_away" RENAME TO "{table}"')
+
+
+def route_read_failures(model: str) -> float:
+    return REGISTRY.get_sample_value("cvcp_route_read_failures_total", {"model": model}) or 0.0
+
+
+def test_while_the_database_cannot_be_read_the_last_routes_keep_serving(
+    model_with_versions, settings, client
+):
+    settings.SERVING_ROUTE_TTL_SECONDS = 0.05
+    assert client.post("/v1/models/cats/predict", data=png(1), content_type="image/png").status_code == 200
+    before = route_read_failures("cats")
+    with table_gone(ModelState):
+        time.sleep(0.1)  # the route is due to be read again
+        answer = client.post("/v1/models/cats/predict", data=png(2), content_type="image/png")
+        assert answer.status_code == 200 and answer.json()["model_version"] == 1, answer.content
+        assert route_read_failures("cats") == before + 1
+        assert model_cache().route("cats").stale_since is not None
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["models"]["cats"]["routes_stale_s"] >= 0.05
+        unknown = client.post("/v1/models/dogs/predict", data=png(3), content_type="image/png")
+        assert unknown.status_code == 503 and unknown["Retry-After"] == "1"
+        assert unknown.json()["error"]["code"] == "database_unavailable"
+    time.sleep(0.1)
+    route = model_cache().route("cats")
+    assert route.stale_since is None and route.production == 1
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and "routes_stale_s" not in ready.json()["models"]["cats"]
+
+
+def test_a_setting_read_on_the_request_path_keeps_its_last_value_while_the_database_cannot_be_read(db):
+    SamplePolicy.objects.create(model="cats", enabled=True)
+    enabled = Recent("a policy", lambda m: SamplePolicy.objects.filter(model=m, enabled=True).exists(),
+                     ttl=0, fallback=False)  # fmt: skip
+    assert enabled.get("cats") is True
+    with table_gone(SamplePolicy):
+        assert enabled.get("cats") is True  # the last value read
+        assert enabled.get("dogs") is False  # never read: the fallback (off)
+    SamplePolicy.objects.filter(model="cats").update(enabled=False)
+    assert enabled.get("cats") is False  # read again once the database answers
