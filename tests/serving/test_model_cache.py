@@ -14,8 +14,8 @@ from django.db.models import Model
 from prometheus_client import REGISTRY
 
 from registry import selectors
-from registry.models import ModelState
 from registry.exceptions import ModelNotFound
+from registry.models import ModelState
 from serving.model_cache import model_cache
 from serving.models import SamplePolicy
 from serving.offpath import Recent
