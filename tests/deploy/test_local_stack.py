@@ -310,7 +310,7 @@ def test_postgres_down_serving_keeps_answering_on_the_routes_it_has_and_catches_
     """The control plane's database is down: predictions keep their answers (the last routes read), every
     serving node stays in haproxy, a model never routed gets a 503 that names the cause (not the
     database's address), and once the database is back the nodes read the routes again."""
-    for index in (1, 2):  # both nodes hold the model's routes
+    for index in (0, 1):  # both nodes hold the model's routes
         assert stack.predict(stack.node(index), seed=index).status_code == 200
     stack.signal("postgres", signal.SIGINT)  # fast shutdown: connections refused from here on
     wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", stack.ports.of("postgres"))) != 0,
@@ -319,12 +319,13 @@ def test_postgres_down_serving_keeps_answering_on_the_routes_it_has_and_catches_
         time.sleep(1)  # beyond SERVING_ROUTE_TTL_SECONDS: every route is due to be read again
         answers = [stack.predict(stack.url("lb"), seed=100 + n) for n in range(20)]
         assert [a.status_code for a in answers] == [200] * 20, answers[-1].text
-        for index in (1, 2):
+        for index in (0, 1):
             ready = requests.get(f"{stack.node(index)}/readyz", timeout=10)
             assert ready.status_code == 200, ready.text
             assert ready.json()["models"][MODEL]["routes_stale_s"] > 0
-        assert set(stack.haproxy_status().values()) == {"UP"}
-        unknown = requests.post(f"{stack.node(1)}/v1/models/never-routed/predict", data=photo(1),
+        status = stack.haproxy_status()
+        assert [status["serving-1"], status["serving-2"]] == ["UP", "UP"], status
+        unknown = requests.post(f"{stack.node(0)}/v1/models/never-routed/predict", data=photo(1),
                                 headers={"Content-Type": "image/png"}, timeout=30)  # fmt: skip
         assert unknown.status_code == 503 and unknown.headers["Retry-After"] == "1"
         error = unknown.json()["error"]
@@ -332,7 +333,7 @@ def test_postgres_down_serving_keeps_answering_on_the_routes_it_has_and_catches_
             error["code"] == "database_unavailable"
             and str(stack.ports.of("postgres")) not in error["message"]
         )
-        scrape = requests.get(f"{stack.node(1)}/metrics", timeout=10).text
+        scrape = requests.get(f"{stack.node(0)}/metrics", timeout=10).text
         assert 'cvcp_route_read_failures_total{model="demo-classifier"}' in scrape
         assert 'model="never-routed"' not in scrape  # made-up names do not become series
     finally:
@@ -342,5 +343,5 @@ def test_postgres_down_serving_keeps_answering_on_the_routes_it_has_and_catches_
         ready = requests.get(f"{stack.node(index)}/readyz", timeout=10)
         return ready.status_code == 200 and "routes_stale_s" not in ready.json()["models"][MODEL]
 
-    for index in (1, 2):
+    for index in (0, 1):
         wait_for(lambda index=index: caught_up(index), timeout=30, what=f"node {index} read its routes again")
