@@ -11,11 +11,13 @@ docs/serving.md ("Processes") and bench/README.md."""
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import multiprocessing
 import os
 import re
 import shutil
+import signal
 import tempfile
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,13 @@ def _forget_dead_processes(metrics_dir: str) -> None:
             pass
 
 
+def _stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints every thread's Python stack to the process's stderr (the log): what a
+    stuck worker, or the server waiting on one, is doing. faulthandler writes them from its own C handler,
+    so this works while every Python thread is blocked."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
 def worker_application():
     """Granian's factory, called once in each worker process before it serves: our WSGI app (Django, with
     the predict fast path in front) with the URLconf imported (every view module: a second on first use
@@ -54,6 +63,8 @@ def worker_application():
     from django.urls import get_resolver
 
     from controlplane.wsgi import application
+
+    _stacks_on_sigusr1()
 
     get_resolver().url_patterns  # noqa: B018 - imports the URLconf and every view module now
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -119,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     from granian.server import Server
 
     logging.getLogger("_granian").addFilter(_not_the_thread_count_hint)
+    _stacks_on_sigusr1()
     # Fresh interpreters for workers: a worker forked from this process (granian's default on Linux) while
     # its watcher threads run could hang on shutdown after a respawn; seen 1 in 3 times.
     multiprocessing.set_start_method("spawn", force=True)

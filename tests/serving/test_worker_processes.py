@@ -2,6 +2,7 @@
 before taking traffic, every process answers, and /metrics counts every request whichever
 process answers the scrape (prometheus_client multiprocess mode)."""
 
+import contextlib
 import glob
 import os
 import re
@@ -43,6 +44,27 @@ def file_pids(metrics_dir: str, kind: str) -> set[int]:
 
 
 @pytest.mark.slow
+def stop(server: subprocess.Popen) -> None:
+    """Wait for the server to exit; if it does not, its processes print their threads' stacks (SIGUSR1,
+    controlplane/serve.py) into this test's captured stderr before it is killed and the test fails."""
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        stuck = [server.pid, *map(int, subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
+                                                      text=True).stdout.split())]  # fmt: skip
+        for pid in stuck:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGUSR1)
+        time.sleep(2)
+        for pid in stuck:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        server.wait(timeout=30)
+        raise AssertionError(
+            f"the server did not stop within 30 s of SIGINT; stacks of {stuck} above"
+        ) from None
+
+
 def test_two_worker_processes_share_one_metrics_view(tmp_path):
     env = {
         **os.environ,
@@ -121,5 +143,5 @@ def test_two_worker_processes_share_one_metrics_view(tmp_path):
             assert list(pool.map(predict, range(16))) == [200] * 16
     finally:
         server.send_signal(signal.SIGINT)  # quick shutdown: no grace period for idle keep-alive connections
-        server.wait(timeout=30)
+        stop(server)
     assert not os.path.exists(metrics_dir), "the metrics directory is removed when the server exits"
