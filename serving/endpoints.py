@@ -144,7 +144,10 @@ def readyz(request: HttpRequest) -> HttpResponse:
     if services.warming():
         body = error_body("warming_up", "this process is loading the live versions")
         return JsonResponse(body, status=503)
-    models = services.readiness(model_name=name)
+    try:
+        models = services.readiness(model_name=name)
+    except ApplicationError as exc:
+        return JsonResponse(error_body(exc.code, exc.message, **exc.extra), status=exc.http_status)
     if not models:
         which = f"{name!r} has" if name else "no model has"
         return JsonResponse(error_body("no_model", f"{which} no production version"), status=503)

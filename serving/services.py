@@ -21,7 +21,7 @@ from registry.choices import Stage
 from registry.selectors import model_state_list
 
 from . import metrics, prediction_ids, sample_store, shadow, signals
-from .model_cache import Served, model_cache, probe_image
+from .model_cache import DatabaseUnavailable, Served, model_cache, probe_image
 from .preprocessing import ImageRejected, ImageStats, Prepared, prepare
 from .routing import Route
 
@@ -232,6 +232,11 @@ def _live_production(model_name: str | None) -> list[tuple[str, int]]:
     except DatabaseError as exc:
         log.warning("readiness: the database cannot be read, checking the routes held: %s", exc)
         routes = model_cache().routes_known()
+        if not routes:  # a process started during the outage knows no model to serve
+            raise DatabaseUnavailable(
+                "the control plane's database is unreachable and this process holds no routes yet",
+                extra={"retry_after": 1},
+            ) from exc
         return [(r.name, r.production) for r in routes if r.production and model_name in (None, r.name)]
 
 

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from registry import selectors
 from registry.exceptions import ModelNotFound
 from registry.models import ModelState
-from serving.model_cache import model_cache
+from serving.model_cache import model_cache, model_cache_reset
 from serving.models import SamplePolicy
 from serving.offpath import Recent
 from tests.factories import png, register
@@ -152,6 +152,9 @@ def test_while_the_database_cannot_be_read_the_last_routes_keep_serving(
         unknown = client.post("/v1/models/dogs/predict", data=png(3), content_type="image/png")
         assert unknown.status_code == 503 and unknown["Retry-After"] == "1"
         assert unknown.json()["error"]["code"] == "database_unavailable"
+        model_cache_reset()  # a process started during the outage holds no routes: not ready, and says why
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["error"]["code"] == "database_unavailable"
     time.sleep(0.1)
     route = model_cache().route("cats")
     assert route.stale_since is None and route.production == 1
