@@ -162,11 +162,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests use a file, not shared-cache memory, so concurrent writers meet the same locking as in use.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-controlplane.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # An unreachable server fails a connection in seconds, not after TCP's minutes: serving then keeps
-    # the routes it has (serving/model_cache.py) instead of holding a request.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3)
-    )
+    # An unreachable server fails a connection, or a query whose packets go unanswered (a network
+    # partition, a fail-over), in seconds rather than after TCP's minutes: serving then keeps the routes
+    # it has (serving/model_cache.py) instead of holding a request. libpq's own parameters.
+    for option, value in {
+        "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3),
+        "tcp_user_timeout": env_int("DATABASE_TCP_USER_TIMEOUT_SECONDS", 10) * 1000,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }.items():
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(option, value)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

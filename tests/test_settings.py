@@ -13,6 +13,10 @@ def test_database_backend_follows_database_url():
     url = os.environ.get("DATABASE_URL", "")
     expected = "postgresql" if url.startswith("postgres") else "sqlite"
     assert connection.vendor == expected
+    if expected == "postgresql":  # an unreachable server fails a read in seconds (docs/serving.md)
+        connection.ensure_connection()
+        dsn = connection.connection.info.dsn
+        assert "connect_timeout=3" in dsn and "tcp_user_timeout=10000" in dsn, dsn
 
 
 @pytest.mark.parametrize(
