@@ -78,7 +78,7 @@ def predict_answer(
         elif exc.http_status > 500:  # a dependency or a load in progress: the answer names it
             log.warning("predict %s failed: %s", name, exc.message)
         metrics.errors.labels(
-            model=model_cache().model_label(name),
+            model=model_cache().model_label(name, exc),
             type=exc.code if exc.code in metrics.ERROR_TYPES else "bad_request",
             source=source,
         ).inc()

@@ -177,13 +177,13 @@ class ModelCache:
         before keeps its last routes, read again one SERVING_ROUTE_TTL_SECONDS later, so a database outage
         does not stop predictions (routes only change through the database). A model never routed here
         cannot be answered: a 503 that names the cause without the database's address."""
-        metrics.route_read_failures.labels(model=metrics.UNKNOWN_MODEL if cached is None else name).inc()
-        if cached is None:
+        if cached is None:  # counted with the request's error (cvcp_errors_total)
             log.warning("routing of %s cannot be read: %s", name, exc)
             raise DatabaseUnavailable(
                 f"the routing of {name} cannot be read: the control plane's database is unreachable",
                 extra={"retry_after": 1},
             ) from exc
+        metrics.route_read_failures.labels(model=name).inc()
         if cached.stale_since is None:
             log.warning("routing of %s cannot be read again, serving the last routes read: %s", name, exc)
         kept = dataclasses.replace(
@@ -192,8 +192,11 @@ class ModelCache:
         self._routes[name] = kept
         return kept
 
-    def model_label(self, name: str) -> str:
-        """The model's label in metrics: its name if it exists (this process can route it)."""
+    def model_label(self, name: str, error: ApplicationError | None = None) -> str:
+        """The model's label in metrics: its name if it exists (this process can route it), found out
+        unless the error at hand says the database cannot tell."""
+        if isinstance(error, DatabaseUnavailable):
+            return metrics.UNKNOWN_MODEL
         if name not in self._routes:
             try:
                 self.route(name)

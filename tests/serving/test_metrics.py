@@ -8,6 +8,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from serving.model_cache import model_cache, model_cache_reset
 from tests.factories import png
 from tests.helpers import free_port
 
@@ -108,3 +109,28 @@ def test_real_prometheus_scrapes_and_answers_through_prometheus_api_client(
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_made_up_model_names_do_not_become_series(client, model_with_versions, settings):
+    """A caller cannot grow /metrics at will: names that are no model count under model="(unknown)"; a real
+    model's refused input still counts under its name, even before anything routed it in this process."""
+
+    def errors(model: str, kind: str) -> float:
+        return (
+            REGISTRY.get_sample_value("cvcp_errors_total", {"model": model, "type": kind, "source": "live"})
+            or 0.0
+        )
+
+    before = errors("(unknown)", "bad_request")
+    for n in range(5):
+        answer = client.post(f"/v1/models/made-up-{n}/predict", data=png(n), content_type="image/png")
+        assert answer.status_code == 404
+    assert errors("(unknown)", "bad_request") == before + 5
+    assert "made-up-" not in client.get("/metrics").content.decode()
+    model_cache_reset()  # nothing routed in this process yet
+    settings.SERVING_MAX_BODY_BYTES = 100  # refused before routing
+    large = errors("cats", "too_large")
+    assert client.post("/v1/models/cats/predict", data=png(1), content_type="image/png").status_code == 413
+    assert errors("cats", "too_large") == large + 1
+    for version in model_cache().route("cats").pinned:  # the loads that routing started end within this test
+        model_cache().served("cats", version)
