@@ -1,16 +1,23 @@
 """Sentry, optional: unhandled errors of the dashboard, the API, serving and Celery tasks reach it with their
 context and without personal data. The SDK is real; its transport captures envelopes instead of sending
-them (nothing leaves the machine). Each error is real too: a table the code needs is gone."""
+them (nothing leaves the machine). Each error is real too: a table the code needs is gone, or a model fails
+in onnxruntime on some inputs (serving no longer needs the database once it has a model's routes)."""
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
 import sentry_sdk
 from django.core import signals
 from django.db import close_old_connections, connection
+from PIL import Image
 
 from core.reporting import reporting_init, reporting_stop
-from tests.factories import png, register, to_production
+from modelspec.metadata import metadata_parse
+from registry import services
+from tests.factories import LABELS, METADATA, register, to_production
 from tests.helpers import token_client, wsgi_environ
 
 
@@ -53,17 +60,49 @@ def assert_no_personal_data(event: dict, *secrets: str) -> None:
     assert not request.get("data") and not request.get("cookies")
 
 
+def failing_on_red_onnx() -> bytes:
+    """A classifier with a bug only some inputs reach: it looks up its answer by the image's least bright
+    channel in a table of one row, so the zeros of the registration check and the grey warm-up image pass
+    (channel 0), and a red image (channel 1, once normalized) makes onnxruntime fail."""
+    from onnx import TensorProto, checker, helper, numpy_helper
+
+    table = numpy_helper.from_array(np.full((1, len(LABELS)), 1 / len(LABELS), dtype=np.float32), "table")
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["input"], ["means"], axes=[2, 3], keepdims=0),
+            helper.make_node("ArgMin", ["means"], ["dimmest"], axis=1, keepdims=0),
+            helper.make_node("Gather", ["table", "dimmest"], ["probabilities"], axis=0),
+        ],
+        "failing_on_red",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", len(LABELS)])],
+        initializer=[table],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    checker.check_model(model)
+    return model.SerializeToString()
+
+
+def red_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 32), (255, 0, 0)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 @pytest.mark.django_db
 def test_a_failing_prediction_reaches_sentry_with_model_version_and_route(sentry, users):
     import json
 
     from controlplane.wsgi import application
 
-    register("sentry-cats", users["engineer"])
+    services.version_register(model_name="sentry-cats", actor=users["engineer"],
+                              metadata=metadata_parse(METADATA), onnx_file=failing_on_red_onnx())  # fmt: skip
     to_production("sentry-cats", 1, users)
-    drop("serving_samplepolicy")  # read after a production answer, before it goes out
     started: dict = {}
-    environ = wsgi_environ("/v1/models/sentry-cats/predict", png(2), method="POST", content_type="image/png")
+    environ = wsgi_environ(
+        "/v1/models/sentry-cats/predict", red_png(), method="POST", content_type="image/png"
+    )
     # As Django's test client does: the test's transaction (and its connection) stays open over the request.
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
@@ -72,12 +111,13 @@ def test_a_failing_prediction_reaches_sentry_with_model_version_and_route(sentry
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
-    assert started["status"].startswith("500") and json.loads(body)["error"]["code"] == "internal"
+    assert started["status"].startswith("500") and json.loads(body)["error"]["code"] == "inference"
     event = only_event(sentry)
     tags = event["tags"]
     assert tags["model"] == "sentry-cats" and tags["version"] == "1" and tags["stage"] == "production"
     assert tags["route"] == "v1/models/<name>/predict"
-    assert event["exception"]["values"][-1]["type"] == "OperationalError"
+    assert [value["type"] for value in event["exception"]["values"]][-1] == "InferenceFailed"
+    assert "Gather" in repr(event["exception"]["values"])  # onnxruntime's own error, chained
     assert_no_personal_data(event)
 
 
