@@ -37,6 +37,16 @@ def _builtin() -> list[dict]:
             "labels": {"severity": "info"},
             "annotations": {"summary": "{{ $labels.model }} served no production request for 15 minutes"},
         },
+        {
+            "alert": "CvcpRoutesStale",
+            "expr": "sum by (model) (rate(cvcp_route_read_failures_total[2m])) > 0",
+            "for": "2m",
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "Serving cannot read the routing of {{ $labels.model }} (the control plane's database "
+                "is unreachable): it answers on the routes it read last, and no promotion or rollback reaches it"
+            },
+        },
     ]
 
 
