@@ -43,7 +43,6 @@ def file_pids(metrics_dir: str, kind: str) -> set[int]:
     return {int(re.search(r"_(\d+)\.db$", f).group(1)) for f in glob.glob(f"{metrics_dir}/{kind}*_*.db")}
 
 
-@pytest.mark.slow
 def stop(server: subprocess.Popen) -> None:
     """Wait for the server to exit; if it does not, its processes print their threads' stacks (SIGUSR1,
     controlplane/serve.py) into this test's captured stderr before it is killed and the test fails."""
@@ -65,6 +64,7 @@ def stop(server: subprocess.Popen) -> None:
         ) from None
 
 
+@pytest.mark.slow
 def test_two_worker_processes_share_one_metrics_view(tmp_path):
     env = {
         **os.environ,
