@@ -28,6 +28,25 @@ def tiny_classifier_onnx(*, num_classes: int = 10, size: int = 32, seed: int = 0
     )
 
 
+def failing_on_red_onnx(*, num_classes: int = 10, size: int = 32, opset: int = 17) -> bytes:
+    """A classifier with a bug only some inputs reach: it looks its answer up by the image's least bright
+    channel in a table of one row, so the zeros of the registration check and the grey warm-up image pass
+    (channel 0), and a red image (channel 1 once normalized) makes onnxruntime fail."""
+    table = numpy_helper.from_array(np.full((1, num_classes), 1 / num_classes, dtype=np.float32), "table")
+    return _classifier(
+        [
+            helper.make_node("ReduceMean", ["input"], ["means"], axes=[2, 3], keepdims=0),
+            helper.make_node("ArgMin", ["means"], ["dimmest"], axis=1, keepdims=0),
+            helper.make_node("Gather", ["table", "dimmest"], ["probabilities"], axis=0),
+        ],
+        "failing_on_red",
+        initializer=[table],
+        size=size,
+        num_classes=num_classes,
+        opset=opset,
+    )
+
+
 def tiny_convnet_onnx(*, num_classes: int = 10, size: int = 16, seed: int = 0, opset: int = 17) -> bytes:
     """A small MobileNet-shaped classifier (stem convolution, depthwise → pointwise block with ReLU6 and a
     residual add, pooling, linear, softmax): what INT8 quantization has to handle, NCHW float32."""

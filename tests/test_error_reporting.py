@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
 import sentry_sdk
 from django.core import signals
@@ -15,6 +14,7 @@ from django.db import close_old_connections, connection
 from PIL import Image
 
 from core.reporting import reporting_init, reporting_stop
+from modelspec.examples import failing_on_red_onnx
 from modelspec.metadata import metadata_parse
 from registry import services
 from tests.factories import LABELS, METADATA, register, to_production
@@ -60,30 +60,6 @@ def assert_no_personal_data(event: dict, *secrets: str) -> None:
     assert not request.get("data") and not request.get("cookies")
 
 
-def failing_on_red_onnx() -> bytes:
-    """A classifier with a bug only some inputs reach: it looks up its answer by the image's least bright
-    channel in a table of one row, so the zeros of the registration check and the grey warm-up image pass
-    (channel 0), and a red image (channel 1, once normalized) makes onnxruntime fail."""
-    from onnx import TensorProto, checker, helper, numpy_helper
-
-    table = numpy_helper.from_array(np.full((1, len(LABELS)), 1 / len(LABELS), dtype=np.float32), "table")
-    graph = helper.make_graph(
-        [
-            helper.make_node("ReduceMean", ["input"], ["means"], axes=[2, 3], keepdims=0),
-            helper.make_node("ArgMin", ["means"], ["dimmest"], axis=1, keepdims=0),
-            helper.make_node("Gather", ["table", "dimmest"], ["probabilities"], axis=0),
-        ],
-        "failing_on_red",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 32, 32])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", len(LABELS)])],
-        initializer=[table],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    checker.check_model(model)
-    return model.SerializeToString()
-
-
 def red_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (48, 32), (255, 0, 0)).save(buffer, format="PNG")
@@ -97,7 +73,7 @@ def test_a_failing_prediction_reaches_sentry_with_model_version_and_route(sentry
     from controlplane.wsgi import application
 
     services.version_register(model_name="sentry-cats", actor=users["engineer"],
-                              metadata=metadata_parse(METADATA), onnx_file=failing_on_red_onnx())  # fmt: skip
+                              metadata=metadata_parse(METADATA), onnx_file=failing_on_red_onnx(num_classes=len(LABELS)))  # fmt: skip
     to_production("sentry-cats", 1, users)
     started: dict = {}
     environ = wsgi_environ(
