@@ -165,15 +165,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # An unreachable server fails a connection, or a query whose packets go unanswered (a network
     # partition, a fail-over), in seconds rather than after TCP's minutes: serving then keeps the routes
     # it has (serving/model_cache.py) instead of holding a request. libpq's own parameters.
-    for option, value in {
+    DATABASES["default"]["OPTIONS"] = {
         "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3),
         "tcp_user_timeout": env_int("DATABASE_TCP_USER_TIMEOUT_SECONDS", 10) * 1000,
         "keepalives": 1,
         "keepalives_idle": 10,
         "keepalives_interval": 5,
         "keepalives_count": 3,
-    }.items():
-        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(option, value)
+        **DATABASES["default"].get("OPTIONS", {}),  # what DATABASE_URL's query string says wins
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
