@@ -1,5 +1,6 @@
 """Settings, read from the environment with embedded defaults so a fresh clone runs on one machine."""
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -110,6 +111,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "serving.endpoints.ServingFastPathMiddleware",  # model endpoints skip the rest
+    "core.middleware.JsonErrorsMiddleware",  # every error under /api/ and /v1/ is JSON
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -188,6 +190,17 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = True
 
+AXES_CLIENT_IP_CALLABLE = "core.clients.client_address"  # X-Forwarded-For only through TRUSTED_PROXIES
+AXES_LOCKOUT_CALLABLE = "core.views.login_locked"  # the page and Retry-After say how long is left
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a try during the lock does not extend it
+# Addresses or networks of the proxies in front of the site (haproxy, an ingress): only from these is
+# X-Forwarded-For believed, for the lock-outs and the logs. Empty: the connection's peer is the client.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an address or network") from _exc
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -295,6 +308,15 @@ REDIS_URL = env("REDIS_URL")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
     # Replicas share prediction answers when Redis is configured; otherwise each process keeps its own.
+    # The API lock-out's counts, shared by every process and node: Redis when configured, else a table in
+    # the database (made by migrate; core.cache counts in it atomically).
+    "lockout": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "cvcp",
+    }
+    if REDIS_URL
+    else {"BACKEND": "core.cache.DatabaseCache", "LOCATION": "cvcp_cache"},
     "predictions": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,

@@ -1,7 +1,9 @@
 """Turns an ApplicationError escaping a view into its JSON error under /api/, else a page with the message;
-tags error reports with what the request is about."""
+makes every other error answer under /api/ and /v1/ JSON too; tags error reports with what the request
+is about."""
 
 from collections.abc import Callable
+from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -45,3 +47,44 @@ class ApplicationErrorMiddleware:
             {"code": exception.code, "message": exception.message, "status": exception.http_status},
             status=exception.http_status,
         )
+
+
+API_PREFIXES = ("/api/", "/v1/")
+# The codes of the answers Django itself gives (a view's @require_POST, CSRF, the URL resolver): the same
+# names DRF uses for the same statuses, listed in docs/api.md's error table.
+_CODES = {
+    400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
+    413: "payload_too_large", 415: "unsupported_media_type", 500: "internal_error",
+}  # fmt: skip
+
+
+class JsonErrorsMiddleware:
+    """An error answer under /api/ or /v1/ that is not JSON (Django's empty 405 of @require_POST, its CSRF
+    page, an HTML 404) becomes {"error": {"code", "message"}} with the same status and headers (Allow
+    included): a client of the API never has to parse a page. JSON answers pass untouched."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code < 400
+            or not request.path.startswith(API_PREFIXES)
+            or response.get("Content-Type", "").startswith("application/json")
+            or response.streaming
+        ):
+            return response
+        status = response.status_code
+        message = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "error"
+        if status == 405:
+            message = f"{request.method} is not allowed here; allowed: {response.get('Allow', 'none')}"
+        elif status == 404:
+            message = f"no such endpoint: {request.path}"
+        elif status == 403:
+            message = "forbidden (a session's form needs its CSRF token; the API takes a token instead)"
+        json = JsonResponse(error_body(_CODES.get(status, f"http_{status}"), message), status=status)
+        for name, value in response.items():
+            if name.lower() not in ("content-type", "content-length"):
+                json[name] = value
+        return json

@@ -86,6 +86,10 @@ def _pg_data(folder: Path) -> Path:
     return Path("/var/tmp") / f"cvcp-local-stack-pg-{digest}"
 
 
+# haproxy's own source address on loopback: the nodes believe X-Forwarded-For from it and from no one else.
+HAPROXY_SOURCE = "127.0.0.2"
+
+
 def app_env(state: dict, var: Path) -> dict[str, str]:
     """The settings every process of the control plane gets (each its own var folder)."""
     ports = Ports(state["base_port"])
@@ -112,6 +116,7 @@ def app_env(state: dict, var: Path) -> dict[str, str]:
         "BROKER_RESTORE_INTERVAL_SECONDS": os.environ.get("BROKER_RESTORE_INTERVAL_SECONDS", "2"),
         "MONITORING_SCRAPE_TIMEOUT_SECONDS": "3",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        "TRUSTED_PROXIES": HAPROXY_SOURCE,
     }
 
 
@@ -200,6 +205,10 @@ frontend serving
     default_backend serving
 backend serving
     balance leastconn
+    # The client's address travels in X-Forwarded-For; haproxy connects from an address of its own,
+    # the one proxy the nodes trust with that header (TRUSTED_PROXIES).
+    option forwardfor
+    source {HAPROXY_SOURCE}
     option httpchk GET /readyz
     http-check expect status 200
     option http-buffer-request

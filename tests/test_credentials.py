@@ -6,6 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def fresh_lockouts():
     from django.core.cache import caches
 
-    caches["default"].clear()
+    caches["lockout"].clear()
     yield
-    caches["default"].clear()
+    caches["lockout"].clear()
 
 
 def bearer(token: str, address: str = "10.9.8.7") -> APIClient:
@@ -88,10 +89,49 @@ def test_bad_tokens_lock_the_address_out_with_429_and_a_log_line(users, settings
         assert bearer("f" * 64).get("/api/v1/me").status_code == 401
     locked = bearer("f" * 64).get("/api/v1/me")
     assert locked.status_code == 429 and locked.json()["error"]["code"] == "throttled"
-    assert int(locked["Retry-After"]) > 0
-    assert bearer(good).get("/api/v1/me").status_code == 429  # the right token too, from that address
-    assert bearer(good, address="10.9.8.8").get("/api/v1/me").status_code == 200  # others are not locked
+    assert 0 < int(locked["Retry-After"]) <= 300
+    assert bearer(good).get("/api/v1/me").status_code == 200  # a good token from that address still works
+    assert bearer("f" * 64, address="10.9.8.8").get("/api/v1/me").status_code == 401  # others are not locked
     assert "API authentication locked for 10.9.8.7" in caplog.text
+
+
+def test_retry_after_says_the_time_left_of_the_lock(users, settings):
+    settings.API_AUTH_FAILURE_LIMIT, settings.API_AUTH_LOCKOUT_SECONDS = 2, 4
+    for _ in range(2):
+        assert bearer("e" * 64).get("/api/v1/me").status_code == 401
+    first = int(bearer("e" * 64).get("/api/v1/me")["Retry-After"])
+    time.sleep(2.2)
+    later = bearer("e" * 64).get("/api/v1/me")
+    assert later.status_code == 429 and int(later["Retry-After"]) <= first - 2  # counts down, not extended
+    time.sleep(later_wait := int(later["Retry-After"]) + 0.2)
+    assert later_wait and bearer("e" * 64).get("/api/v1/me").status_code == 401  # the lock is over
+
+
+def test_forwarded_addresses_count_only_through_trusted_proxies(users, settings):
+    settings.API_AUTH_FAILURE_LIMIT = 3
+    _, good = AuthToken.objects.create(users["engineer"])
+
+    def via(token, forwarded, peer="10.0.0.2"):
+        client = APIClient(REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        return client.get("/api/v1/me").status_code
+
+    # No trusted proxy: the header is the client's own word, and the peer is counted.
+    assert [via("d" * 64, f"198.51.100.{i}") for i in range(4)] == [401, 401, 401, 429]
+    caches_clear()
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24"]
+    # Behind the trusted proxy, each client is counted by the address the proxy saw; a spoofed hop
+    # written by the client left of it changes nothing.
+    assert [via("d" * 64, f"1.2.3.{i}, 203.0.113.7") for i in range(4)] == [401, 401, 401, 429]
+    assert via("d" * 64, "203.0.113.8") == 401  # another client behind the same proxy is not locked
+    assert via(good, "203.0.113.7") == 200  # and the locked client's good token works
+    assert via("d" * 64, "203.0.113.7", peer="10.9.9.9") == 401  # an untrusted peer is itself the client
+
+
+def caches_clear():
+    from django.core.cache import caches
+
+    caches["lockout"].clear()
 
 
 @pytest.mark.parametrize(
@@ -110,6 +150,7 @@ def test_wrong_passwords_lock_the_login_and_the_right_one_then_waits(users):
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]  # the fifth failure locks
     locked = browser.post("/accounts/login/", {"username": "engineer", "password": "engineer-pw-123"})
     assert locked.status_code == 429 and b"Too many failed log-ins" in locked.content
+    assert 0 < int(locked["Retry-After"]) <= 15 * 60 and b"for 15 more minutes" in locked.content
     assert "_auth_user_id" not in browser.session
     other = Client(REMOTE_ADDR="10.1.2.3").post(
         "/accounts/login/", {"username": "approver", "password": "approver-pw-123"}
@@ -152,3 +193,15 @@ def test_production_settings_pass_check_deploy(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_login_lock_counts_the_client_behind_a_trusted_proxy(users, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.2"]
+
+    def login(password, forwarded):
+        browser = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded)
+        return browser.post("/accounts/login/", {"username": "engineer", "password": password}).status_code
+
+    assert [login("nope", "203.0.113.7") for _ in range(5)] == [200, 200, 200, 200, 429]
+    assert login("engineer-pw-123", "203.0.113.7") == 429
+    assert login("engineer-pw-123", "203.0.113.8") == 302  # the same user from another client behind it
