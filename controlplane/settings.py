@@ -256,6 +256,16 @@ MODEL_UPLOAD_MAX_BYTES = env_int("MODEL_UPLOAD_MAX_BYTES", 256 * 1024 * 1024)
 MODEL_IMPORT_DIR = env("MODEL_IMPORT_DIR")
 # Object-store schemes source_uri may use, read by MLflow with its own credentials (e.g. "s3,gs").
 MODEL_IMPORT_OBJECT_STORES = [s.lower() for s in env_list("MODEL_IMPORT_OBJECT_STORES", "")]
+# The check of an uploaded or imported model (onnx.checker and one test inference) runs in a child process
+# with at most this much address space and wall time (modelspec/bounded_check.py). A model at the upload limit
+# needs about 1.5 GB, a 20 MB classifier about 350 MB, the idle checker 190 MB (bench/model_check/results.json).
+MODEL_CHECK_MEMORY_MB = env_int("MODEL_CHECK_MEMORY_MB", 2048)
+MODEL_CHECK_TIMEOUT_SECONDS = env_float("MODEL_CHECK_TIMEOUT_SECONDS", 60)
+if MODEL_CHECK_MEMORY_MB < 256 or MODEL_CHECK_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "MODEL_CHECK_MEMORY_MB must be at least 256 (the checker alone takes about 190 MB) and "
+        "MODEL_CHECK_TIMEOUT_SECONDS positive"
+    )
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 # --- Workflow ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .choices import ColorOrder, Layout, OutputKind, ResizePolicy
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_LABELS = 100_000
+MAX_LABEL_LENGTH = 200  # characters of one label (class names, shown on pages and in answers)
 MAX_INPUT_SIDE = 8192  # a model's input side (the registration check runs it on a dummy input this big)
 MAX_TRACKED = 100
 MAX_NAMED_CLASSES = 50  # predicted-class metric: name every class of a model this small
@@ -119,7 +120,7 @@ def _three(values: tuple[float, ...]) -> tuple[float, float, float]:
     return (values[0], values[1], values[2])
 
 
-def _labels(value: Any) -> tuple[str, ...]:
+def _labels(value: Any, *, max_length: int | None) -> tuple[str, ...]:
     if value in (None, ""):
         return ()
     if isinstance(value, str):
@@ -135,6 +136,11 @@ def _labels(value: Any) -> tuple[str, ...]:
         raise InvalidMetadata("labels must be a list of strings, or one label per line")
     if len(value) > MAX_LABELS:
         raise InvalidMetadata(f"at most {MAX_LABELS} labels")
+    too_long = next((i for i, label in enumerate(value) if max_length and len(label) > max_length), None)
+    if too_long is not None:
+        raise InvalidMetadata(
+            f"labels: label {too_long} is {len(value[too_long])} characters long; at most {max_length}"
+        )
     return tuple(value)
 
 
@@ -169,11 +175,13 @@ def metadata_check_classes(metadata: ModelMetadata, *, classes: int) -> None:
 
 
 def metadata_from_stored(data: dict[str, Any]) -> ModelMetadata:
-    """Metadata read back from a version's artifact (written by as_dict)."""
-    return metadata_parse({k: v for k, v in data.items() if k in ModelMetadata.__dataclass_fields__})
+    """Metadata read back from a version's artifact (written by as_dict). Labels are not held to
+    MAX_LABEL_LENGTH here: a version registered before that cap still loads."""
+    fields = {k: v for k, v in data.items() if k in ModelMetadata.__dataclass_fields__}
+    return metadata_parse(fields, label_length=None)
 
 
-def metadata_parse(data: dict[str, Any]) -> ModelMetadata:
+def metadata_parse(data: dict[str, Any], *, label_length: int | None = MAX_LABEL_LENGTH) -> ModelMetadata:
     """Build metadata from a form or JSON dict; unknown keys are refused so typos do not pass silently."""
     if not isinstance(data, dict):
         raise InvalidMetadata("metadata must be an object")
@@ -212,7 +220,7 @@ def metadata_parse(data: dict[str, Any]) -> ModelMetadata:
     std = defaults.std if given("std") is None else _three(_floats(data["std"], "std", 3))
     if any(s <= 0 for s in std):
         raise InvalidMetadata("std values must be positive")
-    labels = _labels(given("labels"))
+    labels = _labels(given("labels"), max_length=label_length)
     return ModelMetadata(
         input_height=height,
         input_width=width,

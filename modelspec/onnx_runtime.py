@@ -61,6 +61,18 @@ def session_create(model_bytes: bytes, *, threads: int = 0) -> ort.InferenceSess
     return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def _declared_dims(proto: onnx.ModelProto, name: str, fallback: list[Any]) -> list[Any]:
+    """The input's dimensions as the file declares them: a number for a fixed one, the name (or None)
+    for a symbolic one. onnxruntime reports a dim_value of -1 as None, as if it were symbolic; it is not."""
+    for value in proto.graph.input:
+        if value.name == name and value.type.HasField("tensor_type"):
+            return [
+                dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or None)
+                for dim in value.type.tensor_type.shape.dim
+            ]
+    return fallback
+
+
 def _concrete_shape(declared: list[Any], *, input_size: tuple[int, int], layout: str) -> tuple[int, ...]:
     """Fill symbolic dimensions from the declared metadata and refuse a contradiction."""
     if len(declared) != 4:
@@ -69,7 +81,12 @@ def _concrete_shape(declared: list[Any], *, input_size: tuple[int, int], layout:
     wanted = (1, 3, height, width) if layout == "NCHW" else (1, height, width, 3)
     shape = []
     for axis, (dim, want) in enumerate(zip(declared, wanted, strict=True)):
-        if isinstance(dim, int) and dim > 0:
+        if isinstance(dim, int) and dim <= 0:
+            raise InvalidModel(
+                f"the model's input shape is {list(declared)}: dimension {axis} is fixed at {dim}; a fixed "
+                "dimension must be positive (a symbolic one, such as 'batch', takes any size)"
+            )
+        if isinstance(dim, int):
             if axis == 0 and dim > MAX_FIXED_BATCH:
                 raise InvalidModel(
                     f"the model's input has a fixed batch of {dim}; at most {MAX_FIXED_BATCH} (or a symbolic batch)"
@@ -93,7 +110,9 @@ def model_check(
     num_labels: int | None,
     output: str = "logits",
 ) -> ModelCheck:
-    """Run onnx.checker and one inference on a dummy input; refuse anything that is not a working classifier."""
+    """Run onnx.checker and one inference on a dummy input; refuse anything that is not a working classifier.
+    Unbounded, in this process: for our own files. A file from outside (an upload, an import) is checked by
+    modelspec.bounded_check, which runs this in a child process capped in memory and time."""
     if not model_bytes:
         raise InvalidModel("the file is empty")
     try:
@@ -160,7 +179,8 @@ def _checked_by_inference(
     dtype = _ORT_TYPES.get(spec.type)
     if dtype is None:
         raise InvalidModel(f"the model's input type {spec.type} is not an image tensor type")
-    shape = _concrete_shape(spec.shape, input_size=input_size, layout=layout)
+    declared = _declared_dims(proto, spec.name, list(spec.shape))
+    shape = _concrete_shape(declared, input_size=input_size, layout=layout)
     dummy = np.zeros(shape, dtype=dtype)
     started = time.perf_counter()
     try:

@@ -29,7 +29,7 @@ class RegisterForm(forms.Form):
     labels = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="one per line"
     )
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
     dataset_name = forms.CharField(required=False, max_length=500)
     dataset_digest = forms.CharField(required=False, max_length=36)
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from core import roles
 from core.exceptions import BadRequest, PayloadTooLarge
 from core.roles import Permission
-from modelspec import onnx_runtime
+from modelspec import bounded_check, onnx_runtime
 from modelspec.metadata import ModelMetadata, metadata_check_classes
 
 from . import evidence, mlflow_gateway, sources
@@ -239,12 +239,16 @@ def version_register(
         )
     fetched = _model_file(onnx_file, source_uri)
     onnx_bytes = fetched.data
-    check = onnx_runtime.model_check(
+    # In a child process capped in memory and time: the file may be hostile. INT8 builds register through
+    # here too; their file is our own, but one path keeps the rule simple (a second per build of minutes).
+    check = bounded_check.model_check_bounded(
         model_bytes=onnx_bytes,
         input_size=metadata.input_size,
         layout=metadata.layout,
         num_labels=metadata.num_labels,
         output=metadata.output,
+        memory_mb=settings.MODEL_CHECK_MEMORY_MB,
+        timeout_seconds=settings.MODEL_CHECK_TIMEOUT_SECONDS,
     )
     metadata_check_classes(metadata, classes=check.output_shape[1])
     version_tags = {

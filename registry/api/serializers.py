@@ -43,12 +43,37 @@ class JSONObjectField(serializers.DictField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "maxLength": 5000}})
+MAX_MAP_ENTRIES = 100  # tags or params of one registration (MLflow's batch limit)
+MAX_MAP_KEY_LENGTH = 250  # MLflow's limit on a tag or param name
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": MAX_MAP_ENTRIES,
+        "description": f"names of 1–{MAX_MAP_KEY_LENGTH} characters",
+        "additionalProperties": {"type": "string", "maxLength": 5000},
+    }
+)
 class TextMapField(JSONObjectField):
-    """name → text, e.g. MLflow tags and params."""
+    """name → text, e.g. MLflow tags and params: at most MAX_MAP_ENTRIES names of at most
+    MAX_MAP_KEY_LENGTH characters."""
+
+    default_error_messages = {
+        "too_many": f"at most {MAX_MAP_ENTRIES} entries",
+        "bad_key": f"names must be 1–{MAX_MAP_KEY_LENGTH} characters long",
+    }
 
     def __init__(self, *, max_length: int, **kwargs: Any):
         super().__init__(child=Text(max_length=max_length, allow_blank=True), **kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        parsed = super().to_internal_value(data)
+        if len(parsed) > MAX_MAP_ENTRIES:
+            self.fail("too_many")
+        if any(not 1 <= len(key) <= MAX_MAP_KEY_LENGTH for key in parsed):
+            self.fail("bad_key")
+        return parsed
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
