@@ -392,8 +392,18 @@ MONITORING_CANARY_SECONDS = env_float("MONITORING_CANARY_SECONDS", 60)
 # and assignee kept), not raised anew; a silence lasts at most SILENCE_MAX_DAYS.
 ALERT_REOPEN_SECONDS = env_float("ALERT_REOPEN_SECONDS", 3600)
 SILENCE_MAX_DAYS = env_int("SILENCE_MAX_DAYS", 30)
-# Alert rules' webhooks may not name loopback, link-local or private addresses unless this is on.
+# Alert rules' webhooks (monitoring/webhooks.py): a name is resolved when a rule is saved and again at every
+# delivery, and refused if any address is loopback, private, link-local, a cloud metadata address… unless
+# ALLOW_PRIVATE is on. Delivery is a Celery task posting to the vetted address, retried with back-off
+# (BACKOFF doubling from its first wait up to BACKOFF_MAX, full jitter) on no connection, timeouts, 5xx
+# and 429, at most MAX_ATTEMPTS times; CA_BUNDLE replaces the system's CAs for https receivers.
 ALERT_WEBHOOK_ALLOW_PRIVATE = env_bool("ALERT_WEBHOOK_ALLOW_PRIVATE", False)
+ALERT_WEBHOOK_CONNECT_TIMEOUT_SECONDS = env_float("ALERT_WEBHOOK_CONNECT_TIMEOUT_SECONDS", 3)
+ALERT_WEBHOOK_READ_TIMEOUT_SECONDS = env_float("ALERT_WEBHOOK_READ_TIMEOUT_SECONDS", 5)
+ALERT_WEBHOOK_MAX_ATTEMPTS = env_int("ALERT_WEBHOOK_MAX_ATTEMPTS", 5)
+ALERT_WEBHOOK_BACKOFF_SECONDS = env_float("ALERT_WEBHOOK_BACKOFF_SECONDS", 2)
+ALERT_WEBHOOK_BACKOFF_MAX_SECONDS = env_float("ALERT_WEBHOOK_BACKOFF_MAX_SECONDS", 120)
+ALERT_WEBHOOK_CA_BUNDLE = env("ALERT_WEBHOOK_CA_BUNDLE", "")
 # The true label of a prediction is taken this long after it was made (POST /v1/predictions/{id}/feedback).
 FEEDBACK_MAX_DELAY_DAYS = env_int("FEEDBACK_MAX_DELAY_DAYS", 30)
 # Evidence: example inputs (thumbnails from the opt-in sample store) kept with each alert, and for how long.
@@ -453,6 +463,7 @@ SPECTACULAR_SETTINGS = {
         "StageEnum": "registry.choices.Stage",
         "FeedbackStatusEnum": "monitoring.choices.FeedbackStatus",
         "FeedbackItemStatusEnum": "monitoring.choices.FeedbackItemStatus",
+        "AlertEventActionEnum": "monitoring.choices.AlertEventAction",  # a trail event's and a webhook attempt's
         "AlertmanagerStatusEnum": ["firing", "resolved"],
     },
     "COMPONENT_SPLIT_REQUEST": True,

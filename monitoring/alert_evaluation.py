@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
@@ -20,9 +20,9 @@ from registry.choices import Stage
 from registry.selectors import model_state_get
 from serving import signals
 
-from . import drift, drift_evidence, ground_truth
-from .choices import BELOW, AlertEventAction, AlertState, Performance, Severity, Verdict
-from .models import Alert, AlertEvent, AlertRule, CanaryPlan, DriftScore
+from . import drift, drift_evidence, ground_truth, webhooks
+from .choices import BELOW, AlertEventAction, AlertState, Performance, Severity, Verdict, WebhookOutcome
+from .models import Alert, AlertEvent, AlertRule, CanaryPlan, DriftScore, WebhookAttempt
 from .selectors import baseline_current, silences_matching, windows_sum
 
 if TYPE_CHECKING:
@@ -104,6 +104,8 @@ def alert_event_record(
 
 
 def _notify(alert: Alert, action: str) -> None:
+    """Hand the change to a Celery worker, which posts it to the rule's webhook (retrying as it must):
+    evaluation never waits on a receiver."""
     url = alert.rule.webhook_url if alert.rule else ""
     if not url:
         return
@@ -111,10 +113,48 @@ def _notify(alert: Alert, action: str) -> None:
         "alert": alert.pk, "action": action, "state": alert.state, "title": alert.title, "model": alert.model,
         "version": alert.version, "signal": alert.signal, "severity": alert.severity, "value": alert.last_value,
     }  # fmt: skip
+    from .tasks import webhook_enqueue  # the tasks module imports this one (the styleguide's way round)
+
+    webhook_enqueue(alert_id=alert.pk, action=action, url=url, body=body)
+
+
+def alert_webhook_deliver(
+    *, alert_id: int, delivery: str, action: str, url: str, body: dict[str, Any], attempt: int
+) -> WebhookAttempt | None:
+    """One attempt at posting a change of an alert to its webhook, recorded whatever comes of it. The URL
+    is vetted again now (a name may point elsewhere since the rule was saved, or the setting changed) and
+    the post goes to the very address vetted. None if the alert is gone."""
+    if not Alert.objects.filter(pk=alert_id).exists():
+        return None
+    row = WebhookAttempt(alert_id=alert_id, delivery=delivery, action=action, attempt=attempt, url=url)
+    started = time.monotonic()
     try:
-        requests.post(url, json=body, timeout=5)
-    except requests.RequestException as exc:  # a dead receiver must not stop evaluation
-        log.warning("alert webhook %s failed: %s", url, exc)
+        target = webhooks.target_check(url, allow_private=settings.ALERT_WEBHOOK_ALLOW_PRIVATE)
+    except webhooks.WebhookRefused as exc:
+        row.outcome, row.error = WebhookOutcome.REFUSED, exc.message
+        row.duration_ms = round((time.monotonic() - started) * 1000, 1)
+    else:
+        sent = webhooks.post(
+            target, body, connect_timeout=settings.ALERT_WEBHOOK_CONNECT_TIMEOUT_SECONDS,
+            read_timeout=settings.ALERT_WEBHOOK_READ_TIMEOUT_SECONDS, ca_bundle=settings.ALERT_WEBHOOK_CA_BUNDLE,
+        )  # fmt: skip
+        row.outcome = WebhookOutcome.DELIVERED if sent.ok else WebhookOutcome.FAILED
+        row.status_code, row.address, row.error = sent.status, sent.address, sent.error
+        row.retryable, row.duration_ms = sent.retryable, sent.duration_ms
+    row.save()
+    if row.outcome != WebhookOutcome.DELIVERED:
+        log.warning("alert #%s webhook attempt %s (%s): %s", alert_id, attempt, row.outcome, row.error)
+    return row
+
+
+def alert_webhook_unqueued(
+    *, alert_id: int, delivery: str, action: str, url: str, error: str
+) -> WebhookAttempt:
+    """The change could not be handed to a worker (the broker is down): recorded as a failed attempt."""
+    return WebhookAttempt.objects.create(
+        alert_id=alert_id, delivery=delivery, action=action, attempt=1, url=url, outcome=WebhookOutcome.FAILED,
+        error=f"not sent: the task queue is unavailable ({error})",
+    )  # fmt: skip
 
 
 def _announce(alert: Alert, action: str, now: datetime) -> None:
@@ -128,7 +168,7 @@ def _announce(alert: Alert, action: str, now: datetime) -> None:
         )  # fmt: skip
         return
     if not alert.snoozed(now) or action == AlertEventAction.WORSE:
-        transaction.on_commit(functools.partial(_notify, alert, action))
+        transaction.on_commit(functools.partial(_notify, alert, action), robust=True)
 
 
 def alerts_evaluate(*, now: datetime | None = None) -> list[Alert]:

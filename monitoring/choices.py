@@ -46,6 +46,14 @@ class AlertEventAction(models.TextChoices):
     REBASELINED = "rebaselined", "Re-baselined"
 
 
+class WebhookOutcome(models.TextChoices):
+    """How one attempt at posting an alert's change to its rule's webhook ended."""
+
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+    REFUSED = "refused", "Refused: the address is not allowed, or the name does not resolve"
+
+
 class ReviewAction(models.TextChoices):
     """What a person may do to an alert (the alert page's and the services' names)."""
 

@@ -4,11 +4,9 @@ here once, and written to the log of who changed what."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -20,7 +18,7 @@ from registry.models import ModelState
 from registry.selectors import model_state_get
 from serving import signals
 
-from . import drift
+from . import drift, webhooks
 from .alert_evaluation import rule_alerts_resolve
 from .choices import BELOW, Performance
 from .models import AlertRule, CanaryPlan, Silence
@@ -44,23 +42,10 @@ RULE_FIELDS = (
 def _webhook_check(url: str) -> None:
     """A rule's webhook may not point into the control plane's own host or network (loopback, link-local
     such as a cloud's metadata address, private ranges) unless ALERT_WEBHOOK_ALLOW_PRIVATE says so: a
-    rule is written through the API, and the server would post wherever it says."""
-    if not url or settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
-        return
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        address = "127.0.0.1"
-    else:
-        try:
-            address = str(ipaddress.ip_address(host))
-        except ValueError:
-            return  # a name: not resolved here (no DNS lookups on a write; names are the operator's)
-    if not ipaddress.ip_address(address).is_global:
-        raise BadRequest(
-            f"the webhook's host {host!r} is a local or private address "
-            "(ALERT_WEBHOOK_ALLOW_PRIVATE=true allows it)",
-            code="invalid_webhook",
-        )
+    rule is written through the API, and the server would post wherever it says. A name is resolved now
+    (and again at every delivery); one that does not resolve is refused, allowed or not."""
+    if url:
+        webhooks.target_check(url, allow_private=settings.ALERT_WEBHOOK_ALLOW_PRIVATE)
 
 
 def _rule_check(rule: AlertRule) -> None:

@@ -17,6 +17,7 @@ from .choices import (
     Performance,
     Severity,
     Verdict,
+    WebhookOutcome,
 )
 from .drift import THRESHOLDS
 
@@ -335,6 +336,36 @@ class AlertEvent(models.Model):
 
     def __str__(self) -> str:
         return f"alert #{self.alert_id} {self.action}"
+
+
+class WebhookAttempt(models.Model):
+    """One try at posting a change of an alert to its rule's webhook, whatever came of it: the answer's
+    status, the address connected to, how long it took, what went wrong. Never edited. Kept apart from
+    the review trail (AlertEvent): one change may take several attempts, and the trail is what happened
+    to the alert, not to its notifications."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="webhook_attempts")
+    delivery = models.CharField(
+        max_length=32, db_index=True, help_text="the same for every attempt of one change"
+    )
+    action = models.CharField(
+        max_length=32, choices=AlertEventAction.choices, help_text="the change announced"
+    )
+    attempt = models.PositiveSmallIntegerField()
+    url = models.CharField(max_length=200)
+    address = models.CharField(max_length=64, blank=True, help_text="the vetted address connected to")
+    outcome = models.CharField(max_length=16, choices=WebhookOutcome.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    retryable = models.BooleanField(default=False, help_text="a failure worth another attempt")
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"alert #{self.alert_id} webhook attempt {self.attempt}: {self.outcome}"
 
 
 class PreflightStatus(models.TextChoices):

@@ -111,6 +111,18 @@ def api(users):
 
 
 @pytest.fixture
+def eager_tasks():
+    """Celery tasks queued by the code under test run at once, in this process (retries too, without the
+    waits), instead of waiting in the broker for a worker."""
+    from controlplane.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
 def redis_server(tmp_path):
     """A real redis-server on a free loopback port, for as long as the test runs: (URL, process)."""
     import time

@@ -19,6 +19,7 @@ from ..choices import (
     Performance,
     ReviewAction,
     Severity,
+    WebhookOutcome,
 )
 from ..drift import THRESHOLDS
 
@@ -225,9 +226,30 @@ class AlertEvidenceOutput(serializers.Serializer):
         return reverse("monitoring:evidence", args=[obj.alert_id, obj.pk])
 
 
+class WebhookAttemptOutput(serializers.Serializer):
+    delivery = serializers.CharField(help_text="the same for every attempt of one change")
+    action = serializers.ChoiceField(choices=AlertEventAction.choices, help_text="the change announced")
+    attempt = serializers.IntegerField(help_text="1 for the first try of a change")
+    url = serializers.CharField()
+    address = serializers.CharField(help_text="the vetted address connected to (empty if none)")
+    outcome = serializers.ChoiceField(choices=WebhookOutcome.choices)
+    status_code = serializers.IntegerField(
+        allow_null=True, help_text="the receiver's answer (none without one)"
+    )
+    error = serializers.CharField(help_text="why it failed or was refused (empty when delivered)")
+    retryable = serializers.BooleanField(help_text="a failure worth another attempt (if attempts are left)")
+    started_at = serializers.DateTimeField()
+    duration_ms = serializers.FloatField(allow_null=True)
+
+
 class AlertDetailOutput(AlertListOutput):
     trail = AlertEventOutput(many=True, source="events.all")
     evidence = AlertEvidenceOutput(many=True, source="evidence.all")
+    webhook_attempts = WebhookAttemptOutput(
+        many=True,
+        source="webhook_attempts.all",
+        help_text="each try at posting a change to the rule's webhook",
+    )
 
 
 class AlertsOutput(serializers.Serializer):

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def webhook():
+def webhook(settings, eager_tasks):
+    """A receiver on loopback (allowed), posted to as soon as a change commits (eager Celery)."""
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True
     received = []
 
     class Handler(BaseHTTPRequestHandler):
