@@ -1,18 +1,26 @@
-"""Load test of the local multi-node stack (deploy/local-stack) at a multiple of what one serving node
-sustains, measured side by side in the same run. Loopback only, bounded in time.
+"""Load test of the local multi-node stack (deploy/local-stack): does a second serving node double what
+the stack sustains? Each node gets a fixed share of a core through a CPU quota (cgroup v1's cpu
+controller, cpu.cfs_quota_us — what podman's --cpus and Kubernetes' limits.cpu use), so the nodes are
+the bottleneck and the load generator and haproxy, outside the caps, are not. Loopback only, bounded in
+time.
 
     .venv/bin/python bench/load/run.py --minutes 10            # the soak (bench/README.md, "Load")
     .venv/bin/python bench/load/run.py --minutes 1 --quick     # what CI runs (tests/deploy/test_load.py)
 
 1. The stack comes up with the tiny demo model, the prediction cache off (every request a real
-   inference), each serving node pinned to one core (`taskset`) with one onnxruntime thread: a node is
-   one core, as the Kubernetes manifests size it (requests.cpu: 1).
-2. Calibration: one node alone, driven directly by locust in a closed loop (each user sends the next
-   request when the last is answered) for --calibrate-seconds: its sustained throughput X.
-3. The soak: --multiple × X requests per second through haproxy onto the nodes, open loop (locust users
-   paced with constant_throughput, so the rate holds whatever the latency), for --minutes; the RSS of
-   every process of the stack sampled every 5 s.
-4. Results: requests, failures, P50/P95/P99, achieved rate, RSS per process at the start and the end of
+   inference), one onnxruntime thread per node, each node's processes in a cgroup of its own capped at
+   --quota of a core (0.3 by default: two capped nodes, locust and haproxy fit in this machine's two
+   cores with room to spare).
+2. One node: haproxy's second server is disabled (its admin socket), and locust drives the stack
+   through haproxy in a closed loop (each user sends the next request when the last is answered) for
+   --calibrate-seconds; then both nodes with twice the users; then one node again. X1 is the mean of
+   the two one-node runs, X2 the two-node run between them; the scale-out is X2 / X1, measured side by
+   side (the goal: at least 1.9). Each run records how often each node's quota ran out (near 1: the cap,
+   not the generator, was the limit).
+4. The soak: --multiple × X1 requests per second through haproxy onto both nodes, open loop (locust
+   users paced with constant_throughput, so the rate holds whatever the latency), for --minutes; the
+   RSS of every process of the stack sampled every 5 s.
+5. Results: requests, failures, P50/P95/P99, achieved rate, RSS per process at the start and the end of
    the soak (after warm-up), a plot (PNG, drawn by plotly in Debian's Chromium), results.json.
 """
 
@@ -24,6 +32,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -85,15 +94,62 @@ def locust(host: str, *, users: int, seconds: int, rate_per_user: float, out: Pa
     }
 
 
-def pin(pid: int, core: int) -> None:
-    """Every thread of a process group's processes onto one core."""
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
+PERIOD_US = 10_000  # a short period: a capped node waits at most ~7 ms for its next share, not ~70 ms
+
+
+def cpu_cap(name: str, quota: float) -> Path:
+    """A cgroup (v1, cpu controller) allowed `quota` of one core."""
+    group = CGROUP_CPU / name
+    group.mkdir(exist_ok=True)
+    try:
+        (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+        (group / "cpu.cfs_quota_us").write_text(str(max(1000, int(quota * PERIOD_US))))
+    except OSError:
+        group.rmdir()
+        raise
+    return group
+
+
+def cap(pgid: int, group: Path) -> int:
+    """Move every process of a process group (a part of the stack with its workers) into the cgroup;
+    their threads follow, and so do the children they start later. Returns how many were moved."""
+    moved = 0
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if os.getpgid(int(proc.name)) == pid:
-                    subprocess.run(["taskset", "-a", "-p", "-c", str(core), proc.name], capture_output=True)
-            except ProcessLookupError:
+                if os.getpgid(int(proc.name)) == pgid:
+                    (group / "cgroup.procs").write_text(proc.name)
+                    moved += 1
+            except (ProcessLookupError, OSError):
                 continue
+    return moved
+
+
+def throttled(group: Path) -> dict[str, float]:
+    stat = dict(line.split() for line in (group / "cpu.stat").read_text().splitlines())
+    return {"periods": int(stat["nr_periods"]), "throttled": int(stat["nr_throttled"])}
+
+
+def uncap(groups: list[Path]) -> None:
+    for group in groups:
+        for pid in (group / "cgroup.procs").read_text().split():
+            try:
+                (CGROUP_CPU / "cgroup.procs").write_text(pid)
+            except OSError:
+                continue
+        try:
+            group.rmdir()
+        except OSError as exc:
+            print(f"cgroup {group}: {exc}", file=sys.stderr)
+
+
+def haproxy(folder: Path, command: str) -> str:
+    """One command on haproxy's admin socket (the local stack's `stats socket … level admin`)."""
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(folder / "haproxy.sock"))
+        conn.sendall(command.encode() + b"\n")
+        return conn.recv(65536).decode()
 
 
 def plot(samples: list[dict], history: Path, out: Path) -> Path | None:
@@ -143,9 +199,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--multiple", type=float, default=2.0, help="of one node's sustained throughput")
+    parser.add_argument("--quota", type=float, default=0.3, help="of one core, per serving node")
     parser.add_argument("--calibrate-seconds", type=int, default=30)
     parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--quick", action="store_true", help="CI: shorter calibration, no plot")
     args = parser.parse_args(argv)
@@ -156,20 +212,34 @@ def main(argv: list[str] | None = None) -> dict:
     base = random.randrange(30000, 55000, 1000)
     env = {**os.environ, "LOCAL_STACK_DIR": str(folder), "SERVING_CACHE_ENABLED": "false",
            "SERVING_INTRA_OP_THREADS": "1", "LOG_LEVEL": "WARNING"}  # fmt: skip
-    stack(env, "up", "--demo", "--nodes", str(args.nodes), "--base-port", str(base))
+    stack(env, "up", "--demo", "--nodes", "2", "--base-port", str(base))
+    groups: list[Path] = []
     try:
         state = json.loads((folder / "state.json").read_text())
-        nodes = [f"serving-{i + 1}" for i in range(args.nodes)]
-        for index, name in enumerate(nodes):
-            pin(state["processes"][name], index % (os.cpu_count() or 1))
-        node_url, lb_url = f"http://127.0.0.1:{base + 101}", f"http://127.0.0.1:{base + 1}"
-        locust(node_url, users=4, seconds=5, rate_per_user=0, out=args.out, name="warmup")
-        one = locust(
-            node_url, users=8, seconds=args.calibrate_seconds, rate_per_user=0, out=args.out, name="one-node"
-        )
+        nodes = ["serving-1", "serving-2"]
+        try:
+            for name in nodes:
+                groups.append(cpu_cap(f"cvcp-load-{base}-{name}", args.quota))
+                assert cap(state["processes"][name], groups[-1]) > 0, f"{name}: no process to cap"
+        except OSError as exc:  # no writable cgroup v1 cpu controller: the results say so
+            print(f"CPU quotas unavailable ({exc}); the nodes run uncapped", file=sys.stderr, flush=True)
+            uncap(groups)
+            groups, args.quota = [], None
+        lb_url = f"http://127.0.0.1:{base + 1}"
+        users = max(4, args.users // 2)
+        locust(lb_url, users=4, seconds=5, rate_per_user=0, out=args.out, name="warmup")
+        # One node, two nodes, one node again: the machine's speed drifts by tens of percent within
+        # minutes, so X1 is the mean of the runs on either side of X2.
+        one_before = _closed_loop(folder, groups, lb_url, users, args, name="one-node", nodes=1)
+        two = _closed_loop(folder, groups, lb_url, 2 * users, args, name="two-nodes", nodes=2)
+        one_after = _closed_loop(folder, groups, lb_url, users, args, name="one-node-again", nodes=1)
+        one = {**one_before, "rps": (one_before["rps"] + one_after["rps"]) / 2,
+               "rps_before": one_before["rps"], "rps_after": one_after["rps"]}  # fmt: skip
+        scale = two["rps"] / one["rps"] if one["rps"] else 0.0
         target = args.multiple * one["rps"]
-        print(f"one node (one core) sustains {one['rps']:.1f} req/s (P95 {one['p95_ms']:.0f} ms); "
-              f"soak at {target:.1f} req/s for {args.minutes} min", flush=True)  # fmt: skip
+        print(f"nodes capped at {args.quota} of a core: one node {one['rps']:.1f} req/s, two nodes "
+              f"{two['rps']:.1f} req/s ({scale:.2f} x); soak at {target:.1f} req/s for {args.minutes} min",
+              flush=True)  # fmt: skip
         samples: list[dict] = []
         done = threading.Event()
 
@@ -196,7 +266,10 @@ def main(argv: list[str] | None = None) -> dict:
         }  # fmt: skip
         results = {
             "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+            "quota_of_a_core": args.quota,
             "one_node": one,
+            "two_nodes": two,
+            "scale_out": scale,
             "target_rps": target,
             "multiple": args.multiple,
             "soak": soak,
@@ -208,7 +281,29 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(results, indent=1), flush=True)
         return results
     finally:
+        uncap(groups)
         stack(env, "down", "--purge")
+
+
+def _closed_loop(folder: Path, groups: list[Path], url: str, users: int, args: argparse.Namespace, *, name: str,
+                 nodes: int) -> dict:  # fmt: skip
+    """What the stack sustains through haproxy with one node (the second disabled on haproxy's admin
+    socket) or both, and how often each node's quota ran out meanwhile."""
+    haproxy(folder, f"{'enable' if nodes == 2 else 'disable'} server serving/serving-2")
+    time.sleep(2)  # a node enabled again is back in rotation after its health checks (rise 2, every 0.5 s)
+    before = [throttled(g) for g in groups]
+    found = locust(url, users=users, seconds=args.calibrate_seconds, rate_per_user=0, out=args.out, name=name)
+    found["throttled_share"] = [
+        _throttled_share(b, throttled(g)) for b, g in zip(before, groups, strict=True)
+    ]
+    haproxy(folder, "enable server serving/serving-2")
+    return found
+
+
+def _throttled_share(before: dict[str, float], after: dict[str, float]) -> float:
+    """The share of the cgroup's periods in which its quota ran out: near 1 means the cap was the limit."""
+    periods = after["periods"] - before["periods"]
+    return (after["throttled"] - before["throttled"]) / periods if periods else 0.0
 
 
 if __name__ == "__main__":
