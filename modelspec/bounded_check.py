@@ -38,6 +38,7 @@ _PASSED_KEPT = 64  # checks passed, remembered per process
 _OUT_OF_MEMORY = ("failed to allocate memory", "bad_alloc", "bad allocation", "cannot allocate memory")
 _CRASHES = (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT)
 _PR_SET_PDEATHSIG = 1
+_OUTCOMES = {"check": "passed", "refused": "refused", "out_of_memory": "out of memory"}
 
 _passed: OrderedDict[tuple[str, str], ModelCheck] = OrderedDict()
 _passed_lock = threading.Lock()
@@ -146,8 +147,8 @@ def _answer_read(
         raise InvalidModel(_time_message(timeout_seconds))
     if answer is not None:
         log.info(
-            "model check: %s; the child's peaks: %.0f MB resident, %.0f MB of address space (the cap)",
-            next(iter(answer)),
+            "model check %s; the child's peaks: %.0f MB resident, %.0f MB of address space (the cap)",
+            _OUTCOMES.get(next(iter(answer)), "failed"),
             answer.get("peak_rss_mb", math.nan),
             answer.get("peak_address_space_mb", math.nan),
         )
@@ -167,7 +168,10 @@ def _answer_read(
         raise RuntimeError(f"the model check failed: {answer.get('failed')}")
     log.warning("model check: the child ended with status %s and no answer; it logged: %s", status, logged)
     if status < 0:
-        ended_by = signal.Signals(-status)
+        try:
+            ended_by = signal.Signals(-status)
+        except ValueError:  # a signal Python has no name for
+            raise InvalidModel(f"the model's check was ended by signal {-status}") from None
         if ended_by == signal.SIGXCPU:  # the CPU-time backstop (below) came first
             raise InvalidModel(_time_message(timeout_seconds))
         if ended_by == signal.SIGKILL:  # the kernel's OOM killer, or a cgroup's

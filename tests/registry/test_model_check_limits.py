@@ -5,6 +5,8 @@ fixed dimension of 0 or less, and over-long labels, tags and params, are refused
 
 import json
 import os
+import signal
+import threading
 import time
 
 import numpy as np
@@ -199,3 +201,38 @@ def test_registration_text_over_its_cap_refused(users, mlflow_client, field, val
     error = assert_error(response, 400, "invalid")
     assert says in json.dumps(error, ensure_ascii=False)
     assert not ModelState.objects.filter(name="caps").exists()
+
+
+@pytest.mark.parametrize(
+    ("ended_by", "says"),
+    [
+        (signal.SIGKILL, "the model's check needed more than 2048 MB of memory (MODEL_CHECK_MEMORY_MB)"),
+        (
+            signal.SIGSEGV,
+            "the model's check crashed (SIGSEGV); most likely it needed more than 2048 MB of memory",
+        ),
+    ],
+)
+def test_check_killed_from_outside_is_refused_naming_the_memory_limit(
+    users, mlflow_client, settings, ended_by, says
+):
+    """What the kernel's OOM killer (SIGKILL) or a crash at the cap (SIGSEGV) does to the child, done for
+    real by a thread of this test to the check of a model that would otherwise run for ever."""
+    settings.MODEL_CHECK_MEMORY_MB, settings.MODEL_CHECK_TIMEOUT_SECONDS = 2048, 60
+
+    def kill_the_check() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if found := _checks_left():
+                time.sleep(1.5)  # into the test inference: the interpreter and onnx are loaded by now
+                found[0].send_signal(ended_by)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_check)
+    killer.start()
+    response = upload(token_client(users["engineer"]), "killed", endless_loop())
+    killer.join()
+    assert assert_error(response, 400, "invalid_model")["message"].startswith(says)
+    assert _checks_left() == []
+    assert not ModelState.objects.filter(name="killed").exists()
