@@ -8,6 +8,15 @@ from django.utils import timezone
 from .choices import Action, RequestStatus, Stage
 
 
+def canary_share(*, canary: int | None, weight: int, production: int | None) -> int:
+    """The percent of traffic a canary really answers: its weight beside a production version, all of it
+    while nothing is in production (there is no other version to route to). Routing (serving.routing)
+    and every page and API answer that shows a canary read it here."""
+    if canary is None:
+        return 0
+    return 100 if production is None else weight
+
+
 class ModelState(models.Model):
     """One row per registered model: the lease that serializes its workflow, and a mirror of its aliases."""
 
@@ -34,6 +43,22 @@ class ModelState(models.Model):
 
     def holder(self, stage: str) -> int | None:
         return getattr(self, f"{stage}_version")
+
+    @property
+    def canary_effective_weight(self) -> int:
+        return canary_share(
+            canary=self.canary_version, weight=self.canary_weight, production=self.production_version
+        )
+
+    @property
+    def canary_note(self) -> str:
+        """Why the canary's share differs from its weight ("" when it does not)."""
+        if self.canary_version is None or self.canary_effective_weight == self.canary_weight:
+            return ""
+        return (
+            f"v{self.canary_version} answers all traffic because nothing is in production; its weight "
+            f"({self.canary_weight} %) applies once a version is in production"
+        )
 
     @property
     def etag(self) -> str:

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 
 from registry.choices import Stage
+from registry.models import canary_share
 
 # The stage reported for a version asked for by number that is neither production nor the canary.
 PINNED = "pinned"
@@ -35,7 +36,8 @@ class Route:
 
     def choose(self, routing_key: str | None) -> tuple[int | None, str]:
         """Weighted split; a routing key hashes to a stable bucket so one client sees one version."""
-        if self.canary is None or self.weight <= 0:
+        share = canary_share(canary=self.canary, weight=self.weight, production=self.production)
+        if self.canary is None or share <= 0:
             return self.production, Stage.PRODUCTION
         if routing_key:
             bucket = (
@@ -44,6 +46,6 @@ class Route:
             )
         else:
             bucket = random.randrange(100)
-        if bucket < self.weight or self.production is None:
+        if bucket < share:
             return self.canary, Stage.CANARY
         return self.production, Stage.PRODUCTION
