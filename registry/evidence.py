@@ -47,6 +47,7 @@ class Evidence:
     differences: list[Difference]
     findings: list[Finding]
     problems: list[str]  # what could not be read (MLflow down, no metadata)
+    gates: Gates | None = None  # whether the production gates judge this version, and what stops it
 
     @property
     def red_flags(self) -> list[str]:
@@ -74,11 +75,39 @@ def promotion_gate(name: str, gate: Gate) -> None:
     _gates[name] = gate
 
 
+@dataclass(frozen=True)
+class Gates:
+    """The production gates for one version: whether they apply, why not, and what they find."""
+
+    applied: bool
+    reason: str  # why they do not apply ("" when they do)
+    names: list[str]  # the gates in force (settings.PROMOTION_GATES)
+    failures: list[str]
+
+
+def gates_not_applied(model: ModelState) -> str:
+    """Why the gates judge nothing for this model now ("" when they do). Every gate compares a candidate
+    with production (the canary against it, the pre-flight replaying its inputs): a first production
+    version has nothing to be compared with, and saying so is the approver's due."""
+    if model.production_version is None:
+        return (
+            "no production version to compare against: the canary analysis and the pre-flight judge a "
+            "candidate against production, so a first production version passes them unjudged"
+        )
+    return ""
+
+
+def gate_check(*, model: ModelState, version: int) -> Gates:
+    names = [name for name in settings.PROMOTION_GATES if name in _gates]
+    reason = gates_not_applied(model)
+    if reason:
+        return Gates(False, reason, names, [])
+    return Gates(True, "", names, [why for name in names for why in _gates[name](model, version)])
+
+
 def gate_failures(*, model: ModelState, version: int) -> list[str]:
     """What stops a production request for `version`, by the gates settings.PROMOTION_GATES names."""
-    return [
-        why for name in settings.PROMOTION_GATES if name in _gates for why in _gates[name](model, version)
-    ]
+    return gate_check(model=model, version=version).failures
 
 
 def _text(value: Any) -> str:
@@ -184,7 +213,8 @@ def version_evidence(*, model: ModelState, version: int) -> Evidence:
     except ApplicationError as exc:
         problems.append(exc.message)
     findings = [finding for provider in _providers for finding in provider(model, version)]
-    return Evidence(model.name, version, against, differences, findings, problems)
+    gates = gate_check(model=model, version=version)
+    return Evidence(model.name, version, against, differences, findings, problems, gates)
 
 
 def same_file_versions(*, name: str, sha256: str, version: int) -> list[int]:
