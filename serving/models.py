@@ -30,6 +30,10 @@ class SamplePolicy(models.Model):
     seen = models.PositiveBigIntegerField(
         default=0, help_text="live production inputs offered since it was turned on"
     )
+    repeats_skipped = models.PositiveBigIntegerField(
+        default=0,
+        help_text="live production answers from the prediction cache, not offered: the same input again",
+    )
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -74,9 +78,41 @@ class ShadowConfig(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     started_at = models.DateTimeField(default=timezone.now)
+    repeats_skipped = models.PositiveBigIntegerField(
+        default=0, help_text="requests it would have mirrored, not mirrored: repeats answered from the cache"
+    )
 
     def __str__(self) -> str:
         return f"{self.model}: v{self.version} shadows {self.share} %"
+
+
+class ShadowEvent(models.Model):
+    """A shadow started or stopped, by whom or by what (a workflow action that moved its version out of
+    staging and canary stops it by itself): the shadow's append-only trail. Its tallies stay."""
+
+    class Action(models.TextChoices):
+        START = "start", "Started"
+        STOP = "stop", "Stopped"
+
+    model = models.CharField(max_length=100)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    version = models.PositiveIntegerField()
+    share = models.PositiveSmallIntegerField()
+    production_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the production version it was compared with"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )  # None: the system
+    reason = models.TextField(blank=True)
+    repeats_skipped = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model}: shadow v{self.version} {self.get_action_display().lower()}"
 
 
 class ShadowTally(models.Model):

@@ -1,6 +1,7 @@
 """Work that follows a prediction but must never slow it: a bounded queue and one daemon thread per
 process. `offer` never blocks — when the queue is full the item is dropped and counted — so the
-request path costs one put_nowait. Used by the sample store and by shadow traffic."""
+request path costs one put_nowait. Used by the sample store and by shadow traffic, which also count
+through it, coalesced, the repeated inputs they skip (`tally`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.db import DatabaseError, close_old_connections
@@ -48,13 +51,56 @@ class Recent(Generic[T]):
         self._values.pop(model, None)
 
 
+@dataclass(frozen=True)
+class _Flush:
+    key: str
+
+
+_every: weakref.WeakSet[OffPath] = weakref.WeakSet()  # for drain_all
+
+
 class OffPath:
-    def __init__(self, name: str, handle: Callable[[Any], None], *, maxsize: int, nice: int = 19):
-        self.name, self.handle, self.nice = name, handle, nice
+    def __init__(
+        self,
+        name: str,
+        handle: Callable[[Any], None],
+        *,
+        maxsize: int,
+        nice: int = 19,
+        on_tally: Callable[[str, int], None] | None = None,
+    ):
+        self.name, self.handle, self.nice, self.on_tally = name, handle, nice, on_tally
+        _every.add(self)
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self.dropped = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._tallies: dict[str, int] = {}
+        self._flush_queued: set[str] = set()
+        self._tally_lock = threading.Lock()
+
+    def tally(self, key: str) -> None:
+        """Count one occurrence for the worker to write (`on_tally(key, n)`). Coalesced: however many
+        arrive before the worker gets to them, one marker per key waits in the queue, so a burst of cache
+        hits costs a lock each and one put_nowait in all (a full queue: the count waits for the next)."""
+        with self._tally_lock:
+            self._tallies[key] = self._tallies.get(key, 0) + 1
+            if key in self._flush_queued:
+                return
+            self._flush_queued.add(key)
+        self._start()
+        try:
+            self.queue.put_nowait(_Flush(key))
+        except queue.Full:
+            with self._tally_lock:
+                self._flush_queued.discard(key)
+
+    def _flush(self, key: str) -> None:
+        with self._tally_lock:
+            count = self._tallies.pop(key, 0)
+            self._flush_queued.discard(key)
+        if count and self.on_tally is not None:
+            self.on_tally(key, count)
 
     def offer(self, item: Any, *, model: str) -> bool:
         """Queue an item for the worker; False (and counted) when the queue is full."""
@@ -96,8 +142,22 @@ class OffPath:
             item = self.queue.get()
             try:
                 close_old_connections()
-                self.handle(item)
+                if isinstance(item, _Flush):
+                    self._flush(item.key)
+                else:
+                    self.handle(item)
             except Exception:  # noqa: BLE001 - one bad item must not stop the worker; it is logged
                 log.exception("%s: an item failed", self.name)
             finally:
                 self.queue.task_done()
+
+
+def drain_all(*, timeout: float) -> None:
+    """Wait (bounded) until every off-path queue has handled what it holds: a worker process's exit
+    (controlplane/serve.py) must not begin while a shadow's or the sample store's thread is inside an
+    inference or a write."""
+    deadline = time.monotonic() + timeout
+    for worker in list(_every):
+        with worker.queue.all_tasks_done:
+            while worker.queue.unfinished_tasks and (left := deadline - time.monotonic()) > 0:
+                worker.queue.all_tasks_done.wait(left)
