@@ -11,6 +11,8 @@ docs/serving.md ("Processes") and bench/README.md."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import faulthandler
 import logging
 import multiprocessing
@@ -19,6 +21,8 @@ import re
 import shutil
 import signal
 import tempfile
+import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,51 @@ def worker_application():
     from serving.services import warm_up_background
 
     warm_up_background()  # /healthz answers at once; /readyz says when the live versions are loaded
-    return _for_granian(application)
+    app = _for_granian(application)
+    atexit.register(_quiet_before_exit, app)
+    return app
+
+
+class _Requests:
+    """How many requests are inside our WSGI app right now, for the exit below."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def one(self):
+        with self.changed:
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.count -= 1
+                self.changed.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.count == 0, timeout)
+
+
+def _quiet_before_exit(app, timeout: float = 10.0) -> None:
+    """A worker's last step before its interpreter finalizes (atexit runs while it is still whole): wait
+    until no thread is inside native code that will want the GIL back — a request still in our app, an
+    inference on a batching, shadow or sample-store thread, the warm-up. A thread that asks for the GIL
+    once finalization has begun is ended on the spot by CPython (pthread_exit), and the forced unwind
+    through the frames under it is what printed granian's "panic in a function that cannot unwind" (Rust
+    frames: a request thread) and "terminate called without an active exception" (C++ frames: an
+    onnxruntime run) when workers stopped under load. Bounded: a stuck thread cannot hold the exit."""
+    deadline = time.monotonic() + timeout
+    if not app.requests.wait_idle(timeout):
+        log.warning("exit: %d request(s) still running after %.0f s", app.requests.count, timeout)
+    from serving.offpath import drain_all
+
+    drain_all(timeout=max(0.1, deadline - time.monotonic()))
+    for thread in threading.enumerate():
+        if thread.name == "warm-up":
+            thread.join(max(0.1, deadline - time.monotonic()))
 
 
 def _for_granian(application):
@@ -92,19 +140,22 @@ def _for_granian(application):
     from django.http import HttpResponse
 
     inherited = dict(os.environ)
+    requests = _Requests()
 
     def serve(environ, start_response):
         for key, value in inherited.items():
             if environ.get(key) == value:
                 del environ[key]
-        response = application(environ, start_response)
-        if not isinstance(response, HttpResponse):
-            return response  # files, streams: the server iterates and closes them as WSGI says
-        try:
-            return [response.content]
-        finally:
-            response.close()
+        with requests.one():
+            response = application(environ, start_response)
+            if not isinstance(response, HttpResponse):
+                return response  # files, streams: the server iterates and closes them as WSGI says
+            try:
+                return [response.content]
+            finally:
+                response.close()
 
+    serve.requests = requests  # type: ignore[attr-defined]
     return serve
 
 

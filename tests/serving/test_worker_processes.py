@@ -79,9 +79,10 @@ def test_two_worker_processes_share_one_metrics_view(tmp_path):
     manage(env, "demo_setup", "--tiny-only")
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "cvcp-metrics-*")))
     port = free_port()
+    log = tmp_path / "serve.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "controlplane.serve", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -105,6 +106,12 @@ def test_two_worker_processes_share_one_metrics_view(tmp_path):
         metrics_dirs = set(glob.glob(os.path.join(tempfile.gettempdir(), "cvcp-metrics-*"))) - before
         assert len(metrics_dirs) == 1, metrics_dirs
         metrics_dir = metrics_dirs.pop()
+
+        def predict_or_error(seed):
+            try:
+                return predict(seed)
+            except requests.RequestException as exc:
+                return type(exc).__name__
 
         def predict(seed):
             with requests.Session() as session:  # a connection of its own, so both processes get work
@@ -141,7 +148,17 @@ def test_two_worker_processes_share_one_metrics_view(tmp_path):
         assert sample(scrape, "cvcp_model_loaded") == versions
         with ThreadPoolExecutor(8) as pool:
             assert list(pool.map(predict, range(16))) == [200] * 16
+            # Stopped while predictions are in flight: each worker lets them finish before its
+            # interpreter exits, so no thread dies inside granian's or onnxruntime's native frames.
+            in_flight = [pool.submit(predict_or_error, seed) for seed in range(64)]
+            time.sleep(0.3)
+            server.send_signal(signal.SIGINT)
+            assert [f.result() for f in in_flight].count(200) > 0
     finally:
         server.send_signal(signal.SIGINT)  # quick shutdown: no grace period for idle keep-alive connections
         stop(server)
+    output = log.read_text(errors="replace")
+    assert server.returncode == 0, output[-3000:]
+    for crash in ("panic", "terminate called", "Fatal Python error", "Traceback"):
+        assert crash not in output, output[-3000:]
     assert not os.path.exists(metrics_dir), "the metrics directory is removed when the server exits"
