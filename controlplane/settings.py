@@ -1,6 +1,7 @@
 """Settings, read from the environment with embedded defaults so a fresh clone runs on one machine."""
 
 import ipaddress
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -102,6 +103,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "core",  # teams and model ownership, for team-scoped roles
     "registry",
     "serving",
     "monitoring",
@@ -207,6 +209,40 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "registry:model-list"
 LOGOUT_REDIRECT_URL = "login"
+
+# Company sign-in: OpenID Connect's code flow (mozilla-django-oidc, core/oidc.py; docs/deploy.md "Company
+# sign-in"), on when OIDC_RP_CLIENT_ID is set. Endpoints left empty come from OIDC_OP_ISSUER's discovery
+# document. OIDC_ROLE_MAP (JSON) maps the groups claim's values to roles: "role" for all models, "role@team"
+# for one team's models, or a list of those; recomputed at every sign-in, no role → no access.
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_IDP_SIGN_KEY = env("OIDC_RP_IDP_SIGN_KEY", "")  # a PEM key instead of the JWKS endpoint
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile")
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "your company account")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+try:
+    OIDC_ROLE_MAP = json.loads(env("OIDC_ROLE_MAP", "{}"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"OIDC_ROLE_MAP is not JSON: {exc}") from exc
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT_SECONDS", 10)
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+OIDC_USE_PKCE = True
+OIDC_AUTHENTICATE_CLASS = "core.oidc.SignInStart"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/sign-in-failed/"  # a path: the library does not resolve names
+# false: no password sign-in on the site or the admin (createsuperuser and changepassword still work).
+LOCAL_ACCOUNTS_ENABLED = env_bool("LOCAL_ACCOUNTS_ENABLED", True)
+if OIDC_RP_CLIENT_ID:
+    AUTHENTICATION_BACKENDS.append("core.oidc.Backend")
+if not LOCAL_ACCOUNTS_ENABLED:
+    AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+    if not OIDC_RP_CLIENT_ID:
+        raise ImproperlyConfigured("LOCAL_ACCOUNTS_ENABLED=false needs OIDC_RP_CLIENT_ID: no one could sign in")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", "UTC")

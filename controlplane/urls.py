@@ -7,7 +7,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from core import account
+from core import account, oidc
 from core.api import json_404
 from core.views import page_not_found, server_error
 from monitoring.api import urls as monitoring_api
@@ -16,7 +16,9 @@ from registry.api import urls as registry_api
 api_v1 = [*account.api_urls, *registry_api.urlpatterns, *monitoring_api.urlpatterns]
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", oidc.LoginView.as_view(), name="login"),
+    path("accounts/sign-in-failed/", oidc.sign_in_failed, name="oidc-failed"),
+    path("oidc/", include("mozilla_django_oidc.urls")),  # /oidc/authenticate/, /oidc/callback/
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path(

@@ -3,7 +3,12 @@ check their writes here, so pages, the API, tasks and commands are refused alike
 
 It sits in the kernel because every app asks it (the workflow, alert review, re-baselining), and the
 kernel is the only layer every app may import. docs/roles.md is generated from ALLOWED
-(`python manage.py roles_table`) and a test holds the two together."""
+(`python manage.py roles_table`) and a test holds the two together.
+
+A role is held for all models (the Django group of its name) or for the models of one team (a
+core.models.TeamMembership). A check about one model passes on the user's roles for all models plus
+their roles in the team that owns it; a check about no model (an Alertmanager post, a silence without a
+model) passes on roles for all models only."""
 
 from __future__ import annotations
 
@@ -53,6 +58,9 @@ class Permission(models.TextChoices):
     MONITORING_CONFIGURE = "monitoring_configure", "Edit a model's alert rules and canary plan"
     FEEDBACK_SUBMIT = "feedback_submit", "Send the true labels of predictions"
 
+
+# Roles a team may give (admin is for all models only: it overrides rules and sets teams).
+TEAM_ROLES = frozenset({Role.VIEWER, Role.ENGINEER, Role.APPROVER, Role.OPERATOR})
 
 # Admin may do everything; it is added to every set below.
 ALLOWED: dict[str, frozenset[str]] = {
@@ -105,26 +113,101 @@ def user_roles(user: AnyUser | None) -> frozenset[str]:
     return cached
 
 
+def team_roles(user: AnyUser | None) -> dict[str, frozenset[str]]:
+    """Team slug → the roles the user holds for that team's models (cached on the user per request)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return {}
+    account: Any = user
+    cached: dict[str, frozenset[str]] | None = getattr(account, "_cp_team_roles", None)
+    if cached is None:
+        from .models import TeamMembership
+
+        found: dict[str, set[str]] = {}
+        for slug, role in TeamMembership.objects.filter(user=account).values_list("team__slug", "role"):
+            found.setdefault(slug, set()).add(role)
+        cached = {slug: frozenset(held) for slug, held in found.items()}
+        account._cp_team_roles = cached
+    return cached
+
+
+def model_team(model_name: str) -> str | None:
+    """The slug of the team that owns the model, None when no team does."""
+    from .models import ModelOwnership
+
+    return ModelOwnership.objects.filter(model_name=model_name).values_list("team__slug", flat=True).first()
+
+
+def roles_for(user: AnyUser | None, model_name: str | None) -> frozenset[str]:
+    """The roles the user holds for one model (None: for no model in particular — roles for all models)."""
+    held = user_roles(user)
+    if model_name is not None and (team := model_team(model_name)) is not None:
+        held |= team_roles(user).get(team, frozenset())
+    return held
+
+
 def is_admin(user: AnyUser | None) -> bool:
     return Role.ADMIN in user_roles(user)
 
 
-def can(user: AnyUser | None, permission: str) -> bool:
-    roles = user_roles(user)
+def _permits(roles: frozenset[str], permission: str) -> bool:
     return Role.ADMIN in roles or bool(roles & ALLOWED[permission])
 
 
-def role_check(*, user: AnyUser | None, permission: str) -> None:
-    if not can(user, permission):
-        needed = ", ".join(sorted(ALLOWED[permission] | {Role.ADMIN}))
+def can(user: AnyUser | None, permission: str, model_name: str | None = None) -> bool:
+    return _permits(roles_for(user, model_name), permission)
+
+
+def teams_permitting(user: AnyUser | None, permission: str) -> list[str]:
+    """The teams whose models the user may do this on through a team role."""
+    return sorted(team for team, held in team_roles(user).items() if _permits(held, permission))
+
+
+def can_somewhere(user: AnyUser | None, permission: str) -> bool:
+    """Whether the user may do this on some model: for links to a form, and to refuse before reading a
+    request about a model not named yet (the service then checks the model)."""
+    return can(user, permission) or bool(teams_permitting(user, permission))
+
+
+def role_check(*, user: AnyUser | None, permission: str, model_name: str | None = None) -> None:
+    """Refuse unless the user may do this on the model (None: an action about no one model). Holding the
+    role in another team than the model's is refused as `forbidden`, naming the model's team."""
+    if can(user, permission, model_name):
+        return
+    label = Permission(permission).label
+    needed = ", ".join(sorted(ALLOWED[permission] | {Role.ADMIN}))
+    elsewhere = teams_permitting(user, permission)
+    if model_name is None:
+        scope = f" for all models{' (your team roles do not cover it)' if elsewhere else ''}"
+        raise Forbidden(f"'{label}' needs one of the roles: {needed}{scope}", code="role_required")
+    team = model_team(model_name)
+    owner = f"team {team!r}" if team else "no team (only roles for all models govern it)"
+    if elsewhere:
         raise Forbidden(
-            f"'{Permission(permission).label}' needs one of the roles: {needed}", code="role_required"
+            f"'{label}' on {model_name!r}: the model belongs to {owner}, and your role for it is in "
+            f"{', '.join(repr(t) for t in elsewhere)}",
+            code="forbidden",
+            extra={"team": team},
         )
+    where = f" for all models or in team {team!r}" if team else " for all models"
+    raise Forbidden(f"'{label}' needs one of the roles: {needed}{where}", code="role_required")
 
 
-def permissions_of(user: AnyUser | None) -> dict[str, bool]:
-    """Permission → allowed, for templates (`perms_cp.rollback`) and the API's /me."""
-    return {permission.value: can(user, permission) for permission in Permission}
+def role_check_somewhere(*, user: AnyUser | None, permission: str) -> None:
+    """The API's early refusal, before it reads a body whose model it does not know yet."""
+    if not can_somewhere(user, permission):
+        role_check(user=user, permission=permission)
+
+
+def permissions_of(user: AnyUser | None, model_name: str | None = None) -> dict[str, bool]:
+    """Permission → allowed, for templates (`perms_cp.rollback`): on one model, or (None) on no model in
+    particular — what roles for all models allow."""
+    held = roles_for(user, model_name)
+    return {permission.value: _permits(held, permission) for permission in Permission}
+
+
+def permissions_somewhere(user: AnyUser | None) -> dict[str, bool]:
+    """Permission → allowed on some model: for the navigation, lists and forms that name no model yet."""
+    return {permission.value: can_somewhere(user, permission) for permission in Permission}
 
 
 def roles_table() -> str:
@@ -138,4 +221,13 @@ def roles_table() -> str:
         allowed = ALLOWED[permission] | {Role.ADMIN}
         marks = " | ".join("yes" if role in allowed else "" for role in columns)
         lines.append(f"| {permission.label} (`{permission.value}`) | {marks} |")
+    lines += [
+        "",
+        "Each role but admin can be held for all models (the Django group of its name) or for the models",
+        "of one team (a team membership, `role@team` in OIDC_ROLE_MAP). A permission about a model is",
+        "granted by a role for all models or by a role in the team that owns the model: an approver of",
+        "team `vision` approves the `vision` models only. A model belongs to at most one team; a model of",
+        "no team is governed by roles for all models only. Receiving Alertmanager posts, and silences or",
+        "feedback that name no model, need a role for all models. Reading needs only a sign-in.",
+    ]
     return "\n".join(lines) + "\n"

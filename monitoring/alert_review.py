@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.exceptions import BadRequest
-from core.roles import Permission, can, role_check
+from core.roles import Permission, can, role_check, role_check_somewhere
 
 from . import baselines
 from .alert_evaluation import alert_event_record
@@ -22,9 +22,16 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-def alert_acknowledge(*, alert_id: int, actor: User, note: str = "") -> Alert:
-    role_check(user=actor, permission=Permission.ALERT_REVIEW)
+def _alert_for(alert_id: int, actor: User, permission: Permission) -> Alert:
+    """The alert, once the actor may act on it: with a role for all models or in its model's team."""
+    role_check_somewhere(user=actor, permission=permission)  # who may act, before whether it exists
     alert = alert_get(alert_id=alert_id)
+    role_check(user=actor, permission=permission, model_name=alert.model or None)
+    return alert
+
+
+def alert_acknowledge(*, alert_id: int, actor: User, note: str = "") -> Alert:
+    alert = _alert_for(alert_id, actor, Permission.ALERT_REVIEW)
     alert.acknowledged_by, alert.acknowledged_at = actor, timezone.now()
     alert.save(update_fields=["acknowledged_by", "acknowledged_at"])
     alert_event_record(alert, AlertEventAction.ACKNOWLEDGED, actor=actor, note=note)
@@ -34,8 +41,7 @@ def alert_acknowledge(*, alert_id: int, actor: User, note: str = "") -> Alert:
 def alert_snooze(
     *, alert_id: int, actor: User, until: datetime | None = None, until_worse: bool = False, note: str = ""
 ) -> Alert:
-    role_check(user=actor, permission=Permission.ALERT_SILENCE)
-    alert = alert_get(alert_id=alert_id)
+    alert = _alert_for(alert_id, actor, Permission.ALERT_SILENCE)
     if (until is None) == (not until_worse):
         raise BadRequest(
             "snooze until a time, or until the score gets worse (one of them)", code="invalid_snooze"
@@ -62,15 +68,14 @@ def alert_snooze(
 
 
 def alert_assign(*, alert_id: int, actor: User, assignee: User | None, note: str = "") -> Alert:
-    role_check(user=actor, permission=Permission.ALERT_REVIEW)
+    alert = _alert_for(alert_id, actor, Permission.ALERT_REVIEW)
     if assignee is not None and (
-        assignee.get_username() == BOT or not can(assignee, Permission.ALERT_REVIEW)
+        assignee.get_username() == BOT or not can(assignee, Permission.ALERT_REVIEW, alert.model or None)
     ):
         raise BadRequest(
             f"{assignee.get_username()} may not review alerts: assign an engineer, approver or operator",
             code="invalid_assignee",
         )
-    alert = alert_get(alert_id=alert_id)
     alert.assignee = assignee
     alert.save(update_fields=["assignee"])
     alert_event_record(
@@ -84,19 +89,17 @@ def alert_assign(*, alert_id: int, actor: User, assignee: User | None, note: str
 
 
 def alert_comment(*, alert_id: int, actor: User, note: str) -> Alert:
-    role_check(user=actor, permission=Permission.ALERT_REVIEW)
+    alert = _alert_for(alert_id, actor, Permission.ALERT_REVIEW)
     if not note.strip():
         raise BadRequest("a comment needs text", code="empty_comment")
-    alert = alert_get(alert_id=alert_id)
     alert_event_record(alert, AlertEventAction.COMMENTED, actor=actor, note=note)
     return alert
 
 
 def alert_resolve(*, alert_id: int, actor: User, reason: str) -> Alert:
-    role_check(user=actor, permission=Permission.ALERT_SILENCE)
+    alert = _alert_for(alert_id, actor, Permission.ALERT_SILENCE)
     if not reason.strip():
         raise BadRequest("resolving by hand needs a reason", code="reason_required")
-    alert = alert_get(alert_id=alert_id)
     if alert.state == AlertState.RESOLVED:
         raise BadRequest("the alert is already resolved", code="already_resolved")
     alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
@@ -107,8 +110,7 @@ def alert_resolve(*, alert_id: int, actor: User, reason: str) -> Alert:
 
 def alert_rebaseline(*, alert_id: int, actor: User, reason: str) -> Alert:
     """Accept the alert's window as the version's new normal, then resolve the alert."""
-    role_check(user=actor, permission=Permission.BASELINE_ADOPT)
-    alert = alert_get(alert_id=alert_id)
+    alert = _alert_for(alert_id, actor, Permission.BASELINE_ADOPT)
     if not alert.rebaselinable or alert.last_score is None or alert.version is None:
         raise BadRequest("this alert has no scored window of a signal to adopt", code="no_window")
     baseline = baselines.baseline_adopt_window(

@@ -91,7 +91,7 @@ def baseline_adopt_window(
 ) -> Baseline:
     """Take what production saw in [start, end] as the version's new normal (operators re-baseline
     after a deliberate change, e.g. a new camera)."""
-    role_check(user=actor, permission=Permission.BASELINE_ADOPT)
+    role_check(user=actor, permission=Permission.BASELINE_ADOPT, model_name=model_name)
     counted = windows_sum(model=model_name, version=version, stage=Stage.PRODUCTION, start=start, end=end)
     samples = int(counted.get(signals.CONFIDENCE.name, {}).get("total", 0))
     if samples == 0:

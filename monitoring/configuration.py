@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import BadRequest, NotFound
-from core.roles import Permission, role_check
+from core.roles import Permission, role_check, role_check_somewhere
 from registry.models import ModelState
 from registry.selectors import model_state_get
 from serving import signals
@@ -74,7 +74,7 @@ def _rule_check(rule: AlertRule) -> None:
 
 
 def alert_rule_create(*, model_name: str, actor: User, **fields: Any) -> AlertRule:
-    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE)
+    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE, model_name=model_name)
     model_state_get(name=model_name)
     rule = AlertRule(model=model_name, **{k: v for k, v in fields.items() if k in RULE_FIELDS})
     _rule_check(rule)
@@ -91,11 +91,12 @@ def alert_rule_get(*, rule_id: int) -> AlertRule:
 
 
 def alert_rule_update(*, rule_id: int, actor: User, **fields: Any) -> AlertRule:
-    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE)
+    role_check_somewhere(user=actor, permission=Permission.MONITORING_CONFIGURE)
     with transaction.atomic():
         rule = AlertRule.objects.select_for_update().filter(pk=rule_id).first()
         if rule is None:
             raise NotFound(f"alert rule #{rule_id} does not exist")
+        role_check(user=actor, permission=Permission.MONITORING_CONFIGURE, model_name=rule.model)
         was_enabled = rule.enabled
         for key, value in fields.items():
             if key in RULE_FIELDS:
@@ -110,8 +111,9 @@ def alert_rule_update(*, rule_id: int, actor: User, **fields: Any) -> AlertRule:
 
 def alert_rule_delete(*, rule_id: int, actor: User) -> None:
     """Delete a rule; its alerts stay (without their rule), its scores go with it."""
-    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE)
+    role_check_somewhere(user=actor, permission=Permission.MONITORING_CONFIGURE)
     rule = alert_rule_get(rule_id=rule_id)
+    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE, model_name=rule.model)
     with transaction.atomic():
         rule_alerts_resolve(rule, note=f"rule #{rule.pk} “{rule.name}” deleted", actor=actor)
         rule.delete()
@@ -133,7 +135,7 @@ def canary_plan_get(*, model_name: str) -> CanaryPlan:
 
 
 def canary_plan_set(*, model_name: str, actor: User, **fields: Any) -> CanaryPlan:
-    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE)
+    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE, model_name=model_name)
     steps = fields.get("steps")
     if steps is not None:
         if not steps or steps != sorted(set(steps)) or not all(1 <= s <= 100 for s in steps):
@@ -169,8 +171,9 @@ def silence_create(
     from_alert: int | None = None,
 ) -> Silence:
     """A silence by matchers (or copied from an alert's: its rule, model and version), until `ends_at` or
-    for `duration_minutes`."""
-    role_check(user=actor, permission=Permission.ALERT_SILENCE)
+    for `duration_minutes`. A silence of one model (named, or its rule's) needs a role for that model;
+    one matching every model needs a role for all models."""
+    role_check_somewhere(user=actor, permission=Permission.ALERT_SILENCE)
     now = timezone.now()
     if from_alert is not None:
         alert = alert_get(alert_id=from_alert)
@@ -187,12 +190,15 @@ def silence_create(
         raise BadRequest(
             f"there is no model {model!r}: the silence would match nothing", code="invalid_model"
         )
+    scope = model  # the model the silence is about (its rule's), if any
     if rule is not None:
         found = AlertRule.objects.filter(pk=rule).first()
         if found is None:
             raise BadRequest(f"alert rule #{rule} does not exist", code="invalid_rule")
         if model and model != found.model:
             raise BadRequest(f"rule #{rule} belongs to {found.model!r}, not {model!r}", code="invalid_rule")
+        scope = found.model
+    role_check(user=actor, permission=Permission.ALERT_SILENCE, model_name=scope or None)
     starts_at = max(starts_at or now, now - timedelta(minutes=1))
     if (ends_at is None) == (duration_minutes is None):
         raise BadRequest("give either ends_at or duration_minutes", code="invalid_expiry")
@@ -213,8 +219,9 @@ def silence_create(
 
 
 def silence_expire(*, silence_id: int, actor: User) -> Silence:
-    role_check(user=actor, permission=Permission.ALERT_SILENCE)
+    role_check_somewhere(user=actor, permission=Permission.ALERT_SILENCE)
     silence = silence_get(silence_id=silence_id)
+    role_check(user=actor, permission=Permission.ALERT_SILENCE, model_name=silence.model or None)
     now = timezone.now()
     if not silence.active_at(now) and silence.starts_at <= now:
         raise BadRequest(f"silence #{silence_id} has already ended", code="already_expired")

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import ApplicationError, BadRequest
-from core.roles import Permission, role_check
+from core.roles import Permission, role_check, role_check_somewhere
 from registry import mlflow_gateway
 from registry.selectors import model_state_get
 from serving import prediction_ids, signals
@@ -68,9 +68,10 @@ def feedback_record(
     *, prediction_id: str, label: str, actor: User, now: datetime | None = None
 ) -> tuple[Feedback, str]:
     """Record the true label of a prediction: (the feedback, "recorded" | "unchanged" | "replaced")."""
-    role_check(user=actor, permission=Permission.FEEDBACK_SUBMIT)
+    role_check_somewhere(user=actor, permission=Permission.FEEDBACK_SUBMIT)
     now = now or timezone.now()
     ref = prediction_ids.read(prediction_id)
+    role_check(user=actor, permission=Permission.FEEDBACK_SUBMIT, model_name=ref.model)
     late = now - ref.at
     if late > timedelta(days=settings.FEEDBACK_MAX_DELAY_DAYS):
         raise FeedbackTooLate(
@@ -114,7 +115,7 @@ def feedback_record(
 def feedback_bulk(*, items: list[dict[str, Any]], actor: User) -> list[dict[str, Any]]:
     """Many labels at once (a labelling tool's export): each item recorded on its own; the answer says,
     item by item, what happened or why it was refused."""
-    role_check(user=actor, permission=Permission.FEEDBACK_SUBMIT)
+    role_check_somewhere(user=actor, permission=Permission.FEEDBACK_SUBMIT)  # each item: its model's
     if len(items) > BULK_MAX:
         raise BadRequest(f"at most {BULK_MAX} labels per request", code="too_many")
     results = []

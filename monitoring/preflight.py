@@ -34,7 +34,7 @@ ACTIVE = (PreflightStatus.QUEUED, PreflightStatus.RUNNING)
 def preflight_start(*, model_name: str, version: int, actor: User, limit: int | None = None) -> PreflightRun:
     """Queue a replay of `version` against production (the caller enqueues the task). A run already
     queued or running for the version is returned instead of a second one."""
-    roles.role_check(user=actor, permission=Permission.PREFLIGHT_RUN)
+    roles.role_check(user=actor, permission=Permission.PREFLIGHT_RUN, model_name=model_name)
     limit = settings.PREFLIGHT_SAMPLES if limit is None else limit
     if not 1 <= limit <= settings.PREFLIGHT_MAX_SAMPLES:
         raise BadRequest(f"limit must be from 1 to {settings.PREFLIGHT_MAX_SAMPLES}", code="invalid_limit")

@@ -38,7 +38,7 @@ LATENCY_ROUNDS = 3
 def quantization_start(*, model_name: str, version: int, actor: User) -> QuantizationRun:
     """Queue an INT8 build of `version` (the caller enqueues the task). A build already queued or running
     for the version is returned instead of a second one; an INT8 version is not quantized again."""
-    roles.role_check(user=actor, permission=Permission.REGISTER)
+    roles.role_check(user=actor, permission=Permission.REGISTER, model_name=model_name)
     model = registry_selectors.model_state_get(name=model_name)
     row = registry_selectors.version_row(model=model, version=version)  # 404 for an unknown version
     source = row.info.tags.get(QUANTIZED_FROM)

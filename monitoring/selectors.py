@@ -366,17 +366,20 @@ def alert_context(*, alert_id: int) -> AlertContext:
         nearby=_nearby(model, alert.started_at) if model is not None else [],
         windows=windows,
         trail=alert.events.select_related("actor"),
-        users=reviewers(),
+        users=reviewers(alert.model or None),
         silences=silences_matching(alert),
         evidence=list(alert.evidence.all()),
         store_on=SamplePolicy.objects.filter(model=alert.model, enabled=True).exists(),
     )
 
 
-def reviewers() -> list[Any]:
-    """Who an alert may be assigned to: active users whose roles review alerts (not the canary bot)."""
+def reviewers(model_name: str | None = None) -> list[Any]:
+    """Who an alert may be assigned to: active users whose roles review the model's alerts (not the
+    canary bot)."""
     users = get_user_model().objects.filter(is_active=True).exclude(username=BOT).order_by("username")
-    return [user for user in users.prefetch_related("groups") if can(user, Permission.ALERT_REVIEW)]
+    return [
+        user for user in users.prefetch_related("groups") if can(user, Permission.ALERT_REVIEW, model_name)
+    ]
 
 
 def alert_evidence_get(*, alert_id: int, evidence_id: int) -> AlertEvidence:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.api import parse_at, validated
 from core.exceptions import ApplicationError, BadRequest
-from core.roles import actor_of
+from core.roles import Permission, actor_of, can, permissions_of
 from registry import selectors as registry_selectors
 from registry.choices import Stage
 from serving import sample_store, shadow, signals
@@ -198,6 +198,7 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         "evidence": page.evidence,
         "store_on": page.store_on,
         "error": error,
+        "perms_cp": permissions_of(request.user, alert.model or None),  # the buttons for the alert's model
     }
     return render(request, "monitoring/alert.html", context, status=status)
 
@@ -240,8 +241,11 @@ def silences(request: HttpRequest) -> HttpResponse:
             return redirect("monitoring:alert", alert_id=int(back))
         return redirect("monitoring:silences")
     show_all = request.GET.get("state") == "all"
+    found = selectors.silence_list(include_expired=show_all)
     context = {
-        "silences": selectors.silence_list(include_expired=show_all),
+        "silences": found,
+        # expire buttons only on the silences of models the user silences (a team's operator: its own)
+        "may_expire": {s.pk for s in found if can(request.user, Permission.ALERT_SILENCE, s.model or None)},
         "state": "all" if show_all else "open",
         "now": timezone.now(),
         "severities": Severity.choices,

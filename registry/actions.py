@@ -33,7 +33,7 @@ class WorkflowAction:
     def run(self, *, model_name: str, actor: User, data: Any, **given: Any) -> PromotionEvent:
         """Who may act is answered before what was sent; then the input (a form or a JSON body, with
         `given` values from the URL or headers over it) is parsed and the service decides."""
-        roles.role_check(user=actor, permission=self.action)
+        roles.role_check(user=actor, permission=self.action, model_name=model_name)
         return self.perform(model_name=model_name, actor=actor, **validated(self.input, data, **given))
 
 

@@ -12,6 +12,9 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from core.models import ModelOwnership
+from core.roles import model_team
+
 from . import mlflow_gateway
 from .choices import PRODUCTION_CHANGING, Action, RequestStatus
 from .exceptions import ModelNotFound
@@ -123,6 +126,7 @@ class ModelSummary:
     last_event: PromotionEvent | None
     pending: ProductionRequest | None
     rollback_to: int | None
+    team: str | None  # the team that owns the model (core.models.ModelOwnership)
 
 
 def model_summaries() -> list[ModelSummary]:
@@ -134,6 +138,7 @@ def model_summaries() -> list[ModelSummary]:
         .filter(status=RequestStatus.PENDING)
         .order_by("created_at", "id")  # one pending per model (a constraint); else the newest wins
     }
+    teams = dict(ModelOwnership.objects.values_list("model_name", "team__slug"))
     changes: dict[int, list[PromotionEvent]] = defaultdict(list)
     for event in PromotionEvent.objects.filter(action__in=PRODUCTION_CHANGING).order_by("created_at", "id"):
         changes[event.model_id].append(event)
@@ -143,6 +148,7 @@ def model_summaries() -> list[ModelSummary]:
             last_event=last.get(model.pk),
             pending=pending.get(model.pk),
             rollback_to=_below_production(_replayed(changes[model.pk]), model),
+            team=teams.get(model.name),
         )
         for model in model_state_list()
     ]
@@ -154,6 +160,7 @@ def model_summary(*, model: ModelState) -> ModelSummary:
         last_event=event_list(model=model).first(),
         pending=pending_request(model=model),
         rollback_to=rollback_target(model=model),
+        team=model_team(model.name),
     )
 
 

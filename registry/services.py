@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from core import roles
 from core.exceptions import BadRequest, PayloadTooLarge
+from core.models import ModelOwnership, Team
 from core.roles import Permission
 from modelspec import bounded_check, onnx_runtime
 from modelspec.metadata import ModelMetadata, metadata_check_classes
@@ -216,6 +217,19 @@ def _model_file(onnx_file: bytes | IO[bytes] | None, source_uri: str) -> Fetched
     return FetchedModel(data=data, run_id=None)
 
 
+def _registration_team(*, model_name: str, actor: User) -> Team | None:
+    """Checks who may register; the team a new model will belong to. A known model takes versions from
+    engineers of its team or for all models; a new one also from an engineer of exactly one team, and
+    then belongs to that team (an engineer of several asks an admin to create it in one)."""
+    if roles.can(actor, Permission.REGISTER) or ModelState.objects.filter(name=model_name).exists():
+        roles.role_check(user=actor, permission=Permission.REGISTER, model_name=model_name)
+        return None
+    teams = roles.teams_permitting(actor, Permission.REGISTER)
+    if len(teams) != 1:
+        roles.role_check(user=actor, permission=Permission.REGISTER, model_name=model_name)
+    return Team.objects.get(slug=teams[0])
+
+
 def version_register(
     *,
     model_name: str,
@@ -230,7 +244,7 @@ def version_register(
     dataset: tuple[str, str] | None = None,
 ) -> Registered:
     """Check an ONNX file (checker + a test inference) and only then register it in MLflow."""
-    roles.role_check(user=actor, permission=Permission.REGISTER)
+    team = _registration_team(model_name=model_name, actor=actor)
     if not MODEL_NAME_RE.match(model_name or ""):
         raise BadRequest(
             "model names are 1–100 characters of letters, digits, '.', '_' and '-', starting with a "
@@ -289,6 +303,7 @@ def version_register(
         same = evidence.same_file_versions(name=model_name, sha256=sha256, version=info.version)
         event = _record(
             model,
+            save=[ModelOwnership(model_name=model_name, team=team)] if team else [],
             event=dict(
                 action=Action.REGISTER,
                 version=info.version,
@@ -314,7 +329,7 @@ def version_register(
 def version_stage_staging(
     *, model_name: str, version: int, actor: User, reason: str = "", expected: Expected | None = None
 ) -> PromotionEvent:
-    roles.role_check(user=actor, permission=Permission.PROMOTE_STAGING)
+    roles.role_check(user=actor, permission=Permission.PROMOTE_STAGING, model_name=model_name)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         _version_exists(model, version)
@@ -366,7 +381,7 @@ def canary_start(
     expected: Expected | None = None,
 ) -> PromotionEvent:
     """Version from staging to canary with a share of traffic (default: the minimum weight)."""
-    roles.role_check(user=actor, permission=Permission.CANARY_START)
+    roles.role_check(user=actor, permission=Permission.CANARY_START, model_name=model_name)
     weight = _weight_checked(settings.CANARY_WEIGHT_MIN if weight is None else weight)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
@@ -409,7 +424,7 @@ def canary_start(
 def canary_set_weight(
     *, model_name: str, weight: int, actor: User, reason: str = "", expected: Expected | None = None
 ) -> PromotionEvent:
-    roles.role_check(user=actor, permission=Permission.CANARY_WEIGHT)
+    roles.role_check(user=actor, permission=Permission.CANARY_WEIGHT, model_name=model_name)
     weight = _weight_checked(weight)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
@@ -441,7 +456,7 @@ def canary_abort(
     details: dict | None = None,
     expected: Expected | None = None,
 ) -> PromotionEvent:
-    roles.role_check(user=actor, permission=Permission.CANARY_ABORT)
+    roles.role_check(user=actor, permission=Permission.CANARY_ABORT, model_name=model_name)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         version = model.canary_version
@@ -478,7 +493,7 @@ def production_request(
     override: bool = False,
     expected: Expected | None = None,
 ) -> ProductionRequest:
-    roles.role_check(user=actor, permission=Permission.PRODUCTION_REQUEST)
+    roles.role_check(user=actor, permission=Permission.PRODUCTION_REQUEST, model_name=model_name)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         _version_exists(model, version)
@@ -548,7 +563,7 @@ def _pending_for_decision(model: ModelState, actor: User) -> ProductionRequest:
 def production_approve(
     *, model_name: str, actor: User, reason: str = "", expected: Expected | None = None
 ) -> PromotionEvent:
-    roles.role_check(user=actor, permission=Permission.PRODUCTION_APPROVE)
+    roles.role_check(user=actor, permission=Permission.PRODUCTION_APPROVE, model_name=model_name)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         request = _pending_for_decision(model, actor)
@@ -578,7 +593,7 @@ def production_approve(
 def production_reject(
     *, model_name: str, actor: User, reason: str = "", expected: Expected | None = None
 ) -> PromotionEvent:
-    roles.role_check(user=actor, permission=Permission.PRODUCTION_REJECT)
+    roles.role_check(user=actor, permission=Permission.PRODUCTION_REJECT, model_name=model_name)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         request = _pending_for_decision(model, actor)
@@ -605,7 +620,7 @@ def production_rollback(
     *, model_name: str, actor: User, reason: str = "", expected: Expected | None = None
 ) -> PromotionEvent:
     """Two clicks at 2 a.m.: production goes back to the last good version."""
-    roles.role_check(user=actor, permission=Permission.ROLLBACK)
+    roles.role_check(user=actor, permission=Permission.ROLLBACK, model_name=model_name)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
         current = model.production_version

@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from core import roles
 from core.api import parse_at
 from core.exceptions import ApplicationError, BadRequest
-from core.roles import actor_of
+from core.roles import Permission, actor_of
 from modelspec.metadata import metadata_parse
 
 from . import evidence, selectors, services
@@ -28,7 +29,10 @@ from .models import ModelState
 @require_GET
 def model_list(request: HttpRequest) -> HttpResponse:
     template = "registry/partials/_model_rows.html" if request.htmx else "registry/model_list.html"  # type: ignore[attr-defined]
-    return render(request, template, {"rows": selectors.model_summaries()})
+    rows = selectors.model_summaries()
+    user = request.user
+    may_roll_back = {row.model.name for row in rows if roles.can(user, Permission.ROLLBACK, row.model.name)}
+    return render(request, template, {"rows": rows, "may_roll_back": may_roll_back})
 
 
 def _model_context(model: ModelState) -> dict[str, Any]:
@@ -37,6 +41,7 @@ def _model_context(model: ModelState) -> dict[str, Any]:
         "events": selectors.event_list(model=model, limit=500),
         "pending": selectors.pending_request(model=model),
         "rollback_to": selectors.rollback_target(model=model),
+        "team": roles.model_team(model.name),
         "stages": Stage,
         "version_error": "",
         "rows": [],

@@ -186,7 +186,7 @@ def policy_set(
     max_bytes: int | None = None,
     retention_days: int | None = None,
 ) -> SamplePolicy:
-    roles.role_check(user=actor, permission=Permission.SAMPLES_MANAGE)
+    roles.role_check(user=actor, permission=Permission.SAMPLES_MANAGE, model_name=model)
     for name, value, low, high in (
         ("max_count", max_count, 1, 100_000),
         ("max_bytes", max_bytes, 1024 * 1024, 100 * 1024**3),
@@ -222,7 +222,7 @@ def _limits(policy: SamplePolicy) -> int:
 
 def purge(*, model: str, actor) -> int:
     """Delete every stored input of a model (files and rows); the policy stays as it is."""
-    roles.role_check(user=actor, permission=Permission.SAMPLES_MANAGE)
+    roles.role_check(user=actor, permission=Permission.SAMPLES_MANAGE, model_name=model)
     held = list(StoredSample.objects.filter(model=model))
     _remove(held)
     return len(held)

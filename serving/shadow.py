@@ -97,7 +97,7 @@ def drain(timeout: float = 60.0) -> None:
 
 
 def shadow_start(*, model: str, version: int, share: int, actor) -> ShadowConfig:
-    roles.role_check(user=actor, permission=Permission.SHADOW_MANAGE)
+    roles.role_check(user=actor, permission=Permission.SHADOW_MANAGE, model_name=model)
     state = registry_selectors.model_state_get(name=model)
     if not 1 <= share <= 100:
         raise BadRequest(f"share must be from 1 to 100 percent, got {share}", code="invalid_share")
@@ -118,7 +118,7 @@ def shadow_start(*, model: str, version: int, share: int, actor) -> ShadowConfig
 
 
 def shadow_stop(*, model: str, actor) -> bool:
-    roles.role_check(user=actor, permission=Permission.SHADOW_MANAGE)
+    roles.role_check(user=actor, permission=Permission.SHADOW_MANAGE, model_name=model)
     stopped, _ = ShadowConfig.objects.filter(model=model).delete()
     _config.forget(model)
     return bool(stopped)

@@ -62,3 +62,20 @@ def png(seed: int = 0, size=(48, 32)) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def team_member(user, team: str, *roles: str):
+    """Give the user roles for the models of a team (made if new)."""
+    from core.models import Team, TeamMembership
+
+    found, _ = Team.objects.get_or_create(slug=team, defaults={"name": team})
+    for role in roles:
+        TeamMembership.objects.get_or_create(team=found, user=user, role=role)
+    return user
+
+
+def give_model(name: str, team: str) -> None:
+    from core.models import ModelOwnership, Team
+
+    found, _ = Team.objects.get_or_create(slug=team, defaults={"name": team})
+    ModelOwnership.objects.update_or_create(model_name=name, defaults={"team": found})

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from core.api import validated
 from core.exceptions import BadRequest, NotFound
-from core.roles import Permission, actor_of, role_check
+from core.roles import Permission, actor_of, role_check, role_check_somewhere
 from registry import selectors as registry_selectors
 from serving import sample_store, shadow
 from serving.signals import Source
@@ -88,7 +88,7 @@ class SampleStoreApi(APIView):
         responses={200: SampleStoreOutput},
     )
     def put(self, request: Request, name: str) -> Response:
-        role_check(user=request.user, permission=Permission.SAMPLES_MANAGE)
+        role_check(user=request.user, permission=Permission.SAMPLES_MANAGE, model_name=name)
         registry_selectors.model_state_get(name=name)
         sample_store.policy_set(
             model=name, actor=actor_of(request), **validated(SamplePolicyInput, request.data)
@@ -130,7 +130,7 @@ class PreflightApi(APIView):
         responses={202: PreflightOutput},
     )
     def post(self, request: Request, name: str, version: int) -> Response:
-        role_check(user=request.user, permission=Permission.PREFLIGHT_RUN)
+        role_check(user=request.user, permission=Permission.PREFLIGHT_RUN, model_name=name)
         run = tasks.preflight_request(
             model_name=name,
             version=version,
@@ -163,7 +163,7 @@ class QuantizationApi(APIView):
         responses={202: QuantizationOutput},
     )
     def post(self, request: Request, name: str, version: int) -> Response:
-        role_check(user=request.user, permission=Permission.REGISTER)
+        role_check(user=request.user, permission=Permission.REGISTER, model_name=name)
         run = tasks.quantization_request(model_name=name, version=version, actor=actor_of(request))
         return Response(QuantizationOutput(run).data, status=202)
 
@@ -186,7 +186,7 @@ class ShadowApi(APIView):
         responses={200: ShadowOutput},
     )
     def put(self, request: Request, name: str) -> Response:
-        role_check(user=request.user, permission=Permission.SHADOW_MANAGE)
+        role_check(user=request.user, permission=Permission.SHADOW_MANAGE, model_name=name)
         shadow.shadow_start(model=name, actor=actor_of(request), **validated(ShadowInput, request.data))
         return Response(ShadowOutput(shadow.agreement(model=name)).data)
 
@@ -274,7 +274,7 @@ class SilenceListApi(APIView):
         responses={201: SilenceOutput},
     )
     def post(self, request: Request) -> Response:
-        role_check(user=request.user, permission=Permission.ALERT_SILENCE)
+        role_check_somewhere(user=request.user, permission=Permission.ALERT_SILENCE)
         silence = configuration.silence_create(
             actor=actor_of(request), **validated(SilenceInput, request.data)
         )
@@ -310,7 +310,7 @@ class AlertRuleListApi(APIView):
         responses={201: AlertRuleOutput},
     )
     def post(self, request: Request, name: str) -> Response:
-        role_check(user=request.user, permission=Permission.MONITORING_CONFIGURE)
+        role_check(user=request.user, permission=Permission.MONITORING_CONFIGURE, model_name=name)
         rule = configuration.alert_rule_create(
             model_name=name, actor=actor_of(request), **validated(AlertRuleInput, request.data)
         )
@@ -329,7 +329,7 @@ class AlertRuleDetailApi(APIView):
         responses={200: AlertRuleOutput},
     )
     def patch(self, request: Request, rule_id: int) -> Response:
-        role_check(user=request.user, permission=Permission.MONITORING_CONFIGURE)
+        role_check_somewhere(user=request.user, permission=Permission.MONITORING_CONFIGURE)
         rule = configuration.alert_rule_update(
             rule_id=rule_id, actor=actor_of(request), **validated(AlertRuleInput, request.data, partial=True)
         )
@@ -359,7 +359,7 @@ class CanaryPlanApi(APIView):
         responses={200: CanaryPlanOutput},
     )
     def put(self, request: Request, name: str) -> Response:
-        role_check(user=request.user, permission=Permission.MONITORING_CONFIGURE)
+        role_check(user=request.user, permission=Permission.MONITORING_CONFIGURE, model_name=name)
         plan = configuration.canary_plan_set(
             model_name=name, actor=actor_of(request), **validated(CanaryPlanInput, request.data)
         )
@@ -379,7 +379,7 @@ class FeedbackApi(APIView):
         responses={200: FeedbackOutput},
     )
     def post(self, request: Request, prediction_id: str) -> Response:
-        role_check(user=request.user, permission=Permission.FEEDBACK_SUBMIT)
+        role_check_somewhere(user=request.user, permission=Permission.FEEDBACK_SUBMIT)
         data = validated(FeedbackInput, request.data)
         feedback, status = ground_truth.feedback_record(
             prediction_id=prediction_id, label=data["label"], actor=actor_of(request)
@@ -396,7 +396,7 @@ class FeedbackBulkApi(APIView):
         responses={200: FeedbackBulkOutput},
     )
     def post(self, request: Request) -> Response:
-        role_check(user=request.user, permission=Permission.FEEDBACK_SUBMIT)
+        role_check_somewhere(user=request.user, permission=Permission.FEEDBACK_SUBMIT)
         items = validated(FeedbackBulkInput, request.data)["items"]
         results = ground_truth.feedback_bulk(items=items, actor=actor_of(request))
         refused = sum(1 for r in results if r["status"] == "refused")

@@ -285,6 +285,9 @@ class ModelOutput(serializers.Serializer):
     """A selectors.ModelSummary."""
 
     name = serializers.CharField(source="model.name")
+    team = serializers.CharField(
+        allow_null=True, help_text="the team that owns the model (None: roles for all models govern it)"
+    )
     production = serializers.IntegerField(source="model.production_version", allow_null=True)
     canary = serializers.IntegerField(source="model.canary_version", allow_null=True)
     canary_weight = serializers.IntegerField(source="model.canary_weight")
@@ -331,7 +334,15 @@ class ProductionAtOutput(serializers.Serializer):
 
 class MeOutput(serializers.Serializer):
     username = serializers.CharField()
-    roles = serializers.ListField(child=serializers.CharField())
+    roles = serializers.ListField(child=serializers.CharField(), help_text="roles for all models")
+    teams = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="team → the roles held for that team's models",
+    )
+
+
+class ModelTeamInput(serializers.Serializer):
+    team = serializers.CharField(allow_null=True, help_text="a team's slug; null: the model has no team")
 
 
 class DifferenceOutput(serializers.Serializer):

@@ -13,9 +13,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import teams
 from core.api import parse_at, validated
 from core.exceptions import BadRequest, PayloadTooLarge
-from core.roles import actor_of, user_roles
+from core.roles import actor_of, team_roles, user_roles
 from modelspec.metadata import metadata_parse
 from registry import evidence, selectors, services
 from registry.actions import ACTIONS, PROMOTE_TO
@@ -45,7 +46,11 @@ class WriteApi(APIView):
 class MeApi(APIView):
     @extend_schema(summary="Who am I and which roles do I hold", responses=s.MeOutput)
     def get(self, request: Request) -> Response:
-        me = {"username": request.user.get_username(), "roles": sorted(user_roles(request.user))}
+        me = {
+            "username": request.user.get_username(),
+            "roles": sorted(user_roles(request.user)),
+            "teams": {team: sorted(held) for team, held in sorted(team_roles(request.user).items())},
+        }
         return Response(s.MeOutput(me).data)
 
 
@@ -70,6 +75,19 @@ class ModelDetailApi(APIView):
         return Response(
             s.ModelDetailOutput(selectors.model_detail(model=model)).data, headers={"ETag": model.etag}
         )
+
+    @extend_schema(
+        operation_id="model_team_set",
+        summary="Give the model to a team, or to none (admins only)",
+        request={"application/json": s.ModelTeamInput},
+        responses={200: s.ModelOutput},
+    )
+    def patch(self, request: Request, name: str) -> Response:
+        model = selectors.model_state_get(name=name)
+        teams.model_team_set(
+            model_name=name, actor=actor_of(request), **validated(s.ModelTeamInput, request.data)
+        )
+        return Response(s.ModelOutput(selectors.model_summary(model=model)).data)
 
 
 class VersionListApi(WriteApi):

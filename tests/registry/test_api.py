@@ -133,4 +133,5 @@ def test_me_reports_roles(users):
     assert token_client(users["approver"]).get("/api/v1/me").json() == {
         "username": "approver",
         "roles": ["approver"],
+        "teams": {},
     }
