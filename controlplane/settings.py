@@ -112,8 +112,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "serving.endpoints.ServingFastPathMiddleware",  # model endpoints skip the rest
     "core.middleware.JsonErrorsMiddleware",  # every error under /api/ and /v1/ is JSON
+    "serving.endpoints.ServingFastPathMiddleware",  # model endpoints skip the rest
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -191,7 +191,6 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = True
-
 AXES_CLIENT_IP_CALLABLE = "core.clients.client_address"  # X-Forwarded-For only through TRUSTED_PROXIES
 AXES_LOCKOUT_CALLABLE = "core.views.login_locked"  # the page and Retry-After say how long is left
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a try during the lock does not extend it
@@ -203,6 +202,7 @@ for _proxy in TRUSTED_PROXIES:
         ipaddress.ip_network(_proxy, strict=False)
     except ValueError as _exc:
         raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an address or network") from _exc
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -242,7 +242,9 @@ if OIDC_RP_CLIENT_ID:
 if not LOCAL_ACCOUNTS_ENABLED:
     AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
     if not OIDC_RP_CLIENT_ID:
-        raise ImproperlyConfigured("LOCAL_ACCOUNTS_ENABLED=false needs OIDC_RP_CLIENT_ID: no one could sign in")
+        raise ImproperlyConfigured(
+            "LOCAL_ACCOUNTS_ENABLED=false needs OIDC_RP_CLIENT_ID: no one could sign in"
+        )
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", "UTC")
@@ -353,7 +355,6 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = SERVING_MAX_BODY_BYTES
 REDIS_URL = env("REDIS_URL")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
-    # Replicas share prediction answers when Redis is configured; otherwise each process keeps its own.
     # The API lock-out's counts, shared by every process and node: Redis when configured, else a table in
     # the database (made by migrate; core.cache counts in it atomically).
     "lockout": {
@@ -363,6 +364,7 @@ CACHES = {
     }
     if REDIS_URL
     else {"BACKEND": "core.cache.DatabaseCache", "LOCATION": "cvcp_cache"},
+    # Replicas share prediction answers when Redis is configured; otherwise each process keeps its own.
     "predictions": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,

@@ -208,6 +208,10 @@ class VersionPerformance:
     predictions: int = 0
     estimated: float | None = None
     recall: list[tuple[str, int, float]] = field(default_factory=list)  # label, n, recall
+    # Labels whose predictions the collected windows do not hold yet or at all: made after the last
+    # collection (labels arrive at once, counts every MONITORING_COLLECT_SECONDS), or before the first.
+    uncollected: int = 0
+    collected_until: datetime | None = None
     confusion_labels: list[str] = field(default_factory=list)
     confusion: list[list[int]] = field(default_factory=list)  # rows: true, columns: predicted
 
@@ -251,11 +255,14 @@ def performance(
     spans = _buckets(since, until, buckets)
     windows = MetricWindow.live.filter(
         model=model, signal=signals.CONFIDENCE.name, end__gt=since, end__lte=until
-    ).values_list("version", "end", "bins")
+    ).values_list("version", "start", "end", "bins")
     ends = [end for _, end in spans]
     counts: dict[int, np.ndarray] = defaultdict(lambda: np.zeros((len(spans), len(EDGES) - 1)))
-    for version, end, bins in windows:
+    covered: dict[int, tuple[datetime, datetime]] = {}
+    for version, start, end, bins in windows:
         counts[version][min(bisect.bisect_left(ends, end), len(spans) - 1)] += histogram_counts(bins)
+        low, high = covered.get(version, (start, end))
+        covered[version] = (min(low, start), max(high, end))
     labelled = Feedback.objects.filter(model=model, source=signals.Source.LIVE, predicted_at__lte=until)
     rows = list(
         labelled.order_by("predicted_at").values_list(
@@ -266,10 +273,20 @@ def performance(
     for row in rows:
         by_version[row[0]].append(row)
     versions = set(counts) | {v for v, rs in by_version.items() if rs[-1][1] > since}
-    return [
-        _version_performance(version, spans, counts.get(version), by_version[version], since, top_classes)
-        for version in sorted(versions)
-    ]
+    found = []
+    for version in sorted(versions):
+        result = _version_performance(
+            version, spans, counts.get(version), by_version[version], since, top_classes
+        )
+        first, last = covered.get(version, (None, None))
+        result.collected_until = last
+        result.uncollected = sum(
+            1
+            for r in by_version[version]
+            if r[1] > since and (first is None or last is None or not first < r[1] <= last)
+        )
+        found.append(result)
+    return found
 
 
 def _version_performance(

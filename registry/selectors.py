@@ -38,6 +38,8 @@ def model_state_snapshot(*, model: ModelState) -> dict[str, Any]:
         "production": model.production_version,
         "canary": model.canary_version,
         "canary_weight": model.canary_weight,
+        "canary_effective_weight": model.canary_effective_weight,
+        "canary_note": model.canary_note or None,
         "staging": model.staging_version,
         "pending_request": pending.version if pending else None,
         "last_change": None

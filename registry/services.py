@@ -25,7 +25,7 @@ from core.roles import Permission
 from modelspec import bounded_check, onnx_runtime
 from modelspec.metadata import ModelMetadata, metadata_check_classes
 
-from . import evidence, mlflow_gateway, sources
+from . import evidence, hooks, mlflow_gateway, sources
 from .choices import Action, RequestStatus, Stage
 from .exceptions import ConcurrentChange, ModelNotFound, SelfApproval, StaleState, TransitionRefused
 from .mlflow_gateway import FetchedModel
@@ -153,12 +153,15 @@ def _apply(
     if model.canary_version is None:
         model.canary_weight = 0
     try:
-        return _record(model, event=event, save=save)
+        recorded = _record(model, event=event, save=save)
     except Exception:
         if aliases:
             with contextlib.suppress(Exception):
                 mlflow_gateway.aliases_apply(name=model.name, changes=before)
         raise
+    if aliases:
+        hooks.stages_changed(model=model, before=before, event=recorded)
+    return recorded
 
 
 def _check_override(
@@ -512,7 +515,8 @@ def production_request(
             reason=reason,
             rule=f"no skipping stages: v{version} must run as the canary before production.",
         )
-        blocked = evidence.gate_failures(model=model, version=version)
+        gates = evidence.gate_check(model=model, version=version)
+        blocked = gates.failures
         if blocked:
             overridden = _check_override(
                 actor=actor,
@@ -536,7 +540,9 @@ def production_request(
                 reason=reason,
                 override=overridden,
                 request=request,
-                details={"gates_overridden": blocked} if blocked else {},
+                details={"gates_overridden": blocked}
+                if blocked
+                else ({"gates_not_applied": gates.reason} if not gates.applied else {}),
             ),
         )
         return request

@@ -114,6 +114,8 @@ def model_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
         context["action_error"] = exc
         return render(request, "registry/model_detail.html", context, status=exc.http_status)
     messages.success(request, found.done.format(version=event.version, weight=event.details.get("weight")))
+    if event.stage == Stage.CANARY and event.model.canary_note:  # a first canary takes all traffic
+        messages.warning(request, f"{event.model.canary_note}.")
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = reverse("registry:model-detail", args=[name])

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 from PIL import Image
 
@@ -71,6 +71,20 @@ def offer(
     """Called after a live production answer: never blocks, never fails the request."""
     if _enabled.get(model):
         _queue.offer(Offered(model, data, version, label, confidence, stats, tracked_class), model=model)
+
+
+def offer_repeat(*, model: str) -> None:
+    """After a live production answer from the prediction cache: counted, not offered. It is an input the
+    store has seen within the cache's TTL (one copy of each input is kept anyway), so the reservoir
+    samples distinct inputs; the card says how many repeats were left out."""
+    if _enabled.get(model):
+        _queue.tally(model)
+
+
+def _count_repeats(model: str, count: int) -> None:
+    SamplePolicy.objects.filter(model=model, enabled=True).update(
+        repeats_skipped=F("repeats_skipped") + count
+    )
 
 
 def _signal_values(item: Offered) -> dict[str, float | str]:
@@ -150,7 +164,7 @@ def _expired(policy: SamplePolicy) -> int:
     return len(old)
 
 
-_queue = OffPath("samples", _keep, maxsize=settings.SAMPLE_STORE_QUEUE)
+_queue = OffPath("samples", _keep, maxsize=settings.SAMPLE_STORE_QUEUE, on_tally=_count_repeats)
 
 
 def drain(timeout: float = 30.0) -> None:
@@ -197,6 +211,7 @@ def policy_set(
     policy, _ = SamplePolicy.objects.get_or_create(model=model)
     if enabled and not policy.enabled:
         policy.seen = StoredSample.objects.filter(model=model).count()  # a fresh reservoir over what is kept
+        policy.repeats_skipped = 0
     policy.enabled = enabled
     for name, value in (
         ("max_count", max_count),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -70,6 +71,20 @@ def _observe_image(labels: dict[str, str], stats: ImageStats) -> None:
     ).inc()
 
 
+def _observe_answer(labels: dict[str, str], served: Served, answer: dict, stats: ImageStats | None) -> None:
+    """The answer's signals (confidence, predicted class, the input's image statistics): the same for an
+    answer from the model and one from the cache, so repeats count as the live traffic they are in drift,
+    canary analysis and accuracy (cvcp_requests_total{outcome="cached"} still tells them apart)."""
+    metrics.confidence.labels(**labels).observe(answer["confidence"])
+    top1 = answer["top_k"][0]["index"]
+    metrics.predicted_class.labels(**labels, **{"class": served.class_metric_label(top1)}).inc()
+    if stats is not None:  # None: cached before answers kept their input's statistics
+        _observe_image(labels, stats)
+
+
+STATS = "_input"  # the cache entry's copy of the input's ImageStats (never part of an answer)
+
+
 def _answer(served: Served, probabilities: np.ndarray) -> dict:
     order = np.argsort(probabilities)[::-1][:TOP_K]
     top = [
@@ -125,8 +140,14 @@ def predict(
                 log.warning("prediction cache unavailable, answering without it: %s", exc)
             lookup = "error"
     if cached is not None:
+        raw_stats = cached.pop(STATS, None)
+        stats = ImageStats(**raw_stats) if isinstance(raw_stats, dict) else None
         metrics.cache_lookups.labels(**labels, result="hit").inc()
         metrics.requests.labels(**labels, outcome="cached").inc()
+        _observe_answer(labels, served, cached, stats)
+        if source == signals.Source.LIVE and stage == Stage.PRODUCTION:  # counted, never queued
+            sample_store.offer_repeat(model=model_name)
+            shadow.offer_repeat(model=model_name, production_version=chosen)
         total = time.perf_counter() - started
         metrics.latency.labels(**labels, phase="total").observe(total)
         return {**cached, **_envelope(model_name, chosen, stage, total, source, cached), "cached": True}
@@ -149,14 +170,13 @@ def predict(
     metrics.latency.labels(**labels, phase="queue").observe(timing.queue)
     metrics.latency.labels(**labels, phase="inference").observe(timing.inference)
     metrics.latency.labels(**labels, phase="total").observe(total)
-    metrics.confidence.labels(**labels).observe(answer["confidence"])
+    _observe_answer(labels, served, answer, prepared.stats)
     top1 = answer["top_k"][0]["index"]
-    metrics.predicted_class.labels(**labels, **{"class": served.class_metric_label(top1)}).inc()
-    _observe_image(labels, prepared.stats)
     metrics.requests.labels(**labels, outcome="ok").inc()
     if use_cache and lookup != "error":
+        entry = {**answer, STATS: dataclasses.asdict(prepared.stats)}
         try:
-            cache_breaker.call(cache.set, cache_key, answer, timeout=settings.SERVING_CACHE_TTL_SECONDS)
+            cache_breaker.call(cache.set, cache_key, entry, timeout=settings.SERVING_CACHE_TTL_SECONDS)
         except Exception as exc:  # noqa: BLE001 - the answer stands; the next identical input recomputes
             if not isinstance(exc, pybreaker.CircuitBreakerError):
                 log.warning("prediction cache unavailable, answer not stored: %s", exc)

@@ -97,6 +97,10 @@ class SampleStoreOutput(serializers.Serializer):
     max_bytes = serializers.IntegerField(source="policy.max_bytes")
     retention_days = serializers.IntegerField(source="policy.retention_days")
     seen = serializers.IntegerField(source="policy.seen", help_text="live production inputs offered")
+    repeats_skipped = serializers.IntegerField(
+        source="policy.repeats_skipped",
+        help_text="live production answers from the prediction cache not offered (an input seen already)",
+    )
     count = serializers.IntegerField(help_text="images held")
     bytes = serializers.IntegerField(help_text="bytes held")
     oldest = serializers.DateTimeField(allow_null=True)
@@ -152,6 +156,23 @@ class ShadowInput(serializers.Serializer):
     share = Whole(min_value=1, max_value=100, help_text="percent of live production requests mirrored")
 
 
+class ShadowStopOutput(serializers.Serializer):
+    """serving.models.ShadowEvent: how the last shadow ended."""
+
+    version = serializers.IntegerField()
+    share = serializers.IntegerField()
+    production_version = serializers.IntegerField(
+        allow_null=True, help_text="the version it was compared with"
+    )
+    reason = serializers.CharField(
+        help_text="e.g. 'stopped: v2 left staging for production (rolled back by …)'"
+    )
+    by = serializers.CharField(
+        source="actor.username", allow_null=True, default=None, help_text="None: the system"
+    )
+    at = serializers.DateTimeField(source="created_at")
+
+
 class ShadowOutput(serializers.Serializer):
     """serving.shadow.Agreement: the running shadow and production × shadow answers."""
 
@@ -167,6 +188,10 @@ class ShadowOutput(serializers.Serializer):
     labels_shadow = serializers.ListField(child=serializers.CharField(), help_text="the matrix's columns")
     matrix = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
     dropped = serializers.IntegerField(help_text="mirrored requests this process dropped (queue full)")
+    repeats_skipped = serializers.IntegerField(
+        help_text="requests it would have mirrored that were repeats answered from the prediction cache"
+    )
+    stopped = ShadowStopOutput(allow_null=True, help_text="when none runs: how the last shadow ended")
 
     def get_running(self, obj: Any) -> bool:
         return obj.config is not None

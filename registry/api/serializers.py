@@ -276,6 +276,10 @@ class StateOutput(serializers.Serializer):
     production = serializers.IntegerField(allow_null=True)
     canary = serializers.IntegerField(allow_null=True)
     canary_weight = serializers.IntegerField()
+    canary_effective_weight = serializers.IntegerField(
+        help_text="percent of traffic the canary answers: 100 while nothing is in production"
+    )
+    canary_note = serializers.CharField(allow_null=True, help_text="why the two differ")
     staging = serializers.IntegerField(allow_null=True)
     pending_request = serializers.IntegerField(allow_null=True, help_text="the version waiting for approval")
     last_change = LastChangeOutput(allow_null=True)
@@ -291,6 +295,13 @@ class ModelOutput(serializers.Serializer):
     production = serializers.IntegerField(source="model.production_version", allow_null=True)
     canary = serializers.IntegerField(source="model.canary_version", allow_null=True)
     canary_weight = serializers.IntegerField(source="model.canary_weight")
+    canary_effective_weight = serializers.IntegerField(
+        source="model.canary_effective_weight",
+        help_text="percent of traffic the canary answers: its weight, or 100 while nothing is in production",
+    )
+    canary_note = serializers.SerializerMethodField(
+        help_text="why the canary's share differs from its weight"
+    )
     staging = serializers.IntegerField(source="model.staging_version", allow_null=True)
     revision = serializers.IntegerField(source="model.revision")
     etag = serializers.CharField(source="model.etag", help_text="send as If-Match with a workflow write")
@@ -298,6 +309,9 @@ class ModelOutput(serializers.Serializer):
     pending_production_request = ProductionRequestOutput(source="pending", allow_null=True)
     last_event = EventOutput(allow_null=True)
     updated_at = serializers.DateTimeField(source="model.updated_at")
+
+    def get_canary_note(self, obj: Any) -> str | None:
+        return obj.model.canary_note or None
 
 
 class ModelDetailOutput(ModelOutput):
@@ -361,6 +375,15 @@ class FindingOutput(serializers.Serializer):
     numbers = serializers.JSONField()
 
 
+class GatesOutput(serializers.Serializer):
+    """registry.evidence.Gates: whether the production gates judge this version."""
+
+    applied = serializers.BooleanField()
+    reason = serializers.CharField(help_text="why they do not apply ('' when they do)")
+    names = serializers.ListField(child=serializers.CharField(), help_text="the gates in force")
+    failures = serializers.ListField(child=serializers.CharField(), help_text="what stops a request now")
+
+
 class EvidenceOutput(serializers.Serializer):
     """registry.evidence.Evidence: what an approver decides on."""
 
@@ -371,3 +394,4 @@ class EvidenceOutput(serializers.Serializer):
     differences = DifferenceOutput(many=True, help_text="the preprocessing contract against production's")
     findings = FindingOutput(many=True, help_text="canary analysis and other evidence")
     problems = serializers.ListField(child=serializers.CharField(), help_text="what could not be read")
+    gates = GatesOutput(help_text="the production gates: applied or not (and why), what they find")
