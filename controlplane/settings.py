@@ -299,6 +299,8 @@ MODEL_IMPORT_OBJECT_STORES = [s.lower() for s in env_list("MODEL_IMPORT_OBJECT_S
 # needs about 1.5 GB, a 20 MB classifier about 350 MB, the idle checker 190 MB (bench/model_check/results.json).
 MODEL_CHECK_MEMORY_MB = env_int("MODEL_CHECK_MEMORY_MB", 2048)
 MODEL_CHECK_TIMEOUT_SECONDS = env_float("MODEL_CHECK_TIMEOUT_SECONDS", 60)
+# Checks at once per process (each may take MODEL_CHECK_MEMORY_MB); more wait for a slot, then get 503.
+MODEL_CHECK_CONCURRENCY = max(1, env_int("MODEL_CHECK_CONCURRENCY", 2))
 if MODEL_CHECK_MEMORY_MB < 256 or MODEL_CHECK_TIMEOUT_SECONDS <= 0:
     raise ImproperlyConfigured(
         "MODEL_CHECK_MEMORY_MB must be at least 256 (the checker alone takes about 190 MB) and "

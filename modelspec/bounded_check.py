@@ -27,6 +27,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from core.exceptions import ServiceUnavailable
+
 from . import onnx_runtime
 from .onnx_runtime import InvalidModel, ModelCheck
 
@@ -61,6 +63,7 @@ def model_check_bounded(
     output: str,
     memory_mb: int,
     timeout_seconds: float,
+    concurrency: int = 2,
 ) -> ModelCheck:
     """onnx_runtime.model_check in a child process of at most `memory_mb` of address space that is killed
     after `timeout_seconds`; exceeding either is InvalidModel naming the limit. A file that passed with the
@@ -81,12 +84,41 @@ def model_check_bounded(
         if key in _passed:
             _passed.move_to_end(key)
             return _passed[key]
-    check = _answer_read(*_child_run(model_bytes, spec), memory_mb=memory_mb, timeout_seconds=timeout_seconds)
+    slots = _slots(concurrency)
+    if not slots.acquire(timeout=timeout_seconds):
+        raise ChecksBusy(
+            f"{concurrency} model checks are running in this process (MODEL_CHECK_CONCURRENCY); try again",
+            extra={"retry_after": 5},
+        )
+    try:
+        answered = _child_run(model_bytes, spec)
+    finally:
+        slots.release()
+    check = _answer_read(*answered, memory_mb=memory_mb, timeout_seconds=timeout_seconds)
     with _passed_lock:
         _passed[key] = check
         while len(_passed) > _PASSED_KEPT:
             _passed.popitem(last=False)
     return check
+
+
+class ChecksBusy(ServiceUnavailable):
+    code = "checks_busy"
+
+
+_slot_lock = threading.Lock()
+_slot_pool: tuple[int, threading.BoundedSemaphore] | None = None
+
+
+def _slots(concurrency: int) -> threading.BoundedSemaphore:
+    """At most `concurrency` children per process at once: each may take MODEL_CHECK_MEMORY_MB, so N
+    registrations arriving together would otherwise ask N times that of the machine. A registration
+    waits for a slot as long as one check may take, then gets 503 checks_busy."""
+    global _slot_pool
+    with _slot_lock:
+        if _slot_pool is None or _slot_pool[0] != concurrency:
+            _slot_pool = (concurrency, threading.BoundedSemaphore(max(1, concurrency)))
+        return _slot_pool[1]
 
 
 def _child_env() -> dict[str, str]:

@@ -266,6 +266,7 @@ def version_register(
         output=metadata.output,
         memory_mb=settings.MODEL_CHECK_MEMORY_MB,
         timeout_seconds=settings.MODEL_CHECK_TIMEOUT_SECONDS,
+        concurrency=settings.MODEL_CHECK_CONCURRENCY,
     )
     metadata_check_classes(metadata, classes=check.output_shape[1])
     version_tags = {

@@ -236,3 +236,33 @@ def test_check_killed_from_outside_is_refused_naming_the_memory_limit(
     assert assert_error(response, 400, "invalid_model")["message"].startswith(says)
     assert _checks_left() == []
     assert not ModelState.objects.filter(name="killed").exists()
+
+
+def test_checks_beyond_the_concurrency_limit_wait_then_get_503_checks_busy():
+    from modelspec.bounded_check import ChecksBusy, model_check_bounded
+
+    limits = {"input_size": (32, 32), "layout": "NCHW", "num_labels": 10, "output": "probabilities"}
+    outcome: dict[str, object] = {}
+
+    def slow() -> None:
+        try:
+            model_check_bounded(model_bytes=endless_loop(), memory_mb=1024, timeout_seconds=4, concurrency=1,
+                                **limits)  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - the endless check is refused at its time limit
+            outcome["slow"] = exc
+
+    holder = threading.Thread(target=slow)
+    holder.start()
+    time.sleep(1)
+    started = time.monotonic()
+    with pytest.raises(ChecksBusy) as busy:
+        model_check_bounded(model_bytes=tiny_classifier_onnx(seed=41), memory_mb=1024, timeout_seconds=1,
+                            concurrency=1, **limits)  # fmt: skip
+    assert busy.value.http_status == 503 and busy.value.code == "checks_busy"
+    assert 0.9 < time.monotonic() - started < 3  # it waited its time for a slot, no longer
+    holder.join(30)
+    assert "MODEL_CHECK_TIMEOUT_SECONDS" in str(outcome["slow"])
+    # The slot is free again: the next check runs.
+    check = model_check_bounded(model_bytes=tiny_classifier_onnx(seed=41), memory_mb=1024, timeout_seconds=30,
+                                concurrency=1, **limits)  # fmt: skip
+    assert check.output_shape == (1, 10)
