@@ -137,6 +137,7 @@ def alert_webhook_deliver(
         sent = webhooks.post(
             target, body, connect_timeout=settings.ALERT_WEBHOOK_CONNECT_TIMEOUT_SECONDS,
             read_timeout=settings.ALERT_WEBHOOK_READ_TIMEOUT_SECONDS, ca_bundle=settings.ALERT_WEBHOOK_CA_BUNDLE,
+            delivery=delivery, attempt=attempt,
         )  # fmt: skip
         row.outcome = WebhookOutcome.DELIVERED if sent.ok else WebhookOutcome.FAILED
         row.status_code, row.address, row.error = sent.status, sent.address, sent.error

@@ -163,16 +163,27 @@ def _pool(
 
 
 def post(
-    target: Target, body: dict[str, Any], *, connect_timeout: float, read_timeout: float, ca_bundle: str = ""
+    target: Target,
+    body: dict[str, Any],
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    ca_bundle: str = "",
+    delivery: str = "",
+    attempt: int = 1,
 ) -> Delivery:
     """POST `body` as JSON to the vetted target, trying its addresses in order until one takes the
     connection. A 3xx answer is returned as it is (never followed). Retryable: no connection, a timeout,
-    a dropped connection, 5xx and 429 — not a refused certificate nor any other answer."""
+    a dropped connection, 5xx and 429 — not a refused certificate nor any other answer. Delivery is at
+    least once: `X-Cvcp-Delivery` is the same on every attempt of one change, for the receiver to drop
+    repeats, and `X-Cvcp-Attempt` counts them."""
     payload = json.dumps(body).encode()
     headers = {
         "Host": target.host_header,
         "Content-Type": "application/json",
         "User-Agent": "cvcp-alert-webhook/1",
+        "X-Cvcp-Delivery": delivery,
+        "X-Cvcp-Attempt": str(attempt),
     }
     timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
     started = time.monotonic()

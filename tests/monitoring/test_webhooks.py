@@ -35,7 +35,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append(
                     {"path": self.path, "host": self.headers["Host"], "peer": self.client_address[0],
-                     "body": json.loads(body)}
+                     "body": json.loads(body), "delivery": self.headers["X-Cvcp-Delivery"],
+                     "attempt": self.headers["X-Cvcp-Attempt"]}
                 )  # fmt: skip
                 status, headers = receiver.answers.pop(0) if receiver.answers else (204, {})
                 if status is None:
@@ -210,6 +211,9 @@ def test_a_receiver_failing_twice_then_answering_shows_three_attempts(model_with
     ]  # fmt: skip
     assert len({a.delivery for a in attempts}) == 1 and len(receiver.requests) == 3
     assert all(r["body"] == receiver.requests[0]["body"] for r in receiver.requests)
+    # the receiver can tell a repeat of one change from a new one
+    assert {r["delivery"] for r in receiver.requests} == {attempts[0].delivery}
+    assert [r["attempt"] for r in receiver.requests] == ["1", "2", "3"]
 
 
 def test_attempts_stop_at_the_limit_and_a_4xx_is_not_retried(model_with_versions, hooks, receivers, settings):
@@ -269,11 +273,11 @@ def test_the_post_goes_to_the_vetted_address_with_the_name_in_the_host_header(re
         url="http://does-not-exist.invalid/hook", scheme="http", host="does-not-exist.invalid",
         port=receiver.port, path="/hook?x=1", addresses=("127.0.0.2", "127.0.0.1"),
     )  # fmt: skip
-    sent = webhooks.post(target, {"hello": 1}, connect_timeout=1, read_timeout=1)
+    sent = webhooks.post(target, {"hello": 1}, connect_timeout=1, read_timeout=1, delivery="d1", attempt=2)
     assert sent.ok and sent.address == "127.0.0.1"  # 127.0.0.2 refused the connection: the next one took it
     [got] = receiver.requests
     assert got == {"path": "/hook?x=1", "host": f"does-not-exist.invalid:{receiver.port}", "peer": "127.0.0.1",
-                   "body": {"hello": 1}}  # fmt: skip
+                   "body": {"hello": 1}, "delivery": "d1", "attempt": "2"}  # fmt: skip
 
 
 def test_https_checks_the_certificate_and_sni_against_the_name_not_the_address(receivers, tmp_path):
