@@ -191,7 +191,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = True
-AXES_CLIENT_IP_CALLABLE = "core.clients.client_address"  # X-Forwarded-For only through TRUSTED_PROXIES
+AXES_CLIENT_IP_CALLABLE = "core.clients.client_ip"  # X-Forwarded-For only through TRUSTED_PROXIES
 AXES_LOCKOUT_CALLABLE = "core.views.login_locked"  # the page and Retry-After say how long is left
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a try during the lock does not extend it
 # Addresses or networks of the proxies in front of the site (haproxy, an ingress): only from these is

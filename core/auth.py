@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ from .clients import client_address
 log = logging.getLogger(__name__)
 
 LOCKOUT_CACHE = "lockout"
+_TOKEN = re.compile(rb"[0-9A-Za-z]{1,512}")
 
 
 def _keys(client: str) -> tuple[str, str]:
@@ -61,6 +63,13 @@ class TokenAuthentication(KnoxTokenAuthentication):
     lock ends. A good token is still accepted from a locked address: tokens are 256 bits, so the lock only
     has to slow a scanner down, and one misconfigured job must not lock out every pipeline behind the
     same address (or the same proxy). The address is the client's behind trusted proxies (core.clients)."""
+
+    def authenticate_credentials(self, token: bytes) -> tuple[Any, Any]:
+        # A token is hex (knox); anything else is refused before it reaches a query (PostgreSQL refuses a
+        # NUL byte in a text parameter with an error, which would be a 500).
+        if not _TOKEN.fullmatch(token):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        return super().authenticate_credentials(token)
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         try:

@@ -59,3 +59,10 @@ def client_address(request: Any) -> str:
         if not _trusted(address):
             break
     return str(found)
+
+
+def client_ip(request: Any) -> str | None:
+    """The same address for django-axes (AXES_CLIENT_IP_CALLABLE), which stores it in an address column:
+    None, not "unknown", for a request without a peer address (an in-process request, a test client)."""
+    address = client_address(request)
+    return None if address == "unknown" else address
