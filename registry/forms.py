@@ -32,6 +32,11 @@ class RegisterForm(forms.Form):
     description = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
     dataset_name = forms.CharField(required=False, max_length=500)
     dataset_digest = forms.CharField(required=False, max_length=36)
+    team = forms.ChoiceField(
+        required=False,
+        choices=[("", "—")],
+        help_text="the team a new model belongs to (a known model keeps its own)",
+    )
 
     def metadata_dict(self) -> dict[str, Any]:
         keys = (

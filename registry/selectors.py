@@ -248,3 +248,14 @@ def latest_metadata(*, name: str) -> tuple[int, dict[str, Any]] | None:
         return None
     newest = max(versions, key=lambda v: v.version)
     return newest.version, mlflow_gateway.metadata_of(newest)
+
+
+def registration_teams(user: Any) -> list[str]:
+    """The teams a user may register a new model for: every team for an engineer of all models, else the
+    teams where they are an engineer (the register form's choices)."""
+    from core.models import Team
+    from core.roles import Permission, can, teams_permitting
+
+    if can(user, Permission.REGISTER):
+        return list(Team.objects.order_by("slug").values_list("slug", flat=True))
+    return teams_permitting(user, Permission.REGISTER)

@@ -19,7 +19,7 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 from core import roles
-from core.exceptions import BadRequest, PayloadTooLarge
+from core.exceptions import BadRequest, Forbidden, PayloadTooLarge
 from core.models import ModelOwnership, Team
 from core.roles import Permission
 from modelspec import bounded_check, onnx_runtime
@@ -220,15 +220,39 @@ def _model_file(onnx_file: bytes | IO[bytes] | None, source_uri: str) -> Fetched
     return FetchedModel(data=data, run_id=None)
 
 
-def _registration_team(*, model_name: str, actor: User) -> Team | None:
+def _registration_team(*, model_name: str, actor: User, team: str = "") -> Team | None:
     """Checks who may register; the team a new model will belong to. A known model takes versions from
-    engineers of its team or for all models; a new one also from an engineer of exactly one team, and
-    then belongs to that team (an engineer of several asks an admin to create it in one)."""
-    if roles.can(actor, Permission.REGISTER) or ModelState.objects.filter(name=model_name).exists():
+    engineers of its team or for all models (`team`, if named, must be its own). A new model belongs to
+    the team named; unnamed, to the registering engineer's team if they have exactly one (an engineer of
+    several is asked to name one), or to no team when registered by an engineer for all models."""
+    if ModelState.objects.filter(name=model_name).exists():
         roles.role_check(user=actor, permission=Permission.REGISTER, model_name=model_name)
+        owner = roles.model_team(model_name)
+        if team and team != (owner or ""):
+            raise BadRequest(
+                f"{model_name} belongs to {'team ' + repr(owner) if owner else 'no team'}; "
+                "an admin changes a model's team (PATCH the model)",
+                code="invalid_team",
+            )
         return None
     teams = roles.teams_permitting(actor, Permission.REGISTER)
-    if len(teams) != 1:
+    if team:
+        found = Team.objects.filter(slug=team).first()
+        if found is None:
+            raise BadRequest(f"there is no team {team!r}", code="invalid_team")
+        if not roles.can(actor, Permission.REGISTER) and team not in teams:
+            raise Forbidden(
+                f"you may not register models for team {team!r}", code="forbidden", extra={"team": team}
+            )
+        return found
+    if roles.can(actor, Permission.REGISTER):
+        return None
+    if len(teams) > 1:
+        raise BadRequest(
+            f"you register for several teams ({', '.join(teams)}): name the team the new model belongs to",
+            code="team_required",
+        )
+    if not teams:
         roles.role_check(user=actor, permission=Permission.REGISTER, model_name=model_name)
     return Team.objects.get(slug=teams[0])
 
@@ -245,9 +269,11 @@ def version_register(
     params: dict[str, str] | None = None,
     metrics: dict[str, float] | None = None,
     dataset: tuple[str, str] | None = None,
+    team: str = "",
 ) -> Registered:
-    """Check an ONNX file (checker + a test inference) and only then register it in MLflow."""
-    team = _registration_team(model_name=model_name, actor=actor)
+    """Check an ONNX file (checker + a test inference) and only then register it in MLflow; a new model
+    belongs to `team` (see _registration_team)."""
+    owner = _registration_team(model_name=model_name, actor=actor, team=team)
     if not MODEL_NAME_RE.match(model_name or ""):
         raise BadRequest(
             "model names are 1–100 characters of letters, digits, '.', '_' and '-', starting with a "
@@ -307,7 +333,7 @@ def version_register(
         same = evidence.same_file_versions(name=model_name, sha256=sha256, version=info.version)
         event = _record(
             model,
-            save=[ModelOwnership(model_name=model_name, team=team)] if team else [],
+            save=[ModelOwnership(model_name=model_name, team=owner)] if owner else [],
             event=dict(
                 action=Action.REGISTER,
                 version=info.version,

@@ -137,6 +137,10 @@ def version_register(request: HttpRequest) -> HttpResponse:
     )
     for key, value in started_from.items():  # the page marks each field changed from the previous version
         form.fields[key].widget.attrs["data-previous"] = str(value)
+    form.fields["team"].choices = [  # type: ignore[attr-defined]  # a ChoiceField
+        ("", "—"),
+        *((t, t) for t in selectors.registration_teams(actor_of(request))),
+    ]
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -152,6 +156,7 @@ def version_register(request: HttpRequest) -> HttpResponse:
                     dataset=(data["dataset_name"] or "dataset", data["dataset_digest"])
                     if data["dataset_digest"]
                     else None,
+                    team=data["team"],
                 )
             except ApplicationError as exc:
                 form.add_error(None, exc.message)

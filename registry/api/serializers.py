@@ -181,6 +181,13 @@ class RegisterInput(serializers.Serializer):
     params = TextMapField(max_length=6000, required=False, default=dict, help_text="MLflow run params")
     dataset_name = Text(required=False, allow_blank=True, default="", max_length=500)
     dataset_digest = Text(required=False, allow_blank=True, default="", max_length=36)
+    team = Text(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=100,
+        help_text="a new model's team (needed when you register for several teams); a known model keeps its own",
+    )
 
 
 # --- outputs --------------------------------------------------------------------------------------

@@ -132,6 +132,7 @@ class VersionListApi(WriteApi):
             tags=data["tags"],
             params=data["params"],
             dataset=dataset,
+            team=data["team"],
         )
         model = selectors.model_state_get(name=name)
         row = selectors.version_row(model=model, version=registered.version.version)

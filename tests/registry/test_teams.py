@@ -1,13 +1,16 @@
 """Teams own models: a role held in a team acts on that team's models only; roles for all models act on
 every model. Through the API, the services and the pages."""
 
+import json
+
 import pytest
 from django.test import Client
 
 from core.models import ModelOwnership
+from modelspec.examples import tiny_classifier_onnx
 from registry import services
 from registry.models import ModelState
-from tests.factories import give_model, make_user, register, team_member, to_production
+from tests.factories import METADATA, give_model, make_user, register, team_member, to_production
 from tests.helpers import assert_error, seen, token_client
 from tests.test_pages_by_role import EVERYONE, MAY, Forms
 
@@ -126,6 +129,34 @@ def test_a_new_model_registered_by_a_team_engineer_belongs_to_the_team(two_teams
         register("birds", team_member(make_user("a-eng"), "audio", "engineer"), seed=5)
     register("owls", users["engineer"], seed=3)  # an engineer for all models: no team
     assert not ModelOwnership.objects.filter(model_name="owls").exists()
+
+
+def test_an_engineer_of_several_teams_names_the_new_models_team(two_teams, users):
+    both = token_client(two_teams["both"])
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    def register_as(client, name, **fields):
+        data = {"file": SimpleUploadedFile("m.onnx", tiny_classifier_onnx(seed=7)), "metadata": json.dumps(METADATA),
+                **fields}  # fmt: skip
+        return client.post(f"/api/v1/models/{name}/versions/", data, format="multipart")
+
+    error = assert_error(register_as(both, "hawks"), 400, "team_required")
+    assert "audio, vision" in error["message"] and not ModelState.objects.filter(name="hawks").exists()
+    assert register_as(both, "hawks", team="audio").status_code == 201
+    assert ModelOwnership.objects.get(model_name="hawks").team.slug == "audio"
+    assert_error(
+        register_as(both, "hawks", team="vision"), 400, "invalid_team"
+    )  # a known model keeps its team
+    assert register_as(both, "hawks").status_code == 201  # a known model: no team needed
+    assert_error(register_as(token_client(two_teams["eng"]), "crows", team="audio"), 403, "forbidden")
+    assert_error(register_as(both, "crows", team="nobody"), 400, "invalid_team")
+    assert register_as(token_client(users["engineer"]), "crows", team="vision").status_code == 201
+    assert ModelOwnership.objects.get(model_name="crows").team.slug == "vision"
+    # the page offers the teams one may register for
+    page = Client()
+    page.force_login(two_teams["both"])
+    form = page.get("/register/").content.decode()
+    assert '<option value="audio">audio</option>' in form and '<option value="vision">vision</option>' in form
 
 
 def test_team_monitoring_settings_are_scoped(two_teams):
