@@ -169,7 +169,11 @@ def _announce(alert: Alert, action: str, now: datetime) -> None:
         )  # fmt: skip
         return
     if not alert.snoozed(now) or action == AlertEventAction.WORSE:
-        transaction.on_commit(functools.partial(_notify, alert, action), robust=True)
+
+        def notify() -> None:  # a function, not a partial: Django names it when a robust hook fails
+            _notify(alert, action)
+
+        transaction.on_commit(notify, robust=True)
 
 
 def alerts_evaluate(*, now: datetime | None = None) -> list[Alert]:

@@ -122,7 +122,7 @@ def webhook_enqueue(*, alert_id: int, action: str, url: str, body: dict[str, Any
     delivery = uuid4().hex
     try:
         deliver_webhook.delay(alert_id=alert_id, delivery=delivery, action=action, url=url, body=body)
-    except KombuError as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to queue (kombu's, a transport's, a closed pool) is recorded
         log.warning("alert #%s webhook not queued: %s", alert_id, exc)
         alert_evaluation.alert_webhook_unqueued(
             alert_id=alert_id, delivery=delivery, action=action, url=url, error=str(exc)

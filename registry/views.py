@@ -31,7 +31,10 @@ def model_list(request: HttpRequest) -> HttpResponse:
     template = "registry/partials/_model_rows.html" if request.htmx else "registry/model_list.html"  # type: ignore[attr-defined]
     rows = selectors.model_summaries()
     user = request.user
-    may_roll_back = {row.model.name for row in rows if roles.can(user, Permission.ROLLBACK, row.model.name)}
+    teams = roles.model_teams([row.model.name for row in rows])
+    may_roll_back = {
+        name for name, team in teams.items() if roles.can_in_team(user, Permission.ROLLBACK, team)
+    }
     return render(request, template, {"rows": rows, "may_roll_back": may_roll_back})
 
 

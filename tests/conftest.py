@@ -115,7 +115,9 @@ def eager_tasks():
     """Celery tasks queued by the code under test run at once, in this process (retries too, without the
     waits), instead of waiting in the broker for a worker."""
     from controlplane.celery import app
+    from tests.helpers import broker_use
 
+    broker_use(app.conf.broker_url)  # fresh pools: an eager task still takes a producer from them
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield

@@ -23,11 +23,14 @@ from tests.factories import METADATA, png, register, to_production
 def broker_use(url: str) -> None:
     """Point this process's Celery app at another broker, dropping connections made for the last one."""
     from django.conf import settings
+    from kombu import pools
 
     from controlplane.celery import app
 
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # kombu keeps its connection and producer pools in process-wide registries keyed by the broker's URL:
+    # a pool closed here but left registered is handed out again, closed ("Acquire on closed pool"), to
+    # the next task queued for that URL. Close and forget them all.
+    pools.reset()
     app.conf.broker_url, app._pool, app.amqp._producer_pool = url, None, None
     redis = url.startswith(settings.REDIS_BROKERS)  # as settings choose for a process started on `url`
     app.conf.broker_transport_options = settings.REDIS_BROKER_TRANSPORT_OPTIONS if redis else {}

@@ -348,3 +348,21 @@ def test_a_real_worker_delivers_after_evaluation_returns_and_retries_later(
     ) and "timed out" in first.error
     assert (second.attempt, second.outcome, second.status_code) == (2, "delivered", 201)
     assert second.address == "127.0.0.1" and [r["body"] for r in receiver.requests] == [{"n": 1}] * 2
+
+
+def test_a_change_that_cannot_be_queued_is_recorded_and_evaluation_goes_on(
+    model_with_versions, hooks, receivers
+):
+    """Whatever the queueing fails with (here kombu's own pool, closed under the app), the alert's change
+    stands, the failed attempt says why, and nothing is posted."""
+    from controlplane.celery import app
+
+    receiver = receivers()
+    alert = _alert(model_with_versions, receiver.url())
+    app.pool.force_close_all()  # the registered pool is now closed: acquiring from it raises RuntimeError
+    try:
+        [attempt] = _announce(alert)
+    finally:
+        broker_use(app.conf.broker_url)
+    assert attempt.outcome == "failed" and "not sent: the task queue is unavailable" in attempt.error
+    assert "closed pool" in attempt.error and receiver.requests == []

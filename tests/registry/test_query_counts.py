@@ -71,3 +71,16 @@ def test_a_model_page_asks_mlflow_a_fixed_number_of_things_and_caches_the_runs(u
     assert client.get("/models/many/").status_code == 200
     # the runs came from the cache this time
     assert mlflow_gateway.calls_made() - before == counted["many"] - 2
+
+
+def test_the_models_list_of_a_team_member_does_not_grow_with_models(users, client):
+    from tests.factories import give_model, make_user, team_member
+
+    client.force_login(team_member(make_user("vision-op"), "vision", "operator"))
+    grow(users, range(2), versions=1)
+    give_model("m0", "vision")
+    few = queries(client)["models list"]
+    grow(users, range(2, 8), versions=1)
+    for m in range(2, 8, 2):
+        give_model(f"m{m}", "vision")
+    assert queries(client)["models list"] == few
