@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission, role_check, role_check_somewhere
-from registry import mlflow_gateway
+from registry import selectors as registry_selectors
 from registry.selectors import model_state_get
 from serving import prediction_ids, signals
 
@@ -57,7 +57,7 @@ class FeedbackTooLate(ApplicationError):
 @functools.lru_cache(maxsize=256)
 def labels_of(model: str, version: int) -> tuple[str, ...]:
     """A version's class labels (a version never changes, so they are read once per process)."""
-    return tuple(mlflow_gateway.version_metadata(name=model, version=version).get("labels", ()))
+    return tuple(registry_selectors.version_metadata(name=model, version=version).labels)
 
 
 def _label_name(labels: tuple[str, ...], index: int) -> str:

@@ -17,8 +17,6 @@ from core import roles
 from core.exceptions import ApplicationError
 from core.roles import Permission
 from modelspec import onnx_runtime
-from modelspec.metadata import metadata_from_stored
-from registry import mlflow_gateway
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.exceptions import TransitionRefused
@@ -109,9 +107,8 @@ def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
     if actor is None:
         raise TransitionRefused("the account that asked for this build is gone", code="no_actor")
     _step(run, "loading the source version")
-    fp32 = mlflow_gateway.version_onnx_bytes(name=run.model, version=run.version)
-    stored_metadata = mlflow_gateway.version_metadata(name=run.model, version=run.version)
-    metadata = metadata_from_stored(stored_metadata)
+    fp32 = registry_selectors.version_file(name=run.model, version=run.version)
+    metadata = registry_selectors.version_metadata(name=run.model, version=run.version)
     images = _inputs(run)
     _step(run, "preparing the images", total=len(images))
     prepared: list[tuple[np.ndarray, bool]] = []  # each image prepared once, for calibration and comparison

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 
 from core.models import ModelOwnership
 from core.roles import model_team
+from modelspec.metadata import ModelMetadata, metadata_from_stored
 
 from . import mlflow_gateway
 from .choices import PRODUCTION_CHANGING, Action, RequestStatus
@@ -259,3 +261,32 @@ def registration_teams(user: Any) -> list[str]:
     if can(user, Permission.REGISTER):
         return list(Team.objects.order_by("slug").values_list("slug", flat=True))
     return teams_permitting(user, Permission.REGISTER)
+
+
+# --- a version's files: the one way the apps above the registry read them -----------------------------
+
+_metadata_kept: OrderedDict[tuple[str, str, int], ModelMetadata] = OrderedDict()
+_metadata_lock = threading.Lock()
+METADATA_KEPT = 512  # versions' metadata kept per process (a few hundred bytes each)
+
+
+def version_metadata(*, name: str, version: int) -> ModelMetadata:
+    """A version's preprocessing metadata (input size, layout, normalization, labels…), parsed. A version
+    never changes once registered, so it is read from MLflow once per process and registry (the registry's
+    address is part of the key: tests, and a process pointed elsewhere, never see another store's)."""
+    key = (settings.MLFLOW_REGISTRY_URI or settings.MLFLOW_TRACKING_URI, name, version)
+    with _metadata_lock:
+        if key in _metadata_kept:
+            _metadata_kept.move_to_end(key)
+            return _metadata_kept[key]
+    metadata = metadata_from_stored(mlflow_gateway.version_metadata(name=name, version=version))
+    with _metadata_lock:
+        _metadata_kept[key] = metadata
+        while len(_metadata_kept) > METADATA_KEPT:
+            _metadata_kept.popitem(last=False)
+    return metadata
+
+
+def version_file(*, name: str, version: int) -> bytes:
+    """A version's ONNX file as registered (not cached: serving keeps the session, not the bytes)."""
+    return mlflow_gateway.version_onnx_bytes(name=name, version=version)

@@ -22,9 +22,9 @@ from django.db import DatabaseError
 from PIL import Image
 
 from core.exceptions import ApplicationError, ServiceUnavailable
-from modelspec.metadata import ModelMetadata, metadata_from_stored
+from modelspec.metadata import ModelMetadata
 from modelspec.onnx_runtime import LoadedModel
-from registry import mlflow_gateway, selectors
+from registry import selectors
 
 from . import metrics
 from .batching import Batcher
@@ -315,9 +315,8 @@ class ModelCache:
             self.load_start(*key)
 
     def _build(self, name: str, version: int) -> Served:
-        model_bytes = mlflow_gateway.version_onnx_bytes(name=name, version=version)
-        stored = mlflow_gateway.version_metadata(name=name, version=version)
-        metadata = metadata_from_stored(stored)
+        model_bytes = selectors.version_file(name=name, version=version)
+        metadata = selectors.version_metadata(name=name, version=version)
         loaded = LoadedModel(
             model_bytes,
             threads=settings.SERVING_INTRA_OP_THREADS,

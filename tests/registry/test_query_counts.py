@@ -84,3 +84,22 @@ def test_the_models_list_of_a_team_member_does_not_grow_with_models(users, clien
     for m in range(2, 8, 2):
         give_model(f"m{m}", "vision")
     assert queries(client)["models list"] == few
+
+
+def test_a_versions_metadata_is_read_from_mlflow_once_per_process_and_registry(users, settings, tmp_path):
+    from registry import selectors
+    from tests.factories import LABELS
+
+    register("once", users["engineer"], seed=1)
+    before = mlflow_gateway.calls_made()
+    first = selectors.version_metadata(name="once", version=1)
+    asked = mlflow_gateway.calls_made() - before
+    assert asked > 0 and first.labels == tuple(LABELS)
+    assert selectors.version_metadata(name="once", version=1) is first  # no second round trip
+    assert mlflow_gateway.calls_made() - before == asked
+    # Another registry (another store): its own read, never this one's answer.
+    settings.MLFLOW_REGISTRY_URI = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    from core.exceptions import NotFound
+
+    with pytest.raises(NotFound):
+        selectors.version_metadata(name="once", version=1)
