@@ -139,8 +139,13 @@ def model_team(model_name: str) -> str | None:
 
 def roles_for(user: AnyUser | None, model_name: str | None) -> frozenset[str]:
     """The roles the user holds for one model (None: for no model in particular — roles for all models)."""
+    return roles_in_team(user, model_team(model_name) if model_name is not None else None)
+
+
+def roles_in_team(user: AnyUser | None, team: str | None) -> frozenset[str]:
+    """Roles for all models, and those held in the team (None: no team)."""
     held = user_roles(user)
-    if model_name is not None and (team := model_team(model_name)) is not None:
+    if team is not None:
         held |= team_roles(user).get(team, frozenset())
     return held
 
@@ -165,10 +170,7 @@ def can(user: AnyUser | None, permission: str, model_name: str | None = None) ->
 
 def can_in_team(user: AnyUser | None, permission: str, team: str | None) -> bool:
     """`can` for a model whose owning team is already known (None: no team), e.g. from model_teams."""
-    held = user_roles(user)
-    if team is not None:
-        held |= team_roles(user).get(team, frozenset())
-    return _permits(held, permission)
+    return _permits(roles_in_team(user, team), permission)
 
 
 def model_teams(model_names: list[str]) -> dict[str, str | None]:
