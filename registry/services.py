@@ -257,6 +257,79 @@ def _registration_team(*, model_name: str, actor: User, team: str = "") -> Team 
     return Team.objects.get(slug=teams[0])
 
 
+def _name_check(model_name: str) -> None:
+    if not MODEL_NAME_RE.match(model_name or ""):
+        raise BadRequest(
+            "model names are 1–100 characters of letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit",
+            code="invalid_name",
+        )
+
+
+def _file_check(onnx_bytes: bytes, metadata: ModelMetadata) -> onnx_runtime.ModelCheck:
+    """The checker and a test inference, in a child process capped in memory and time: the file may be
+    hostile. INT8 builds register through here too; their file is our own, but one path keeps the rule
+    simple (a second per build of minutes)."""
+    check = bounded_check.model_check_bounded(
+        model_bytes=onnx_bytes,
+        input_size=metadata.input_size,
+        layout=metadata.layout,
+        num_labels=metadata.num_labels,
+        output=metadata.output,
+        memory_mb=settings.MODEL_CHECK_MEMORY_MB,
+        timeout_seconds=settings.MODEL_CHECK_TIMEOUT_SECONDS,
+        concurrency=settings.MODEL_CHECK_CONCURRENCY,
+    )
+    metadata_check_classes(metadata, classes=check.output_shape[1])
+    return check
+
+
+@dataclass(frozen=True)
+class _RunRecord:
+    """What MLflow keeps of a registration: the version's tags, and the run's params and metrics."""
+
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
+def _run_record(
+    *,
+    actor: User,
+    metadata: ModelMetadata,
+    fetched: FetchedModel,
+    check: onnx_runtime.ModelCheck,
+    source_uri: str,
+    tags: dict[str, str] | None,
+    params: dict[str, str] | None,
+    metrics: dict[str, float] | None,
+) -> _RunRecord:
+    version_tags = {
+        **(tags or {}),
+        **metadata.as_tags(),
+        "cp.registered_by": actor.get_username(),
+        "cp.sha256": hashlib.sha256(fetched.data).hexdigest(),
+        "cp.opset": str(check.opset),
+    }
+    if source_uri:
+        version_tags["cp.source_uri"] = source_uri
+        if fetched.run_id:  # lineage: the run that logged the source, not our registration run
+            version_tags["cp.source_run_id"] = fetched.run_id
+    run_params = {
+        "input_size": f"{metadata.input_height}x{metadata.input_width}",
+        "layout": metadata.layout,
+        "color_order": metadata.color_order,
+        "resize": metadata.resize,
+        **(params or {}),
+    }
+    run_metrics = {
+        "onnx_bytes": float(len(fetched.data)),
+        "test_inference_ms": check.test_inference_ms,
+        **(metrics or {}),
+    }
+    return _RunRecord(version_tags, run_params, run_metrics)
+
+
 def version_register(
     *,
     model_name: str,
@@ -274,59 +347,22 @@ def version_register(
     """Check an ONNX file (checker + a test inference) and only then register it in MLflow; a new model
     belongs to `team` (see _registration_team)."""
     owner = _registration_team(model_name=model_name, actor=actor, team=team)
-    if not MODEL_NAME_RE.match(model_name or ""):
-        raise BadRequest(
-            "model names are 1–100 characters of letters, digits, '.', '_' and '-', starting with a "
-            "letter or digit",
-            code="invalid_name",
-        )
+    _name_check(model_name)
     fetched = _model_file(onnx_file, source_uri)
-    onnx_bytes = fetched.data
-    # In a child process capped in memory and time: the file may be hostile. INT8 builds register through
-    # here too; their file is our own, but one path keeps the rule simple (a second per build of minutes).
-    check = bounded_check.model_check_bounded(
-        model_bytes=onnx_bytes,
-        input_size=metadata.input_size,
-        layout=metadata.layout,
-        num_labels=metadata.num_labels,
-        output=metadata.output,
-        memory_mb=settings.MODEL_CHECK_MEMORY_MB,
-        timeout_seconds=settings.MODEL_CHECK_TIMEOUT_SECONDS,
-        concurrency=settings.MODEL_CHECK_CONCURRENCY,
-    )
-    metadata_check_classes(metadata, classes=check.output_shape[1])
-    version_tags = {
-        **(tags or {}),
-        **metadata.as_tags(),
-        "cp.registered_by": actor.get_username(),
-        "cp.sha256": hashlib.sha256(onnx_bytes).hexdigest(),
-        "cp.opset": str(check.opset),
-    }
-    if source_uri:
-        version_tags["cp.source_uri"] = source_uri
-        if fetched.run_id:  # lineage: the run that logged the source, not our registration run
-            version_tags["cp.source_run_id"] = fetched.run_id
-    run_params = {
-        "input_size": f"{metadata.input_height}x{metadata.input_width}",
-        "layout": metadata.layout,
-        "color_order": metadata.color_order,
-        "resize": metadata.resize,
-        **(params or {}),
-    }
-    run_metrics = {
-        "onnx_bytes": float(len(onnx_bytes)),
-        "test_inference_ms": check.test_inference_ms,
-        **(metrics or {}),
-    }
-    sha256 = version_tags["cp.sha256"]
+    check = _file_check(fetched.data, metadata)
+    record = _run_record(
+        actor=actor, metadata=metadata, fetched=fetched, check=check, source_uri=source_uri,
+        tags=tags, params=params, metrics=metrics,
+    )  # fmt: skip
+    sha256 = record.tags["cp.sha256"]
     with _model_leased(model_name, create=True) as model:
         info = mlflow_gateway.version_create(
             name=model_name,
-            onnx_bytes=onnx_bytes,
+            onnx_bytes=fetched.data,
             metadata=metadata.as_dict(),
-            tags=version_tags,
-            params=run_params,
-            metrics=run_metrics,
+            tags=record.tags,
+            params=record.params,
+            metrics=record.metrics,
             dataset=dataset,
             description=description,
         )
@@ -342,7 +378,7 @@ def version_register(
                 reason=description,
                 details={
                     "source_uri": source_uri or "upload",
-                    "sha256": version_tags["cp.sha256"],
+                    "sha256": sha256,
                     "input_shape": list(check.input_shape),
                     "output_shape": list(check.output_shape),
                     "test_inference_ms": check.test_inference_ms,
