@@ -5,7 +5,7 @@ means the process restarted, and then the new value is the whole increase."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -108,6 +108,73 @@ def _samples() -> tuple[str, list, list[str]]:
     return "scrape:" + ",".join(settings.SERVING_METRICS_URLS), samples, errors
 
 
+@dataclass
+class Increases:
+    """What each series added since its cursor: per key, the added values, since when, and the series."""
+
+    added: dict[str, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+    starts: dict[str, datetime] = field(default_factory=dict)
+    series: dict[str, Series] = field(default_factory=dict)
+
+
+def _advance_cursors(
+    source: str, found: dict[tuple[str, str], Series], *, now: datetime, first_time: bool
+) -> Increases:
+    """Move every series' cursor on to `now` and return what each added since its last look."""
+    cursors = {c.key: c for c in SeriesCursor.objects.filter(source=source)}
+    increases = Increases()
+    for (instance, key), series in found.items():
+        cursor_key = f"{instance}|{key}"
+        cursor = cursors.get(cursor_key)
+        if cursor is None and first_time:
+            delta = None  # the first look at a source only sets the starting point
+        else:
+            delta = increase(cursor.values if cursor else None, series.values)
+        since = cursor.seen_at if cursor else now  # read before the cursor moves on to now
+        if cursor is None:
+            SeriesCursor.objects.create(source=source, key=cursor_key, values=series.values, seen_at=now)
+        else:
+            cursor.values, cursor.seen_at = series.values, now
+            cursor.save(update_fields=["values", "seen_at"])
+        if delta is None:
+            continue
+        for label, value in delta.items():
+            increases.added[key][label] += value
+        increases.starts[key] = min(increases.starts.get(key, now), since)
+        increases.series[key] = series
+    return increases
+
+
+def _windows(increases: Increases, *, now: datetime, run: CollectionRun) -> list[MetricWindow]:
+    windows = []
+    for key, values in increases.added.items():
+        series = increases.series[key]
+        value_sum = values.pop("__sum__", None)
+        # Histogram bins keep their fixed edges; categories that did not move are left out.
+        bins = per_bin(values) if SIGNALS[series.signal].numeric else {k: v for k, v in values.items() if v}
+        total = float(sum(bins.values()))
+        if total <= 0:
+            continue
+        windows.append(
+            MetricWindow(
+                model=series.model,
+                version=series.version,
+                stage=series.stage,
+                source=series.traffic,
+                signal=series.signal,
+                start=increases.starts[key],
+                end=now,
+                bins=bins,
+                total=total,
+                value_sum=value_sum,
+                run=run,
+            )  # fmt: skip
+        )
+    return windows
+
+
 def collect() -> CollectionRun:
     """One collection: read, take differences per series, store one window per {model, version, stage,
     traffic source, signal}. Safe to retry: cursors and windows are written in one transaction."""
@@ -123,55 +190,8 @@ def collect() -> CollectionRun:
         if not samples:
             return run
         found = series_from_samples(samples)
-        cursors = {c.key: c for c in SeriesCursor.objects.filter(source=source)}
-        added: dict[str, dict] = defaultdict(lambda: defaultdict(float))
-        starts: dict[str, datetime] = {}
-        meta: dict[str, Series] = {}
-        for (instance, key), series in found.items():
-            cursor_key = f"{instance}|{key}"
-            cursor = cursors.get(cursor_key)
-            if cursor is None and first_time:
-                delta = None  # the first look at a source only sets the starting point
-            else:
-                delta = increase(cursor.values if cursor else None, series.values)
-            since = cursor.seen_at if cursor else now  # read before the cursor moves on to now
-            if cursor is None:
-                SeriesCursor.objects.create(source=source, key=cursor_key, values=series.values, seen_at=now)
-            else:
-                cursor.values, cursor.seen_at = series.values, now
-                cursor.save(update_fields=["values", "seen_at"])
-            if delta is None:
-                continue
-            for label, value in delta.items():
-                added[key][label] += value
-            starts[key] = min(starts.get(key, now), since)
-            meta[key] = series
-        windows = []
-        for key, values in added.items():
-            series = meta[key]
-            value_sum = values.pop("__sum__", None)
-            # Histogram bins keep their fixed edges; categories that did not move are left out.
-            bins = (
-                per_bin(values) if SIGNALS[series.signal].numeric else {k: v for k, v in values.items() if v}
-            )
-            total = float(sum(bins.values()))
-            if total <= 0:
-                continue
-            windows.append(
-                MetricWindow(
-                    model=series.model,
-                    version=series.version,
-                    stage=series.stage,
-                    source=series.traffic,
-                    signal=series.signal,
-                    start=starts[key],
-                    end=now,
-                    bins=bins,
-                    total=total,
-                    value_sum=value_sum,
-                    run=run,
-                )
-            )
+        increases = _advance_cursors(source, found, now=now, first_time=first_time)
+        windows = _windows(increases, now=now, run=run)
         MetricWindow.objects.bulk_create(windows)
         run.series, run.windows = len(found), len(windows)
         run.save(update_fields=["series", "windows"])
