@@ -437,6 +437,14 @@ def latency_ms(model_bytes: bytes, tensor: np.ndarray, *, runs: int = 30, thread
     return float(np.median(times))
 
 
+def outputs_of(model_bytes: bytes, batch: np.ndarray) -> dict[str, np.ndarray]:
+    """Every output of one run, by name (a detector answers in several: boxes, scores, classes)."""
+    session = session_create(model_bytes, threads=1)
+    feed = session.get_inputs()[0]
+    values = session.run(None, {feed.name: batch})
+    return {out.name: np.asarray(v) for out, v in zip(session.get_outputs(), values, strict=True)}
+
+
 @dataclass(frozen=True)
 class AgreementReport:
     images: int
