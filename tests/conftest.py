@@ -37,6 +37,10 @@ def isolated_settings(settings, tmp_path):
         "samples": {**settings.STORAGES["samples"], "OPTIONS": {"location": str(tmp_path / "samples")}},
     }
     settings.PROMOTION_GATES = []
+    # Static files as in a fresh checkout (plain names, from the finders): a manifest that ./dev demo
+    # collected into var/ would name files as they were then, not as the tests' checkout has them.
+    (tmp_path / "static").mkdir()
+    settings.STATIC_ROOT = tmp_path / "static"
 
 
 @pytest.fixture(autouse=True)

@@ -189,7 +189,7 @@ def plot(samples: list[dict], history: Path, out: Path) -> Path | None:
     )
     html = out / "load.html"
     figure.write_html(
-        html, include_plotlyjs=str(ROOT / "node_modules/plotly.js-strict-dist-min/plotly-strict.min.js")
+        html, include_plotlyjs=str(ROOT / "node_modules/plotly.js-basic-dist-min/plotly-basic.min.js")
     )
     try:
         from playwright.sync_api import sync_playwright

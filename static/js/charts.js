@@ -19,15 +19,16 @@
     }
   });
   const widthOf = (plot) => Math.floor(plot.getBoundingClientRect().width) || undefined;
-  document.querySelectorAll("script.figure").forEach((block) => {
+  // Charts in view are drawn at once; the others when they come near the viewport, or one per idle
+  // moment of the browser, so a page of eighteen charts is usable before the last is drawn.
+  function draw(block) {
+    if (block.dataset.drawn) return;
+    block.dataset.drawn = "1";
     const figure = JSON.parse(block.textContent);
-    const plot = document.createElement("div");
-    plot.className = "plot";
-    block.after(plot);
+    const plot = block.nextElementSibling;
     // A block element: its width is its card's content width, whatever the plot inside draws.
     Plotly.newPlot(plot, figure.data, { ...figure.layout, width: widthOf(plot), uirevision: KEEP }, { displaylogo: false });
     fit.observe(plot);
-    plots.push(plot);
     // A zoom the viewer made, remembered per axis: uirevision keeps it only while the figure's own range
     // is unchanged, and a short span's padded range moves with every refresh.
     plot.on("plotly_relayout", (change) => {
@@ -38,7 +39,33 @@
         }
       }
     });
+  }
+  const blocks = [...document.querySelectorAll("script.figure")];
+  blocks.forEach((block) => {
+    const plot = document.createElement("div");
+    plot.className = "plot";
+    block.after(plot);
+    plots.push(plot);
   });
+  const near = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (entry.isIntersecting) {
+        near.unobserve(entry.target);
+        draw(entry.target.previousElementSibling);
+      }
+    }
+  }, { rootMargin: "200px 0px" });
+  plots.forEach((plot) => near.observe(plot));
+  const idle = window.requestIdleCallback || ((work) => setTimeout(work, 50));
+  const rest = () => {
+    const next = blocks.find((block) => !block.dataset.drawn);
+    if (next) {
+      near.unobserve(next.nextElementSibling);
+      draw(next);
+      idle(rest);
+    }
+  };
+  idle(rest);
 
   function layoutFor(plot, figure) {
     const layout = { ...figure.layout, width: widthOf(plot), uirevision: KEEP };
@@ -68,7 +95,8 @@
         return;
       }
       fresh.figures.forEach((figure, i) => {
-        Plotly.react(plots[i], figure.data, layoutFor(plots[i], figure));
+        blocks[i].textContent = JSON.stringify(figure); // a chart not drawn yet draws the fresh data
+        if (blocks[i].dataset.drawn) Plotly.react(plots[i], figure.data, layoutFor(plots[i], figure));
       });
       // what the viewer opened and where they scrolled survive the swap
       const open = [...summary.querySelectorAll("details[data-keep][open]")].map((d) => d.dataset.keep);
