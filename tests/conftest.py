@@ -16,6 +16,30 @@ from tests.helpers import broker_use, celery_worker_process, free_port
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
+# What `--quick` (./dev test --quick) leaves out: tests that start servers, processes or a browser, or
+# need a database shared across threads. What remains runs in-process on the embedded defaults.
+HEAVY_FIXTURES = {"live_server", "page", "transactional_db", "celery_worker", "redis_server", "redis_url"}
+HEAVY_MARKS = {"slow", "browser", "image"}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--quick", action="store_true", help="only in-process tests: no servers, processes, browser or image"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--quick"):
+        return
+    kept, left_out = [], []
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        shared_db = bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+        heavy = HEAVY_FIXTURES & set(item.fixturenames) or HEAVY_MARKS & {m.name for m in item.iter_markers()}
+        (left_out if heavy or shared_db else kept).append(item)
+    config.hook.pytest_deselected(items=left_out)
+    items[:] = kept
+
 
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory) -> Path:
