@@ -15,6 +15,7 @@ from prometheus_client import Histogram
 
 from core import reporting
 from core.exceptions import ApplicationError, BadRequest
+from modelspec.metadata import ModelMetadata
 from modelspec.tasks import Answer
 
 from . import metrics, prediction_cache, signals
@@ -40,13 +41,13 @@ class Inference:
     served: Served  # the version that answered: its metadata and task
 
 
-def prepare_input(data: bytes, served: Served) -> Prepared:
-    """Decode and preprocess per the version's metadata: ImageRejected for a bad image, BadRequest
-    (`preprocess`) for anything else that fails."""
+def prepare_input(data: bytes, metadata: ModelMetadata) -> Prepared:
+    """Decode and preprocess per a version's metadata (loaded or not: an INT8 build prepares its source's
+    inputs): ImageRejected for a bad image, BadRequest (`preprocess`) for anything else that fails."""
     try:
         return prepare(
             data,
-            served.metadata,
+            metadata,
             max_pixels=settings.SERVING_MAX_PIXELS,
             margin=settings.SERVING_DECODE_MARGIN,
         )
@@ -109,7 +110,7 @@ def infer(
     metrics.cache_lookups.labels(**labels, result=lookup.result if lookup else "miss").inc()
     with served.batcher.admitted():
         try:
-            prepared = prepare_input(data, served)
+            prepared = prepare_input(data, served.metadata)
             preprocessed = time.perf_counter()
             scores, timing = run(served, prepared.tensor, background=background)
         except ApplicationError as exc:
