@@ -143,3 +143,14 @@ def test_metadata_names_its_task_and_older_versions_are_classifiers():
     stored = metadata_parse(METADATA).as_dict()
     del stored["task"]  # written before metadata had a task
     assert task_for(metadata_from_stored(stored)).name == "classification"
+
+
+@pytest.mark.django_db
+def test_registering_a_version_of_an_unknown_task_is_a_400_and_registers_nothing(users, mlflow_client):
+    from tests.helpers import assert_error, token_client, upload
+
+    err = assert_error(
+        upload(token_client(users["engineer"]), metadata={"task": "detection"}), 400, "invalid_metadata"
+    )
+    assert "task must be one of classification" in err["message"]
+    assert mlflow_client.search_registered_models() == []
