@@ -130,6 +130,15 @@ def infer(
     return Inference(answer, prepared.stats, total, False, served)
 
 
+def answer_unrecorded(served: Served, data: bytes) -> Inference:
+    """prepare → run → decode in the calling thread, recorded nowhere: what a version answers on images
+    that are not traffic (a baseline's reference images). Its signals: `served.task.signal_values`."""
+    started = time.perf_counter()
+    prepared = prepare_input(data, served.metadata)
+    scores, _ = run(served, prepared.tensor, background=True)
+    return Inference(decode(served, scores), prepared.stats, time.perf_counter() - started, False, served)
+
+
 def infer_version(
     *, model_name: str, version: int, stage: str, data: bytes, source: str, use_cache: bool, started: float
 ) -> Inference:

@@ -56,3 +56,16 @@ def test_the_catalogue_is_the_common_signals_and_the_task_s_answer_signals():
         "confidence", "brightness", "contrast", "sharpness", "aspect_ratio", "latency", "shapes", "classes",
         "outcomes",
     ]  # fmt: skip
+
+
+def test_an_unrecorded_answer_is_the_same_answer_and_counts_nowhere(model_with_versions):
+    from serving.model_cache import model_cache
+
+    served = model_cache().served("cats", 1)
+    ok = dict(model="cats", version="1", stage="production", source="live", outcome="ok")
+    before = metric("cvcp_requests_total", **ok)
+    quiet = inference.answer_unrecorded(served, png(8))
+    asked = Client().post("/v1/models/cats/predict", data=png(8), content_type="image/png").json()
+    assert quiet.answer == {k: asked[k] for k in ("label", "confidence", "top_k")}
+    assert metric("cvcp_requests_total", **ok) == before + 1  # the request, not the unrecorded answer
+    assert served.task.signal_values(quiet.answer, served.metadata)[0] == asked["confidence"]
