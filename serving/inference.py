@@ -101,13 +101,28 @@ def infer(
     use_cache = use_cache and settings.SERVING_CACHE_ENABLED
     lookup = prediction_cache.lookup(served.name, served.version, data) if use_cache else None
     if lookup is not None and lookup.answer is not None:
-        metrics.cache_lookups.labels(**labels, result="hit").inc()
-        metrics.requests.labels(**labels, outcome="cached").inc()
-        observe(labels, served, lookup.answer, lookup.stats)
-        total = time.perf_counter() - started
-        metrics.latency.labels(**labels, phase="total").observe(total)
-        return Inference(lookup.answer, lookup.stats, total, True, served)
+        return _from_cache(served, lookup.answer, lookup.stats, labels=labels, started=started)
     metrics.cache_lookups.labels(**labels, result=lookup.result if lookup else "miss").inc()
+    found = _from_model(served, data, labels=labels, started=started, background=background)
+    if lookup is not None and lookup.result != "error" and found.stats is not None:  # (stats: always, here)
+        prediction_cache.store(lookup.key, found.answer, found.stats)
+    return found
+
+
+def _from_cache(
+    served: Served, answer: Answer, stats: ImageStats | None, *, labels: dict[str, str], started: float
+) -> Inference:
+    metrics.cache_lookups.labels(**labels, result="hit").inc()
+    metrics.requests.labels(**labels, outcome="cached").inc()
+    observe(labels, served, answer, stats)
+    total = time.perf_counter() - started
+    metrics.latency.labels(**labels, phase="total").observe(total)
+    return Inference(answer, stats, total, True, served)
+
+
+def _from_model(
+    served: Served, data: bytes, *, labels: dict[str, str], started: float, background: bool
+) -> Inference:
     with served.batcher.admitted():
         try:
             prepared = prepare_input(data, served.metadata)
@@ -125,8 +140,6 @@ def infer(
     metrics.latency.labels(**labels, phase="total").observe(total)
     observe(labels, served, answer, prepared.stats)
     metrics.requests.labels(**labels, outcome="ok").inc()
-    if lookup is not None and lookup.result != "error":
-        prediction_cache.store(lookup.key, answer, prepared.stats)
     return Inference(answer, prepared.stats, total, False, served)
 
 
