@@ -7,7 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from .roles import TEAM_ROLES, Role
+from .choices import TEAM_ROLES, Role
 
 TEAM_SLUG_RE = r"^[a-z0-9][a-z0-9_-]{0,49}$"
 

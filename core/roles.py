@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
+from .choices import TEAM_ROLES, Role  # noqa: F401 - TEAM_ROLES: still importable from here
 from .exceptions import Forbidden, NotAuthenticated
 
 if TYPE_CHECKING:
@@ -25,14 +26,6 @@ if TYPE_CHECKING:
     from rest_framework.request import Request
 
     AnyUser = AbstractBaseUser | AnonymousUser
-
-
-class Role(models.TextChoices):
-    VIEWER = "viewer", "Viewer"
-    ENGINEER = "engineer", "Engineer"
-    APPROVER = "approver", "Approver"
-    OPERATOR = "operator", "Operator"
-    ADMIN = "admin", "Admin"
 
 
 class Permission(models.TextChoices):
@@ -58,9 +51,6 @@ class Permission(models.TextChoices):
     MONITORING_CONFIGURE = "monitoring_configure", "Edit a model's alert rules and canary plan"
     FEEDBACK_SUBMIT = "feedback_submit", "Send the true labels of predictions"
 
-
-# Roles a team may give (admin is for all models only: it overrides rules and sets teams).
-TEAM_ROLES = frozenset({Role.VIEWER, Role.ENGINEER, Role.APPROVER, Role.OPERATOR})
 
 # Admin may do everything; it is added to every set below.
 ALLOWED: dict[str, frozenset[str]] = {

@@ -1,4 +1,4 @@
-"""Named constants of the model-file contract: tensor layouts, colour orders, resize policies."""
+"""Named constants of the model-file contract: tensor layouts, colour orders, resize policies, tasks."""
 
 from django.db import models
 
@@ -22,3 +22,10 @@ class ResizePolicy(models.TextChoices):
 class OutputKind(models.TextChoices):
     PROBABILITIES = "probabilities", "Probabilities (sum to 1)"
     LOGITS = "logits", "Logits (serving applies softmax)"
+
+
+class TaskKind(models.TextChoices):
+    """What a model does, so every consumer asks its task (modelspec/tasks) how to read and compare its
+    answers. A version's metadata names it; versions registered before it existed are classifiers."""
+
+    CLASSIFICATION = "classification", "Classification (one label per image, top-k)"

@@ -13,7 +13,7 @@ from django.db import models
 
 from core.exceptions import BadRequest
 
-from .choices import ColorOrder, Layout, OutputKind, ResizePolicy
+from .choices import ColorOrder, Layout, OutputKind, ResizePolicy, TaskKind
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,6 +44,8 @@ class ModelMetadata:
     # Classes counted by name in the predicted-class metric (others count as "other"), which keeps
     # label cardinality bounded for 1000-class models. Empty: see classes_by_name.
     tracked_classes: tuple[int, ...] = field(default_factory=tuple)
+    # What the model does (modelspec/tasks): how its outputs decode, what its answers say, how two compare.
+    task: str = TaskKind.CLASSIFICATION.value
 
     @cached_property
     def classes_by_name(self) -> frozenset[int]:
@@ -234,4 +236,5 @@ def metadata_parse(data: dict[str, Any], *, label_length: int | None = MAX_LABEL
         crop_ratio=crop_ratio,
         output=chosen("output", OutputKind),
         tracked_classes=_tracked(given("tracked_classes"), labels),
+        task=chosen("task", TaskKind),
     )

@@ -17,6 +17,9 @@ import psutil
 
 from core.exceptions import BadRequest
 
+from .metadata import ModelMetadata
+from .tasks import task_for
+
 MAX_FIXED_BATCH = 64  # a model exported with a fixed batch larger than this is refused
 
 _ORT_TYPES = {
@@ -460,18 +463,30 @@ class AgreementReport:
 
 
 def agreement_report(
-    source: bytes, candidate: bytes, tensors: list[np.ndarray], *, confident: float = 0.5, rounds: int = 3
+    source: bytes,
+    candidate: bytes,
+    tensors: list[np.ndarray],
+    *,
+    confident: float = 0.5,
+    rounds: int = 3,
+    metadata: ModelMetadata | None = None,
 ) -> AgreementReport:
-    """How a derived model (e.g. INT8) answers against its source on the same inputs, and how fast: latency
-    is measured in alternating rounds on one input, so both models see the same machine."""
+    """How a derived model (e.g. INT8) answers against its source on the same inputs, as the version's task
+    compares answers, and how fast: latency is measured in alternating rounds on one input, so both models
+    see the same machine. Without metadata the outputs are read as a classifier's probabilities."""
     if not tensors:
         raise BadRequest("no images to compare the models on", code="no_images")
+    metadata = metadata or ModelMetadata()
+    task = task_for(metadata)
     first, second = LoadedModel(source), LoadedModel(candidate)
-    scores = [first.run(t)[0] for t in tensors]
+    answers = [task.decode(first.run(t)[0], metadata) for t in tensors]
     same = np.array(
-        [int(np.argmax(s)) == int(np.argmax(second.run(t)[0])) for s, t in zip(scores, tensors, strict=True)]
+        [
+            task.agrees(answer, task.decode(second.run(t)[0], metadata))
+            for answer, t in zip(answers, tensors, strict=True)
+        ]
     )
-    sure = np.array([float(np.max(s)) > confident for s in scores])
+    sure = np.array([task.headline(answer).confidence > confident for answer in answers])
     source_ms: list[float] = []
     candidate_ms: list[float] = []
     for _ in range(rounds):

@@ -16,6 +16,7 @@ import numpy as np
 
 from modelspec import onnx_runtime
 from modelspec.metadata import ModelMetadata, metadata_parse
+from modelspec.tasks import Headline, task_for
 
 from . import preprocessing, samples
 
@@ -120,9 +121,15 @@ def _quiet():
         logging.disable(logging.NOTSET)
 
 
-def _top1(model_bytes: bytes, tensors: list[np.ndarray]) -> list[int]:
+def _answers(scores: list[np.ndarray], metadata: ModelMetadata) -> list[Headline]:
+    """Each output read as the version's task reads it (its top-1 class and confidence)."""
+    task = task_for(metadata)
+    return [task.headline(task.decode(s, metadata)) for s in scores]
+
+
+def _top1(model_bytes: bytes, tensors: list[np.ndarray], metadata: ModelMetadata) -> list[int]:
     loaded = onnx_runtime.LoadedModel(model_bytes)
-    return [int(np.argmax(loaded.run(t)[0])) for t in tensors]
+    return [answer.index for answer in _answers([loaded.run(t)[0] for t in tensors], metadata)]
 
 
 def build(out_dir: Path, *, progress: Callable[[str], None] = print, force: bool = False) -> dict:
@@ -149,7 +156,7 @@ def build(out_dir: Path, *, progress: Callable[[str], None] = print, force: bool
     cat_tensor = preprocessing.prepare(
         next(s.data for s in all_samples if s.name == "chelsea"), good, max_pixels=40_000_000
     ).tensor
-    cat_top1 = int(np.argmax(onnx_runtime.LoadedModel(fp32).run(cat_tensor)[0]))
+    cat_top1 = _top1(fp32, [cat_tensor], good)[0]
     labels = list(good.labels)
     if cat_top1 not in CAT_CLASSES:
         raise RuntimeError(f"v1 calls the cat photo '{labels[cat_top1]}'; export or preprocessing is wrong")
@@ -172,12 +179,12 @@ def build(out_dir: Path, *, progress: Callable[[str], None] = print, force: bool
     progress("      " + ", ".join(f"{k} {v:.2f} ms" for k, v in latencies.items()))
     progress(f"[5/5] top-1 agreement with fp32 on {len(tensors)} images …")
     fp32_model = onnx_runtime.LoadedModel(fp32)
-    scores = [fp32_model.run(t)[0] for t in tensors]
-    reference = np.array([int(np.argmax(s)) for s in scores])
-    confident = np.array([float(np.max(s)) > 0.5 for s in scores])
+    answers = _answers([fp32_model.run(t)[0] for t in tensors], good)
+    reference = np.array([answer.index for answer in answers])
+    confident = np.array([answer.confidence > 0.5 for answer in answers])
     agreement, agreement_confident = {}, {}
     for name, data in (("int8_static", int8_static), ("int8_dynamic", int8_dynamic)):
-        same = np.array(_top1(data, tensors)) == reference
+        same = np.array(_top1(data, tensors, good)) == reference
         agreement[name], agreement_confident[name] = float(same.mean()), float(same[confident].mean())
     progress("      all images: " + ", ".join(f"{k} {v:.1%}" for k, v in agreement.items()))
     progress(

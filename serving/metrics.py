@@ -16,6 +16,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from modelspec.tasks import TASKS
+
 from . import signals as sig
 from .signals import PREFIX
 
@@ -51,11 +53,15 @@ def _counter(signal: sig.Signal) -> Counter:
 
 
 latency = _histogram(sig.LATENCY, "phase")
-confidence = _histogram(sig.CONFIDENCE)
+# Every task's answer signals, by signal name: histograms for numeric ones, counters for categorical ones.
+# (A signal two tasks share is one metric.)
+answer_signals: dict[str, Histogram | Counter] = {
+    name: _histogram(signal) if signal.numeric else _counter(signal)
+    for name, signal in {s.name: s for task in TASKS.values() for s in task.signals}.items()
+}
 image_stats = {signal.name: _histogram(signal) for signal in sig.IMAGE_SIGNALS}  # by signal name
 brightness, contrast, sharpness, aspect = image_stats.values()
 input_shapes = _counter(sig.SHAPES)
-predicted_class = _counter(sig.CLASSES)
 requests = _counter(sig.OUTCOMES)
 errors = Counter(
     f"{PREFIX}_errors", "Refused or failed prediction requests by type", ("model", "type", "source")

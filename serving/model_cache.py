@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
@@ -24,6 +24,7 @@ from PIL import Image
 from core.exceptions import ApplicationError, ServiceUnavailable
 from modelspec.metadata import ModelMetadata
 from modelspec.onnx_runtime import LoadedModel
+from modelspec.tasks import Task, classification, task_for
 from registry import selectors
 
 from . import metrics
@@ -40,14 +41,18 @@ class Served:
     version: int
     metadata: ModelMetadata
     batcher: Batcher
+    task: Task = field(init=False)  # what the version does: how its outputs decode and answers compare
+
+    def __post_init__(self) -> None:
+        self.task = task_for(self.metadata)
 
     def label(self, index: int) -> str:
-        labels = self.metadata.labels
-        return labels[index] if index < len(labels) else f"class {index}"
+        return classification.label_of(self.metadata, index)
 
     def class_metric_label(self, index: int) -> str:
-        """The predicted-class label in metrics and baselines: tracked classes by name, else 'other'."""
-        return self.label(index) if index in self.metadata.classes_by_name else "other"
+        """The predicted-class label in metrics and baselines (kept for monitoring.baselines, which is to
+        ask the task: modelspec.tasks)."""
+        return classification.tracked_label(self.metadata, index)
 
     def warm_up(self, tensor: np.ndarray) -> None:
         """One inference on each of the version's sessions, so the first requests do not pay for
@@ -56,11 +61,9 @@ class Served:
         self.batcher.model.run(tensor, under_load=True)
 
     def probabilities(self, scores: np.ndarray) -> np.ndarray:
-        """The model's scores for one input as probabilities (softmax when the metadata says logits)."""
-        if self.metadata.output != "logits":
-            return scores
-        shifted = np.exp(scores - scores.max())
-        return shifted / shifted.sum()
+        """The model's scores for one input as probabilities (kept for monitoring.baselines, which is to
+        ask the task: modelspec.tasks)."""
+        return classification.probabilities(scores, self.metadata)
 
 
 class ModelUnavailable(ServiceUnavailable):

@@ -26,6 +26,8 @@ from PIL import Image
 from core import roles
 from core.exceptions import BadRequest, NotFound
 from core.roles import Permission
+from modelspec.metadata import ModelMetadata
+from modelspec.tasks import Answer, Task
 
 from . import signals
 from .models import SamplePolicy, StoredSample
@@ -40,10 +42,10 @@ class Offered:
     model: str
     data: bytes
     version: int
-    label: str
-    confidence: float
+    answer: Answer
+    task: Task
+    metadata: ModelMetadata
     stats: ImageStats | None = None
-    tracked_class: str = ""
 
 
 def _storage():
@@ -63,14 +65,15 @@ def offer(
     model: str,
     data: bytes,
     version: int,
-    label: str,
-    confidence: float,
+    answer: Answer,
+    task: Task,
+    metadata: ModelMetadata,
     stats: ImageStats | None = None,
-    tracked_class: str = "",
 ) -> None:
-    """Called after a live production answer: never blocks, never fails the request."""
+    """Called after a live production answer: never blocks, never fails the request (what the answer
+    says is read off the request path, by its task)."""
     if _enabled.get(model):
-        _queue.offer(Offered(model, data, version, label, confidence, stats, tracked_class), model=model)
+        _queue.offer(Offered(model, data, version, answer, task, metadata, stats), model=model)
 
 
 def offer_repeat(*, model: str) -> None:
@@ -89,15 +92,19 @@ def _count_repeats(model: str, count: int) -> None:
 
 def _signal_values(item: Offered) -> dict[str, float | str]:
     """The input's value of each signal monitoring judges, so evidence can rank stored inputs by them."""
-    values: dict[str, float | str] = {signals.CONFIDENCE.name: item.confidence}
+    values: dict[str, float | str] = dict(
+        zip(
+            (signal.name for signal in item.task.signals),
+            item.task.signal_values(item.answer, item.metadata),
+            strict=True,
+        )
+    )
     if item.stats is not None:
         for signal in signals.IMAGE_SIGNALS:
             values[signal.name] = getattr(item.stats, signal.name)
         values[signals.SHAPES.name] = signals.shape_category(
             item.stats.width, item.stats.height, item.stats.mode
         )
-    if item.tracked_class:
-        values[signals.CLASSES.name] = item.tracked_class
     return values
 
 
@@ -130,10 +137,11 @@ def _keep(item: Offered) -> None:
             _remove(held.order_by("?")[:1])
         kind, width, height = _describe(item.data)
         name = _storage().save(f"{item.model}/{sha}.{kind}", ContentFile(item.data))
+        headline = item.task.headline(item.answer)
         StoredSample.objects.create(
             model=item.model, sha256=sha, file=name, size_bytes=len(item.data), content_type=f"image/{kind}",
-            width=width, height=height, version=item.version, label=item.label[:200], confidence=item.confidence,
-            stats=_signal_values(item),
+            width=width, height=height, version=item.version, label=headline.label[:200],
+            confidence=headline.confidence, stats=_signal_values(item),
         )  # fmt: skip
         _over_bytes(policy)
     _expired(policy)

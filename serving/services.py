@@ -1,48 +1,35 @@
-"""Prediction: route, check the cache, decode + preprocess, batch inference, answer and record metrics."""
+"""Prediction: route a request to a version, answer it through the inference seam (serving/inference.py),
+hand live production answers to the sample store and the shadow, and wrap the answer in its envelope."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-import pybreaker
 from django.conf import settings
-from django.core.cache import caches
 from django.db import DatabaseError
 
-from core import reporting
 from core.exceptions import ApplicationError, BadRequest, ServiceUnavailable
 from registry.choices import Stage
 from registry.selectors import model_state_list
 
-from . import metrics, prediction_ids, sample_store, shadow, signals
-from .model_cache import DatabaseUnavailable, Served, model_cache, probe_image
-from .preprocessing import ImageRejected, ImageStats, Prepared, prepare
+from . import prediction_ids, sample_store, shadow, signals
+from .inference import Inference, InferenceFailed, infer_version
+from .model_cache import DatabaseUnavailable, model_cache, probe_image
+from .prediction_cache import cache_breaker
+from .preprocessing import prepare
 from .routing import Route
 
-TOP_K = 5
+__all__ = ["InferenceFailed", "NoModelLive", "cache_breaker", "predict", "readiness", "warm_up"]
 
 log = logging.getLogger(__name__)
 
 
-# A cache that failed (Redis down, or hung until its socket timeout) is left alone for a while: requests
-# answer without it instead of each paying the timeout.
-cache_breaker = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=settings.SERVING_CACHE_RETRY_SECONDS)
-
-
 class NoModelLive(ServiceUnavailable):
     code = "no_model"
-
-
-class InferenceFailed(ApplicationError):
-    code = "inference"
-    http_status = 500
 
 
 def _pick(
@@ -63,52 +50,6 @@ def _pick(
     return chosen, stage
 
 
-def _observe_image(labels: dict[str, str], stats: ImageStats) -> None:
-    for signal in signals.IMAGE_SIGNALS:
-        metrics.image_stats[signal.name].labels(**labels).observe(getattr(stats, signal.name))
-    metrics.input_shapes.labels(
-        **labels, size=signals.size_label(stats.width, stats.height), mode=signals.mode_label(stats.mode)
-    ).inc()
-
-
-def _observe_answer(labels: dict[str, str], served: Served, answer: dict, stats: ImageStats | None) -> None:
-    """The answer's signals (confidence, predicted class, the input's image statistics): the same for an
-    answer from the model and one from the cache, so repeats count as the live traffic they are in drift,
-    canary analysis and accuracy (cvcp_requests_total{outcome="cached"} still tells them apart)."""
-    metrics.confidence.labels(**labels).observe(answer["confidence"])
-    top1 = answer["top_k"][0]["index"]
-    metrics.predicted_class.labels(**labels, **{"class": served.class_metric_label(top1)}).inc()
-    if stats is not None:  # None: cached before answers kept their input's statistics
-        _observe_image(labels, stats)
-
-
-STATS = "_input"  # the cache entry's copy of the input's ImageStats (never part of an answer)
-
-
-def _answer(served: Served, probabilities: np.ndarray) -> dict:
-    order = np.argsort(probabilities)[::-1][:TOP_K]
-    top = [
-        {"index": int(i), "label": served.label(int(i)), "confidence": float(probabilities[i])} for i in order
-    ]
-    return {"label": top[0]["label"], "confidence": top[0]["confidence"], "top_k": top}
-
-
-def _prepare(data: bytes, served: Served, labels: dict) -> Prepared:
-    try:
-        return prepare(
-            data,
-            served.metadata,
-            max_pixels=settings.SERVING_MAX_PIXELS,
-            margin=settings.SERVING_DECODE_MARGIN,
-        )
-    except ImageRejected:
-        metrics.requests.labels(**labels, outcome="refused").inc()
-        raise
-    except Exception as exc:
-        metrics.requests.labels(**labels, outcome="error").inc()
-        raise BadRequest(f"the image could not be preprocessed: {exc}", code="preprocess") from exc
-
-
 def predict(
     *,
     model_name: str,
@@ -119,90 +60,51 @@ def predict(
     source: str = signals.Source.LIVE,
     use_cache: bool = True,
 ) -> dict:
-    """Route, answer from the cache or run the model, and record the answer in the metrics (labelled with
-    its traffic source) and the cache. The recording runs before the answer goes out, on purpose
-    (docs/serving.md, "Processes")."""
+    """Route, answer (from the cache or the model, recorded in the metrics under its traffic source), offer
+    a live production answer to the sample store and the shadow, and wrap it in its envelope."""
     started = time.perf_counter()
-    route = model_cache().route(model_name)
-    chosen, stage = _pick(route, version=version, stage=stage, routing_key=routing_key)
-    reporting.context(model=model_name, version=chosen, stage=stage, source=source)
-    served = model_cache().served(model_name, chosen)
-    labels = {"model": model_name, "version": str(chosen), "stage": stage, "source": source}
-    cache = caches[settings.SERVING_CACHE_ALIAS]
-    lookup, cached = "miss", None
-    use_cache = use_cache and settings.SERVING_CACHE_ENABLED
-    if use_cache:  # the key hashes the whole upload: 0.7 ms for a 12 MP photo, spent only when it is used
-        cache_key = f"pred:{model_name}:{chosen}:{hashlib.sha256(data).hexdigest()}"
-        try:
-            cached = cache_breaker.call(cache.get, cache_key)
-        except Exception as exc:  # noqa: BLE001 - a cache outage (Redis down or hung) costs speed, not answers
-            if not isinstance(exc, pybreaker.CircuitBreakerError):
-                log.warning("prediction cache unavailable, answering without it: %s", exc)
-            lookup = "error"
-    if cached is not None:
-        raw_stats = cached.pop(STATS, None)
-        stats = ImageStats(**raw_stats) if isinstance(raw_stats, dict) else None
-        metrics.cache_lookups.labels(**labels, result="hit").inc()
-        metrics.requests.labels(**labels, outcome="cached").inc()
-        _observe_answer(labels, served, cached, stats)
-        if source == signals.Source.LIVE and stage == Stage.PRODUCTION:  # counted, never queued
-            sample_store.offer_repeat(model=model_name)
-            shadow.offer_repeat(model=model_name, production_version=chosen)
-        total = time.perf_counter() - started
-        metrics.latency.labels(**labels, phase="total").observe(total)
-        return {**cached, **_envelope(model_name, chosen, stage, total, source, cached), "cached": True}
-    metrics.cache_lookups.labels(**labels, result=lookup).inc()
-    with served.batcher.admitted():
-        prepared = _prepare(data, served, labels)
-        preprocessed = time.perf_counter()
-        try:
-            if source == signals.Source.SHADOW:  # yields to live traffic (serving/shadow.py)
-                scores, timing = served.batcher.run_here(prepared.tensor)
-            else:
-                scores, timing = served.batcher.submit(prepared.tensor)
-        except Exception as exc:
-            metrics.requests.labels(**labels, outcome="error").inc()
-            raise InferenceFailed(f"inference failed: {exc}") from exc
-    probabilities = served.probabilities(scores)
-    answer = _answer(served, probabilities)
-    total = time.perf_counter() - started
-    metrics.latency.labels(**labels, phase="preprocess").observe(preprocessed - started)
-    metrics.latency.labels(**labels, phase="queue").observe(timing.queue)
-    metrics.latency.labels(**labels, phase="inference").observe(timing.inference)
-    metrics.latency.labels(**labels, phase="total").observe(total)
-    _observe_answer(labels, served, answer, prepared.stats)
-    top1 = answer["top_k"][0]["index"]
-    metrics.requests.labels(**labels, outcome="ok").inc()
-    if use_cache and lookup != "error":
-        entry = {**answer, STATS: dataclasses.asdict(prepared.stats)}
-        try:
-            cache_breaker.call(cache.set, cache_key, entry, timeout=settings.SERVING_CACHE_TTL_SECONDS)
-        except Exception as exc:  # noqa: BLE001 - the answer stands; the next identical input recomputes
-            if not isinstance(exc, pybreaker.CircuitBreakerError):
-                log.warning("prediction cache unavailable, answer not stored: %s", exc)
-    if source == signals.Source.LIVE and stage == Stage.PRODUCTION:  # both only queue, never wait
-        label, confidence = answer["label"], answer["confidence"]
-        sample_store.offer(
-            model=model_name, data=data, version=chosen, label=label, confidence=confidence,
-            stats=prepared.stats, tracked_class=served.class_metric_label(top1),
-        )  # fmt: skip
-        shadow.offer(model=model_name, data=data, production_version=chosen, production_label=label)
-    return {**answer, **_envelope(model_name, chosen, stage, total, source, answer), "cached": False}
+    chosen, stage = _pick(
+        model_cache().route(model_name), version=version, stage=stage, routing_key=routing_key
+    )
+    found = infer_version(
+        model_name=model_name, version=chosen, stage=stage, data=data, source=source, use_cache=use_cache,
+        started=started,
+    )  # fmt: skip
+    if source == signals.Source.LIVE and stage == Stage.PRODUCTION:
+        _offer(found, model=model_name, version=chosen, data=data)
+    envelope = _envelope(found, model=model_name, version=chosen, stage=stage, source=source)
+    return {**found.answer, **envelope, "cached": found.cached}
 
 
-def _envelope(model: str, version: int, stage: str, seconds: float, source: str, answer: dict) -> dict:
-    top = answer["top_k"][0]
+def _offer(found: Inference, *, model: str, version: int, data: bytes) -> None:
+    """Both only queue, never wait; an answer from the cache is counted, never queued."""
+    if found.cached:
+        sample_store.offer_repeat(model=model)
+        shadow.offer_repeat(model=model, production_version=version)
+        return
+    served = found.served
+    sample_store.offer(
+        model=model, data=data, version=version, answer=found.answer, task=served.task,
+        metadata=served.metadata, stats=found.stats,
+    )  # fmt: skip
+    shadow.offer(
+        model=model, data=data, production_version=version, production=found.answer, task=served.task
+    )
+
+
+def _envelope(found: Inference, *, model: str, version: int, stage: str, source: str) -> dict:
+    headline = found.served.task.headline(found.answer)
     prediction_id = prediction_ids.issue(
         model=model,
         version=version,
         stage=stage,
         source=source,
-        index=top["index"],
-        confidence=top["confidence"],
+        index=headline.index,
+        confidence=headline.confidence,
     )
     return {
         "prediction_id": prediction_id,
-        "latency_ms": round(seconds * 1000, 3),
+        "latency_ms": round(found.seconds * 1000, 3),
         "model_version": version,
         "stage": stage,
         "source": source,

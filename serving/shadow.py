@@ -23,10 +23,11 @@ from django.db.models import F
 from core import roles
 from core.exceptions import ApplicationError, BadRequest, Conflict
 from core.roles import Permission
+from modelspec.tasks import Answer, Task
 from registry import selectors as registry_selectors
 from registry.choices import Action, Stage
 
-from . import metrics
+from . import inference, metrics
 from .models import ShadowConfig, ShadowEvent, ShadowTally
 from .offpath import OffPath, Recent
 from .signals import Source
@@ -116,7 +117,8 @@ class Mirrored:
     model: str
     data: bytes
     production_version: int
-    production_label: str
+    production: Answer  # production's answer, compared with the shadow's by its task
+    task: Task
     shadow_version: int
 
 
@@ -130,11 +132,11 @@ def _draw(model: str, production_version: int) -> ShadowConfig | None:
     return config
 
 
-def offer(*, model: str, data: bytes, production_version: int, production_label: str) -> None:
+def offer(*, model: str, data: bytes, production_version: int, production: Answer, task: Task) -> None:
     """After a live production answer: mirror it to the shadow with its configured probability."""
     config = _draw(model, production_version)
     if config is not None:
-        mirrored = Mirrored(model, data, production_version, production_label, config.version)
+        mirrored = Mirrored(model, data, production_version, production, task, config.version)
         _queue.offer(mirrored, model=model)
 
 
@@ -152,30 +154,26 @@ def _count_repeats(model: str, count: int) -> None:
 
 
 def _answer(item: Mirrored) -> None:
-    from . import services  # services calls offer(); the shadow calls services back, off the request path
-
+    """The shadow's answer through the inference seam (metrics labelled source="shadow"; no prediction id:
+    nobody receives it), compared with production's by the task and tallied under each one's key."""
     try:
-        answer = services.predict(
-            model_name=item.model,
-            data=item.data,
-            version=item.shadow_version,
-            source=Source.SHADOW,
-            use_cache=False,
+        found = inference.answer(
+            model_name=item.model, data=item.data, version=item.shadow_version, source=Source.SHADOW
         )
-        label = answer["label"]
-        outcome = "agree" if label == item.production_label else "disagree"
+        key = item.task.tally_key(found.answer)
+        outcome = "agree" if item.task.agrees(item.production, found.answer) else "disagree"
     except ApplicationError:
-        label, outcome = ERROR_LABEL, "error"
+        key, outcome = ERROR_LABEL, "error"
     metrics.shadow_predictions.labels(
         model=item.model, version=str(item.shadow_version), outcome=outcome
     ).inc()
-    _tally(item, label[:200])
+    _tally(item, key[:200])
 
 
-def _tally(item: Mirrored, label: str) -> None:
+def _tally(item: Mirrored, shadow_key: str) -> None:
     key = {
         "model": item.model, "production_version": item.production_version, "shadow_version": item.shadow_version,
-        "production_label": item.production_label[:200], "shadow_label": label,
+        "production_label": item.task.tally_key(item.production)[:200], "shadow_label": shadow_key,
     }  # fmt: skip
     if ShadowTally.objects.filter(**key).update(count=F("count") + 1):
         return

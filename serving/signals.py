@@ -1,17 +1,20 @@
 """The signal catalogue: what serving measures of every prediction, and so what monitoring collects,
-baselines, scores, charts and exports as Prometheus rules. Each signal names its metric, whether it is
-numeric (a fixed-edge histogram) or categorical (a counter by category), its bucket edges or the metric
-labels that name its categories. Fixed edges, identical everywhere, are what let any window of counts be
-summed and compared with a baseline."""
+baselines, scores, charts and exports as Prometheus rules. The image signals (and latency, input shapes,
+outcomes) are common to every task; the answer signals are the task's own (modelspec/tasks), so a
+version's catalogue is `catalogue(task)`. Each signal names its metric, whether it is numeric (a
+fixed-edge histogram) or categorical (a counter by category), its bucket edges or the metric labels that
+name its categories. Fixed edges, identical everywhere, are what let any window of counts be summed and
+compared with a baseline."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from django.db import models
-from prometheus_client.utils import floatToGoString
 
-PREFIX = "cvcp"
+from modelspec.signals import PREFIX, Kind, Signal
+from modelspec.tasks import TASKS, Task
+from modelspec.tasks.classification import CLASSES, CONFIDENCE
+
+__all__ = ["CLASSES", "CONFIDENCE", "PREFIX", "Kind", "Signal"]  # kept importable from here
 
 
 class Source(models.TextChoices):
@@ -22,40 +25,6 @@ class Source(models.TextChoices):
     TESTER = "tester", "The tester page"
     REPLAY = "replay", "Pre-flight replay of stored inputs"
     SHADOW = "shadow", "A mirrored copy of live traffic"
-
-
-class Kind(models.TextChoices):
-    NUMERIC = "numeric", "Numeric (histogram)"
-    CATEGORICAL = "categorical", "Categorical (counts per category)"
-
-
-@dataclass(frozen=True)
-class Signal:
-    name: str
-    metric: str  # the Prometheus metric's name, without _bucket / _sum / _total
-    kind: str
-    help: str
-    edges: tuple[float, ...] = ()  # numeric: the buckets' upper edges
-    only: dict[str, str] = field(default_factory=dict)  # numeric: the series that count (label → value)
-    categories: tuple[str, ...] = ()  # categorical: the labels whose values name a category
-
-    @property
-    def numeric(self) -> bool:
-        return self.kind == Kind.NUMERIC
-
-    @property
-    def exposed(self) -> dict[str, str]:
-        """The series a scrape shows for this signal: name → "bucket", "sum" or "count"."""
-        if self.numeric:
-            return {f"{self.metric}_bucket": "bucket", f"{self.metric}_sum": "sum"}
-        return {f"{self.metric}_total": "count"}
-
-    def bin_label(self, value: float) -> str:
-        """The 'le' label of the bucket a value falls in — the label Prometheus exposes for it."""
-        for edge in self.edges:
-            if value <= edge:
-                return floatToGoString(edge)
-        return "+Inf"
 
 
 LATENCY_BUCKETS = (
@@ -77,10 +46,6 @@ LATENCY_BUCKETS = (
 )
 UNIT_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # brightness, contrast: 0..1
 
-CONFIDENCE = Signal(
-    "confidence", f"{PREFIX}_prediction_confidence", Kind.NUMERIC, "Top-1 probability of each prediction",
-    edges=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 0.995, 1.0),
-)  # fmt: skip
 BRIGHTNESS = Signal(
     "brightness", f"{PREFIX}_input_brightness", Kind.NUMERIC, "Mean luma of input images (0..1)",
     edges=UNIT_BUCKETS,
@@ -105,21 +70,26 @@ SHAPES = Signal(
     "shapes", f"{PREFIX}_input_shapes", Kind.CATEGORICAL, "Input images by size class, orientation and mode",
     categories=("size", "mode"),
 )  # fmt: skip
-CLASSES = Signal(
-    "classes", f"{PREFIX}_predicted_class", Kind.CATEGORICAL,
-    "Top-1 predictions by class (tracked classes, else 'other')", categories=("class",),
-)  # fmt: skip
 OUTCOMES = Signal(
     "outcomes", f"{PREFIX}_requests", Kind.CATEGORICAL, "Prediction requests by outcome", categories=("outcome",)
 )  # fmt: skip
 
-SIGNALS: dict[str, Signal] = {
-    s.name: s
-    for s in (CONFIDENCE, BRIGHTNESS, CONTRAST, SHARPNESS, ASPECT_RATIO, LATENCY, SHAPES, CLASSES, OUTCOMES)
-}
-NUMERIC: frozenset[str] = frozenset(name for name, s in SIGNALS.items() if s.numeric)
 # The image statistics serving measures per input (preprocessing.ImageStats attributes of the same name).
 IMAGE_SIGNALS = (BRIGHTNESS, CONTRAST, SHARPNESS, ASPECT_RATIO)
+
+
+def catalogue(task: Task) -> dict[str, Signal]:
+    """The signals of a version doing `task`: the task's numeric answer signals, the image signals and
+    latency, input shapes, the task's categorical answer signals, outcomes (the order pages show them)."""
+    numeric = tuple(s for s in task.signals if s.numeric)
+    categorical = tuple(s for s in task.signals if not s.numeric)
+    ordered = (*numeric, *IMAGE_SIGNALS, LATENCY, SHAPES, *categorical, OUTCOMES)
+    return {s.name: s for s in ordered}
+
+
+# Every task's signals: what collection reads, what rules and charts may name.
+SIGNALS: dict[str, Signal] = {name: s for task in TASKS.values() for name, s in catalogue(task).items()}
+NUMERIC: frozenset[str] = frozenset(name for name, s in SIGNALS.items() if s.numeric)
 
 SIZE_CLASSES = ((64, "tiny"), (256, "small"), (640, "medium"), (1280, "large"), (2560, "xlarge"))
 KNOWN_MODES = frozenset({"RGB", "RGBA", "L", "LA", "P", "CMYK", "I;16", "I", "1", "YCbCr"})

@@ -1,0 +1,27 @@
+"""The tasks a model can do, and which one a version does (its metadata's `task`). Consumers ask the task
+how outputs decode, what the answer says, which signals it exports, how two answers compare and what the
+tester draws; none of them assumes a classifier. Classification is the first task; detection comes next."""
+
+from __future__ import annotations
+
+from ..choices import TaskKind
+from ..metadata import InvalidMetadata, ModelMetadata
+from .base import Answer, Change, Headline, Task
+from .classification import Classification
+
+__all__ = ["TASKS", "Answer", "Change", "Headline", "Task", "task_for", "task_named"]
+
+TASKS: dict[str, Task] = {task.name: task for task in (Classification(),)}
+
+
+def task_named(name: str) -> Task:
+    """The task of that name; InvalidMetadata (400) for a name no task has."""
+    task = TASKS.get(name)
+    if task is None:
+        raise InvalidMetadata(f"task must be one of {', '.join(TaskKind.values)}, got {name!r}")
+    return task
+
+
+def task_for(metadata: ModelMetadata) -> Task:
+    """The task a version does, by its metadata."""
+    return task_named(metadata.task)

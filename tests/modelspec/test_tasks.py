@@ -1,0 +1,156 @@
+"""The task contract: classification decodes real model outputs, compares answers and names its signals;
+a task no implementation has is refused."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from modelspec.choices import TaskKind
+from modelspec.examples import tiny_classifier_onnx
+from modelspec.metadata import InvalidMetadata, metadata_from_stored, metadata_parse
+from modelspec.onnx_runtime import LoadedModel
+from modelspec.tasks import TASKS, Change, task_for, task_named
+from modelspec.tasks.classification import TOP_K
+from tests.factories import LABELS, METADATA
+
+
+def tiny_logits_onnx(*, seed: int) -> bytes:
+    """tiny_classifier_onnx's model (the same weights for the same seed) without its softmax: logits out."""
+    rng = np.random.default_rng(seed)
+    weight = numpy_helper.from_array(rng.normal(size=(3, 10)).astype(np.float32), "W")
+    bias = numpy_helper.from_array(rng.normal(size=(10,)).astype(np.float32), "B")
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+            helper.make_node("Gemm", ["flat", "W", "B"], ["logits"]),
+        ],
+        "tiny_logits",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
+        initializer=[weight, bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def inputs(n: int = 8) -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    return [rng.normal(size=(1, 3, 32, 32)).astype(np.float32) for _ in range(n)]
+
+
+def test_classification_decodes_logits_into_the_top_k_of_their_softmax():
+    metadata = metadata_parse({**METADATA, "output": "logits"})
+    task = task_for(metadata)
+    model = LoadedModel(tiny_logits_onnx(seed=3))
+    for tensor in inputs():
+        logits = model.run(tensor)[0].astype(np.float64)
+        expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        answer = task.decode(model.run(tensor)[0], metadata)
+        assert [entry["index"] for entry in answer["top_k"]] == list(np.argsort(-expected)[:TOP_K])
+        assert [entry["label"] for entry in answer["top_k"]] == [
+            LABELS[i] for i in np.argsort(-expected)[:TOP_K]
+        ]
+        assert [entry["confidence"] for entry in answer["top_k"]] == pytest.approx(
+            sorted(expected, reverse=True)[:TOP_K], abs=1e-6
+        )
+        assert (answer["label"], answer["confidence"]) == (
+            answer["top_k"][0]["label"],
+            answer["top_k"][0]["confidence"],
+        )
+        assert set(answer) == {"label", "confidence", "top_k"}  # the JSON answer's task fields, nothing more
+
+
+def test_the_same_weights_with_and_without_softmax_answer_alike():
+    """A model that outputs probabilities is read as it is; its logits twin gets the softmax: one answer."""
+    probs_meta = metadata_parse(METADATA)
+    logits_meta = metadata_parse({**METADATA, "output": "logits"})
+    with_softmax, without = LoadedModel(tiny_classifier_onnx(seed=3)), LoadedModel(tiny_logits_onnx(seed=3))
+    task = task_for(probs_meta)
+    for tensor in inputs():
+        a = task.decode(with_softmax.run(tensor)[0], probs_meta)
+        b = task.decode(without.run(tensor)[0], logits_meta)
+        assert task.agreement(a, b) == 1.0
+        assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-5)
+
+
+def test_a_model_without_labels_names_its_classes_by_index():
+    metadata = metadata_parse({"input_size": [32, 32], "resize": "stretch"})
+    answer = task_for(metadata).decode(np.array([0.1, 0.7, 0.2], dtype=np.float32), metadata)
+    assert [entry["label"] for entry in answer["top_k"]] == ["class 1", "class 2", "class 0"]
+
+
+def answer(label: str, confidence: float = 0.9, index: int = 0) -> dict:
+    return {
+        "label": label,
+        "confidence": confidence,
+        "top_k": [{"index": index, "label": label, "confidence": confidence}],
+    }
+
+
+def test_classification_agreement_is_the_same_top_1_label():
+    task = task_named("classification")
+    assert task.agreement(answer("cat", 0.9), answer("cat", 0.4)) == 1.0
+    assert task.agreement(answer("cat"), answer("dog")) == 0.0
+    assert task.agrees(answer("cat"), answer("cat")) and not task.agrees(answer("cat"), answer("dog"))
+    assert task.change(answer("cat"), answer("cat", 0.2)) is None
+    assert task.change(answer("cat"), answer("dog")) == Change("cat", "dog")
+
+
+def test_the_changes_summary_counts_each_move_most_frequent_first():
+    task = task_named("classification")
+    pairs = [
+        (answer("cat"), answer("dog")),
+        (answer("cat"), answer("cat")),
+        (answer("owl"), answer("cat")),
+        (answer("cat"), answer("dog")),
+    ]
+    assert task.changes(pairs) == [(Change("cat", "dog"), 2), (Change("owl", "cat"), 1)]
+    assert task.changes([(answer("cat"), answer("cat"))]) == []
+
+
+def test_classification_exports_confidence_and_the_tracked_class():
+    metadata = metadata_parse({**METADATA, "tracked_classes": [3]})
+    task = task_for(metadata)
+    assert [s.name for s in task.signals] == ["confidence", "classes"]
+    assert task.signal_values(answer("class-3", 0.8, index=3), metadata) == (0.8, "class-3")
+    assert task.signal_values(answer("class-4", 0.6, index=4), metadata) == (0.6, "other")
+    headline = task.headline(answer("class-4", 0.6, index=4))
+    assert (headline.index, headline.label, headline.confidence) == (4, "class-4", 0.6)
+    assert task.display == "bars"
+
+
+def test_every_task_name_has_a_task_with_well_formed_signals():
+    assert set(TASKS) == set(TaskKind.values)
+    for task in TASKS.values():
+        assert task.display
+        assert all(s.numeric or len(s.categories) == 1 for s in task.signals)
+
+
+def test_an_unknown_task_is_refused_with_the_known_ones_named():
+    with pytest.raises(InvalidMetadata, match="task must be one of classification, got 'detection'"):
+        metadata_parse({**METADATA, "task": "detection"})
+    with pytest.raises(InvalidMetadata, match="got 'segmentation'"):
+        task_named("segmentation")
+
+
+def test_metadata_names_its_task_and_older_versions_are_classifiers():
+    assert metadata_parse(METADATA).task == "classification"
+    assert metadata_parse(METADATA).as_dict()["task"] == "classification"
+    stored = metadata_parse(METADATA).as_dict()
+    del stored["task"]  # written before metadata had a task
+    assert task_for(metadata_from_stored(stored)).name == "classification"
+
+
+@pytest.mark.django_db
+def test_registering_a_version_of_an_unknown_task_is_a_400_and_registers_nothing(users, mlflow_client):
+    from tests.helpers import assert_error, token_client, upload
+
+    err = assert_error(
+        upload(token_client(users["engineer"]), metadata={"task": "detection"}), 400, "invalid_metadata"
+    )
+    assert "task must be one of classification" in err["message"]
+    assert mlflow_client.search_registered_models() == []
