@@ -128,6 +128,13 @@ def metadata_differences(candidate: dict[str, Any], production: dict[str, Any]) 
     c_labels, p_labels = list(candidate.get("labels", [])), list(production.get("labels", []))
     rows = [
         _compare(
+            "task",
+            candidate.get("task", "classification"),
+            production.get("task", "classification"),
+            RED,
+            "the candidate does another task: its answers cannot stand in for production's",
+        ),
+        _compare(
             "input size",
             [candidate.get("input_height"), candidate.get("input_width")],
             [production.get("input_height"), production.get("input_width")],

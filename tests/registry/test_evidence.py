@@ -82,3 +82,11 @@ def test_the_register_form_starts_from_the_previous_version(users, client):
     assert 'value="0.5, 0.5, 0.5"' in page and 'data-previous="0.5, 0.5, 0.5"' in page
     assert "class-9" in page
     assert token_client(users["approver"]).get("/api/v1/models/cats/versions/9/evidence").status_code == 404
+
+
+def test_a_candidate_doing_another_task_is_a_red_flag():
+    from registry.evidence import metadata_differences
+
+    rows = {d.field: d for d in metadata_differences({"task": "detection"}, {})}
+    assert rows["task"].flag == "red" and rows["task"].production == "classification"
+    assert {d.field: d for d in metadata_differences({}, {})}["task"].flag == "ok"
