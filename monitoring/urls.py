@@ -20,10 +20,4 @@ urlpatterns = [
     path("models/<str:name>/shadow", views.model_shadow, name="shadow"),
     path("models/<str:name>/samples/manage", views.samples_manage, name="samples-manage"),
     path("models/<str:name>/samples/<id:sample_id>/image", views.sample_image, name="sample-image"),
-    path("models/<str:name>/versions/<id:version>/preflight", views.version_preflight, name="preflight"),
-    path(
-        "models/<str:name>/versions/<id:version>/quantization",
-        views.version_quantization,
-        name="quantization",
-    ),
 ]

@@ -1,5 +1,6 @@
-"""Monitoring pages: charts from collected windows, canary judgements, gaps in collection, alerts and
-their review. Reads come from selectors, review actions parse with the API's serializer."""
+"""Monitoring pages: charts from collected windows, judgements, gaps in collection, alerts and their
+review; the apps above add their sections through monitoring.extensions. Reads come from selectors,
+review actions parse with the API's serializer."""
 
 from __future__ import annotations
 
@@ -22,23 +23,12 @@ from registry import selectors as registry_selectors
 from registry.choices import Stage
 from serving import sample_store, shadow, signals
 
-from . import (
-    charts,
-    configuration,
-    drift,
-    drift_evidence,
-    ground_truth,
-    preflight,
-    quantization,
-    selectors,
-    tasks,
-)
+from . import charts, configuration, drift, drift_evidence, extensions, ground_truth, selectors
 from .alert_review import alert_review
 from .api.serializers import (
     RULE_METHODS,
     RULE_SIGNALS,
     AlertRuleInput,
-    CanaryPlanInput,
     ReviewInput,
     SamplePolicyInput,
     ShadowInput,
@@ -121,7 +111,10 @@ def model_monitoring(request: HttpRequest, name: str) -> HttpResponse:
         "until": timezone.localtime(page.until) if until else None,
         "live": until is None,
         "judged": page.judged,
-        "analyses": page.analyses,
+        "sections": [
+            render_to_string(section.template, section.context(name, page.until), request=request)
+            for section in extensions.model_page_sections()
+        ],
         "scores": page.scores,
         "gap": page.gap,
         "performance": page.performance,
@@ -258,17 +251,16 @@ def silences(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def model_settings(request: HttpRequest, name: str) -> HttpResponse:
-    """A model's alert rules and canary plan: read by all, changed by engineers and operators."""
+    """A model's alert rules, and the forms other apps add (its canary plan): read by all, changed by
+    engineers and operators."""
     model = registry_selectors.model_state_get(name=name)
+    forms = extensions.settings_forms()  # the canary plan's, from releases
     if request.method == "POST":
-        actor, what = actor_of(request), request.POST.get("what")
+        actor, what = actor_of(request), request.POST.get("what", "")
         rule_id = request.POST.get("rule", "")
         try:
-            if what == "plan":
-                configuration.canary_plan_set(
-                    model_name=name, actor=actor, **validated(CanaryPlanInput, request.POST)
-                )
-                messages.success(request, f"The canary plan of {name} is saved.")
+            if what in forms:
+                messages.success(request, forms[what].save(name, actor, request.POST))
             elif what == "rule-add":
                 rule = configuration.alert_rule_create(
                     model_name=name, actor=actor, **validated(AlertRuleInput, request.POST)
@@ -296,7 +288,10 @@ def model_settings(request: HttpRequest, name: str) -> HttpResponse:
     context = {
         "model": model,
         "rules": configuration.alert_rules(model_name=name),
-        "plan": configuration.canary_plan_get(model_name=name),
+        "sections": [
+            render_to_string(form.template, {"model": model, **form.context(name)}, request=request)
+            for form in forms.values()
+        ],
         "signals": RULE_SIGNALS,
         "methods": RULE_METHODS,
         "defaults": drift.THRESHOLDS,
@@ -305,7 +300,7 @@ def model_settings(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "monitoring/settings.html", context)
 
 
-# --- promotion evidence: the sample store and pre-flight replays (fragments of the registry's pages) ---
+# --- the sample store and shadow traffic (fragments of the registry's pages) ---------------------
 
 
 @login_required
@@ -353,49 +348,6 @@ def sample_image(request: HttpRequest, name: str, sample_id: int) -> HttpRespons
     response["Content-Disposition"] = "inline"
     response["Cache-Control"] = "private, max-age=3600"
     return response
-
-
-@login_required
-def version_preflight(request: HttpRequest, name: str, version: int) -> HttpResponse:
-    """GET: the version's pre-flight card (polls itself while the job runs). POST: start one."""
-    if request.method == "POST":
-        try:
-            tasks.preflight_request(model_name=name, version=version, actor=actor_of(request))
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        return redirect("registry:version-detail", name=name, version=version)
-    model = registry_selectors.model_state_get(name=name)
-    run = preflight.preflight_latest(model_name=name, version=version)
-    passed = preflight.preflight_passed(run, model.production_version) if run else None
-    context = {
-        "model": model,
-        "version": version,
-        "run": run,
-        "passed": passed,
-        "active": run is not None and run.status in preflight.ACTIVE,
-        "limit": settings.PREFLIGHT_SAMPLES,
-    }
-    return render(request, "monitoring/partials/_preflight.html", context)
-
-
-@login_required
-def version_quantization(request: HttpRequest, name: str, version: int) -> HttpResponse:
-    """GET: the version's INT8 card (polls itself while the job runs). POST: start a build."""
-    if request.method == "POST":
-        try:
-            tasks.quantization_request(model_name=name, version=version, actor=actor_of(request))
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        return redirect("registry:version-detail", name=name, version=version)
-    model = registry_selectors.model_state_get(name=name)
-    run = quantization.quantization_latest(model_name=name, version=version)
-    context = {
-        "model": model,
-        "version": version,
-        "run": run,
-        "active": run is not None and run.status in quantization.ACTIVE,
-    }
-    return render(request, "monitoring/partials/_quantization.html", context)
 
 
 @login_required
