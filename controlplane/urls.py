@@ -13,10 +13,12 @@ from core.views import page_not_found, server_error
 from monitoring.api import urls as monitoring_api
 from registry.api import urls as registry_api
 from releases.api import urls as releases_api
+from serving.api import urls as serving_api
 
 api_v1 = [
     *account.api_urls,
     *registry_api.urlpatterns,
+    *serving_api.urlpatterns,
     *monitoring_api.urlpatterns,
     *releases_api.urlpatterns,
 ]

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class MonitoringConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "monitoring"
+
+    def ready(self) -> None:
+        from serving.sample_store import purge_listener
+
+        from .drift_evidence import store_purged
+
+        # Purging a model's stored inputs purges the thumbnails its alerts kept of them.
+        purge_listener(store_purged)

@@ -16,8 +16,7 @@ from core.exceptions import NotFound
 from core.roles import Permission, can
 from registry import selectors as registry_selectors
 from registry.models import ModelState, PromotionEvent
-from serving import signals
-from serving.models import SamplePolicy
+from serving import sample_store, signals
 
 from . import drift, extensions, ground_truth
 from .choices import BOT, AlertState, Verdict
@@ -335,7 +334,7 @@ def alert_context(*, alert_id: int) -> AlertContext:
         users=reviewers(alert.model or None),
         silences=silences_matching(alert),
         evidence=list(alert.evidence.all()),
-        store_on=SamplePolicy.objects.filter(model=alert.model, enabled=True).exists(),
+        store_on=sample_store.store_enabled(model=alert.model),
     )
 
 

@@ -14,24 +14,22 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from core.api import parse_at, validated
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission, actor_of, can, permissions_of
 from registry import selectors as registry_selectors
 from registry.choices import Stage
-from serving import sample_store, shadow, signals
+from serving import sample_store, signals
 
-from . import charts, configuration, drift, drift_evidence, extensions, ground_truth, selectors
+from . import charts, configuration, drift, extensions, ground_truth, selectors
 from .alert_review import alert_review
 from .api.serializers import (
     RULE_METHODS,
     RULE_SIGNALS,
     AlertRuleInput,
     ReviewInput,
-    SamplePolicyInput,
-    ShadowInput,
     SilenceInput,
 )
 from .choices import ReviewAction, Severity
@@ -298,81 +296,3 @@ def model_settings(request: HttpRequest, name: str) -> HttpResponse:
         "severities": Severity.choices,
     }
     return render(request, "monitoring/settings.html", context)
-
-
-# --- the sample store and shadow traffic (fragments of the registry's pages) ---------------------
-
-
-@login_required
-@require_GET
-def model_samples(request: HttpRequest, name: str) -> HttpResponse:
-    """The model page's sample-store card (loaded into the page by htmx)."""
-    registry_selectors.model_state_get(name=name)
-    return render(
-        request,
-        "monitoring/partials/_samples.html",
-        {"name": name, "store": sample_store.summary(model=name)},
-    )
-
-
-@login_required
-@require_POST
-def samples_manage(request: HttpRequest, name: str) -> HttpResponse:
-    registry_selectors.model_state_get(name=name)
-    actor, what = actor_of(request), request.POST.get("what")
-    try:
-        if what == "purge":
-            messages.success(
-                request,
-                f"Purged {drift_evidence.store_purge(model=name, actor=actor)} stored inputs of {name}.",
-            )
-        elif what in ("on", "off"):
-            sample_store.policy_set(
-                model=name,
-                actor=actor,
-                **validated(SamplePolicyInput, request.POST, enabled=what == "on"),
-            )
-            messages.success(request, f"The sample store of {name} is {what}.")
-        else:
-            raise BadRequest("what must be on, off or purge", code="invalid")
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    return redirect("registry:model-detail", name=name)
-
-
-@login_required
-@require_GET
-def sample_image(request: HttpRequest, name: str, sample_id: int) -> HttpResponse:
-    sample = sample_store.sample_get(model=name, sample_id=sample_id)
-    response = HttpResponse(sample_store.sample_bytes(sample), content_type=sample.content_type)
-    response["Content-Disposition"] = "inline"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
-
-
-@login_required
-def model_shadow(request: HttpRequest, name: str) -> HttpResponse:
-    """GET: the model page's shadow card (agreement matrix). POST: start or stop the shadow."""
-    model = registry_selectors.model_state_get(name=name)
-    if request.method == "POST":
-        try:
-            if request.POST.get("what") == "stop":
-                shadow.shadow_stop(model=name, actor=actor_of(request))
-                messages.success(request, f"The shadow of {name} is stopped.")
-            else:
-                data = validated(ShadowInput, request.POST)
-                shadow.shadow_start(model=name, actor=actor_of(request), **data)
-                messages.success(
-                    request, f"v{data['version']} now shadows {data['share']} % of live production traffic."
-                )
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        return redirect("registry:model-detail", name=name)
-    found = shadow.agreement(model=name)
-    rows = [
-        (label, [(n, label == column) for n, column in zip(counts, found.labels_shadow, strict=True)])
-        for label, counts in zip(found.labels_production, found.matrix, strict=True)
-    ]  # each cell: (count, whether the two answers are the same label)
-    return render(
-        request, "monitoring/partials/_shadow.html", {"model": model, "shadow": found, "rows": rows}
-    )

@@ -1,5 +1,5 @@
 """Monitoring's API: alerts and their review, silences and alert rules; the Alertmanager webhook
-receiver, so Prometheus' alerts join the same review flow; the sample store and shadow traffic."""
+receiver, so Prometheus' alerts join the same review flow; labels sent back for predictions."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -9,11 +9,9 @@ from rest_framework.views import APIView
 from core.api import validated
 from core.exceptions import BadRequest
 from core.roles import Permission, actor_of, role_check, role_check_somewhere
-from registry import selectors as registry_selectors
-from serving import sample_store, shadow
 from serving.signals import Source
 
-from .. import alert_evaluation, configuration, drift_evidence, ground_truth, selectors
+from .. import alert_evaluation, configuration, ground_truth, selectors
 from ..alert_review import alert_review
 from .serializers import (
     AlertDetailOutput,
@@ -26,12 +24,7 @@ from .serializers import (
     FeedbackBulkOutput,
     FeedbackInput,
     FeedbackOutput,
-    PurgedOutput,
     ReviewInput,
-    SamplePolicyInput,
-    SampleStoreOutput,
-    ShadowInput,
-    ShadowOutput,
     SilenceInput,
     SilenceOutput,
     SilencesOutput,
@@ -52,81 +45,6 @@ class AlertmanagerReceiverApi(APIView):
             alerts=payload.validated_data["alerts"], actor=actor_of(request)
         )
         return Response({"received": len(touched), "alerts": [alert.pk for alert in touched]})
-
-
-class SampleStoreApi(APIView):
-    """A model's sample store: what it holds, turning it on or off, purging it."""
-
-    @extend_schema(
-        operation_id="samples_get",
-        summary="What a model's sample store holds",
-        responses={200: SampleStoreOutput},
-    )
-    def get(self, request: Request, name: str) -> Response:
-        registry_selectors.model_state_get(name=name)
-        return Response(SampleStoreOutput(sample_store.summary(model=name)).data)
-
-    @extend_schema(
-        operation_id="samples_set",
-        summary="Turn a model's sample store on or off, with its caps",
-        request={"application/json": SamplePolicyInput},
-        responses={200: SampleStoreOutput},
-    )
-    def put(self, request: Request, name: str) -> Response:
-        role_check(user=request.user, permission=Permission.SAMPLES_MANAGE, model_name=name)
-        registry_selectors.model_state_get(name=name)
-        sample_store.policy_set(
-            model=name, actor=actor_of(request), **validated(SamplePolicyInput, request.data)
-        )
-        return Response(SampleStoreOutput(sample_store.summary(model=name)).data)
-
-
-class SamplePurgeApi(APIView):
-    @extend_schema(
-        operation_id="samples_purge",
-        summary="Delete every stored input of a model (files and rows)",
-        request=None,
-        responses={200: PurgedOutput},
-    )
-    def post(self, request: Request, name: str) -> Response:
-        registry_selectors.model_state_get(name=name)
-        return Response({"purged": drift_evidence.store_purge(model=name, actor=actor_of(request))})
-
-
-class ShadowApi(APIView):
-    """Shadow traffic: a staging version answering a mirrored share of live production requests."""
-
-    @extend_schema(
-        operation_id="shadow_get",
-        summary="The shadow and its agreement with production",
-        responses={200: ShadowOutput},
-    )
-    def get(self, request: Request, name: str) -> Response:
-        return Response(ShadowOutput(shadow.agreement(model=name)).data)
-
-    @extend_schema(
-        operation_id="shadow_start",
-        summary="Mirror a share of live production traffic to the staging version (answers never returned)",
-        request={"application/json": ShadowInput},
-        responses={200: ShadowOutput},
-    )
-    def put(self, request: Request, name: str) -> Response:
-        role_check(user=request.user, permission=Permission.SHADOW_MANAGE, model_name=name)
-        shadow.shadow_start(model=name, actor=actor_of(request), **validated(ShadowInput, request.data))
-        return Response(ShadowOutput(shadow.agreement(model=name)).data)
-
-
-class ShadowStopApi(APIView):
-    @extend_schema(
-        operation_id="shadow_stop",
-        summary="Stop the shadow (its tallies stay)",
-        request=None,
-        responses={200: ShadowOutput},
-    )
-    def post(self, request: Request, name: str) -> Response:
-        registry_selectors.model_state_get(name=name)
-        shadow.shadow_stop(model=name, actor=actor_of(request))
-        return Response(ShadowOutput(shadow.agreement(model=name)).data)
 
 
 # --- alerts, silences and alert rules ------------------------------------------------------------
