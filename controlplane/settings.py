@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "registry",
     "serving",
     "monitoring",
+    "releases",
     "controlplane",  # the composition root: demo set-up and project commands
 ]
 
@@ -454,7 +455,7 @@ EVIDENCE_PER_ALERT = env_int("EVIDENCE_PER_ALERT", 6)
 EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 30)
 CELERY_BEAT_SCHEDULE = {
     "collect-metrics": {"task": "monitoring.tasks.collect_metrics", "schedule": MONITORING_COLLECT_SECONDS},
-    "analyze-canaries": {"task": "monitoring.tasks.analyze_canaries", "schedule": MONITORING_CANARY_SECONDS},
+    "analyze-canaries": {"task": "releases.tasks.analyze_canaries", "schedule": MONITORING_CANARY_SECONDS},
     "ensure-baselines": {"task": "monitoring.tasks.ensure_baselines", "schedule": MONITORING_COLLECT_SECONDS},
     "evaluate-alerts": {"task": "monitoring.tasks.evaluate_alerts", "schedule": MONITORING_COLLECT_SECONDS},
     "enforce-sample-limits": {"task": "monitoring.tasks.enforce_sample_limits", "schedule": 3600},
@@ -521,12 +522,12 @@ LOGGING = {
     "loggers": {"alembic": {"level": "WARNING"}, "mlflow": {"level": "WARNING"}},
 }
 
-# --- Pre-flight replay (monitoring.preflight) --------------------------------------------------
+# --- Pre-flight replay (releases.preflight) ----------------------------------------------------
 PREFLIGHT_SAMPLES = env_int("PREFLIGHT_SAMPLES", 50)  # stored production inputs a replay runs on
 PREFLIGHT_MAX_SAMPLES = env_int("PREFLIGHT_MAX_SAMPLES", 1000)
 PREFLIGHT_MIN_AGREEMENT = env_float("PREFLIGHT_MIN_AGREEMENT", 0.9)  # top-1 agreement the gate needs
 
-# What a production request needs (registry.evidence gates, provided by monitoring): a passing canary
+# What a production request needs (registry.evidence gates, provided by releases): a passing canary
 # analysis and a passing pre-flight. An admin may override either with a written reason (recorded).
 PROMOTION_GATES = env_list("PROMOTION_GATES", "canary_analysis,preflight")
 SHADOW_QUEUE = env_int("SHADOW_QUEUE", 32)  # mirrored requests waiting for the shadow; more are dropped

@@ -12,8 +12,16 @@ from core.api import json_404
 from core.views import page_not_found, server_error
 from monitoring.api import urls as monitoring_api
 from registry.api import urls as registry_api
+from releases.api import urls as releases_api
+from serving.api import urls as serving_api
 
-api_v1 = [*account.api_urls, *registry_api.urlpatterns, *monitoring_api.urlpatterns]
+api_v1 = [
+    *account.api_urls,
+    *registry_api.urlpatterns,
+    *serving_api.urlpatterns,
+    *monitoring_api.urlpatterns,
+    *releases_api.urlpatterns,
+]
 
 urlpatterns = [
     path("accounts/login/", oidc.LoginView.as_view(), name="login"),
@@ -31,6 +39,7 @@ urlpatterns = [
     re_path(r"^api/", json_404),
     path("", include("serving.urls")),
     path("", include("monitoring.urls")),
+    path("", include("releases.urls")),
     path("", include("registry.urls")),
 ]
 

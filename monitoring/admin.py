@@ -1,4 +1,4 @@
-"""Admin: alert rules and canary plans are configured here; collected data and trails are read-only."""
+"""Admin: alert rules are configured here; collected data and trails are read-only."""
 
 from django.contrib import admin
 
@@ -9,8 +9,6 @@ from .models import (
     AlertEvent,
     AlertRule,
     Baseline,
-    CanaryAnalysis,
-    CanaryPlan,
     CollectionRun,
     DriftScore,
 )
@@ -32,10 +30,5 @@ class AlertRuleAdmin(admin.ModelAdmin):
     list_filter = ("model", "severity", "enabled")
 
 
-@admin.register(CanaryPlan)
-class CanaryPlanAdmin(admin.ModelAdmin):
-    list_display = ("model", "steps", "interval_seconds", "min_samples", "failure_limit", "enabled")
-
-
-for read_only in (Alert, AlertEvent, Baseline, CanaryAnalysis, CollectionRun, DriftScore):
+for read_only in (Alert, AlertEvent, Baseline, CollectionRun, DriftScore):
     admin.site.register(read_only, ReadOnlyAdmin)

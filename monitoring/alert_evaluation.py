@@ -22,7 +22,7 @@ from serving import signals
 
 from . import drift, drift_evidence, ground_truth, webhooks
 from .choices import BELOW, AlertEventAction, AlertState, Performance, Severity, Verdict, WebhookOutcome
-from .models import Alert, AlertEvent, AlertRule, CanaryPlan, DriftScore, WebhookAttempt
+from .models import Alert, AlertEvent, AlertRule, DriftScore, WebhookAttempt
 from .selectors import baseline_current, silences_matching, windows_sum
 
 if TYPE_CHECKING:
@@ -295,8 +295,7 @@ DEFAULT_RULES = (
 
 
 def monitoring_defaults_ensure(*, model_name: str, window_seconds: int = 900) -> None:
-    """A canary plan and the usual drift rules for a model, unless it has some already."""
-    CanaryPlan.objects.get_or_create(model=model_name, defaults={"interval_seconds": 120, "min_samples": 200})
+    """The usual drift rules for a model, unless it has some already (its canary plan: releases.canary)."""
     if not AlertRule.objects.filter(model=model_name).exists():
         AlertRule.objects.bulk_create(
             AlertRule(

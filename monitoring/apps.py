@@ -6,14 +6,9 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
 
     def ready(self) -> None:
-        from registry.evidence import evidence_provider, promotion_gate
+        from serving.sample_store import purge_listener
 
-        from .canary import canary_findings, canary_gate
-        from .preflight import preflight_findings, preflight_gate, shadow_findings
+        from .drift_evidence import store_purged
 
-        # The approver sees the canary's verdict and the pre-flight; a production request needs both.
-        evidence_provider(canary_findings)
-        evidence_provider(preflight_findings)
-        evidence_provider(shadow_findings)
-        promotion_gate("canary_analysis", canary_gate)
-        promotion_gate("preflight", preflight_gate)
+        # Purging a model's stored inputs purges the thumbnails its alerts kept of them.
+        purge_listener(store_purged)

@@ -1,4 +1,4 @@
-"""Named constants of monitoring: drift and canary verdicts, alert states, severities and trail actions,
+"""Named constants of monitoring: drift verdicts, alert states, severities and trail actions,
 review actions, baseline sources."""
 
 from django.db import models
@@ -10,12 +10,6 @@ class Verdict(models.TextChoices):
     DRIFT = "drift", "Drift"
     OK = "ok", "OK"
     NOT_ENOUGH_DATA = "not enough data", "Not enough data"
-
-
-class CanaryVerdict(models.TextChoices):
-    PASS = "pass", "Pass: step the weight up, or ask for production"
-    HOLD = "hold", "Hold: not enough data yet"
-    FAIL = "fail", "Fail: abort the canary"
 
 
 class Severity(models.TextChoices):
@@ -98,4 +92,4 @@ class FeedbackItemStatus(models.TextChoices):
     REFUSED = "refused", "Refused (see its error)"
 
 
-BOT = "canary-analysis"  # the user automatic actions are taken as (monitoring/canary.py)
+BOT = "canary-analysis"  # the user automatic actions are taken as (releases/canary.py); never an assignee

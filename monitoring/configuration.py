@@ -1,6 +1,6 @@
-"""What people configure about monitoring, for pages and API alike: a model's alert rules and canary plan
-(engineers and operators), and silences (operators) — each checked against the role table, validated
-here once, and written to the log of who changed what."""
+"""What people configure about monitoring, for pages and API alike: a model's alert rules (engineers and
+operators) and silences (operators) — each checked against the role table, validated here once, and
+written to the log of who changed what. A model's canary plan is releases' (releases.canary)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from serving import signals
 from . import drift, webhooks
 from .alert_evaluation import rule_alerts_resolve
 from .choices import BELOW, Performance
-from .models import AlertRule, CanaryPlan, Silence
+from .models import AlertRule, Silence
 from .selectors import alert_get, silence_get
 
 if TYPE_CHECKING:
@@ -123,34 +123,6 @@ def alert_rule_delete(*, rule_id: int, actor: User) -> None:
 def alert_rules(*, model_name: str) -> list[AlertRule]:
     model_state_get(name=model_name)
     return list(AlertRule.objects.filter(model=model_name).order_by("id"))
-
-
-# --- canary plans -------------------------------------------------------------------------------
-
-
-def canary_plan_get(*, model_name: str) -> CanaryPlan:
-    """The model's plan (the defaults until someone changes them)."""
-    model_state_get(name=model_name)
-    return CanaryPlan.objects.get_or_create(model=model_name)[0]
-
-
-def canary_plan_set(*, model_name: str, actor: User, **fields: Any) -> CanaryPlan:
-    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE, model_name=model_name)
-    steps = fields.get("steps")
-    if steps is not None:
-        if not steps or steps != sorted(set(steps)) or not all(1 <= s <= 100 for s in steps):
-            raise BadRequest("steps are rising percentages from 1 to 100, each once", code="invalid_steps")
-        if steps[-1] != 100:
-            raise BadRequest("the last step is 100 (asking for production approval)", code="invalid_steps")
-    with transaction.atomic():
-        plan = canary_plan_get(model_name=model_name)
-        plan = CanaryPlan.objects.select_for_update().get(pk=plan.pk)
-        for key in ("steps", "interval_seconds", "min_samples", "failure_limit", "enabled"):
-            if fields.get(key) is not None:
-                setattr(plan, key, fields[key])
-        plan.save()
-    log.info("canary plan of %s changed by %s: %s", model_name, actor.get_username(), fields)
-    return plan
 
 
 # --- silences -----------------------------------------------------------------------------------

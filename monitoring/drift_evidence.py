@@ -127,8 +127,7 @@ def evidence_prune() -> int:
     return removed
 
 
-def store_purge(*, model: str, actor: Any) -> int:
-    """Purge a model's sample store and the thumbnails its alerts kept of it; how many inputs went."""
-    purged = sample_store.purge(model=model, actor=actor)  # checks the role first
+def store_purged(model: str) -> None:
+    """A model's sample store was purged: the thumbnails its alerts kept of it go too (a
+    serving.sample_store purge listener, added in monitoring's ready())."""
     evidence_purge(model=model)
-    return purged

@@ -1,5 +1,5 @@
-"""Reads of monitoring: collected windows, baselines, scores, canary judgements, alerts; what the pages
-show, gathered here so views only render."""
+"""Reads of monitoring: collected windows, baselines, scores, alerts; what the pages show, gathered here
+so views only render (the apps above add their judgements and sections through monitoring.extensions)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,15 @@ from core.exceptions import NotFound
 from core.roles import Permission, can
 from registry import selectors as registry_selectors
 from registry.models import ModelState, PromotionEvent
-from serving import signals
-from serving.models import SamplePolicy
+from serving import sample_store, signals
 
-from . import drift, ground_truth
-from .choices import BOT, AlertState, CanaryVerdict, Verdict
+from . import drift, extensions, ground_truth
+from .choices import BOT, AlertState, Verdict
+from .extensions import Judgement
 from .models import (
     Alert,
     AlertEvidence,
     Baseline,
-    CanaryAnalysis,
-    CanaryPlan,
     CollectionRun,
     DriftScore,
     MetricWindow,
@@ -101,22 +99,6 @@ def collection_gap() -> CollectionGap | None:
 
 
 @dataclass(frozen=True)
-class Judgement:
-    """One pair the monitoring judges (production against its baseline, the canary against production),
-    as its latest judgement saw it."""
-
-    pair: str
-    verdict: str  # drift / ok / not enough data (rules); pass / hold / fail (canary); "not judged yet"
-    enough: bool
-    sides: list[tuple[str, int, int]]  # what was counted: (label, predictions, needed)
-    at: datetime | None
-
-    @property
-    def bad(self) -> bool:
-        return self.verdict.startswith(Verdict.DRIFT) or self.verdict == CanaryVerdict.FAIL
-
-
-@dataclass(frozen=True)
 class ScoreSeries:
     """The latest score of one version × signal × method, with its earlier ones in the span."""
 
@@ -150,29 +132,13 @@ def _production_judgement(model: ModelState) -> Judgement | None:
         for s in scores
     ]  # fmt: skip
     return Judgement(
-        pair, str(verdict), bool(drifting) or not short, sides, max(s.window_end for s in scores)
+        pair,
+        str(verdict),
+        bool(drifting) or not short,
+        sides,
+        max(s.window_end for s in scores),
+        bad=bool(drifting),
     )
-
-
-def _canary_judgement(model: ModelState) -> Judgement | None:
-    if model.canary_version is None or model.production_version is None:
-        return None
-    pair = f"canary v{model.canary_version} against production v{model.production_version}"
-    analysis = CanaryAnalysis.objects.filter(
-        model=model.name, canary_version=model.canary_version, production_version=model.production_version
-    ).first()
-    if analysis is None:
-        return Judgement(pair, "not judged yet", False, [], None)
-    plan = CanaryPlan.objects.filter(model=model.name).first()
-    needed = plan.min_samples if plan else drift.MIN_SAMPLES
-    n_prod = max((c.get("n_ref") or 0 for c in analysis.checks), default=0)
-    n_canary = max((c.get("n_cur") or 0 for c in analysis.checks), default=0)
-    sides = [
-        (f"v{model.production_version} production", n_prod, needed),
-        (f"v{model.canary_version} canary", n_canary, needed),
-    ]
-    enough = analysis.verdict != CanaryVerdict.HOLD
-    return Judgement(pair, analysis.verdict, enough, sides, analysis.window_end)
 
 
 def _span_text(span: timedelta) -> str:
@@ -207,7 +173,6 @@ class ModelMonitoring:
     baseline: Baseline | None
     judged: list[Judgement]  # the pairs judged now, with what their latest judgement counted
     confidence_band: tuple[float, float] | None  # baseline mean ± the mean-drop threshold
-    analyses: QuerySet[CanaryAnalysis]
     scores: list[ScoreSeries]
     gap: CollectionGap | None
     performance: list[ground_truth.VersionPerformance]  # accuracy from labels, and its estimate
@@ -228,7 +193,8 @@ def model_monitoring(*, name: str, since: datetime, until: datetime | None = Non
     if reference.get("total"):
         mean = reference["sum"] / reference["total"]
         band = (mean - drift.THRESHOLDS["mean_drop"], mean + drift.THRESHOLDS["mean_drop"])
-    judged = [j for j in (_production_judgement(model), _canary_judgement(model)) if j is not None]
+    production = _production_judgement(model)
+    judged = ([production] if production else []) + extensions.judgements(model)
     return ModelMonitoring(
         model=model,
         since=since,
@@ -240,7 +206,6 @@ def model_monitoring(*, name: str, since: datetime, until: datetime | None = Non
         baseline=baseline,
         judged=judged,
         confidence_band=band,
-        analyses=CanaryAnalysis.objects.filter(model=name, window_end__lte=until)[:20],
         scores=score_series(model=name, since=since, until=until),
         gap=collection_gap(),
         performance=ground_truth.performance(model=name, since=since, until=until),
@@ -369,7 +334,7 @@ def alert_context(*, alert_id: int) -> AlertContext:
         users=reviewers(alert.model or None),
         silences=silences_matching(alert),
         evidence=list(alert.evidence.all()),
-        store_on=SamplePolicy.objects.filter(model=alert.model, enabled=True).exists(),
+        store_on=sample_store.store_enabled(model=alert.model),
     )
 
 

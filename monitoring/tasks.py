@@ -7,14 +7,10 @@ from uuid import uuid4
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
-from kombu.exceptions import KombuError
 
-from core.exceptions import ServiceUnavailable
-from registry.selectors import model_state_list
 from serving import sample_store
 
-from . import alert_evaluation, baselines, canary, collection, drift_evidence, preflight, quantization
-from .models import PreflightRun, PreflightStatus, QuantizationRun
+from . import alert_evaluation, baselines, collection, drift_evidence
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +21,6 @@ def collect_metrics() -> dict:
     return {"ok": run.ok, "windows": run.windows, "error": run.error}
 
 
-@shared_task(name="monitoring.tasks.analyze_canaries")
-def analyze_canaries() -> list[dict]:
-    results = []
-    for model in model_state_list().exclude(canary_version=None):
-        analysis = canary.canary_analyze(model_name=model.name)
-        if analysis is not None:
-            results.append({"model": model.name, "verdict": analysis.verdict, "action": analysis.action})
-    return results
-
-
 @shared_task(name="monitoring.tasks.ensure_baselines")
 def ensure_baselines() -> list[str]:
     return [str(b) for b in baselines.baselines_ensure()]
@@ -43,48 +29,6 @@ def ensure_baselines() -> list[str]:
 @shared_task(name="monitoring.tasks.evaluate_alerts")
 def evaluate_alerts() -> list[str]:
     return [f"#{a.pk} {a.state}" for a in alert_evaluation.alerts_evaluate()]
-
-
-@shared_task(name="monitoring.tasks.run_preflight")
-def run_preflight(run_id: int) -> dict:
-    run = preflight.preflight_execute(run_id=run_id)
-    return {"run": run.pk, "status": run.status, "done": run.done}
-
-
-def preflight_request(**kwargs) -> PreflightRun:
-    """Queue a pre-flight and hand it to a worker (pages and the API)."""
-    run = preflight.preflight_start(**kwargs)
-    if run.status == PreflightStatus.QUEUED and run.done == 0:
-        _enqueue(run_preflight, run, preflight.preflight_failed, "the pre-flight")
-    return run
-
-
-@shared_task(name="monitoring.tasks.run_quantization")
-def run_quantization(run_id: int) -> dict:
-    run = quantization.quantization_execute(run_id=run_id)
-    return {"run": run.pk, "status": run.status, "new_version": run.new_version}
-
-
-def quantization_request(**kwargs) -> QuantizationRun:
-    """Queue an INT8 build and hand it to a worker (pages and the API)."""
-    run = quantization.quantization_start(**kwargs)
-    if run.status == PreflightStatus.QUEUED and not run.step:
-        _enqueue(run_quantization, run, quantization.quantization_failed, "the INT8 build")
-    return run
-
-
-def _enqueue(task, run, failed, what: str) -> None:
-    """Hand a queued run to a worker. With the broker unreachable the run is marked failed, saying why,
-    and the caller is told 503: nothing waits forever in "queued"."""
-    try:
-        task.delay(run.pk)
-    except KombuError as exc:
-        failed(run=run, error=f"the task queue is unavailable: {exc}")
-        raise ServiceUnavailable(
-            f"the task queue (Celery's broker) is unavailable ({exc}), so {what} could not start; "
-            "try again shortly",
-            code="queue_unavailable",
-        ) from exc
 
 
 @shared_task(name="monitoring.tasks.enforce_sample_limits")

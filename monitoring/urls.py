@@ -16,14 +16,4 @@ urlpatterns = [
     path("alerts/silences/", views.silences, name="silences"),
     path("alerts/<id:alert_id>/evidence/<id:evidence_id>", views.evidence_image, name="evidence"),
     path("models/<str:name>/monitoring/settings", views.model_settings, name="settings"),
-    path("models/<str:name>/samples", views.model_samples, name="samples"),
-    path("models/<str:name>/shadow", views.model_shadow, name="shadow"),
-    path("models/<str:name>/samples/manage", views.samples_manage, name="samples-manage"),
-    path("models/<str:name>/samples/<id:sample_id>/image", views.sample_image, name="sample-image"),
-    path("models/<str:name>/versions/<id:version>/preflight", views.version_preflight, name="preflight"),
-    path(
-        "models/<str:name>/versions/<id:version>/quantization",
-        views.version_quantization,
-        name="quantization",
-    ),
 ]

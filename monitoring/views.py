@@ -1,5 +1,6 @@
-"""Monitoring pages: charts from collected windows, canary judgements, gaps in collection, alerts and
-their review. Reads come from selectors, review actions parse with the API's serializer."""
+"""Monitoring pages: charts from collected windows, judgements, gaps in collection, alerts and their
+review; the apps above add their sections through monitoring.extensions. Reads come from selectors,
+review actions parse with the API's serializer."""
 
 from __future__ import annotations
 
@@ -13,35 +14,22 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from core.api import parse_at, validated
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission, actor_of, can, permissions_of
 from registry import selectors as registry_selectors
 from registry.choices import Stage
-from serving import sample_store, shadow, signals
+from serving import sample_store, signals
 
-from . import (
-    charts,
-    configuration,
-    drift,
-    drift_evidence,
-    ground_truth,
-    preflight,
-    quantization,
-    selectors,
-    tasks,
-)
+from . import charts, configuration, drift, extensions, ground_truth, selectors
 from .alert_review import alert_review
 from .api.serializers import (
     RULE_METHODS,
     RULE_SIGNALS,
     AlertRuleInput,
-    CanaryPlanInput,
     ReviewInput,
-    SamplePolicyInput,
-    ShadowInput,
     SilenceInput,
 )
 from .choices import ReviewAction, Severity
@@ -121,7 +109,10 @@ def model_monitoring(request: HttpRequest, name: str) -> HttpResponse:
         "until": timezone.localtime(page.until) if until else None,
         "live": until is None,
         "judged": page.judged,
-        "analyses": page.analyses,
+        "sections": [
+            render_to_string(section.template, section.context(name, page.until), request=request)
+            for section in extensions.model_page_sections()
+        ],
         "scores": page.scores,
         "gap": page.gap,
         "performance": page.performance,
@@ -258,17 +249,16 @@ def silences(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def model_settings(request: HttpRequest, name: str) -> HttpResponse:
-    """A model's alert rules and canary plan: read by all, changed by engineers and operators."""
+    """A model's alert rules, and the forms other apps add (its canary plan): read by all, changed by
+    engineers and operators."""
     model = registry_selectors.model_state_get(name=name)
+    forms = extensions.settings_forms()  # the canary plan's, from releases
     if request.method == "POST":
-        actor, what = actor_of(request), request.POST.get("what")
+        actor, what = actor_of(request), request.POST.get("what", "")
         rule_id = request.POST.get("rule", "")
         try:
-            if what == "plan":
-                configuration.canary_plan_set(
-                    model_name=name, actor=actor, **validated(CanaryPlanInput, request.POST)
-                )
-                messages.success(request, f"The canary plan of {name} is saved.")
+            if what in forms:
+                messages.success(request, forms[what].save(name, actor, request.POST))
             elif what == "rule-add":
                 rule = configuration.alert_rule_create(
                     model_name=name, actor=actor, **validated(AlertRuleInput, request.POST)
@@ -296,131 +286,13 @@ def model_settings(request: HttpRequest, name: str) -> HttpResponse:
     context = {
         "model": model,
         "rules": configuration.alert_rules(model_name=name),
-        "plan": configuration.canary_plan_get(model_name=name),
+        "sections": [
+            render_to_string(form.template, {"model": model, **form.context(name)}, request=request)
+            for form in forms.values()
+        ],
         "signals": RULE_SIGNALS,
         "methods": RULE_METHODS,
         "defaults": drift.THRESHOLDS,
         "severities": Severity.choices,
     }
     return render(request, "monitoring/settings.html", context)
-
-
-# --- promotion evidence: the sample store and pre-flight replays (fragments of the registry's pages) ---
-
-
-@login_required
-@require_GET
-def model_samples(request: HttpRequest, name: str) -> HttpResponse:
-    """The model page's sample-store card (loaded into the page by htmx)."""
-    registry_selectors.model_state_get(name=name)
-    return render(
-        request,
-        "monitoring/partials/_samples.html",
-        {"name": name, "store": sample_store.summary(model=name)},
-    )
-
-
-@login_required
-@require_POST
-def samples_manage(request: HttpRequest, name: str) -> HttpResponse:
-    registry_selectors.model_state_get(name=name)
-    actor, what = actor_of(request), request.POST.get("what")
-    try:
-        if what == "purge":
-            messages.success(
-                request,
-                f"Purged {drift_evidence.store_purge(model=name, actor=actor)} stored inputs of {name}.",
-            )
-        elif what in ("on", "off"):
-            sample_store.policy_set(
-                model=name,
-                actor=actor,
-                **validated(SamplePolicyInput, request.POST, enabled=what == "on"),
-            )
-            messages.success(request, f"The sample store of {name} is {what}.")
-        else:
-            raise BadRequest("what must be on, off or purge", code="invalid")
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    return redirect("registry:model-detail", name=name)
-
-
-@login_required
-@require_GET
-def sample_image(request: HttpRequest, name: str, sample_id: int) -> HttpResponse:
-    sample = sample_store.sample_get(model=name, sample_id=sample_id)
-    response = HttpResponse(sample_store.sample_bytes(sample), content_type=sample.content_type)
-    response["Content-Disposition"] = "inline"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
-
-
-@login_required
-def version_preflight(request: HttpRequest, name: str, version: int) -> HttpResponse:
-    """GET: the version's pre-flight card (polls itself while the job runs). POST: start one."""
-    if request.method == "POST":
-        try:
-            tasks.preflight_request(model_name=name, version=version, actor=actor_of(request))
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        return redirect("registry:version-detail", name=name, version=version)
-    model = registry_selectors.model_state_get(name=name)
-    run = preflight.preflight_latest(model_name=name, version=version)
-    passed = preflight.preflight_passed(run, model.production_version) if run else None
-    context = {
-        "model": model,
-        "version": version,
-        "run": run,
-        "passed": passed,
-        "active": run is not None and run.status in preflight.ACTIVE,
-        "limit": settings.PREFLIGHT_SAMPLES,
-    }
-    return render(request, "monitoring/partials/_preflight.html", context)
-
-
-@login_required
-def version_quantization(request: HttpRequest, name: str, version: int) -> HttpResponse:
-    """GET: the version's INT8 card (polls itself while the job runs). POST: start a build."""
-    if request.method == "POST":
-        try:
-            tasks.quantization_request(model_name=name, version=version, actor=actor_of(request))
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        return redirect("registry:version-detail", name=name, version=version)
-    model = registry_selectors.model_state_get(name=name)
-    run = quantization.quantization_latest(model_name=name, version=version)
-    context = {
-        "model": model,
-        "version": version,
-        "run": run,
-        "active": run is not None and run.status in quantization.ACTIVE,
-    }
-    return render(request, "monitoring/partials/_quantization.html", context)
-
-
-@login_required
-def model_shadow(request: HttpRequest, name: str) -> HttpResponse:
-    """GET: the model page's shadow card (agreement matrix). POST: start or stop the shadow."""
-    model = registry_selectors.model_state_get(name=name)
-    if request.method == "POST":
-        try:
-            if request.POST.get("what") == "stop":
-                shadow.shadow_stop(model=name, actor=actor_of(request))
-                messages.success(request, f"The shadow of {name} is stopped.")
-            else:
-                data = validated(ShadowInput, request.POST)
-                shadow.shadow_start(model=name, actor=actor_of(request), **data)
-                messages.success(
-                    request, f"v{data['version']} now shadows {data['share']} % of live production traffic."
-                )
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        return redirect("registry:model-detail", name=name)
-    found = shadow.agreement(model=name)
-    rows = [
-        (label, [(n, label == column) for n, column in zip(counts, found.labels_shadow, strict=True)])
-        for label, counts in zip(found.labels_production, found.matrix, strict=True)
-    ]  # each cell: (count, whether the two answers are the same label)
-    return render(
-        request, "monitoring/partials/_shadow.html", {"model": model, "shadow": found, "rows": rows}
-    )

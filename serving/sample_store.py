@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -191,6 +192,11 @@ class StoreSummary:
     dropped: int  # offered while this process's queue was full
 
 
+def store_enabled(*, model: str) -> bool:
+    """Whether a model's sample store keeps live production inputs now."""
+    return SamplePolicy.objects.filter(model=model, enabled=True).exists()
+
+
 def summary(*, model: str) -> StoreSummary:
     policy = SamplePolicy.objects.filter(model=model).first() or SamplePolicy(model=model)
     held = StoredSample.objects.filter(model=model)
@@ -243,11 +249,27 @@ def _limits(policy: SamplePolicy) -> int:
     return before - StoredSample.objects.filter(model=policy.model).count()
 
 
+# What goes with a model's stored inputs when they are purged (monitoring: the thumbnails its alerts kept
+# of them): listeners added from an app's ready(), as registry.hooks' are, so serving imports none of them.
+PurgeListener = Callable[[str], object]
+_purge_listeners: list[PurgeListener] = []
+
+
+def purge_listener(listener: PurgeListener) -> PurgeListener:
+    """Add a listener, called with the model's name after its store is purged (an app's ready())."""
+    if listener not in _purge_listeners:
+        _purge_listeners.append(listener)
+    return listener
+
+
 def purge(*, model: str, actor) -> int:
-    """Delete every stored input of a model (files and rows); the policy stays as it is."""
+    """Delete every stored input of a model (files and rows), and what other apps kept of them; the policy
+    stays as it is."""
     roles.role_check(user=actor, permission=Permission.SAMPLES_MANAGE, model_name=model)
     held = list(StoredSample.objects.filter(model=model))
     _remove(held)
+    for listener in _purge_listeners:
+        listener(model)
     return len(held)
 
 

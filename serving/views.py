@@ -1,17 +1,22 @@
-"""Serving's page: the sample-upload tester and the predictions it asks for, which are counted as tester
-traffic, never as live (the model endpoints themselves are in endpoints.py)."""
+"""Serving's pages: the sample-upload tester and the predictions it asks for, which are counted as tester
+traffic, never as live (the model endpoints themselves are in endpoints.py); the model page's sample-store
+and shadow cards, and the stored inputs' images."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from core.api import error_body
-from core.exceptions import ApplicationError
+from core.api import error_body, validated
+from core.exceptions import ApplicationError, BadRequest
+from core.roles import actor_of
 from registry import selectors
 
+from . import sample_store, shadow
+from .api.serializers import SamplePolicyInput, ShadowInput
 from .endpoints import answer_request
 from .signals import Source
 
@@ -34,3 +39,79 @@ def tester_predict(request: HttpRequest, name: str) -> HttpResponse:
     if not request.user.is_authenticated:
         return JsonResponse(error_body("not_authenticated", "log in to use the tester"), status=401)
     return answer_request(request, name, source=Source.TESTER, routing_key=None)
+
+
+# --- the sample store and shadow traffic (fragments of the registry's model page) -------------------
+
+
+@login_required
+@require_GET
+def model_samples(request: HttpRequest, name: str) -> HttpResponse:
+    """The model page's sample-store card (loaded into the page by htmx)."""
+    selectors.model_state_get(name=name)
+    return render(
+        request,
+        "serving/partials/_samples.html",
+        {"name": name, "store": sample_store.summary(model=name)},
+    )
+
+
+@login_required
+@require_POST
+def samples_manage(request: HttpRequest, name: str) -> HttpResponse:
+    selectors.model_state_get(name=name)
+    actor, what = actor_of(request), request.POST.get("what")
+    try:
+        if what == "purge":
+            messages.success(
+                request,
+                f"Purged {sample_store.purge(model=name, actor=actor)} stored inputs of {name}.",
+            )
+        elif what in ("on", "off"):
+            sample_store.policy_set(
+                model=name,
+                actor=actor,
+                **validated(SamplePolicyInput, request.POST, enabled=what == "on"),
+            )
+            messages.success(request, f"The sample store of {name} is {what}.")
+        else:
+            raise BadRequest("what must be on, off or purge", code="invalid")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("registry:model-detail", name=name)
+
+
+@login_required
+@require_GET
+def sample_image(request: HttpRequest, name: str, sample_id: int) -> HttpResponse:
+    sample = sample_store.sample_get(model=name, sample_id=sample_id)
+    response = HttpResponse(sample_store.sample_bytes(sample), content_type=sample.content_type)
+    response["Content-Disposition"] = "inline"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+def model_shadow(request: HttpRequest, name: str) -> HttpResponse:
+    """GET: the model page's shadow card (agreement matrix). POST: start or stop the shadow."""
+    model = selectors.model_state_get(name=name)
+    if request.method == "POST":
+        try:
+            if request.POST.get("what") == "stop":
+                shadow.shadow_stop(model=name, actor=actor_of(request))
+                messages.success(request, f"The shadow of {name} is stopped.")
+            else:
+                data = validated(ShadowInput, request.POST)
+                shadow.shadow_start(model=name, actor=actor_of(request), **data)
+                messages.success(
+                    request, f"v{data['version']} now shadows {data['share']} % of live production traffic."
+                )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("registry:model-detail", name=name)
+    found = shadow.agreement(model=name)
+    rows = [
+        (label, [(n, label == column) for n, column in zip(counts, found.labels_shadow, strict=True)])
+        for label, counts in zip(found.labels_production, found.matrix, strict=True)
+    ]  # each cell: (count, whether the two answers are the same label)
+    return render(request, "serving/partials/_shadow.html", {"model": model, "shadow": found, "rows": rows})

@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 
 from modelspec.examples import tiny_classifier_onnx
 from monitoring import collection
-from monitoring.models import CanaryPlan
 from registry import services
+from releases.models import CanaryPlan
 from serving.samples import sample_set
 from tests.factories import METADATA, png, register, to_production
 

@@ -15,13 +15,4 @@ urlpatterns = [
     path("silences/<id:silence_id>", views.SilenceDetailApi.as_view(), name="silence-detail"),
     path("models/<str:name>/alert-rules/", views.AlertRuleListApi.as_view(), name="alert-rule-list"),
     path("alert-rules/<id:rule_id>", views.AlertRuleDetailApi.as_view(), name="alert-rule-detail"),
-    path("models/<str:name>/canary-plan", views.CanaryPlanApi.as_view(), name="canary-plan"),
-    path("models/<str:name>/samples", views.SampleStoreApi.as_view(), name="samples"),
-    path("models/<str:name>/samples/purge", views.SamplePurgeApi.as_view(), name="samples-purge"),
-    path("models/<str:name>/shadow", views.ShadowApi.as_view(), name="shadow"),
-    path("models/<str:name>/shadow/stop", views.ShadowStopApi.as_view(), name="shadow-stop"),
-    path("models/<str:name>/versions/<id:version>/preflight", views.PreflightApi.as_view(), name="preflight"),
-    path(
-        "models/<str:name>/versions/<id:version>/quantize", views.QuantizationApi.as_view(), name="quantize"
-    ),
 ]

@@ -1,6 +1,5 @@
-"""Monitoring's API: alerts and their review, silences, alert rules and canary plans; the Alertmanager
-webhook receiver, so Prometheus' alerts join the same review flow; the sample store, shadow traffic and
-pre-flight replays of the promotion evidence."""
+"""Monitoring's API: alerts and their review, silences and alert rules; the Alertmanager webhook
+receiver, so Prometheus' alerts join the same review flow; labels sent back for predictions."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -8,22 +7,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import validated
-from core.exceptions import BadRequest, NotFound
+from core.exceptions import BadRequest
 from core.roles import Permission, actor_of, role_check, role_check_somewhere
-from registry import selectors as registry_selectors
-from serving import sample_store, shadow
 from serving.signals import Source
 
-from .. import (
-    alert_evaluation,
-    configuration,
-    drift_evidence,
-    ground_truth,
-    preflight,
-    quantization,
-    selectors,
-    tasks,
-)
+from .. import alert_evaluation, configuration, ground_truth, selectors
 from ..alert_review import alert_review
 from .serializers import (
     AlertDetailOutput,
@@ -32,21 +20,11 @@ from .serializers import (
     AlertRuleOutput,
     AlertRulesOutput,
     AlertsOutput,
-    CanaryPlanInput,
-    CanaryPlanOutput,
     FeedbackBulkInput,
     FeedbackBulkOutput,
     FeedbackInput,
     FeedbackOutput,
-    PreflightInput,
-    PreflightOutput,
-    PurgedOutput,
-    QuantizationOutput,
     ReviewInput,
-    SamplePolicyInput,
-    SampleStoreOutput,
-    ShadowInput,
-    ShadowOutput,
     SilenceInput,
     SilenceOutput,
     SilencesOutput,
@@ -69,142 +47,7 @@ class AlertmanagerReceiverApi(APIView):
         return Response({"received": len(touched), "alerts": [alert.pk for alert in touched]})
 
 
-class SampleStoreApi(APIView):
-    """A model's sample store: what it holds, turning it on or off, purging it."""
-
-    @extend_schema(
-        operation_id="samples_get",
-        summary="What a model's sample store holds",
-        responses={200: SampleStoreOutput},
-    )
-    def get(self, request: Request, name: str) -> Response:
-        registry_selectors.model_state_get(name=name)
-        return Response(SampleStoreOutput(sample_store.summary(model=name)).data)
-
-    @extend_schema(
-        operation_id="samples_set",
-        summary="Turn a model's sample store on or off, with its caps",
-        request={"application/json": SamplePolicyInput},
-        responses={200: SampleStoreOutput},
-    )
-    def put(self, request: Request, name: str) -> Response:
-        role_check(user=request.user, permission=Permission.SAMPLES_MANAGE, model_name=name)
-        registry_selectors.model_state_get(name=name)
-        sample_store.policy_set(
-            model=name, actor=actor_of(request), **validated(SamplePolicyInput, request.data)
-        )
-        return Response(SampleStoreOutput(sample_store.summary(model=name)).data)
-
-
-class SamplePurgeApi(APIView):
-    @extend_schema(
-        operation_id="samples_purge",
-        summary="Delete every stored input of a model (files and rows)",
-        request=None,
-        responses={200: PurgedOutput},
-    )
-    def post(self, request: Request, name: str) -> Response:
-        registry_selectors.model_state_get(name=name)
-        return Response({"purged": drift_evidence.store_purge(model=name, actor=actor_of(request))})
-
-
-class PreflightApi(APIView):
-    """A version's pre-flight replay against production on stored production inputs."""
-
-    @extend_schema(
-        operation_id="preflight_get",
-        summary="The latest pre-flight of a version",
-        responses={200: PreflightOutput},
-    )
-    def get(self, request: Request, name: str, version: int) -> Response:
-        registry_selectors.model_state_get(name=name)
-        run = preflight.preflight_latest(model_name=name, version=version)
-        if run is None:
-            raise NotFound(f"v{version} of {name!r} has no pre-flight yet", code="no_preflight")
-        return Response(PreflightOutput(run).data)
-
-    @extend_schema(
-        operation_id="preflight_start",
-        summary="Replay up to N stored production inputs on the version and on production (a Celery job)",
-        request={"application/json": PreflightInput},
-        responses={202: PreflightOutput},
-    )
-    def post(self, request: Request, name: str, version: int) -> Response:
-        role_check(user=request.user, permission=Permission.PREFLIGHT_RUN, model_name=name)
-        run = tasks.preflight_request(
-            model_name=name,
-            version=version,
-            actor=actor_of(request),
-            **validated(PreflightInput, request.data),
-        )
-        return Response(PreflightOutput(run).data, status=202)
-
-
-class QuantizationApi(APIView):
-    """INT8 builds of a version: calibrated, compared with the source, registered as a new version."""
-
-    @extend_schema(
-        operation_id="quantize_get",
-        summary="The latest INT8 build of a version (progress while it runs, the report when done)",
-        responses={200: QuantizationOutput},
-    )
-    def get(self, request: Request, name: str, version: int) -> Response:
-        registry_selectors.model_state_get(name=name)
-        run = quantization.quantization_latest(model_name=name, version=version)
-        if run is None:
-            raise NotFound(f"v{version} of {name!r} has no INT8 build yet", code="no_quantization")
-        return Response(QuantizationOutput(run).data)
-
-    @extend_schema(
-        operation_id="quantize_start",
-        summary="Quantize a version to INT8 (a Celery job): registers the INT8 version with its agreement "
-        "report and latency ratio as metrics",
-        request=None,
-        responses={202: QuantizationOutput},
-    )
-    def post(self, request: Request, name: str, version: int) -> Response:
-        role_check(user=request.user, permission=Permission.REGISTER, model_name=name)
-        run = tasks.quantization_request(model_name=name, version=version, actor=actor_of(request))
-        return Response(QuantizationOutput(run).data, status=202)
-
-
-class ShadowApi(APIView):
-    """Shadow traffic: a staging version answering a mirrored share of live production requests."""
-
-    @extend_schema(
-        operation_id="shadow_get",
-        summary="The shadow and its agreement with production",
-        responses={200: ShadowOutput},
-    )
-    def get(self, request: Request, name: str) -> Response:
-        return Response(ShadowOutput(shadow.agreement(model=name)).data)
-
-    @extend_schema(
-        operation_id="shadow_start",
-        summary="Mirror a share of live production traffic to the staging version (answers never returned)",
-        request={"application/json": ShadowInput},
-        responses={200: ShadowOutput},
-    )
-    def put(self, request: Request, name: str) -> Response:
-        role_check(user=request.user, permission=Permission.SHADOW_MANAGE, model_name=name)
-        shadow.shadow_start(model=name, actor=actor_of(request), **validated(ShadowInput, request.data))
-        return Response(ShadowOutput(shadow.agreement(model=name)).data)
-
-
-class ShadowStopApi(APIView):
-    @extend_schema(
-        operation_id="shadow_stop",
-        summary="Stop the shadow (its tallies stay)",
-        request=None,
-        responses={200: ShadowOutput},
-    )
-    def post(self, request: Request, name: str) -> Response:
-        registry_selectors.model_state_get(name=name)
-        shadow.shadow_stop(model=name, actor=actor_of(request))
-        return Response(ShadowOutput(shadow.agreement(model=name)).data)
-
-
-# --- alerts, silences, alert rules and canary plans ---------------------------------------------
+# --- alerts, silences and alert rules ------------------------------------------------------------
 
 
 def _state_filter(request: Request) -> bool:
@@ -343,27 +186,6 @@ class AlertRuleDetailApi(APIView):
     def delete(self, request: Request, rule_id: int) -> Response:
         configuration.alert_rule_delete(rule_id=rule_id, actor=actor_of(request))
         return Response(status=204)
-
-
-class CanaryPlanApi(APIView):
-    @extend_schema(
-        operation_id="canary_plan_get", summary="A model's canary plan", responses={200: CanaryPlanOutput}
-    )
-    def get(self, request: Request, name: str) -> Response:
-        return Response(CanaryPlanOutput(configuration.canary_plan_get(model_name=name)).data)
-
-    @extend_schema(
-        operation_id="canary_plan_set",
-        summary="Change a model's canary plan (send the fields to change)",
-        request={"application/json": CanaryPlanInput},
-        responses={200: CanaryPlanOutput},
-    )
-    def put(self, request: Request, name: str) -> Response:
-        role_check(user=request.user, permission=Permission.MONITORING_CONFIGURE, model_name=name)
-        plan = configuration.canary_plan_set(
-            model_name=name, actor=actor_of(request), **validated(CanaryPlanInput, request.data)
-        )
-        return Response(CanaryPlanOutput(plan).data)
 
 
 # --- ground truth ---------------------------------------------------------------------------------

@@ -5,7 +5,10 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import monitoring.models
+
+def default_steps():
+    """The canary plan's default, as it was when this migration was made (the model lives in releases now)."""
+    return [5, 25, 50, 100]
 
 
 class Migration(migrations.Migration):
@@ -86,7 +89,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("model", models.CharField(max_length=100, unique=True)),
-                ("steps", models.JSONField(default=monitoring.models.default_steps)),
+                ("steps", models.JSONField(default=default_steps)),
                 ("interval_seconds", models.PositiveIntegerField(default=300)),
                 ("min_samples", models.PositiveIntegerField(default=200)),
                 ("failure_limit", models.PositiveSmallIntegerField(default=1)),

@@ -3,7 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from monitoring import canary, collection
+from monitoring import collection
+from releases import canary
 from tests.helpers import log_in, send, setup_canary, traffic
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

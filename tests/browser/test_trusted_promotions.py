@@ -5,9 +5,9 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
-from monitoring.models import PreflightRun
 from registry import services
 from registry.models import ModelState, ProductionRequest, PromotionEvent
+from releases.models import PreflightRun
 from serving import sample_store, shadow
 from tests.factories import FORM_DEFAULTS, TUNED, png, register, start_canary, to_production
 from tests.helpers import log_in

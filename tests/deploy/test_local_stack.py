@@ -268,7 +268,7 @@ def test_a_worker_killed_mid_task_runs_it_again_without_a_double_effect(stack):
     assert finished["id"] == run["id"] and finished["done"] == finished["total"]
     assert finished["result"]["samples"] == finished["total"]
     count = stack.manage(
-        f"from monitoring.models import PreflightRun\nprint(PreflightRun.objects.filter(model='{MODEL}').count())"
+        f"from releases.models import PreflightRun\nprint(PreflightRun.objects.filter(model='{MODEL}').count())"
     )
     assert count.strip() == "1"
 

@@ -163,10 +163,13 @@ def test_alert_pages_show_chart_trail_and_take_review_actions(watched, users):
 
 
 def test_default_rules_and_plan_are_created_once(model_with_versions):
-    from monitoring.models import CanaryPlan
+    from releases.canary import canary_plan_ensure
+    from releases.models import CanaryPlan
 
     alert_evaluation.monitoring_defaults_ensure(model_name="cats")
+    canary_plan_ensure(model_name="cats")
     alert_evaluation.monitoring_defaults_ensure(model_name="cats")
+    canary_plan_ensure(model_name="cats")
     assert AlertRule.objects.filter(model="cats").count() == len(alert_evaluation.DEFAULT_RULES)
     assert CanaryPlan.objects.get(model="cats").steps == [5, 25, 50, 100]
 

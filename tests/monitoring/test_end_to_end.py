@@ -13,9 +13,10 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import Client
 
-from monitoring.models import Alert, AlertRule, Baseline, CanaryPlan, CollectionRun
+from monitoring.models import Alert, AlertRule, Baseline, CollectionRun
 from registry import services
 from registry.models import ModelState, PromotionEvent
+from releases.models import CanaryPlan
 from tests.factories import png, register, to_production
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

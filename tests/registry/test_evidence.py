@@ -4,8 +4,8 @@ production tuned otherwise is flagged red, field by field, with the canary's ver
 import pytest
 from django.utils import timezone
 
-from monitoring.models import CanaryAnalysis
 from registry import services
+from releases.models import CanaryAnalysis
 from tests.factories import FORM_DEFAULTS, TUNED, register, start_canary, to_production
 from tests.helpers import token_client
 

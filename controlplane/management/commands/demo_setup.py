@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from controlplane.demo import DEMO_PASSWORDS, demo_users, real_demo, tiny_demo
 from monitoring.alert_evaluation import monitoring_defaults_ensure
 from registry.selectors import model_state_list
+from releases.canary import canary_plan_ensure
 
 
 class Command(BaseCommand):
@@ -24,6 +25,7 @@ class Command(BaseCommand):
             self._real_model(users)
         for model in model_state_list():
             monitoring_defaults_ensure(model_name=model.name)
+            canary_plan_ensure(model_name=model.name)
         self.stdout.write("  canary plans and drift alert rules in place (edit them in /admin/)")
         self.stdout.write(self.style.SUCCESS("\nDemo users (username / password / API token):"))
         for role, (user, token) in users.items():

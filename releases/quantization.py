@@ -2,7 +2,8 @@
 production inputs, checks the INT8 model against its source on every sample image and stored input
 (top-1 agreement overall and where the source is confident, latency ratio measured side by side), and
 registers it as a new version with that report as its run's metrics. A Celery task runs it
-(tasks.run_quantization); pages and the API start it and follow its progress."""
+(tasks.run_quantization) as a background job (releases.jobs); pages and the API start it and follow its
+progress."""
 
 from __future__ import annotations
 
@@ -11,23 +12,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
-from django.utils import timezone
 
 from core import roles
 from core.exceptions import ApplicationError
 from core.roles import Permission
 from modelspec import onnx_runtime
+from modelspec.metadata import ModelMetadata
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.exceptions import TransitionRefused
 from serving import preprocessing, sample_store, samples
 
-from .models import PreflightStatus, QuantizationRun
+from . import jobs
+from .models import QuantizationRun
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-ACTIVE = (PreflightStatus.QUEUED, PreflightStatus.RUNNING)
 QUANTIZED_FROM = "cp.quantized_from"  # the tag an INT8 version carries: the version it was made from
 CONFIDENT = 0.5  # "confident": the source's top-1 probability above this
 LATENCY_ROUNDS = 3
@@ -42,52 +43,32 @@ def quantization_start(*, model_name: str, version: int, actor: User) -> Quantiz
     source = row.info.tags.get(QUANTIZED_FROM)
     if source:
         raise TransitionRefused(f"v{version} is already the INT8 build of v{source}", code="already_int8")
-    running = QuantizationRun.objects.filter(model=model_name, version=version, status__in=ACTIVE).first()
-    if running is not None:
-        return running
-    return QuantizationRun.objects.create(model=model_name, version=version, started_by=actor)
-
-
-def quantization_failed(*, run: QuantizationRun, error: str) -> None:
-    run.status, run.error, run.finished_at = PreflightStatus.FAILED, error[:2000], timezone.now()
-    run.save(update_fields=["status", "error", "finished_at"])
+    run, _ = jobs.job_start(
+        QuantizationRun,
+        identity={"model": model_name, "version": version},
+        fields=lambda: {"started_by": actor},
+    )
+    return run
 
 
 def quantization_latest(*, model_name: str, version: int) -> QuantizationRun | None:
     return QuantizationRun.objects.filter(model=model_name, version=version).first()
 
 
-def _step(run: QuantizationRun, step: str, *, total: int | None = None) -> None:
-    run.step, run.done = step, 0
-    if total is not None:
-        run.total = total
-    run.save(update_fields=["step", "done", "total"])
-
-
-def _tick(run: QuantizationRun, every: int = 8) -> None:
-    run.done += 1
-    if run.done % every == 0 or run.done == run.total:
-        run.save(update_fields=["done"])
-
-
 def quantization_execute(*, run_id: int) -> QuantizationRun:
     """Run a queued build (the Celery task's body); safe to run again: a finished run is left alone."""
-    run = QuantizationRun.objects.get(pk=run_id)
-    if run.status not in ACTIVE:
+    run, claimed = jobs.job_claim(QuantizationRun, job_id=run_id)
+    if not claimed:
         return run
-    run.status = PreflightStatus.RUNNING
-    run.save(update_fields=["status"])
     try:
         result = _build_and_register(run)
     except ApplicationError as exc:
-        quantization_failed(run=run, error=exc.message)
+        jobs.job_failed(run, error=exc.message)
         return run
     except Exception as exc:  # noqa: BLE001 - the run says why it stopped; the worker goes on
-        quantization_failed(run=run, error=f"{type(exc).__name__}: {exc}")
+        jobs.job_failed(run, error=f"{type(exc).__name__}: {exc}")
         return run
-    run.result, run.new_version = result, result["new_version"]
-    run.status, run.step, run.finished_at = PreflightStatus.DONE, "done", timezone.now()
-    run.save(update_fields=["result", "new_version", "status", "step", "finished_at"])
+    jobs.job_done(run, result=result, new_version=result["new_version"], step="done")
     return run
 
 
@@ -103,15 +84,42 @@ def _inputs(run: QuantizationRun) -> list[tuple[bytes, bool]]:
 
 
 def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
+    """Load the source, prepare every image once, quantize, compare, register; each a step of the run."""
     actor = run.started_by
     if actor is None:
         raise TransitionRefused("the account that asked for this build is gone", code="no_actor")
-    _step(run, "loading the source version")
+    jobs.job_progress(run, step="loading the source version")
     fp32 = registry_selectors.version_file(name=run.model, version=run.version)
     metadata = registry_selectors.version_metadata(name=run.model, version=run.version)
-    images = _inputs(run)
-    _step(run, "preparing the images", total=len(images))
-    prepared: list[tuple[np.ndarray, bool]] = []  # each image prepared once, for calibration and comparison
+    prepared = _prepare(run, metadata, _inputs(run))
+    calibration = [tensor for tensor, calibrates in prepared if calibrates]
+    evaluation = [tensor for tensor, _ in prepared]
+    int8 = _quantize(run, fp32, calibration)
+    jobs.job_progress(run, step=f"comparing INT8 with the source on {len(evaluation)} images")
+    report = onnx_runtime.agreement_report(fp32, int8, evaluation, confident=CONFIDENT, rounds=LATENCY_ROUNDS)
+    jobs.job_progress(run, step="registering the INT8 version")
+    new_version = _register(run, actor, metadata, int8, report, calibrated=len(calibration))
+    return {
+        "new_version": new_version,
+        "method": onnx_runtime.INT8_METHOD,
+        "calibration_images": len(calibration),
+        "images": report.images,
+        "agreement": report.agreement,
+        "confident_images": report.confident,
+        "agreement_confident": report.agreement_confident,
+        "latency_ms": {"source": report.source_ms, "int8": report.int8_ms},
+        "latency_ratio": report.latency_ratio,
+        "bytes": {"source": len(fp32), "int8": len(int8)},
+        "sha256": hashlib.sha256(int8).hexdigest(),
+    }
+
+
+def _prepare(
+    run: QuantizationRun, metadata: ModelMetadata, images: list[tuple[bytes, bool]]
+) -> list[tuple[np.ndarray, bool]]:
+    """Each image as the version's input tensor, prepared once for both calibration and comparison."""
+    jobs.job_progress(run, step="preparing the images", total=len(images))
+    prepared: list[tuple[np.ndarray, bool]] = []
     for data, calibrates in images:
         try:
             tensor = preprocessing.prepare(
@@ -120,21 +128,32 @@ def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
             prepared.append((tensor, calibrates))
         except preprocessing.ImageRejected:
             pass  # a stored input this version cannot read is neither calibration data nor evidence
-        _tick(run)
-    calibration = [tensor for tensor, calibrates in prepared if calibrates]
-    evaluation = [tensor for tensor, _ in prepared]
-    _step(run, "quantizing: calibrating, then correcting each layer's bias", total=1)
+        jobs.job_progress(run, done=run.done + 1, every=8)
+    return prepared
+
+
+def _quantize(run: QuantizationRun, fp32: bytes, calibration: list[np.ndarray]) -> bytes:
+    """The INT8 model, its progress the layers whose bias has been corrected."""
+    jobs.job_progress(run, step="quantizing: calibrating, then correcting each layer's bias", total=1)
 
     def corrected(done: int, total: int) -> None:
-        run.done, run.total = done, total
-        run.save(update_fields=["done", "total"])
+        jobs.job_progress(run, done=done, total=total)
 
     int8 = onnx_runtime.quantize_int8(fp32, calibration, progress=corrected)
-    run.done = run.total  # a model without convolutions to correct
-    run.save(update_fields=["done"])
-    _step(run, f"comparing INT8 with the source on {len(evaluation)} images")
-    report = onnx_runtime.agreement_report(fp32, int8, evaluation, confident=CONFIDENT, rounds=LATENCY_ROUNDS)
-    _step(run, "registering the INT8 version")
+    jobs.job_progress(run, done=run.total)  # a model without convolutions to correct
+    return int8
+
+
+def _register(
+    run: QuantizationRun,
+    actor: User,
+    metadata: ModelMetadata,
+    int8: bytes,
+    report: onnx_runtime.AgreementReport,
+    *,
+    calibrated: int,
+) -> int:
+    """Register the INT8 build as a new version: tagged with its source, its report as the run's metrics."""
     registered = registry_services.version_register(
         model_name=run.model,
         actor=actor,
@@ -152,19 +171,7 @@ def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
             "int8_top1_agreement_confident": report.agreement_confident,
             "int8_latency_ratio": report.latency_ratio,
             "int8_evaluated_images": float(report.images),
-            "int8_calibration_images": float(len(calibration)),
+            "int8_calibration_images": float(calibrated),
         },
     )
-    return {
-        "new_version": registered.version.version,
-        "method": onnx_runtime.INT8_METHOD,
-        "calibration_images": len(calibration),
-        "images": report.images,
-        "agreement": report.agreement,
-        "confident_images": report.confident,
-        "agreement_confident": report.agreement_confident,
-        "latency_ms": {"source": report.source_ms, "int8": report.int8_ms},
-        "latency_ratio": report.latency_ratio,
-        "bytes": {"source": len(fp32), "int8": len(int8)},
-        "sha256": hashlib.sha256(int8).hexdigest(),
-    }
+    return registered.version.version

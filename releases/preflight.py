@@ -1,7 +1,8 @@
 """Pre-flight replay: before a candidate goes to production, it and production answer the same stored
 production inputs (serving.sample_store) — top-1 agreement, the classes that changed, confidence
-shift, latency ratio, errors, and which inputs disagree. A Celery task runs it (tasks.run_preflight);
-the result is stored with the version and is evidence for the approver and the production gate."""
+shift, latency ratio, errors, and which inputs disagree. A Celery task runs it (tasks.run_preflight) as a
+background job (releases.jobs); the result is stored with the version and is evidence for the approver
+and the production gate."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.utils import timezone
 
 from core import roles
 from core.exceptions import ApplicationError, BadRequest
@@ -19,16 +19,16 @@ from registry import selectors as registry_selectors
 from registry.evidence import AMBER, OK, RED, Finding
 from registry.exceptions import TransitionRefused
 from registry.models import ModelState
-from serving import sample_store, shadow
+from serving import sample_store
 from serving import services as serving_services
 from serving.signals import Source
 
-from .models import PreflightRun, PreflightStatus
+from . import jobs
+from .choices import ACTIVE, JobStatus
+from .models import PreflightRun
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-
-ACTIVE = (PreflightStatus.QUEUED, PreflightStatus.RUNNING)
 
 
 def preflight_start(*, model_name: str, version: int, actor: User, limit: int | None = None) -> PreflightRun:
@@ -44,20 +44,20 @@ def preflight_start(*, model_name: str, version: int, actor: User, limit: int | 
         raise TransitionRefused("there is no production version to compare with", code="no_production")
     if model.production_version == version:
         raise TransitionRefused(f"v{version} is production itself", code="already_live")
-    running = PreflightRun.objects.filter(model=model_name, version=version, status__in=ACTIVE).first()
-    if running is not None:
-        return running
-    available = len(sample_store.samples_for_replay(model=model_name, limit=limit))
-    if not available:
-        raise TransitionRefused(
-            f"the sample store of {model_name} holds no production inputs yet: turn it on on the model "
-            "page and let live traffic fill it",
-            code="no_samples",
-        )
-    return PreflightRun.objects.create(
-        model=model_name, version=version, production_version=model.production_version,
-        total=available, started_by=actor,
-    )  # fmt: skip
+    production_version = model.production_version
+
+    def fields() -> dict[str, Any]:
+        available = len(sample_store.samples_for_replay(model=model_name, limit=limit))
+        if not available:
+            raise TransitionRefused(
+                f"the sample store of {model_name} holds no production inputs yet: turn it on on the model "
+                "page and let live traffic fill it",
+                code="no_samples",
+            )
+        return {"production_version": production_version, "total": available, "started_by": actor}
+
+    run, _ = jobs.job_start(PreflightRun, identity={"model": model_name, "version": version}, fields=fields)
+    return run
 
 
 def _ask(model: str, version: int, data: bytes) -> dict[str, Any]:
@@ -69,18 +69,11 @@ def _ask(model: str, version: int, data: bytes) -> dict[str, Any]:
         return {"error": exc.code, "message": exc.message}
 
 
-def preflight_failed(*, run: PreflightRun, error: str) -> None:
-    run.status, run.error, run.finished_at = PreflightStatus.FAILED, error[:2000], timezone.now()
-    run.save(update_fields=["status", "error", "finished_at"])
-
-
 def preflight_execute(*, run_id: int) -> PreflightRun:
     """Run a queued replay (the Celery task's body); safe to run again: a finished run is left alone."""
-    run = PreflightRun.objects.get(pk=run_id)
-    if run.status not in ACTIVE:
+    run, claimed = jobs.job_claim(PreflightRun, job_id=run_id)
+    if not claimed:
         return run
-    run.status, run.done = PreflightStatus.RUNNING, 0
-    run.save(update_fields=["status", "done"])
     samples = sample_store.samples_for_replay(model=run.model, limit=run.total)
     pairs = []
     try:
@@ -89,14 +82,11 @@ def preflight_execute(*, run_id: int) -> PreflightRun:
             pairs.append(
                 (sample, _ask(run.model, run.production_version, data), _ask(run.model, run.version, data))
             )
-            run.done += 1
-            run.save(update_fields=["done"])
+            jobs.job_progress(run, done=run.done + 1)
     except Exception as exc:  # noqa: BLE001 - the run says why it stopped; the worker goes on
-        preflight_failed(run=run, error=str(exc))
+        jobs.job_failed(run, error=str(exc))
         return run
-    run.result = _compare(pairs)
-    run.status, run.finished_at = PreflightStatus.DONE, timezone.now()
-    run.save(update_fields=["result", "status", "finished_at"])
+    jobs.job_done(run, result=_compare(pairs))
     return run
 
 
@@ -137,7 +127,7 @@ def preflight_passed(run: PreflightRun | None, production_version: int | None) -
     PREFLIGHT_MIN_AGREEMENT and the candidate failing on no input production answered."""
     if run is None:
         return False, "no pre-flight has run"
-    if run.status != PreflightStatus.DONE:
+    if run.status != JobStatus.DONE:
         return False, f"the pre-flight is {run.status}"
     if run.production_version != production_version:
         return (
@@ -149,12 +139,12 @@ def preflight_passed(run: PreflightRun | None, production_version: int | None) -
         return False, f"the candidate failed on {result['errors']['candidate']} inputs production answered"
     if result["agreement"] is None or result["agreement"] < settings.PREFLIGHT_MIN_AGREEMENT:
         return False, (
-            f"top-1 agreement {_pct(result['agreement'])} is under {_pct(settings.PREFLIGHT_MIN_AGREEMENT)}"
+            f"top-1 agreement {percent(result['agreement'])} is under {percent(settings.PREFLIGHT_MIN_AGREEMENT)}"
         )
-    return True, f"top-1 agreement {_pct(result['agreement'])} on {result['compared']} production inputs"
+    return True, f"top-1 agreement {percent(result['agreement'])} on {result['compared']} production inputs"
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.0f} %"
 
 
@@ -172,7 +162,7 @@ def preflight_findings(model: ModelState, version: int) -> list[Finding]:
         ]
     if run.status in ACTIVE:
         return [Finding("preflight", "Pre-flight", AMBER, f"{run.status}: {run.done} of {run.total} inputs")]
-    if run.status == PreflightStatus.FAILED:
+    if run.status == JobStatus.FAILED:
         return [Finding("preflight", "Pre-flight", RED, f"failed: {run.error}")]
     passed, why = preflight_passed(run, model.production_version)
     result = run.result
@@ -195,26 +185,3 @@ def preflight_gate(model: ModelState, version: int) -> list[str]:
         preflight_latest(model_name=model.name, version=version), model.production_version
     )
     return [] if passed or model.production_version is None else [f"pre-flight: {why}"]
-
-
-def shadow_findings(model: ModelState, version: int) -> list[Finding]:
-    """The shadow's agreement with production, when `version` shadowed it (registry.evidence provider)."""
-    found = shadow.agreement(model=model.name)
-    if found.shadow_version != version or not found.total:
-        return []
-    rate = found.rate or 0.0
-    flag = (
-        OK if rate >= settings.PREFLIGHT_MIN_AGREEMENT and not found.errors else AMBER if rate >= 0.5 else RED
-    )
-    summary = f"agreed with production v{found.production_version} on {_pct(rate)} of {found.total} mirrored live requests"
-    if found.errors:
-        summary += f"; failed on {found.errors}"
-    return [
-        Finding(
-            "shadow",
-            "Shadow",
-            flag,
-            summary,
-            numbers={"total": found.total, "agree": found.agree, "errors": found.errors},
-        )
-    ]

@@ -7,11 +7,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from monitoring import preflight
-from monitoring.models import CanaryAnalysis, PreflightRun
 from registry import services
 from registry.exceptions import TransitionRefused
 from registry.models import PromotionEvent
+from releases import preflight
+from releases.models import CanaryAnalysis, PreflightRun
 from serving import sample_store
 from tests.factories import FORM_DEFAULTS, TUNED, png, register, start_canary, to_production
 from tests.helpers import assert_error, broker_use, free_port, seen, token_client

@@ -3,6 +3,7 @@ it asks for production approval); inconclusive → hold; fail → abort the cana
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -10,28 +11,72 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.exceptions import ApplicationError
-from core.roles import Role
+from core.exceptions import ApplicationError, BadRequest
+from core.roles import Permission, Role, role_check
+from monitoring import drift
+from monitoring.choices import BOT
+from monitoring.extensions import Judgement
+from monitoring.selectors import windows_sum
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.choices import Action, Stage
 from registry.evidence import AMBER, OK, RED, Finding
 from serving import signals
 
-from . import drift
-from .choices import BOT, CanaryVerdict
+from .choices import CanaryVerdict
 from .models import CanaryAnalysis, CanaryPlan
-from .selectors import windows_sum
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from registry.models import ModelState
 
+log = logging.getLogger(__name__)
+
 ERROR_OUTCOMES = {"error"}
+PLAN_FIELDS = ("steps", "interval_seconds", "min_samples", "failure_limit", "enabled")
+
+
+# --- canary plans -------------------------------------------------------------------------------
+
+
+def canary_plan_get(*, model_name: str) -> CanaryPlan:
+    """The model's plan (the defaults until someone changes them)."""
+    registry_selectors.model_state_get(name=model_name)
+    return CanaryPlan.objects.get_or_create(model=model_name)[0]
+
+
+def canary_plan_set(*, model_name: str, actor: User, **fields: Any) -> CanaryPlan:
+    role_check(user=actor, permission=Permission.MONITORING_CONFIGURE, model_name=model_name)
+    steps = fields.get("steps")
+    if steps is not None:
+        if not steps or steps != sorted(set(steps)) or not all(1 <= s <= 100 for s in steps):
+            raise BadRequest("steps are rising percentages from 1 to 100, each once", code="invalid_steps")
+        if steps[-1] != 100:
+            raise BadRequest("the last step is 100 (asking for production approval)", code="invalid_steps")
+    with transaction.atomic():
+        plan = canary_plan_get(model_name=model_name)
+        plan = CanaryPlan.objects.select_for_update().get(pk=plan.pk)
+        for key in PLAN_FIELDS:
+            if fields.get(key) is not None:
+                setattr(plan, key, fields[key])
+        plan.save()
+    log.info("canary plan of %s changed by %s: %s", model_name, actor.get_username(), fields)
+    return plan
+
+
+def canary_plan_ensure(*, model_name: str) -> CanaryPlan:
+    """The demo's plan for a model (judged every two minutes), unless it has one already."""
+    return CanaryPlan.objects.get_or_create(
+        model=model_name, defaults={"interval_seconds": 120, "min_samples": 200}
+    )[0]
+
+
+# --- canary analysis ----------------------------------------------------------------------------
 
 
 def bot_user() -> User:
@@ -271,3 +316,40 @@ def canary_gate(model: ModelState, version: int) -> list[str]:
     if analysis.verdict != CanaryVerdict.PASS:
         return [f"its latest canary analysis is {analysis.verdict}, not pass"]
     return []
+
+
+# --- on monitoring's pages (monitoring.extensions) ------------------------------------------------
+
+
+def canary_judgement(model: ModelState) -> Judgement | None:
+    """The running canary against production, as its latest analysis saw it."""
+    if model.canary_version is None or model.production_version is None:
+        return None
+    pair = f"canary v{model.canary_version} against production v{model.production_version}"
+    analysis = CanaryAnalysis.objects.filter(
+        model=model.name, canary_version=model.canary_version, production_version=model.production_version
+    ).first()
+    if analysis is None:
+        return Judgement(pair, "not judged yet", False, [], None)
+    plan = CanaryPlan.objects.filter(model=model.name).first()
+    needed = plan.min_samples if plan else drift.MIN_SAMPLES
+    n_prod = max((c.get("n_ref") or 0 for c in analysis.checks), default=0)
+    n_canary = max((c.get("n_cur") or 0 for c in analysis.checks), default=0)
+    sides = [
+        (f"v{model.production_version} production", n_prod, needed),
+        (f"v{model.canary_version} canary", n_canary, needed),
+    ]
+    enough = analysis.verdict != CanaryVerdict.HOLD
+    return Judgement(
+        pair, analysis.verdict, enough, sides, analysis.window_end, bad=analysis.verdict == CanaryVerdict.FAIL
+    )
+
+
+def canary_analyses(model_name: str, until: datetime) -> dict[str, Any]:
+    """The monitoring page's table: the model's latest analyses up to `until`."""
+    return {"analyses": CanaryAnalysis.objects.filter(model=model_name, window_end__lte=until)[:20]}
+
+
+def canary_plan_context(model_name: str) -> dict[str, Any]:
+    """The settings page's canary-plan form."""
+    return {"plan": canary_plan_get(model_name=model_name)}

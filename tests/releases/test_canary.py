@@ -2,10 +2,11 @@
 
 import pytest
 
-from monitoring import canary, collection
-from monitoring.models import CanaryAnalysis
+from monitoring import collection
 from registry import services
 from registry.models import ModelState, PromotionEvent
+from releases import canary
+from releases.models import CanaryAnalysis
 from tests.helpers import setup_canary, traffic
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,7 +71,7 @@ def test_a_hold_names_every_check_it_waits_for(live_server, users, settings):
 
 
 def test_the_beat_task_judges_every_running_canary(live_server, users, settings):
-    from monitoring.tasks import analyze_canaries
+    from releases.tasks import analyze_canaries
 
     setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
     traffic(range(80), "production")

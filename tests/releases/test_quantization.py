@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from modelspec import onnx_runtime
-from monitoring import quantization
-from monitoring.models import QuantizationRun
 from registry import mlflow_gateway, selectors
+from releases import quantization
+from releases.models import QuantizationRun
 from serving import sample_store, samples
 from tests.factories import png, register, to_production
 from tests.helpers import assert_error, broker_use, free_port, token_client
