@@ -451,7 +451,7 @@ def outputs_of(model_bytes: bytes, batch: np.ndarray) -> dict[str, np.ndarray]:
 @dataclass(frozen=True)
 class AgreementReport:
     images: int
-    agreement: float  # top-1 of the candidate equals the source's, over every image
+    agreement: float  # the mean of the task's agreement (classification: the same top-1) over every image
     confident: int  # images where the source's top-1 probability is above `confident`
     agreement_confident: float
     source_ms: float  # median session.run time on one image (all cores), rounds interleaved
@@ -482,7 +482,7 @@ def agreement_report(
     answers = [task.decode(first.run(t)[0], metadata) for t in tensors]
     same = np.array(
         [
-            task.agrees(answer, task.decode(second.run(t)[0], metadata))
+            task.agreement(answer, task.decode(second.run(t)[0], metadata))
             for answer, t in zip(answers, tensors, strict=True)
         ]
     )

@@ -7,7 +7,6 @@ and the production gate."""
 from __future__ import annotations
 
 import statistics
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -15,12 +14,12 @@ from django.conf import settings
 from core import roles
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission
+from modelspec.tasks import Task
 from registry import selectors as registry_selectors
 from registry.evidence import AMBER, OK, RED, Finding
 from registry.exceptions import TransitionRefused
 from registry.models import ModelState
-from serving import sample_store
-from serving import services as serving_services
+from serving import inference, sample_store
 from serving.signals import Source
 
 from . import jobs
@@ -61,12 +60,12 @@ def preflight_start(*, model_name: str, version: int, actor: User, limit: int | 
 
 
 def _ask(model: str, version: int, data: bytes) -> dict[str, Any]:
+    """One version's answer through serving's inference seam (counted as replay traffic), or its error."""
     try:
-        return serving_services.predict(
-            model_name=model, data=data, version=version, source=Source.REPLAY, use_cache=False
-        )
+        found = inference.answer(model_name=model, version=version, data=data, source=Source.REPLAY)
     except ApplicationError as exc:
         return {"error": exc.code, "message": exc.message}
+    return {"answer": found.answer, "latency_ms": round(found.seconds * 1000, 3), "task": found.served.task}
 
 
 def preflight_execute(*, run_id: int) -> PreflightRun:
@@ -91,17 +90,31 @@ def preflight_execute(*, run_id: int) -> PreflightRun:
 
 
 def _compare(pairs: list) -> dict[str, Any]:
+    """Both versions' answers to the same inputs, compared as production's task compares answers."""
     both = [(s, p, c) for s, p, c in pairs if "error" not in p and "error" not in c]
-    agree = [1 for _, p, c in both if p["label"] == c["label"]]
-    changes = Counter((p["label"], c["label"]) for _, p, c in both if p["label"] != c["label"])
-    shift = statistics.fmean(c["confidence"] - p["confidence"] for _, p, c in both) if both else None
+    task: Task | None = both[0][1]["task"] if both else None
+    agreement = changes = shift = None
+    disagreements: list[dict[str, Any]] = []
+    if task is not None:
+        answers = [(p["answer"], c["answer"]) for _, p, c in both]
+        agreement = statistics.fmean(task.agreement(a, b) for a, b in answers)
+        changes = task.changes(answers)
+        shift = statistics.fmean(
+            task.headline(b).confidence - task.headline(a).confidence for a, b in answers
+        )
+        disagreements = [
+            {"sample": s.pk, "production": change.before, "candidate": change.after,
+             "production_confidence": task.headline(p["answer"]).confidence,
+             "candidate_confidence": task.headline(c["answer"]).confidence}
+            for s, p, c in both if (change := task.change(p["answer"], c["answer"])) is not None
+        ][:60]  # fmt: skip
     p_ms = statistics.median(p["latency_ms"] for _, p, _ in both) if both else None
     c_ms = statistics.median(c["latency_ms"] for _, _, c in both) if both else None
     return {
         "samples": len(pairs),
         "compared": len(both),
-        "agreement": len(agree) / len(both) if both else None,
-        "changes": [{"production": a, "candidate": b, "count": n} for (a, b), n in changes.most_common()],
+        "agreement": agreement,
+        "changes": [{"production": ch.before, "candidate": ch.after, "count": n} for ch, n in changes or []],
         "confidence_shift": shift,
         "latency_ms": {"production": p_ms, "candidate": c_ms},
         "latency_ratio": (c_ms / p_ms) if p_ms and c_ms else None,
@@ -110,12 +123,8 @@ def _compare(pairs: list) -> dict[str, Any]:
             "candidate": sum(1 for _, _, c in pairs if "error" in c),
             "examples": sorted({c.get("message", "") for _, _, c in pairs if "error" in c})[:3],
         },
-        "disagreements": [
-            {"sample": s.pk, "production": p["label"], "candidate": c["label"],
-             "production_confidence": p["confidence"], "candidate_confidence": c["confidence"]}
-            for s, p, c in both if p["label"] != c["label"]
-        ][:60],
-    }  # fmt: skip
+        "disagreements": disagreements,
+    }
 
 
 def preflight_latest(*, model_name: str, version: int) -> PreflightRun | None:
