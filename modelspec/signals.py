@@ -27,6 +27,8 @@ class Signal:
     edges: tuple[float, ...] = ()  # numeric: the buckets' upper edges
     only: dict[str, str] = field(default_factory=dict)  # numeric: the series that count (label → value)
     categories: tuple[str, ...] = ()  # categorical: the labels whose values name a category
+    # How a canary is judged against production on this signal: (check name, drift method) pairs.
+    canary_checks: tuple[tuple[str, str], ...] = ()
 
     @property
     def numeric(self) -> bool:

@@ -7,14 +7,11 @@ from collections import defaultdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from django.conf import settings
-
 from core.exceptions import BadRequest
 from core.roles import Permission, role_check
 from registry.choices import Stage
 from registry.selectors import registered_versions
-from serving import preprocessing, signals
+from serving import inference, signals
 from serving.model_cache import model_cache
 from serving.samples import reference_set
 
@@ -40,22 +37,21 @@ def baseline_from_reference(*, model_name: str, version: int, reason: str = "") 
         entry["sum"] += value
 
     images = reference_set()
+    task = served.task
     for sample in images:
-        prepared = preprocessing.prepare(
-            sample.data,
-            served.metadata,
-            max_pixels=settings.SERVING_MAX_PIXELS,
-            margin=settings.SERVING_DECODE_MARGIN,
-        )
-        scores = served.probabilities(served.batcher.model.run(prepared.tensor)[0])
-        top = int(np.argmax(scores))
-        stats = prepared.stats
-        confidence = float(scores[top])
-        add(signals.CONFIDENCE, signals.CONFIDENCE.bin_label(confidence), confidence)
+        found = inference.answer_unrecorded(served, sample.data)
+        stats = found.stats
+        assert stats is not None  # a fresh answer always carries its input's statistics
+        for signal, value in zip(
+            task.signals, task.signal_values(found.answer, served.metadata), strict=True
+        ):
+            if signal.numeric:
+                add(signal, signal.bin_label(float(value)), float(value))
+            else:
+                add(signal, str(value))
         for signal in signals.IMAGE_SIGNALS:
             value = getattr(stats, signal.name)
             add(signal, signal.bin_label(value), value)
-        add(signals.CLASSES, served.class_metric_label(top))
         add(signals.SHAPES, signals.shape_category(stats.width, stats.height, stats.mode))
     return Baseline.objects.create(
         model=model_name,

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission, Role, role_check
+from modelspec.tasks import Task, task_for
 from monitoring import drift
 from monitoring.choices import BOT
 from monitoring.extensions import Judgement
@@ -100,10 +101,9 @@ def _p95(bins: dict) -> float | None:
     return drift.le_value(labels[min(index, len(labels) - 1)])
 
 
-CHECKS = (  # name, method, the signal it reads
-    ("confidence distribution", "ks", signals.CONFIDENCE.name),
-    ("mean confidence", "mean_drop", signals.CONFIDENCE.name),
-    ("predicted-class mix", "chi_square", signals.CLASSES.name),
+# Checks of every task's canary (name, method, the signal it reads); the answers' checks come first, from
+# the task's signals (modelspec.signals.Signal.canary_checks).
+COMMON_CHECKS = (
     ("input shapes", "chi_square", signals.SHAPES.name),
     ("P95 latency", "p95_ratio", signals.LATENCY.name),
     ("error rate", "two_proportion_z", signals.OUTCOMES.name),
@@ -160,11 +160,19 @@ def _collected(check: dict) -> bool:
     return len(check.get("detail", {}).get("missing", [])) < 2
 
 
-def _checks(prod: dict, canary: dict, min_samples: int) -> list[dict]:
+def checks_of(task: Task) -> list[tuple[str, str, str]]:
+    """A canary's checks for a model of this task: its answers' signals, then the common ones."""
+    answers = [
+        (name, method, signal.name) for signal in task.signals for name, method in signal.canary_checks
+    ]
+    return [*answers, *COMMON_CHECKS]
+
+
+def _checks(task: Task, prod: dict, canary: dict, min_samples: int) -> list[dict]:
     """Every check, always: one that cannot be computed yet says which side lacks predictions, so a
     "hold" names what it waits for."""
     checks = []
-    for name, method, signal in CHECKS:
+    for name, method, signal in checks_of(task):
         p, c = prod.get(signal), canary.get(signal)
         if p and c and p["total"] and c["total"]:
             checks.append(_check(name, method, p, c, min_samples))
@@ -217,7 +225,8 @@ def canary_analyze(*, model_name: str, now: datetime | None = None) -> CanaryAna
     canary = windows_sum(
         model=model_name, version=model.canary_version, stage=Stage.CANARY, start=start, end=now
     )
-    checks = _checks(prod, canary, plan.min_samples)
+    task = task_for(registry_selectors.version_metadata(name=model_name, version=model.production_version))
+    checks = _checks(task, prod, canary, plan.min_samples)
     failures = sum(1 for c in checks if c["drift"])
     if failures >= plan.failure_limit:
         verdict = CanaryVerdict.FAIL

@@ -24,7 +24,7 @@ from PIL import Image
 from core.exceptions import ApplicationError, ServiceUnavailable
 from modelspec.metadata import ModelMetadata
 from modelspec.onnx_runtime import LoadedModel
-from modelspec.tasks import Task, classification, task_for
+from modelspec.tasks import Task, task_for
 from registry import selectors
 
 from . import metrics
@@ -46,24 +46,11 @@ class Served:
     def __post_init__(self) -> None:
         self.task = task_for(self.metadata)
 
-    def label(self, index: int) -> str:
-        return classification.label_of(self.metadata, index)
-
-    def class_metric_label(self, index: int) -> str:
-        """The predicted-class label in metrics and baselines (kept for monitoring.baselines, which is to
-        ask the task: modelspec.tasks)."""
-        return classification.tracked_label(self.metadata, index)
-
     def warm_up(self, tensor: np.ndarray) -> None:
         """One inference on each of the version's sessions, so the first requests do not pay for
         onnxruntime's first-run allocations."""
         self.batcher.model.run(tensor)
         self.batcher.model.run(tensor, under_load=True)
-
-    def probabilities(self, scores: np.ndarray) -> np.ndarray:
-        """The model's scores for one input as probabilities (kept for monitoring.baselines, which is to
-        ask the task: modelspec.tasks)."""
-        return classification.probabilities(scores, self.metadata)
 
 
 class ModelUnavailable(ServiceUnavailable):
