@@ -124,6 +124,9 @@ class ShadowTally(models.Model):
     production_label = models.CharField(max_length=200)
     shadow_label = models.CharField(max_length=200, help_text="'(error)' when the shadow failed")
     count = models.PositiveBigIntegerField(default=0)
+    # The task's agreement of each pair, summed: the same key is not always the same answer (two
+    # detectors' boxes can differ where their tally keys do not), so the rate is read from this.
+    agreement = models.FloatField(default=0.0)
 
     class Meta:
         constraints = [

@@ -161,27 +161,29 @@ def _answer(item: Mirrored) -> None:
             model_name=item.model, data=item.data, version=item.shadow_version, source=Source.SHADOW
         )
         key = item.task.tally_key(found.answer)
+        agreed = item.task.agreement(item.production, found.answer)
         outcome = "agree" if item.task.agrees(item.production, found.answer) else "disagree"
     except ApplicationError:
-        key, outcome = ERROR_LABEL, "error"
+        key, agreed, outcome = ERROR_LABEL, 0.0, "error"
     metrics.shadow_predictions.labels(
         model=item.model, version=str(item.shadow_version), outcome=outcome
     ).inc()
-    _tally(item, key[:200])
+    _tally(item, key[:200], agreed)
 
 
-def _tally(item: Mirrored, shadow_key: str) -> None:
+def _tally(item: Mirrored, shadow_key: str, agreed: float) -> None:
     key = {
         "model": item.model, "production_version": item.production_version, "shadow_version": item.shadow_version,
         "production_label": item.task.tally_key(item.production)[:200], "shadow_label": shadow_key,
     }  # fmt: skip
-    if ShadowTally.objects.filter(**key).update(count=F("count") + 1):
+    more = {"count": F("count") + 1, "agreement": F("agreement") + agreed}
+    if ShadowTally.objects.filter(**key).update(**more):
         return
     try:
         with transaction.atomic():
-            ShadowTally.objects.create(**key, count=1)
+            ShadowTally.objects.create(**key, count=1, agreement=agreed)
     except IntegrityError:  # another process made the row first
-        ShadowTally.objects.filter(**key).update(count=F("count") + 1)
+        ShadowTally.objects.filter(**key).update(**more)
 
 
 _queue = OffPath("shadow", _answer, maxsize=settings.SHADOW_QUEUE, on_tally=_count_repeats)
@@ -235,7 +237,7 @@ class Agreement:
     production_version: int | None
     shadow_version: int | None
     total: int
-    agree: int
+    agree: int  # answers that agree (the agreement sum, rounded: whole for classification)
     errors: int
     labels_production: list[str]  # the rows (most frequent first, the rest as "other")
     labels_shadow: list[str]  # the columns
@@ -244,9 +246,11 @@ class Agreement:
     repeats_skipped: int = 0  # repeats answered from the cache, not mirrored (running: so far; else: its run)
     stopped: ShadowEvent | None = None  # when none runs: how the last one ended
 
+    agreement_sum: float = 0.0  # the task's agreement summed over the answers (detection: F1 each)
+
     @property
     def rate(self) -> float | None:
-        return self.agree / self.total if self.total else None
+        return self.agreement_sum / self.total if self.total else None
 
 
 def agreement(*, model: str, top: int = 8) -> Agreement:
@@ -297,7 +301,8 @@ def agreement(*, model: str, top: int = 8) -> Agreement:
         production_version=production_version,
         shadow_version=shadow_version,
         total=total,
-        agree=sum(r.count for r in rows if r.production_label == r.shadow_label),
+        agree=round(sum(r.agreement for r in rows)),
+        agreement_sum=sum(r.agreement for r in rows),
         errors=sum(r.count for r in rows if r.shadow_label == ERROR_LABEL),
         labels_production=prod_labels,
         labels_shadow=shadow_labels,
