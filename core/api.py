@@ -110,13 +110,14 @@ def _flatten(detail: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}{detail}"]
 
 
-UNKNOWN_FIELD = "unknown_field"
+UNKNOWN_FIELD = "unknown_field"  # the code of Closed's refusal, kept on the field's ErrorDetail
 
 
 class Closed(serializers.Serializer):
     """The base of every write's input: a JSON body may carry only the fields the serializer names — a
-    misspelt field is a 400 `unknown_field` naming it, never silently ignored. (A form carries the page's
-    own fields too, its CSRF token among them, so forms are not checked.)"""
+    misspelt field is a 400 `invalid` naming it (in the message, `fields` and `unknown_fields`), never
+    silently ignored. (A form carries the page's own fields too, its CSRF token among them, so forms are
+    not checked.)"""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping) and not isinstance(getattr(self.root, "initial_data", None), QueryDict):
@@ -128,12 +129,22 @@ class Closed(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-def _codes(detail: Any) -> set[str]:
+def _unknown(detail: Any, prefix: str = "") -> list[str]:
+    """The fields Closed refused as unknown, by their path in the body (`items.0.lable`)."""
     if isinstance(detail, dict):
-        return {code for value in detail.values() for code in _codes(value)}
+        return [path for key, value in detail.items() for path in _unknown(value, f"{prefix}{key}.")]
     if isinstance(detail, list):
-        return {code for item in detail for code in _codes(item)}
-    return {str(getattr(detail, "code", ""))}
+        if any(getattr(item, "code", None) == UNKNOWN_FIELD for item in detail):
+            return [prefix.rstrip(".")]
+        return [path for i, item in enumerate(detail) for path in _unknown(item, f"{prefix}{i}.")]
+    return []
+
+
+def invalid_extra(detail: Any) -> dict[str, Any]:
+    """What an `invalid` error carries besides its message: every field's problems, and the unknown fields
+    named apart (`unknown_fields`), so a client can tell a misspelt field from a bad value."""
+    unknown = _unknown(detail)
+    return {"fields": detail, **({"unknown_fields": unknown} if unknown else {})}
 
 
 def validated(
@@ -153,11 +164,9 @@ def validated(
             raise BadRequest("the body must be an object", code="invalid")
     serializer = serializer_class(data=data, partial=partial)
     if not serializer.is_valid():
-        message = "; ".join(_flatten(serializer.errors))
-        fields: dict[str, object] = {"fields": serializer.errors}
-        if _codes(serializer.errors) == {UNKNOWN_FIELD}:
-            raise BadRequest(message, code="unknown_field", extra=fields)
-        raise BadRequest(message, code="invalid", extra=fields)
+        raise BadRequest(
+            "; ".join(_flatten(serializer.errors)), code="invalid", extra=invalid_extra(serializer.errors)
+        )
     return dict(serializer.validated_data)
 
 
@@ -193,12 +202,12 @@ class HttpError(Exception):
         self.status, self.message, self.headers = status, message, dict(headers or {})
 
 
-def error_answer(exc: BaseException) -> tuple[int, dict[str, str], dict[str, Any]]:
+def error_answer(exc: BaseException, *, where: object = None) -> tuple[int, dict[str, str], dict[str, Any]]:
     """The one mapping of an error to its answer: (HTTP status, headers, {"error": {"code", "message",
     …extra}}). Every way out calls it — DRF's exception handler, the middleware under /api/ and /v1/,
     serving's predict paths — so an error answers alike wherever it is raised, its `extra` kept. A 503 or
     429 that says when to come back (`retry_after`) says it in Retry-After too. Anything unexpected is a
-    logged 500."""
+    logged 500 (`where` names the view in the log)."""
     headers: dict[str, str] = {}
     if isinstance(exc, HttpError):
         headers = dict(exc.headers)
@@ -212,8 +221,10 @@ def error_answer(exc: BaseException) -> tuple[int, dict[str, str], dict[str, Any
     elif isinstance(exc, PermissionDenied):
         status, body = 403, error_body("forbidden", str(exc) or "permission denied")
     elif isinstance(exc, drf.ValidationError):
-        code = UNKNOWN_FIELD if _codes(exc.detail) == {UNKNOWN_FIELD} else "invalid"
-        status, body = 400, error_body(code, "; ".join(_flatten(exc.detail)), fields=exc.detail)
+        status, body = (
+            400,
+            error_body("invalid", "; ".join(_flatten(exc.detail)), **invalid_extra(exc.detail)),
+        )
     elif isinstance(exc, drf.APIException):
         if auth_header := getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = auth_header
@@ -223,7 +234,7 @@ def error_answer(exc: BaseException) -> tuple[int, dict[str, str], dict[str, Any
         code = codes if isinstance(codes, str) else str(exc.default_code)
         status, body = exc.status_code, error_body(code, str(exc.detail))
     else:
-        log.error("unhandled error", exc_info=exc)
+        log.error("unhandled error in %s", where, exc_info=exc)
         status, body = 500, error_body("internal_error", UNEXPECTED)
     return status, headers, body
 
@@ -231,7 +242,7 @@ def error_answer(exc: BaseException) -> tuple[int, dict[str, str], dict[str, Any
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's exception handler (settings.REST_FRAMEWORK): error_answer, the transaction rolled back."""
     set_rollback()
-    status, headers, body = error_answer(exc)
+    status, headers, body = error_answer(exc, where=context.get("view"))
     return Response(body, status=status, headers=headers)
 
 

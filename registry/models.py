@@ -155,9 +155,8 @@ class ConfigChange(AppendOnly):
         indexes = [models.Index(fields=["model_name", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.model_name or 'every model'}: {self.kind} {self.subject} {self.action}".replace(
-            "  ", " "
-        )
+        which = f"{self.kind} #{self.subject}" if self.subject else self.kind
+        return f"{self.model_name or 'every model'}: {which} {self.action}"
 
     @property
     def changes(self) -> list[tuple[str, object, object]]:

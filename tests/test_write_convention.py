@@ -176,14 +176,14 @@ def test_registry_json_writes_refuse_unknown_fields(model_with_versions, api):
     )
     assert answer.status_code == 400
     error = answer.json()["error"]
-    assert error["code"] == "unknown_field" and "reasn: unknown field" in error["message"]
-    assert error["fields"] == {"reasn": ["unknown field"]}
+    assert error["code"] == "invalid" and "reasn: unknown field" in error["message"]
+    assert error["fields"] == {"reasn": ["unknown field"]} and error["unknown_fields"] == ["reasn"]
     promoted = api("engineer").post(
         "/api/v1/models/cats/versions/2/promote",
         {"to": "staging", "expected_revision": model["revision"], "wieght": 5},
         format="json",
     )
-    assert promoted.status_code == 400 and promoted.json()["error"]["code"] == "unknown_field"
+    assert promoted.status_code == 400 and promoted.json()["error"]["unknown_fields"] == ["wieght"]
     staged = api("engineer").post(
         "/api/v1/models/cats/versions/2/promote",
         {"to": "staging", "expected_revision": model["revision"]},
@@ -192,11 +192,40 @@ def test_registry_json_writes_refuse_unknown_fields(model_with_versions, api):
     assert staged.status_code == 200, staged.json()
 
 
-def test_monitoring_and_token_writes_refuse_unknown_fields_with_one_code(model_with_versions, api):
-    for url, body in [
-        ("/api/v1/models/cats/alert-rules/", {**RULE, "treshold": 0.1}),
-        ("/api/v1/silences/", {"model": "cats", "comment": "x", "duration_minutes": 5, "until": "x"}),
-        ("/api/v1/tokens", {"days": 7, "name": "ci"}),
+def test_monitoring_and_token_writes_refuse_unknown_fields_alike(model_with_versions, api):
+    for url, body, unknown in [
+        ("/api/v1/models/cats/alert-rules/", {**RULE, "treshold": 0.1}, ["treshold"]),
+        (
+            "/api/v1/silences/",
+            {"model": "cats", "comment": "x", "duration_minutes": 5, "until": "x"},
+            ["until"],
+        ),
+        ("/api/v1/tokens", {"days": 7, "name": "ci"}, ["name"]),
+        ("/v1/predictions/feedback", {"items": [{"prediction_id": "p", "lable": "cat"}]}, ["items.0.lable"]),
     ]:
-        answer = api("operator").post(url, body, format="json")
-        assert answer.status_code == 400 and answer.json()["error"]["code"] == "unknown_field", url
+        error = api("operator").post(url, body, format="json").json()["error"]
+        assert error["code"] == "invalid" and error["unknown_fields"] == unknown, (url, error)
+    wrong_value = api("operator").post("/api/v1/tokens", {"days": "x"}, format="json").json()["error"]
+    assert wrong_value["code"] == "invalid" and "unknown_fields" not in wrong_value
+
+
+# --- one error mapping ------------------------------------------------------------------------------
+
+
+def test_every_way_out_renders_an_error_alike_extra_and_retry_after_kept(rf):
+    """DRF's handler, the middleware under /api/ and serving's predict path all answer through
+    core.api.error_answer; the middleware used to drop the error's extra payload."""
+    import json
+
+    from core.api import error_answer, exception_handler
+    from core.exceptions import ServiceUnavailable
+    from core.middleware import ApplicationErrorMiddleware
+
+    exc = ServiceUnavailable("loading", code="model_loading", extra={"retry_after": 2, "model": "cats"})
+    expected = {"error": {"code": "model_loading", "message": "loading", "retry_after": 2, "model": "cats"}}
+    assert error_answer(exc) == (503, {"Retry-After": "2"}, expected)
+    middleware = ApplicationErrorMiddleware(lambda request: None)
+    page = middleware.process_exception(rf.post("/api/v1/models/cats/rollback"), exc)
+    assert page.status_code == 503 and json.loads(page.content) == expected and page["Retry-After"] == "2"
+    drf = exception_handler(exc, {})
+    assert drf.status_code == 503 and drf.data == expected and drf["Retry-After"] == "2"
