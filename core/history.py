@@ -22,11 +22,18 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise AppendOnlyError("history events are append-only: they cannot be updated")
 
 
+class AppendOnlyManager(models.Manager):
+    """A manager whose querysets (related managers' too) refuse updates and deletes."""
+
+    def get_queryset(self) -> AppendOnlyQuerySet:
+        return AppendOnlyQuerySet(self.model, using=self._db)
+
+
 class AppendOnly(models.Model):
     """The base of every history table: saved once, never updated or deleted (a cascade from the row it
     belongs to, e.g. a deleted alert, still takes its trail with it)."""
 
-    objects = AppendOnlyQuerySet.as_manager()
+    objects = AppendOnlyManager()
 
     class Meta:
         abstract = True
