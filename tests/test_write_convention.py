@@ -229,3 +229,18 @@ def test_every_way_out_renders_an_error_alike_extra_and_retry_after_kept(rf):
     assert page.status_code == 503 and json.loads(page.content) == expected and page["Retry-After"] == "2"
     drf = exception_handler(exc, {})
     assert drf.status_code == 503 and drf.data == expected and drf["Retry-After"] == "2"
+
+
+def test_an_oversized_upload_is_refused_before_its_key_is_looked_at(model_with_versions, api, settings):
+    """The size check comes before Idempotency-Key, whose fingerprint would read the body."""
+    from core.models import IdempotencyRecord
+
+    settings.MODEL_UPLOAD_MAX_BYTES = 64
+    refused = api("engineer").post(
+        "/api/v1/models/cats/versions/",
+        {"file": ("m.onnx", b"x" * 3_000_000)},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="big-1",
+    )
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "payload_too_large"
+    assert not IdempotencyRecord.objects.exists()

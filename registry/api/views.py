@@ -107,13 +107,17 @@ class VersionListApi(WriteApi):
         responses={201: s.RegisteredOutput},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
-        # Refused before the body is read; the service enforces the limit itself too.
+        return super().post(request, **kwargs)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # Refused before the body is read (an Idempotency-Key's fingerprint would read it); the service
+        # enforces the limit itself too.
         length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > settings.MODEL_UPLOAD_MAX_BYTES + 1024 * 1024:
+        if request.method == "POST" and length > settings.MODEL_UPLOAD_MAX_BYTES + 1024 * 1024:
             raise PayloadTooLarge(
                 f"the request is {length:,} bytes; the model upload limit is {settings.MODEL_UPLOAD_MAX_BYTES:,}"
             )
-        return super().post(request, **kwargs)
 
     def perform(self, request: Request, name: str) -> Any:
         data = validated(s.RegisterInput, request.data)
