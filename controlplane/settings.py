@@ -509,6 +509,8 @@ SPECTACULAR_SETTINGS = {
         "FeedbackItemStatusEnum": "monitoring.choices.FeedbackItemStatus",
         "AlertEventActionEnum": "monitoring.choices.AlertEventAction",  # a trail event's and a webhook attempt's
         "AlertmanagerStatusEnum": ["firing", "resolved"],
+        "ConfigKindEnum": "registry.choices.ConfigKind",
+        "ConfigActionEnum": "registry.choices.ConfigAction",
     },
     "COMPONENT_SPLIT_REQUEST": True,
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 999_999_999}},

@@ -18,12 +18,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import tokens
-from .api import Whole, validated
+from .api import Closed, Whole, validated
 from .exceptions import ApplicationError
 from .roles import actor_of, user_roles
 
 
-class TokenCreateInput(serializers.Serializer):
+class TokenCreateInput(Closed):
     days = Whole(
         required=False,
         min_value=1,

@@ -1,8 +1,10 @@
-"""Admin pages for teams: who holds which role in a team, and which models the team owns."""
+"""Admin pages for teams: who holds which role in a team, and which models the team owns; and the stored
+answers of idempotent writes (read-only)."""
 
 from django.contrib import admin
+from django.http import HttpRequest
 
-from .models import ModelOwnership, Team, TeamMembership
+from .models import IdempotencyRecord, ModelOwnership, Team, TeamMembership
 
 
 class MembershipInline(admin.TabularInline):
@@ -38,3 +40,18 @@ class TeamMembershipAdmin(admin.ModelAdmin):
     list_filter = ["team", "role"]
     search_fields = ["user__username", "team__slug"]
     autocomplete_fields = ["user"]
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "user", "key", "status_code"]
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

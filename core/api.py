@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions as drf
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail as DrfErrorDetail
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import set_rollback
@@ -109,16 +110,41 @@ def _flatten(detail: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}{detail}"]
 
 
+UNKNOWN_FIELD = "unknown_field"  # the code of Closed's refusal, kept on the field's ErrorDetail
+
+
 class Closed(serializers.Serializer):
-    """A JSON body may carry only the fields the serializer names: a misspelt field is a 400 naming it,
-    never silently ignored. (A form carries the page's own fields too, so forms are not checked.)"""
+    """The base of every write's input: a JSON body may carry only the fields the serializer names — a
+    misspelt field is a 400 `invalid` naming it (in the message, `fields` and `unknown_fields`), never
+    silently ignored. (A form carries the page's own fields too, its CSRF token among them, so forms are
+    not checked.)"""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping) and not isinstance(getattr(self.root, "initial_data", None), QueryDict):
             unknown = sorted(str(key) for key in data if key not in self.fields)
             if unknown:
-                raise serializers.ValidationError({key: ["unknown field"] for key in unknown})
+                raise serializers.ValidationError(
+                    {key: [DrfErrorDetail("unknown field", code=UNKNOWN_FIELD)] for key in unknown}
+                )
         return super().to_internal_value(data)
+
+
+def _unknown(detail: Any, prefix: str = "") -> list[str]:
+    """The fields Closed refused as unknown, by their path in the body (`items.0.lable`)."""
+    if isinstance(detail, dict):
+        return [path for key, value in detail.items() for path in _unknown(value, f"{prefix}{key}.")]
+    if isinstance(detail, list):
+        if any(getattr(item, "code", None) == UNKNOWN_FIELD for item in detail):
+            return [prefix.rstrip(".")]
+        return [path for i, item in enumerate(detail) for path in _unknown(item, f"{prefix}{i}.")]
+    return []
+
+
+def invalid_extra(detail: Any) -> dict[str, Any]:
+    """What an `invalid` error carries besides its message: every field's problems, and the unknown fields
+    named apart (`unknown_fields`), so a client can tell a misspelt field from a bad value."""
+    unknown = _unknown(detail)
+    return {"fields": detail, **({"unknown_fields": unknown} if unknown else {})}
 
 
 def validated(
@@ -139,7 +165,7 @@ def validated(
     serializer = serializer_class(data=data, partial=partial)
     if not serializer.is_valid():
         raise BadRequest(
-            "; ".join(_flatten(serializer.errors)), code="invalid", extra={"fields": serializer.errors}
+            "; ".join(_flatten(serializer.errors)), code="invalid", extra=invalid_extra(serializer.errors)
         )
     return dict(serializer.validated_data)
 
@@ -158,37 +184,87 @@ def parse_at(raw: str | None) -> datetime:
     return at if timezone.is_aware(at) else timezone.make_aware(at)
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    set_rollback()
-    if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.http_status)
-    if isinstance(exc, Http404):
-        return Response(error_body("not_found", str(exc) or "not found"), status=404)
-    if isinstance(exc, PermissionDenied):
-        return Response(error_body("forbidden", str(exc) or "permission denied"), status=403)
-    if isinstance(exc, drf.ValidationError):
-        return Response(error_body("invalid", "; ".join(_flatten(exc.detail)), fields=exc.detail), status=400)
-    if isinstance(exc, drf.APIException):
-        headers = {}
+# The codes of the answers Django itself gives (a view's @require_POST, CSRF, the URL resolver): the same
+# names DRF uses for the same statuses, listed in docs/api.md's error table.
+HTTP_CODES = {
+    400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
+    413: "payload_too_large", 415: "unsupported_media_type", 500: "internal_error",
+}  # fmt: skip
+UNEXPECTED = "an unexpected error occurred; it has been logged"
+
+
+class HttpError(Exception):
+    """An error answer Django gave without an exception (an HTML 405, a CSRF page), to be rendered as JSON
+    with its status and headers (Allow included)."""
+
+    def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, dict(headers or {})
+
+
+def error_answer(exc: BaseException, *, where: object = None) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """The one mapping of an error to its answer: (HTTP status, headers, {"error": {"code", "message",
+    …extra}}). Every way out calls it — DRF's exception handler, the middleware under /api/ and /v1/,
+    serving's predict paths — so an error answers alike wherever it is raised, its `extra` kept. A 503 or
+    429 that says when to come back (`retry_after`) says it in Retry-After too. Anything unexpected is a
+    logged 500 (`where` names the view in the log)."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, HttpError):
+        headers = dict(exc.headers)
+        status, body = exc.status, error_body(HTTP_CODES.get(exc.status, f"http_{exc.status}"), exc.message)
+    elif isinstance(exc, ApplicationError):
+        status, body = exc.http_status, error_body(exc.code, exc.message, **exc.extra)
+        if wait := exc.extra.get("retry_after"):
+            headers.setdefault("Retry-After", str(wait))
+    elif isinstance(exc, Http404):
+        status, body = 404, error_body("not_found", str(exc) or "not found")
+    elif isinstance(exc, PermissionDenied):
+        status, body = 403, error_body("forbidden", str(exc) or "permission denied")
+    elif isinstance(exc, drf.ValidationError):
+        status, body = (
+            400,
+            error_body("invalid", "; ".join(_flatten(exc.detail)), **invalid_extra(exc.detail)),
+        )
+    elif isinstance(exc, drf.APIException):
         if auth_header := getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = auth_header
         if wait := getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(wait))
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else str(exc.default_code)
-        return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
-    log.exception("unhandled error in %s", context.get("view"))
-    return Response(
-        error_body("internal_error", "an unexpected error occurred; it has been logged"), status=500
-    )
+        status, body = exc.status_code, error_body(code, str(exc.detail))
+    else:
+        log.error("unhandled error in %s", where, exc_info=exc)
+        status, body = 500, error_body("internal_error", UNEXPECTED)
+    return status, headers, body
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's exception handler (settings.REST_FRAMEWORK): error_answer, the transaction rolled back."""
+    set_rollback()
+    status, headers, body = error_answer(exc, where=context.get("view"))
+    return Response(body, status=status, headers=headers)
+
+
+class _Unexpected(ApplicationError):
+    """An error Django has logged already (handler500): answered as the 500 it is."""
+
+    code, http_status = "internal_error", 500
+
+    def __init__(self) -> None:
+        super().__init__(UNEXPECTED)
+
+
+def error_response(exc: BaseException) -> JsonResponse:
+    """error_answer as a Django response."""
+    status, headers, body = error_answer(exc)
+    return JsonResponse(body, status=status, headers=headers)
 
 
 @csrf_exempt  # any method on an unknown path is a JSON 404, not a CSRF page
 def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(error_body("not_found", f"no such endpoint: {request.path}"), status=404)
+    return error_response(Http404(f"no such endpoint: {request.path}"))
 
 
 def json_500(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(
-        error_body("internal_error", "an unexpected error occurred; it has been logged"), status=500
-    )
+    return error_response(_Unexpected())

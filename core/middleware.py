@@ -5,11 +5,11 @@ is about."""
 from collections.abc import Callable
 from http import HTTPStatus
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from . import reporting
-from .api import error_body
+from .api import HTTP_CODES, HttpError, error_response
 from .exceptions import ApplicationError
 
 
@@ -40,7 +40,7 @@ class ApplicationErrorMiddleware:
         if not isinstance(exception, ApplicationError):
             return None
         if request.path.startswith("/api/"):
-            return JsonResponse(error_body(exception.code, exception.message), status=exception.http_status)
+            return error_response(exception)
         return render(
             request,
             "error.html",
@@ -50,12 +50,7 @@ class ApplicationErrorMiddleware:
 
 
 API_PREFIXES = ("/api/", "/v1/")
-# The codes of the answers Django itself gives (a view's @require_POST, CSRF, the URL resolver): the same
-# names DRF uses for the same statuses, listed in docs/api.md's error table.
-_CODES = {
-    400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
-    413: "payload_too_large", 415: "unsupported_media_type", 500: "internal_error",
-}  # fmt: skip
+_CODES = HTTP_CODES  # the codes of Django's own error answers (manage.py error_codes reads them here)
 
 
 class JsonErrorsMiddleware:
@@ -83,8 +78,5 @@ class JsonErrorsMiddleware:
             message = f"no such endpoint: {request.path}"
         elif status == 403:
             message = "forbidden (a session's form needs its CSRF token; the API takes a token instead)"
-        json = JsonResponse(error_body(_CODES.get(status, f"http_{status}"), message), status=status)
-        for name, value in response.items():
-            if name.lower() not in ("content-type", "content-length"):
-                json[name] = value
-        return json
+        kept = {k: v for k, v in response.items() if k.lower() not in ("content-type", "content-length")}
+        return error_response(HttpError(status, message, headers=kept))

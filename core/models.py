@@ -1,6 +1,7 @@
 """Teams and what they own: the data behind team-scoped roles (core.roles reads it). A team is a group of
 people, each holding roles in it; a model belongs to at most one team, named by the model's name (the
-name MLflow and every app use), so the kernel needs no import of the registry."""
+name MLflow and every app use), so the kernel needs no import of the registry. And the stored answers
+of API writes sent with an Idempotency-Key (core.idempotency)."""
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -59,3 +60,20 @@ class ModelOwnership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_name} → {self.team.slug}"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a write sent with an Idempotency-Key, replayed when the client retries."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_idempotency_key_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

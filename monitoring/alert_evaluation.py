@@ -99,7 +99,9 @@ def _worse(rule: AlertRule, value: float, than: float) -> bool:
 def alert_event_record(
     alert: Alert, action: str, *, actor: User | None = None, note: str = "", **details: Any
 ) -> AlertEvent:
-    """One line of the alert's trail (state changes and review alike)."""
+    """One line of the alert's trail (state changes and review alike), written in the transaction of the
+        change it records: the caller holds one open, so the change and its line commit or fail together
+    (AlertEvent is append-only)."""
     return AlertEvent.objects.create(alert=alert, action=action, actor=actor, note=note, details=details)
 
 
@@ -212,9 +214,10 @@ def _retire_other_versions(rule: AlertRule, now: datetime) -> list[Alert]:
 
 
 def _resolve(alert: Alert, now: datetime, *, note: str, actor: User | None = None) -> Alert:
-    alert.state, alert.resolved_at = AlertState.RESOLVED, now
-    alert.save(update_fields=["state", "resolved_at"])
-    alert_event_record(alert, AlertEventAction.RESOLVED, actor=actor, note=note)
+    with transaction.atomic():
+        alert.state, alert.resolved_at = AlertState.RESOLVED, now
+        alert.save(update_fields=["state", "resolved_at"])
+        alert_event_record(alert, AlertEventAction.RESOLVED, actor=actor, note=note)
     return alert
 
 

@@ -1,5 +1,6 @@
 """Alert review: what people do about an alert — acknowledge, snooze, assign, comment, resolve,
-re-baseline — each checked against the role table and recorded in the alert's trail."""
+re-baseline — each checked against the role table and recorded in the alert's trail, in the same
+transaction as the change."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import BadRequest
@@ -32,9 +34,10 @@ def _alert_for(alert_id: int, actor: User, permission: Permission) -> Alert:
 
 def alert_acknowledge(*, alert_id: int, actor: User, note: str = "") -> Alert:
     alert = _alert_for(alert_id, actor, Permission.ALERT_REVIEW)
-    alert.acknowledged_by, alert.acknowledged_at = actor, timezone.now()
-    alert.save(update_fields=["acknowledged_by", "acknowledged_at"])
-    alert_event_record(alert, AlertEventAction.ACKNOWLEDGED, actor=actor, note=note)
+    with transaction.atomic():
+        alert.acknowledged_by, alert.acknowledged_at = actor, timezone.now()
+        alert.save(update_fields=["acknowledged_by", "acknowledged_at"])
+        alert_event_record(alert, AlertEventAction.ACKNOWLEDGED, actor=actor, note=note)
     return alert
 
 
@@ -53,17 +56,18 @@ def alert_snooze(
             f"a snooze lasts at most {settings.SILENCE_MAX_DAYS} days (SILENCE_MAX_DAYS)",
             code="invalid_snooze",
         )
-    alert.snoozed_until = until
-    alert.snoozed_until_worse_than = alert.last_value if until_worse else None
-    alert.save(update_fields=["snoozed_until", "snoozed_until_worse_than"])
-    alert_event_record(
-        alert,
-        AlertEventAction.SNOOZED,
-        actor=actor,
-        note=note,
-        until=until.astimezone(UTC).isoformat() if until else None,
-        until_worse=until_worse,
-    )
+    with transaction.atomic():
+        alert.snoozed_until = until
+        alert.snoozed_until_worse_than = alert.last_value if until_worse else None
+        alert.save(update_fields=["snoozed_until", "snoozed_until_worse_than"])
+        alert_event_record(
+            alert,
+            AlertEventAction.SNOOZED,
+            actor=actor,
+            note=note,
+            until=until.astimezone(UTC).isoformat() if until else None,
+            until_worse=until_worse,
+        )
     return alert
 
 
@@ -76,15 +80,16 @@ def alert_assign(*, alert_id: int, actor: User, assignee: User | None, note: str
             f"{assignee.get_username()} may not review alerts: assign an engineer, approver or operator",
             code="invalid_assignee",
         )
-    alert.assignee = assignee
-    alert.save(update_fields=["assignee"])
-    alert_event_record(
-        alert,
-        AlertEventAction.ASSIGNED,
-        actor=actor,
-        note=note,
-        assignee=assignee.get_username() if assignee else None,
-    )
+    with transaction.atomic():
+        alert.assignee = assignee
+        alert.save(update_fields=["assignee"])
+        alert_event_record(
+            alert,
+            AlertEventAction.ASSIGNED,
+            actor=actor,
+            note=note,
+            assignee=assignee.get_username() if assignee else None,
+        )
     return alert
 
 
@@ -102,9 +107,10 @@ def alert_resolve(*, alert_id: int, actor: User, reason: str) -> Alert:
         raise BadRequest("resolving by hand needs a reason", code="reason_required")
     if alert.state == AlertState.RESOLVED:
         raise BadRequest("the alert is already resolved", code="already_resolved")
-    alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
-    alert.save(update_fields=["state", "resolved_at"])
-    alert_event_record(alert, AlertEventAction.RESOLVED, actor=actor, note=reason)
+    with transaction.atomic():
+        alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
+        alert.save(update_fields=["state", "resolved_at"])
+        alert_event_record(alert, AlertEventAction.RESOLVED, actor=actor, note=reason)
     return alert
 
 
@@ -113,15 +119,18 @@ def alert_rebaseline(*, alert_id: int, actor: User, reason: str) -> Alert:
     alert = _alert_for(alert_id, actor, Permission.BASELINE_ADOPT)
     if not alert.rebaselinable or alert.last_score is None or alert.version is None:
         raise BadRequest("this alert has no scored window of a signal to adopt", code="no_window")
-    baseline = baselines.baseline_adopt_window(
-        model_name=alert.model, version=alert.version, start=alert.last_score.window_start,
-        end=alert.last_score.window_end, actor=actor, reason=reason or f"re-baselined from alert #{alert.pk}",
-    )  # fmt: skip
-    alert_event_record(alert, AlertEventAction.REBASELINED, actor=actor, note=reason, baseline=baseline.pk)
-    if alert.state != AlertState.RESOLVED:
-        alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
-        alert.save(update_fields=["state", "resolved_at"])
-        alert_event_record(alert, AlertEventAction.RESOLVED, actor=actor, note="new baseline adopted")
+    with transaction.atomic():  # the baseline, the alert's state and its trail: all or nothing
+        baseline = baselines.baseline_adopt_window(
+            model_name=alert.model, version=alert.version, start=alert.last_score.window_start,
+            end=alert.last_score.window_end, actor=actor, reason=reason or f"re-baselined from alert #{alert.pk}",
+        )  # fmt: skip
+        alert_event_record(
+            alert, AlertEventAction.REBASELINED, actor=actor, note=reason, baseline=baseline.pk
+        )
+        if alert.state != AlertState.RESOLVED:
+            alert.state, alert.resolved_at = AlertState.RESOLVED, timezone.now()
+            alert.save(update_fields=["state", "resolved_at"])
+            alert_event_record(alert, AlertEventAction.RESOLVED, actor=actor, note="new baseline adopted")
     return alert
 
 

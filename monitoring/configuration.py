@@ -1,6 +1,7 @@
 """What people configure about monitoring, for pages and API alike: a model's alert rules (engineers and
 operators) and silences (operators) — each checked against the role table, validated here once, and
-written to the log of who changed what. A model's canary plan is releases' (releases.canary)."""
+recorded in the model's configuration history (registry.config_history) in the same transaction. A
+model's canary plan is releases' (releases.canary)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from django.utils import timezone
 
 from core.exceptions import BadRequest, NotFound
 from core.roles import Permission, role_check, role_check_somewhere
+from registry.choices import ConfigAction, ConfigKind
+from registry.config_history import config_change_record, config_snapshot
 from registry.models import ModelState
 from registry.selectors import model_state_get
 from serving import signals
@@ -78,9 +81,21 @@ def alert_rule_create(*, model_name: str, actor: User, **fields: Any) -> AlertRu
     model_state_get(name=model_name)
     rule = AlertRule(model=model_name, **{k: v for k, v in fields.items() if k in RULE_FIELDS})
     _rule_check(rule)
-    rule.save()
-    log.info("alert rule #%s of %s created by %s: %s", rule.pk, model_name, actor.get_username(), fields)
+    with transaction.atomic():
+        rule.save()
+        _rule_recorded(rule, ConfigAction.CREATED, actor=actor, after=config_snapshot(rule, RULE_FIELDS))
     return rule
+
+
+def _rule_recorded(rule: AlertRule, action: ConfigAction, *, actor: User, **change: Any) -> None:
+    config_change_record(
+        model_name=rule.model,
+        kind=ConfigKind.ALERT_RULE,
+        subject=rule.pk,
+        action=action,
+        actor=actor,
+        **change,
+    )
 
 
 def alert_rule_get(*, rule_id: int) -> AlertRule:
@@ -97,15 +112,16 @@ def alert_rule_update(*, rule_id: int, actor: User, **fields: Any) -> AlertRule:
         if rule is None:
             raise NotFound(f"alert rule #{rule_id} does not exist")
         role_check(user=actor, permission=Permission.MONITORING_CONFIGURE, model_name=rule.model)
-        was_enabled = rule.enabled
+        was_enabled, before = rule.enabled, config_snapshot(rule, RULE_FIELDS)
         for key, value in fields.items():
             if key in RULE_FIELDS:
                 setattr(rule, key, value)
         _rule_check(rule)
         rule.save()
+        after = config_snapshot(rule, RULE_FIELDS)
+        _rule_recorded(rule, ConfigAction.UPDATED, actor=actor, before=before, after=after)
         if was_enabled and not rule.enabled:
             rule_alerts_resolve(rule, note=f"rule #{rule.pk} disabled", actor=actor)
-    log.info("alert rule #%s changed by %s: %s", rule_id, actor.get_username(), fields)
     return rule
 
 
@@ -116,8 +132,8 @@ def alert_rule_delete(*, rule_id: int, actor: User) -> None:
     role_check(user=actor, permission=Permission.MONITORING_CONFIGURE, model_name=rule.model)
     with transaction.atomic():
         rule_alerts_resolve(rule, note=f"rule #{rule.pk} “{rule.name}” deleted", actor=actor)
+        _rule_recorded(rule, ConfigAction.DELETED, actor=actor, before=config_snapshot(rule, RULE_FIELDS))
         rule.delete()
-    log.info("alert rule #%s (%s) deleted by %s", rule_id, rule, actor.get_username())
 
 
 def alert_rules(*, model_name: str) -> list[AlertRule]:
@@ -126,6 +142,18 @@ def alert_rules(*, model_name: str) -> list[AlertRule]:
 
 
 # --- silences -----------------------------------------------------------------------------------
+
+SILENCE_FIELDS = (
+    "model",
+    "rule",
+    "version",
+    "severity",
+    "signal",
+    "starts_at",
+    "ends_at",
+    "comment",
+    "expired_at",
+)
 
 
 def silence_create(
@@ -182,11 +210,15 @@ def silence_create(
             f"a silence lasts at most {settings.SILENCE_MAX_DAYS} days (SILENCE_MAX_DAYS)",
             code="invalid_expiry",
         )
-    silence = Silence.objects.create(
-        model=model, rule_id=rule, version=version, severity=severity, signal=signal, starts_at=starts_at,
-        ends_at=ends_at, comment=comment, created_by=actor,
-    )  # fmt: skip
-    log.info("silence #%s (%s) created by %s", silence.pk, silence.matchers_text, actor.get_username())
+    with transaction.atomic():
+        silence = Silence.objects.create(
+            model=model, rule_id=rule, version=version, severity=severity, signal=signal, starts_at=starts_at,
+            ends_at=ends_at, comment=comment, created_by=actor,
+        )  # fmt: skip
+        config_change_record(
+            model_name=scope, kind=ConfigKind.SILENCE, subject=silence.pk, action=ConfigAction.CREATED,
+            actor=actor, after=config_snapshot(silence, SILENCE_FIELDS),
+        )  # fmt: skip
     return silence
 
 
@@ -197,7 +229,13 @@ def silence_expire(*, silence_id: int, actor: User) -> Silence:
     now = timezone.now()
     if not silence.active_at(now) and silence.starts_at <= now:
         raise BadRequest(f"silence #{silence_id} has already ended", code="already_expired")
-    silence.expired_at, silence.expired_by = now, actor
-    silence.save(update_fields=["expired_at", "expired_by"])
-    log.info("silence #%s expired by %s", silence_id, actor.get_username())
+    with transaction.atomic():
+        before = config_snapshot(silence, SILENCE_FIELDS)
+        silence.expired_at, silence.expired_by = now, actor
+        silence.save(update_fields=["expired_at", "expired_by"])
+        config_change_record(
+            model_name=silence.model or (silence.rule.model if silence.rule else ""), kind=ConfigKind.SILENCE,
+            subject=silence.pk, action=ConfigAction.EXPIRED, actor=actor, before=before,
+            after=config_snapshot(silence, SILENCE_FIELDS),
+        )  # fmt: skip
     return silence

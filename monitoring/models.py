@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.history import AppendOnly
 from serving import preprocessing
 from serving.signals import SIGNALS, Source
 
@@ -281,8 +282,9 @@ class Silence(models.Model):
         return self.starts_at <= when < ends
 
 
-class AlertEvent(models.Model):
-    """The review trail of an alert: what happened, who did it, when. Never edited."""
+class AlertEvent(AppendOnly):
+    """The review trail of an alert: what happened, who did it, when. Written in the transaction of the
+    change it records; never edited."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=32, choices=AlertEventAction.choices)

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import IdempotencyRecord, ModelState, ProductionRequest, PromotionEvent
+from .models import ConfigChange, ModelState, ProductionRequest, PromotionEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -35,6 +35,13 @@ class PromotionEventAdmin(ReadOnlyAdmin):
     actions = None
 
 
+@admin.register(ConfigChange)
+class ConfigChangeAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "model_name", "kind", "subject", "action", "actor")
+    list_filter = ("kind", "action", "model_name")
+    actions = None
+
+
 @admin.register(ProductionRequest)
 class ProductionRequestAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "model", "version", "status", "requested_by", "decided_by")
@@ -51,8 +58,3 @@ class ModelStateAdmin(ReadOnlyAdmin):
         "staging_version",
         "updated_at",
     )
-
-
-@admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "key", "status_code")

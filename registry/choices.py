@@ -30,3 +30,22 @@ class RequestStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class ConfigKind(models.TextChoices):
+    """What a configuration change is about: the things people set about a model besides its stages."""
+
+    ALERT_RULE = "alert_rule", "Alert rule"
+    SILENCE = "silence", "Silence"
+    CANARY_PLAN = "canary_plan", "Canary plan"
+    SAMPLE_POLICY = "sample_policy", "Sample policy"
+    SHADOW = "shadow", "Shadow"
+
+
+class ConfigAction(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    DELETED = "deleted", "Deleted"
+    EXPIRED = "expired", "Expired"
+    STARTED = "started", "Started"
+    STOPPED = "stopped", "Stopped"

@@ -1,11 +1,18 @@
-"""What MLflow cannot hold: the model's workflow state, its append-only history, approvals, idempotency."""
+"""What MLflow cannot hold: the model's workflow state, its append-only promotion and configuration
+histories, approvals."""
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .choices import Action, RequestStatus, Stage
+from core.history import (
+    AppendOnly,
+    AppendOnlyError,  # noqa: F401 - where callers first found it
+)
+
+from .choices import Action, ConfigAction, ConfigKind, RequestStatus, Stage
 
 
 def canary_share(*, canary: int | None, weight: int, production: int | None) -> int:
@@ -69,21 +76,6 @@ class ModelState(models.Model):
         return {stage: v for stage in Stage.values if (v := self.holder(stage)) is not None}
 
 
-class AppendOnlyError(Exception):
-    pass
-
-
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise AppendOnlyError("history events are append-only: they cannot be updated")
-
-    def delete(self):
-        raise AppendOnlyError("history events are append-only: they cannot be deleted")
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        raise AppendOnlyError("history events are append-only: they cannot be updated")
-
-
 class ProductionRequest(models.Model):
     model = models.ForeignKey(ModelState, on_delete=models.PROTECT, related_name="production_requests")
     version = models.PositiveIntegerField()
@@ -111,7 +103,7 @@ class ProductionRequest(models.Model):
         return f"{self.model.name} v{self.version} → production ({self.status})"
 
 
-class PromotionEvent(models.Model):
+class PromotionEvent(AppendOnly):
     """One workflow action, written in the same transaction as the state change it records. Never edited."""
 
     model = models.ForeignKey(ModelState, on_delete=models.PROTECT, related_name="events")
@@ -131,8 +123,6 @@ class PromotionEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["model", "action", "created_at"])]
@@ -140,27 +130,40 @@ class PromotionEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.model.name}: {self.get_action_display()} v{self.version}"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise AppendOnlyError("history events are append-only: they cannot be updated")
-        super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("history events are append-only: they cannot be deleted")
+class ConfigChange(AppendOnly):
+    """One change of what people configure about a model — an alert rule, a silence, the canary plan, the
+    sample policy, the shadow: who, when, what, before → after. Written by registry.config_history in
+    the transaction of the change it records; never edited. Keyed by the model's name (the apps above
+    keep theirs so); a silence of every model has none."""
 
-
-class IdempotencyRecord(models.Model):
-    """The stored answer to a write sent with an Idempotency-Key, replayed when the client retries."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField(null=True)
-    body = models.JSONField(null=True)
+    model_name = models.CharField(max_length=100, blank=True, help_text="empty: every model")
+    kind = models.CharField(max_length=32, choices=ConfigKind.choices)
+    subject = models.CharField(
+        max_length=100, blank=True, help_text="which one (a rule's or a silence's id); empty: the model's own"
+    )
+    action = models.CharField(max_length=16, choices=ConfigAction.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user")]
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model_name", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.user_id}:{self.key}"
+        which = f"{self.kind} #{self.subject}" if self.subject else self.kind
+        return f"{self.model_name or 'every model'}: {which} {self.action}"
+
+    @property
+    def changes(self) -> list[tuple[str, object, object]]:
+        """(field, before, after) for each field that differs: the compact diff pages show."""
+        before, after = self.before or {}, self.after or {}
+        return [
+            (key, before.get(key), after.get(key))
+            for key in dict.fromkeys([*before, *after])
+            if before.get(key) != after.get(key)
+        ]

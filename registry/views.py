@@ -18,7 +18,7 @@ from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission, actor_of
 from modelspec.metadata import metadata_parse
 
-from . import evidence, selectors, services
+from . import config_history, evidence, selectors, services
 from .actions import ACTIONS, PAGE_ALIASES
 from .choices import Action, Stage
 from .forms import RegisterForm, initial_from
@@ -42,6 +42,7 @@ def _model_context(model: ModelState) -> dict[str, Any]:
     context: dict[str, Any] = {
         "model": model,
         "events": selectors.event_list(model=model, limit=500),
+        "config_changes": config_history.config_change_list(model_name=model.name, limit=20),
         "pending": selectors.pending_request(model=model),
         "rollback_to": selectors.rollback_target(model=model),
         "team": roles.model_team(model.name),

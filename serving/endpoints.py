@@ -29,7 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from core import reporting
-from core.api import error_body
+from core.api import error_answer, error_body, error_response
 from core.converters import MAX_ID
 from core.exceptions import ApplicationError, BadRequest
 
@@ -82,7 +82,8 @@ def predict_answer(
             type=exc.code if exc.code in metrics.ERROR_TYPES else "bad_request",
             source=source,
         ).inc()
-        return exc.http_status, error_body(exc.code, exc.message, **exc.extra)
+        status, _, body = error_answer(exc)  # its Retry-After is read from the body (_retry_after)
+        return status, body
     return 200, answer
 
 
@@ -147,7 +148,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
     try:
         models = services.readiness(model_name=name)
     except ApplicationError as exc:
-        return JsonResponse(error_body(exc.code, exc.message, **exc.extra), status=exc.http_status)
+        return error_response(exc)
     if not models:
         which = f"{name!r} has" if name else "no model has"
         return JsonResponse(error_body("no_model", f"{which} no production version"), status=503)

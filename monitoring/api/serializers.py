@@ -54,6 +54,9 @@ class AlertmanagerAlert(serializers.Serializer):
 
 
 class AlertmanagerPayload(serializers.Serializer):
+    """Open, unlike our own inputs (core.api.Closed): Alertmanager sends more than we read (receiver,
+    groupLabels, externalURL, …) and adds fields from one release to the next."""
+
     version = Text()
     status = serializers.ChoiceField(choices=[AlertState.FIRING, AlertState.RESOLVED])
     alerts = AlertmanagerAlert(many=True, allow_empty=False)

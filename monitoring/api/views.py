@@ -1,5 +1,7 @@
 """Monitoring's API: alerts and their review, silences and alert rules; the Alertmanager webhook
-receiver, so Prometheus' alerts join the same review flow; labels sent back for predictions."""
+receiver, so Prometheus' alerts join the same review flow; labels sent back for predictions. Writes
+honour Idempotency-Key (core.idempotency) and refuse unknown fields (core.api.Closed), except
+Alertmanager's payload: its format is Alertmanager's, which adds fields from one release to the next."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -8,6 +10,7 @@ from rest_framework.views import APIView
 
 from core.api import validated
 from core.exceptions import BadRequest
+from core.idempotency import IdempotentWrites
 from core.roles import Permission, actor_of, role_check, role_check_somewhere
 from serving.signals import Source
 
@@ -31,7 +34,7 @@ from .serializers import (
 )
 
 
-class AlertmanagerReceiverApi(APIView):
+class AlertmanagerReceiverApi(IdempotentWrites, APIView):
     @extend_schema(
         summary="Alertmanager webhook receiver (webhook_config with an operator's token)",
         request={"application/json": AlertmanagerPayload},
@@ -87,7 +90,7 @@ class AlertDetailApi(APIView):
         return Response(AlertDetailOutput(alert).data)
 
 
-class AlertReviewApi(APIView):
+class AlertReviewApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="alert_review",
         summary="Acknowledge, snooze, assign, comment on, resolve or re-baseline an alert",
@@ -99,7 +102,7 @@ class AlertReviewApi(APIView):
         return AlertDetailApi().get(request, alert_id)
 
 
-class SilenceListApi(APIView):
+class SilenceListApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="silences_list",
         summary="Silences (active and pending by default; state=all adds ended ones)",
@@ -124,7 +127,7 @@ class SilenceListApi(APIView):
         return Response(SilenceOutput(silence).data, status=201)
 
 
-class SilenceDetailApi(APIView):
+class SilenceDetailApi(IdempotentWrites, APIView):
     @extend_schema(operation_id="silence_get", summary="One silence", responses={200: SilenceOutput})
     def get(self, request: Request, silence_id: int) -> Response:
         return Response(SilenceOutput(selectors.silence_get(silence_id=silence_id)).data)
@@ -139,7 +142,7 @@ class SilenceDetailApi(APIView):
         return Response(SilenceOutput(silence).data)
 
 
-class AlertRuleListApi(APIView):
+class AlertRuleListApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="alert_rules_list", summary="A model's alert rules", responses={200: AlertRulesOutput}
     )
@@ -160,7 +163,7 @@ class AlertRuleListApi(APIView):
         return Response(AlertRuleOutput(rule).data, status=201)
 
 
-class AlertRuleDetailApi(APIView):
+class AlertRuleDetailApi(IdempotentWrites, APIView):
     @extend_schema(operation_id="alert_rule_get", summary="One alert rule", responses={200: AlertRuleOutput})
     def get(self, request: Request, rule_id: int) -> Response:
         return Response(AlertRuleOutput(configuration.alert_rule_get(rule_id=rule_id)).data)
@@ -191,7 +194,7 @@ class AlertRuleDetailApi(APIView):
 # --- ground truth ---------------------------------------------------------------------------------
 
 
-class FeedbackApi(APIView):
+class FeedbackApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="prediction_feedback",
         summary="Send the true label of one prediction (its prediction_id from the answer)",
@@ -210,7 +213,7 @@ class FeedbackApi(APIView):
         return Response(FeedbackOutput({**vars(feedback), "status": status, "counted": counted}).data)
 
 
-class FeedbackBulkApi(APIView):
+class FeedbackBulkApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="prediction_feedback_bulk",
         summary="Send many true labels at once (up to 1000); each item answered on its own",

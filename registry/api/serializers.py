@@ -9,10 +9,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 
-from core.api import Flag, Text, Whole
+from core.api import Closed, Flag, Text, Whole
 from core.converters import MAX_ID
 from core.exceptions import PreconditionRequired
-from registry.choices import Stage
+from registry.choices import ConfigAction, ConfigKind, Stage
 from registry.services import Expected
 
 # --- inputs: the workflow actions (registry.actions) and registration ---------------------------
@@ -92,7 +92,7 @@ def _expected_version(stage: str) -> Whole:
     )
 
 
-class WorkflowInput(serializers.Serializer):
+class WorkflowInput(Closed):
     """What every workflow write names: the state it was decided on — the model's revision (the ETag
     every read of the model returns, or If-Match) and/or the versions seen in stages. A write whose
     expectation no longer holds is refused with 409 stale_state and the current state."""
@@ -157,6 +157,8 @@ class ProductionRequestInput(VersionInput):
 
 
 class PromoteTarget(serializers.Serializer):
+    """The one field the promote verb reads itself; the rest is its action's input (closed there)."""
+
     to = serializers.ChoiceField(choices=Stage.choices)
 
 
@@ -168,7 +170,7 @@ class PromoteInput(WorkflowInput, PromoteTarget):
     override = Flag(required=False, default=False)
 
 
-class RegisterInput(serializers.Serializer):
+class RegisterInput(Closed):
     file = serializers.FileField(required=False, help_text="an .onnx file (multipart)")
     source_uri = Text(required=False, allow_blank=True, default="", max_length=2000)
     metadata = MetadataField(
@@ -346,6 +348,30 @@ class HistoryOutput(serializers.Serializer):
     events = EventOutput(many=True)
 
 
+class ConfigChangeOutput(serializers.Serializer):
+    """registry.models.ConfigChange: one change of what people configure about a model."""
+
+    id = serializers.IntegerField()
+    model = serializers.CharField(source="model_name", help_text="empty: a silence of every model")
+    kind = serializers.ChoiceField(choices=ConfigKind.choices)
+    subject = serializers.CharField(
+        help_text="which one (a rule's or a silence's id); empty: the model's own"
+    )
+    action = serializers.ChoiceField(choices=ConfigAction.choices)
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    at = serializers.DateTimeField(source="created_at")
+    before = serializers.JSONField(allow_null=True, help_text="its fields before (null: it did not exist)")
+    after = serializers.JSONField(allow_null=True, help_text="its fields after (null: it no longer exists)")
+    changed = serializers.SerializerMethodField(help_text="the fields that differ")
+
+    def get_changed(self, obj: Any) -> list[str]:
+        return [field for field, _, _ in obj.changes]
+
+
+class ConfigHistoryOutput(serializers.Serializer):
+    changes = ConfigChangeOutput(many=True)
+
+
 class ProductionAtOutput(serializers.Serializer):
     model = serializers.CharField(source="model.name")
     at = serializers.DateTimeField()
@@ -362,7 +388,7 @@ class MeOutput(serializers.Serializer):
     )
 
 
-class ModelTeamInput(serializers.Serializer):
+class ModelTeamInput(Closed):
     team = serializers.CharField(allow_null=True, help_text="a team's slug; null: the model has no team")
 
 

@@ -33,5 +33,6 @@ urlpatterns = [
     path("models/<str:name>/canary/abort", views.CanaryAbortApi.as_view(), name="canary-abort"),
     path("models/<str:name>/canary/weight", views.CanaryWeightApi.as_view(), name="canary-weight"),
     path("models/<str:name>/history", views.HistoryApi.as_view(), name="history"),
+    path("models/<str:name>/config-history", views.ConfigHistoryApi.as_view(), name="config-history"),
     path("models/<str:name>/production-at", views.ProductionAtApi.as_view(), name="production-at"),
 ]

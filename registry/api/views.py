@@ -16,12 +16,12 @@ from rest_framework.views import APIView
 from core import teams
 from core.api import parse_at, validated
 from core.exceptions import BadRequest, PayloadTooLarge
+from core.idempotency import IdempotentWrites
 from core.roles import actor_of, team_roles, user_roles
 from modelspec.metadata import metadata_parse
-from registry import evidence, selectors, services
+from registry import config_history, evidence, selectors, services
 from registry.actions import ACTIONS, PROMOTE_TO
 from registry.choices import Action
-from registry.idempotency import idempotent_call
 from registry.models import PromotionEvent
 
 from . import serializers as s
@@ -30,15 +30,13 @@ from . import serializers as s
 JSON = "application/json"
 
 
-class WriteApi(APIView):
+class WriteApi(IdempotentWrites, APIView):
     """POST → perform() → JSON; a retried request with the same Idempotency-Key gets the first answer."""
 
     success_status = 200
 
     def post(self, request: Request, **kwargs: Any) -> Response:
-        return idempotent_call(
-            request, lambda: Response(self.perform(request, **kwargs), status=self.success_status)
-        )
+        return Response(self.perform(request, **kwargs), status=self.success_status)
 
     perform: Callable[..., Any]  # (request, **URL kwargs) → the answer's data
 
@@ -64,7 +62,7 @@ class ModelListApi(APIView):
         return Response(s.ModelListOutput({"models": selectors.model_summaries()}).data)
 
 
-class ModelDetailApi(APIView):
+class ModelDetailApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="model_get",
         summary="One model: stages, pending request, rollback target and versions",
@@ -109,13 +107,17 @@ class VersionListApi(WriteApi):
         responses={201: s.RegisteredOutput},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
-        # Refused before the body is read; the service enforces the limit itself too.
+        return super().post(request, **kwargs)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # Refused before the body is read (an Idempotency-Key's fingerprint would read it); the service
+        # enforces the limit itself too.
         length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > settings.MODEL_UPLOAD_MAX_BYTES + 1024 * 1024:
+        if request.method == "POST" and length > settings.MODEL_UPLOAD_MAX_BYTES + 1024 * 1024:
             raise PayloadTooLarge(
                 f"the request is {length:,} bytes; the model upload limit is {settings.MODEL_UPLOAD_MAX_BYTES:,}"
             )
-        return super().post(request, **kwargs)
 
     def perform(self, request: Request, name: str) -> Any:
         data = validated(s.RegisterInput, request.data)
@@ -253,31 +255,53 @@ class VersionPromoteApi(WriteApi):
 
     def perform(self, request: Request, name: str, version: int) -> Any:
         to = validated(s.PromoteTarget, request.data)["to"]
+        data = request.data.copy()  # the action's input is the rest of the body
+        data.pop("to")  # type: ignore[arg-type]  # a dict or a QueryDict
         event = ACTIONS[PROMOTE_TO[to]].run(
-            model_name=name, actor=actor_of(request), data=request.data, version=version, **_if_match(request)
+            model_name=name, actor=actor_of(request), data=data, version=version, **_if_match(request)
         )
         return _event_answer(event)
+
+
+def _limit_param(what: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": 10_000},
+        description=f"at most this many {what} (default 200)",
+    )
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "200")
+    if not (raw.isdigit() and 1 <= int(raw) <= 10_000):
+        raise BadRequest("limit must be a whole number from 1 to 10000", code="invalid_limit")
+    return int(raw)
 
 
 class HistoryApi(APIView):
     @extend_schema(
         summary="The model's append-only promotion history, newest first",
         responses=s.HistoryOutput,
-        parameters=[
-            OpenApiParameter(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": 10_000},
-                description="at most this many events (default 200)",
-            )
-        ],  # fmt: skip
+        parameters=[_limit_param("events")],
     )
     def get(self, request: Request, name: str) -> Response:
         model = selectors.model_state_get(name=name)
-        raw = request.query_params.get("limit", "200")
-        if not (raw.isdigit() and 1 <= int(raw) <= 10_000):
-            raise BadRequest("limit must be a whole number from 1 to 10000", code="invalid_limit")
-        limit = int(raw)
+        limit = _limit(request)
         return Response(s.HistoryOutput({"events": selectors.event_list(model=model, limit=limit)}).data)
+
+
+class ConfigHistoryApi(APIView):
+    @extend_schema(
+        operation_id="config_history",
+        summary="The model's configuration history, newest first: alert rules, silences, canary plan, "
+        "sample policy and shadow — who, when, what, before → after",
+        responses=s.ConfigHistoryOutput,
+        parameters=[_limit_param("changes")],
+    )
+    def get(self, request: Request, name: str) -> Response:
+        selectors.model_state_get(name=name)
+        found = config_history.config_change_list(model_name=name, limit=_limit(request))
+        return Response(s.ConfigHistoryOutput({"changes": found}).data)
 
 
 class ProductionAtApi(APIView):
