@@ -3,7 +3,6 @@ it asks for production approval); inconclusive → hold; fail → abort the cana
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,8 @@ from monitoring.extensions import Judgement
 from monitoring.selectors import windows_sum
 from registry import selectors as registry_selectors
 from registry import services as registry_services
-from registry.choices import Action, Stage
+from registry.choices import Action, ConfigAction, ConfigKind, Stage
+from registry.config_history import config_change_record, config_snapshot
 from registry.evidence import AMBER, OK, RED, Finding
 from serving import signals
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
     from registry.models import ModelState
 
-log = logging.getLogger(__name__)
 
 ERROR_OUTCOMES = {"error"}
 PLAN_FIELDS = ("steps", "interval_seconds", "min_samples", "failure_limit", "enabled")
@@ -62,11 +61,15 @@ def canary_plan_set(*, model_name: str, actor: User, **fields: Any) -> CanaryPla
     with transaction.atomic():
         plan = canary_plan_get(model_name=model_name)
         plan = CanaryPlan.objects.select_for_update().get(pk=plan.pk)
+        before = config_snapshot(plan, PLAN_FIELDS)
         for key in PLAN_FIELDS:
             if fields.get(key) is not None:
                 setattr(plan, key, fields[key])
         plan.save()
-    log.info("canary plan of %s changed by %s: %s", model_name, actor.get_username(), fields)
+        config_change_record(
+            model_name=model_name, kind=ConfigKind.CANARY_PLAN, action=ConfigAction.UPDATED, actor=actor,
+            before=before, after=config_snapshot(plan, PLAN_FIELDS),
+        )  # fmt: skip
     return plan
 
 

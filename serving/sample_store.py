@@ -29,6 +29,8 @@ from core.exceptions import BadRequest, NotFound
 from core.roles import Permission
 from modelspec.metadata import ModelMetadata
 from modelspec.tasks import Answer, Task
+from registry.choices import ConfigAction, ConfigKind
+from registry.config_history import config_change_record, config_snapshot
 
 from . import signals
 from .models import SamplePolicy, StoredSample
@@ -205,6 +207,9 @@ def summary(*, model: str) -> StoreSummary:
     return StoreSummary(policy, held.count(), totals["total"] or 0, oldest, _queue.dropped)
 
 
+POLICY_FIELDS = ("enabled", "max_count", "max_bytes", "retention_days")
+
+
 def policy_set(
     *,
     model: str,
@@ -222,20 +227,28 @@ def policy_set(
     ):
         if value is not None and not low <= value <= high:
             raise BadRequest(f"{name} must be from {low:,} to {high:,}, got {value:,}", code="invalid_policy")
-    policy, _ = SamplePolicy.objects.get_or_create(model=model)
-    if enabled and not policy.enabled:
-        policy.seen = StoredSample.objects.filter(model=model).count()  # a fresh reservoir over what is kept
-        policy.repeats_skipped = 0
-    policy.enabled = enabled
-    for name, value in (
-        ("max_count", max_count),
-        ("max_bytes", max_bytes),
-        ("retention_days", retention_days),
-    ):
-        if value is not None:
-            setattr(policy, name, value)
-    policy.changed_by, policy.changed_at = actor, timezone.now()
-    policy.save()
+    with transaction.atomic():
+        policy, _ = SamplePolicy.objects.select_for_update().get_or_create(model=model)
+        before = config_snapshot(policy, POLICY_FIELDS)
+        if enabled and not policy.enabled:
+            policy.seen = StoredSample.objects.filter(
+                model=model
+            ).count()  # a fresh reservoir over what is kept
+            policy.repeats_skipped = 0
+        policy.enabled = enabled
+        for name, value in (
+            ("max_count", max_count),
+            ("max_bytes", max_bytes),
+            ("retention_days", retention_days),
+        ):
+            if value is not None:
+                setattr(policy, name, value)
+        policy.changed_by, policy.changed_at = actor, timezone.now()
+        policy.save()
+        config_change_record(
+            model_name=model, kind=ConfigKind.SAMPLE_POLICY, action=ConfigAction.UPDATED, actor=actor,
+            before=before, after=config_snapshot(policy, POLICY_FIELDS),
+        )  # fmt: skip
     _enabled.forget(model)
     _limits(policy)  # a lower cap or a shorter retention applies at once
     return policy

@@ -25,7 +25,8 @@ from core.exceptions import ApplicationError, BadRequest, Conflict
 from core.roles import Permission
 from modelspec.tasks import Answer, Task
 from registry import selectors as registry_selectors
-from registry.choices import Action, Stage
+from registry.choices import Action, ConfigAction, ConfigKind, Stage
+from registry.config_history import config_change_record
 
 from . import inference, metrics
 from .models import ShadowConfig, ShadowEvent, ShadowTally
@@ -62,6 +63,10 @@ def _stop(config: ShadowConfig, *, reason: str, actor=None, production_version: 
                 model=config.model, action=ShadowEvent.Action.STOP, version=config.version, share=config.share,
                 production_version=production_version, actor=actor, reason=reason,
                 repeats_skipped=config.repeats_skipped,
+            )  # fmt: skip
+            config_change_record(
+                model_name=config.model, kind=ConfigKind.SHADOW, action=ConfigAction.STOPPED, actor=actor,
+                before={"version": config.version, "share": config.share},
             )  # fmt: skip
     _config.forget(config.model)
     return bool(stopped)
@@ -217,6 +222,10 @@ def shadow_start(*, model: str, version: int, share: int, actor) -> ShadowConfig
         ShadowEvent.objects.create(
             model=model, action=ShadowEvent.Action.START, version=version, share=share,
             production_version=state.production_version, actor=actor,
+        )  # fmt: skip
+        config_change_record(
+            model_name=model, kind=ConfigKind.SHADOW, action=ConfigAction.STARTED, actor=actor,
+            after={"version": version, "share": share},
         )  # fmt: skip
     _config.forget(model)
     return config

@@ -244,3 +244,59 @@ def test_an_oversized_upload_is_refused_before_its_key_is_looked_at(model_with_v
     )
     assert refused.status_code == 413 and refused.json()["error"]["code"] == "payload_too_large"
     assert not IdempotencyRecord.objects.exists()
+
+
+def test_canary_plan_sample_policy_and_shadow_changes_are_in_the_history_too(model_with_versions, api, users):
+    from registry import services
+
+    admin = api("admin")
+    assert (
+        admin.put("/api/v1/models/cats/canary-plan", {"steps": [10, 100]}, format="json").status_code == 200
+    )
+    assert (
+        admin.put(
+            "/api/v1/models/cats/samples", {"enabled": True, "max_count": 50}, format="json"
+        ).status_code
+        == 200
+    )
+    services.version_stage_staging(model_name="cats", version=2, actor=users["engineer"])
+    assert (
+        admin.put("/api/v1/models/cats/shadow", {"version": 2, "share": 20}, format="json").status_code == 200
+    )
+    assert admin.post("/api/v1/models/cats/shadow/stop", {}, format="json").status_code == 200
+    changes = api("viewer").get("/api/v1/models/cats/config-history").json()["changes"]
+    assert [(c["kind"], c["action"], c["actor"]) for c in changes] == [
+        ("shadow", "stopped", "admin"),
+        ("shadow", "started", "admin"),
+        ("sample_policy", "updated", "admin"),
+        ("canary_plan", "updated", "admin"),
+    ]
+    stopped, started, policy, plan = changes
+    assert plan["before"]["steps"] == [5, 25, 50, 100] and plan["after"]["steps"] == [10, 100]
+    assert plan["changed"] == ["steps"]
+    assert policy["before"]["enabled"] is False and policy["after"] == {
+        **policy["before"],
+        "enabled": True,
+        "max_count": 50,
+    }
+    assert started["after"] == {"version": 2, "share": 20} and stopped["before"] == {
+        "version": 2,
+        "share": 20,
+    }
+    assert stopped["after"] is None
+
+
+def test_the_moved_writes_take_an_idempotency_key_and_refuse_unknown_fields(model_with_versions, api):
+    admin = api("admin")
+    body = {"enabled": True, "max_count": 40}
+    first = admin.put("/api/v1/models/cats/samples", body, format="json", HTTP_IDEMPOTENCY_KEY="p-1")
+    again = admin.put("/api/v1/models/cats/samples", body, format="json", HTTP_IDEMPOTENCY_KEY="p-1")
+    assert first.status_code == again.status_code == 200 and again["Idempotent-Replayed"] == "true"
+    for path, extra in [
+        ("/api/v1/models/cats/samples", {"enabled": True, "max_cuont": 3}),
+        ("/api/v1/models/cats/shadow", {"version": 2, "share": 5, "shrae": 5}),
+        ("/api/v1/models/cats/canary-plan", {"stpes": [100]}),
+    ]:
+        answer = admin.put(path, extra, format="json")
+        assert answer.status_code == 400, path
+        assert answer.json()["error"]["unknown_fields"], path

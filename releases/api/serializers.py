@@ -8,7 +8,7 @@ from rest_framework import serializers
 from core.api import Closed, Flag, Whole
 
 
-class PreflightInput(serializers.Serializer):
+class PreflightInput(Closed):
     limit = Whole(
         required=False, min_value=1, help_text="stored inputs to replay (default PREFLIGHT_SAMPLES, 50)"
     )

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from core.api import validated
 from core.exceptions import NotFound
+from core.idempotency import IdempotentWrites
 from core.roles import Permission, actor_of, role_check
 from registry import selectors as registry_selectors
 
@@ -21,7 +22,7 @@ from .serializers import (
 )
 
 
-class PreflightApi(APIView):
+class PreflightApi(IdempotentWrites, APIView):
     """A version's pre-flight replay against production on stored production inputs."""
 
     @extend_schema(
@@ -53,7 +54,7 @@ class PreflightApi(APIView):
         return Response(PreflightOutput(run).data, status=202)
 
 
-class QuantizationApi(APIView):
+class QuantizationApi(IdempotentWrites, APIView):
     """INT8 builds of a version: calibrated, compared with the source, registered as a new version."""
 
     @extend_schema(
@@ -81,7 +82,7 @@ class QuantizationApi(APIView):
         return Response(QuantizationOutput(run).data, status=202)
 
 
-class CanaryPlanApi(APIView):
+class CanaryPlanApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="canary_plan_get", summary="A model's canary plan", responses={200: CanaryPlanOutput}
     )

@@ -5,10 +5,10 @@ from typing import Any
 
 from rest_framework import serializers
 
-from core.api import Flag, Whole
+from core.api import Closed, Flag, Whole
 
 
-class SamplePolicyInput(serializers.Serializer):
+class SamplePolicyInput(Closed):
     enabled = Flag()
     max_count = Whole(required=False, min_value=1, max_value=100_000, help_text="images kept at most")
     max_bytes = Whole(
@@ -40,7 +40,7 @@ class PurgedOutput(serializers.Serializer):
     purged = serializers.IntegerField()
 
 
-class ShadowInput(serializers.Serializer):
+class ShadowInput(Closed):
     version = Whole(min_value=1, max_value=999_999_999, help_text="the staging version")
     share = Whole(min_value=1, max_value=100, help_text="percent of live production requests mirrored")
 

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import validated
+from core.idempotency import IdempotentWrites
 from core.roles import Permission, actor_of, role_check
 from registry import selectors as registry_selectors
 
@@ -14,7 +15,7 @@ from .. import sample_store, shadow
 from .serializers import PurgedOutput, SamplePolicyInput, SampleStoreOutput, ShadowInput, ShadowOutput
 
 
-class SampleStoreApi(APIView):
+class SampleStoreApi(IdempotentWrites, APIView):
     """A model's sample store: what it holds, turning it on or off, purging it."""
 
     @extend_schema(
@@ -41,7 +42,7 @@ class SampleStoreApi(APIView):
         return Response(SampleStoreOutput(sample_store.summary(model=name)).data)
 
 
-class SamplePurgeApi(APIView):
+class SamplePurgeApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="samples_purge",
         summary="Delete every stored input of a model (files and rows)",
@@ -53,7 +54,7 @@ class SamplePurgeApi(APIView):
         return Response({"purged": sample_store.purge(model=name, actor=actor_of(request))})
 
 
-class ShadowApi(APIView):
+class ShadowApi(IdempotentWrites, APIView):
     """Shadow traffic: a staging version answering a mirrored share of live production requests."""
 
     @extend_schema(
@@ -76,7 +77,7 @@ class ShadowApi(APIView):
         return Response(ShadowOutput(shadow.agreement(model=name)).data)
 
 
-class ShadowStopApi(APIView):
+class ShadowStopApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="shadow_stop",
         summary="Stop the shadow (its tallies stay)",
