@@ -1,6 +1,6 @@
 """What a signal is: one measured quantity of every prediction, as a Prometheus metric with fixed bucket
 edges (numeric) or a counter by category (categorical). The catalogue itself is serving's
-(serving/signals.py): the image signals every task shares, plus the answer signals each task declares
+(serving/signal_catalogue.py): the image signals every task shares, plus the answer signals each task declares
 (modelspec/tasks)."""
 
 from __future__ import annotations

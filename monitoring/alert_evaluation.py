@@ -18,7 +18,7 @@ from django.utils import timezone
 from core.roles import Permission, role_check
 from registry.choices import Stage
 from registry.selectors import model_state_get
-from serving import signals
+from serving import signal_catalogue as signals
 
 from . import drift, drift_evidence, ground_truth, webhooks
 from .choices import BELOW, AlertEventAction, AlertState, Performance, Severity, Verdict, WebhookOutcome

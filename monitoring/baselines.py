@@ -11,9 +11,10 @@ from core.exceptions import BadRequest
 from core.roles import Permission, role_check
 from registry.choices import Stage
 from registry.selectors import registered_versions
-from serving import inference, signals
+from serving import inference
+from serving import signal_catalogue as signals
 from serving.model_cache import model_cache
-from serving.samples import reference_set
+from serving.reference_photos import reference_set
 
 from .choices import BaselineSource
 from .models import Baseline, stats_version_now

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils.safestring import mark_safe
 
 from registry.choices import PRODUCTION_CHANGING, Action, Stage
-from serving import signals
+from serving import signal_catalogue as signals
 from serving.routing import PINNED
 
 from .drift import le_value

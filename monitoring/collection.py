@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from serving.signals import SIGNALS, Source
+from serving.signal_catalogue import SIGNALS, Source
 
 from . import prometheus_gateway
 from .drift import le_value
@@ -27,7 +27,7 @@ class Series:
     model: str
     version: int
     stage: str
-    traffic: str  # serving.signals.Source
+    traffic: str  # serving.signal_catalogue.Source
     values: dict  # bin or category label → cumulative count; "__sum__" → cumulative sum of values
 
     @property

@@ -19,7 +19,7 @@ from registry.choices import ConfigAction, ConfigKind
 from registry.config_history import config_change_record, config_snapshot
 from registry.models import ModelState
 from registry.selectors import model_state_get
-from serving import signals
+from serving import signal_catalogue as signals
 
 from . import drift, webhooks
 from .alert_evaluation import rule_alerts_resolve

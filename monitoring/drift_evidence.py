@@ -13,7 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from serving import sample_store, signals
+from serving import sample_store
+from serving import signal_catalogue as signals
 from serving.models import StoredSample
 
 from .choices import Performance

@@ -30,7 +30,8 @@ from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission, role_check, role_check_somewhere
 from registry import selectors as registry_selectors
 from registry.selectors import model_state_get
-from serving import prediction_ids, signals
+from serving import prediction_ids
+from serving import signal_catalogue as signals
 
 from .choices import FeedbackItemStatus, FeedbackStatus
 from .models import Feedback, MetricWindow

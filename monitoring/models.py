@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from core.history import AppendOnly
 from serving import preprocessing
-from serving.signals import SIGNALS, Source
+from serving.signal_catalogue import SIGNALS, Source
 
 from .choices import (
     BELOW,

@@ -16,7 +16,8 @@ from core.exceptions import NotFound
 from core.roles import Permission, can
 from registry import selectors as registry_selectors
 from registry.models import ModelState, PromotionEvent
-from serving import sample_store, signals
+from serving import sample_store
+from serving import signal_catalogue as signals
 
 from . import drift, extensions, ground_truth
 from .choices import BOT, AlertState, Verdict

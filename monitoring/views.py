@@ -21,7 +21,8 @@ from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission, actor_of, can, permissions_of
 from registry import selectors as registry_selectors
 from registry.choices import Stage
-from serving import sample_store, signals
+from serving import sample_store
+from serving import signal_catalogue as signals
 
 from . import charts, configuration, drift, extensions, ground_truth, selectors
 from .alert_review import alert_review

@@ -26,7 +26,7 @@ from registry import services as registry_services
 from registry.choices import Action, ConfigAction, ConfigKind, Stage
 from registry.config_history import config_change_record, config_snapshot
 from registry.evidence import AMBER, OK, RED, Finding
-from serving import signals
+from serving import signal_catalogue as signals
 
 from .choices import CanaryVerdict
 from .models import CanaryAnalysis, CanaryPlan

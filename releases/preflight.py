@@ -20,7 +20,7 @@ from registry.evidence import AMBER, OK, RED, Finding
 from registry.exceptions import TransitionRefused
 from registry.models import ModelState
 from serving import inference, sample_store
-from serving.signals import Source
+from serving.signal_catalogue import Source
 
 from . import jobs
 from .choices import ACTIVE, JobStatus

@@ -22,7 +22,8 @@ from modelspec.metadata import ModelMetadata
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.exceptions import TransitionRefused
-from serving import inference, sample_store, samples
+from serving import inference, sample_store
+from serving import reference_photos as samples
 from serving.preprocessing import ImageRejected
 
 from . import jobs

@@ -18,7 +18,8 @@ from modelspec import onnx_runtime
 from modelspec.metadata import ModelMetadata, metadata_parse
 from modelspec.tasks import Headline, task_for
 
-from . import preprocessing, samples
+from . import preprocessing
+from . import reference_photos as samples
 
 DEMO_MODEL = "imagenet-effnet-lite0"
 INPUT_SIZE = 224

@@ -36,7 +36,7 @@ from core.exceptions import ApplicationError, BadRequest
 from . import metrics, services
 from .model_cache import model_cache
 from .preprocessing import ImageTooLarge
-from .signals import Source
+from .signal_catalogue import Source
 
 log = logging.getLogger(__name__)
 

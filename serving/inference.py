@@ -18,11 +18,12 @@ from core.exceptions import ApplicationError, BadRequest
 from modelspec.metadata import ModelMetadata
 from modelspec.tasks import Answer
 
-from . import metrics, prediction_cache, signals
+from . import metrics, prediction_cache
+from . import signal_catalogue as signals
 from .batching import Timing
 from .model_cache import Served, model_cache
 from .preprocessing import ImageRejected, ImageStats, Prepared, prepare
-from .signals import Source
+from .signal_catalogue import Source
 
 
 class InferenceFailed(ApplicationError):

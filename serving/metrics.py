@@ -18,8 +18,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from modelspec.tasks import TASKS
 
-from . import signals as sig
-from .signals import PREFIX
+from . import signal_catalogue as sig
+from .signal_catalogue import PREFIX
 
 disable_created_metrics()  # *_created series double the output and nothing here reads them
 

@@ -19,7 +19,7 @@ from core.exceptions import BadRequest
 from registry.choices import Stage
 
 from .routing import PINNED
-from .signals import Source
+from .signal_catalogue import Source
 
 SALT = "cvcp.prediction-id.v1"
 # version, stage, source, milliseconds since the epoch, top-1 class index, top-1 confidence, nonce

@@ -32,7 +32,7 @@ from modelspec.tasks import Answer, Task
 from registry.choices import ConfigAction, ConfigKind
 from registry.config_history import config_change_record, config_snapshot
 
-from . import signals
+from . import signal_catalogue as signals
 from .models import SamplePolicy, StoredSample
 from .offpath import OffPath, Recent
 from .preprocessing import ImageStats

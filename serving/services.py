@@ -16,7 +16,8 @@ from core.exceptions import ApplicationError, BadRequest, ServiceUnavailable
 from registry.choices import Stage
 from registry.selectors import model_state_list
 
-from . import prediction_ids, sample_store, shadow, signals
+from . import prediction_ids, sample_store, shadow
+from . import signal_catalogue as signals
 from .inference import Inference, InferenceFailed, infer_version
 from .model_cache import DatabaseUnavailable, model_cache, probe_image
 from .prediction_cache import cache_breaker

@@ -31,7 +31,7 @@ from registry.config_history import config_change_record
 from . import inference, metrics
 from .models import ShadowConfig, ShadowEvent, ShadowTally
 from .offpath import OffPath, Recent
-from .signals import Source
+from .signal_catalogue import Source
 
 if TYPE_CHECKING:
     from registry.models import ModelState, PromotionEvent

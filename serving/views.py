@@ -18,7 +18,7 @@ from registry import selectors
 from . import sample_store, shadow
 from .api.serializers import SamplePolicyInput, ShadowInput
 from .endpoints import answer_request
-from .signals import Source
+from .signal_catalogue import Source
 
 
 @login_required

@@ -16,7 +16,7 @@ from modelspec.examples import tiny_classifier_onnx
 from monitoring import collection
 from registry import services
 from releases.models import CanaryPlan
-from serving.samples import sample_set
+from serving.reference_photos import sample_set
 from tests.factories import METADATA, png, register, to_production
 
 

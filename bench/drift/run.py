@@ -40,7 +40,7 @@ def main() -> None:
     from scipy import stats
 
     from monitoring import drift
-    from serving import signals
+    from serving import signal_catalogue as signals
 
     edges = np.array([0.0, *signals.CONFIDENCE.edges])
     rng = np.random.default_rng(0)

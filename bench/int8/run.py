@@ -1,6 +1,6 @@
 """INT8 recipes for the demo model, measured before choosing (onnxruntime static quantization).
 
-Each recipe quantizes v1 (fp32 EfficientNet-Lite0) and is scored on every sample image (serving.samples,
+Each recipe quantizes v1 (fp32 EfficientNet-Lite0) and is scored on every sample image (serving.reference_photos,
 252): top-1 agreement with fp32 over all of them and over those fp32 is confident about (top-1 > 0.5),
 and session.run latency on one image against fp32, measured in alternating rounds.
 
@@ -39,7 +39,8 @@ def main() -> None:
     from onnxruntime import quantization as q
 
     from modelspec import onnx_runtime
-    from serving import demo_model, preprocessing, samples
+    from serving import demo_model, preprocessing
+    from serving import reference_photos as samples
 
     logging.disable(logging.WARNING)
     metadata = demo_model.demo_metadata()

@@ -47,7 +47,8 @@ from run import MODEL, paired, raw_pipeline, server_stop, start_server, wait_rea
 def inputs() -> dict[str, bytes]:
     from PIL import Image
 
-    from serving import preprocessing, samples
+    from serving import preprocessing
+    from serving import reference_photos as samples
 
     cat = next(s.data for s in samples.sample_set("normal") if s.name == "chelsea")
     with Image.open(io.BytesIO(cat)) as opened:

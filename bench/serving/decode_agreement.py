@@ -1,6 +1,6 @@
 """Decoding at the size the model needs, against decoding every pixel: top-1 agreement and time.
 
-Every sample image (serving.samples: 18 photos × 14 variants) is rendered at camera sizes — 1920 × 1080
+Every sample image (serving.reference_photos: 18 photos × 14 variants) is rendered at camera sizes — 1920 × 1080
 and 4032 × 3024, in its own orientation — and stored as a JPEG whose pixels are turned by one of the
 EXIF orientations 1, 3, 6, 8 in turn (the tag set so that it displays upright, as phone cameras do).
 Each one goes through `prepare` with `exact=True` (every pixel decoded, one bilinear pass) and through
@@ -49,7 +49,8 @@ def measure(var: Path, margins: tuple[float, ...]) -> dict:
     from PIL import Image
 
     from modelspec import onnx_runtime
-    from serving import demo_model, preprocessing, samples
+    from serving import demo_model, preprocessing
+    from serving import reference_photos as samples
 
     metadata = demo_model.demo_metadata()
     model = onnx_runtime.LoadedModel((var / "demo-model" / "v1-fp32.onnx").read_bytes())

@@ -190,7 +190,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from serving.samples import sample_set
+    from serving.reference_photos import sample_set
 
     images = [s.data for s in sample_set("normal") if s.name.endswith(("-q30",)) is False][:24]
     cat = next(s.data for s in sample_set("normal") if s.name == "chelsea")

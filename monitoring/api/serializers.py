@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import Closed, Flag, Text, Whole
-from serving import signals
+from serving import signal_catalogue as signals
 
 from ..choices import (
     BELOW,

@@ -12,7 +12,7 @@ from core.api import validated
 from core.exceptions import BadRequest
 from core.idempotency import IdempotentWrites
 from core.roles import Permission, actor_of, role_check, role_check_somewhere
-from serving.signals import Source
+from serving.signal_catalogue import Source
 
 from .. import alert_evaluation, configuration, ground_truth, selectors
 from ..alert_review import alert_review

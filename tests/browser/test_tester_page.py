@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from registry import services
-from serving.samples import sample_set
+from serving.reference_photos import sample_set
 from tests.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

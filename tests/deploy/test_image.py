@@ -70,7 +70,7 @@ def env_args(state: Path) -> list[str]:
 
 
 def cat_photo() -> bytes:
-    from serving.samples import base_photos
+    from serving.reference_photos import base_photos
 
     buffer = io.BytesIO()
     base_photos()["chelsea"].save(buffer, format="JPEG", quality=90)

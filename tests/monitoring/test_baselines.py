@@ -10,7 +10,7 @@ from core.exceptions import BadRequest, Forbidden
 from monitoring import baselines, collection, selectors
 from monitoring.models import Baseline, CollectionRun, MetricWindow
 from serving import preprocessing
-from serving.samples import reference_set
+from serving.reference_photos import reference_set
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

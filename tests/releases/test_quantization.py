@@ -11,7 +11,8 @@ from modelspec import onnx_runtime
 from registry import mlflow_gateway, selectors
 from releases import quantization
 from releases.models import QuantizationRun
-from serving import sample_store, samples
+from serving import reference_photos as samples
+from serving import sample_store
 from tests.factories import png, register, to_production
 from tests.helpers import assert_error, broker_use, free_port, token_client
 

@@ -5,7 +5,8 @@ import pytest
 from django.test import Client
 
 from modelspec.tasks import TASKS
-from serving import inference, signals
+from serving import inference
+from serving import signal_catalogue as signals
 from serving.preprocessing import ImageRejected
 from tests.factories import png
 from tests.helpers import metric

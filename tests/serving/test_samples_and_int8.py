@@ -8,7 +8,8 @@ from modelspec import onnx_runtime
 from modelspec.examples import tiny_classifier_onnx, tiny_convnet_onnx
 from modelspec.metadata import metadata_parse
 from modelspec.onnx_runtime import LoadedModel
-from serving import preprocessing, samples
+from serving import preprocessing
+from serving import reference_photos as samples
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from monitoring.models import AlertRule
 from monitoring.selectors import baseline_current
 from registry.choices import Stage
 from registry.models import ModelState
-from serving.signals import NUMERIC, SIGNALS, Source
+from serving.signal_catalogue import NUMERIC, SIGNALS, Source
 
 
 def _builtin() -> list[dict]:

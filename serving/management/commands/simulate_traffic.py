@@ -15,7 +15,7 @@ import requests
 from django.core.management.base import BaseCommand, CommandError
 
 from serving.demo_model import DEMO_MODEL
-from serving.samples import sample_set
+from serving.reference_photos import sample_set
 
 SCENARIOS = ("normal", "dark", "bright", "blurry", "new-shapes", "grayscale", "odd-format", "mixed", "junk")
 
