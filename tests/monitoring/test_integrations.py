@@ -115,7 +115,9 @@ def test_grafana_dashboard_uses_only_metrics_we_export():
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert len(exprs) >= 10
     exported = {
-        m._name for m in vars(metrics).values() if hasattr(m, "_name") and str(m._name).startswith("cvcp_")
+        m._name
+        for m in [*vars(metrics).values(), *metrics.answer_signals.values()]  # the tasks' answer signals
+        if hasattr(m, "_name") and str(m._name).startswith("cvcp_")
     }
     for name in {
         re.sub(r"_(bucket|sum|count|total)$", "", n) for e in exprs for n in re.findall(r"cvcp_[a-z_]+", e)
