@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,16 @@ def alert_event_record(
     return AlertEvent.objects.create(alert=alert, action=action, actor=actor, note=note, details=details)
 
 
+_enqueue: Callable[..., None] | None = None
+
+
+def webhook_sender(enqueue: Callable[..., None]) -> None:
+    """Who queues an alert change's webhook post: monitoring.tasks.webhook_enqueue, set by the app's
+    ready() (the tasks module imports this one, never the other way round)."""
+    global _enqueue
+    _enqueue = enqueue
+
+
 def _notify(alert: Alert, action: str) -> None:
     """Hand the change to a Celery worker, which posts it to the rule's webhook (retrying as it must):
     evaluation never waits on a receiver."""
@@ -115,9 +126,10 @@ def _notify(alert: Alert, action: str) -> None:
         "alert": alert.pk, "action": action, "state": alert.state, "title": alert.title, "model": alert.model,
         "version": alert.version, "signal": alert.signal, "severity": alert.severity, "value": alert.last_value,
     }  # fmt: skip
-    from .tasks import webhook_enqueue  # the tasks module imports this one (the styleguide's way round)
-
-    webhook_enqueue(alert_id=alert.pk, action=action, url=url, body=body)
+    if _enqueue is None:
+        log.warning("alert #%s changed (%s) but no webhook sender is set", alert.pk, action)
+        return
+    _enqueue(alert_id=alert.pk, action=action, url=url, body=body)
 
 
 def alert_webhook_deliver(
