@@ -209,6 +209,15 @@ def version_list(*, name: str) -> list[VersionInfo]:
     return sorted(versions, key=lambda v: v.version, reverse=True)
 
 
+def models_with_tag(*, key: str, value: str | None = None) -> set[str]:
+    """The models with a version tagged `key` (= `value` when given). The caller checks key and value
+    (registry.selectors.model_search): MLflow's filter is a string, so they must not carry quotes."""
+    query = f"tags.`{key}` = '{value}'" if value is not None else f"tags.`{key}` LIKE '%'"
+    with _translated(f"searching versions tagged {key!r}"):
+        _count("search_model_versions")
+        return {mv.name for mv in client().search_model_versions(query, max_results=10000)}
+
+
 def aliases_apply(*, name: str, changes: dict[str, int | None]) -> None:
     """Point each alias at a version (None removes it). If one step fails, undo the steps already done."""
     with _translated(f"moving aliases of {name!r}"):

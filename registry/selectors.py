@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from core.exceptions import BadRequest
 from core.models import ModelOwnership
 from core.roles import model_team
 from modelspec.metadata import ModelMetadata, metadata_from_stored
@@ -133,8 +135,43 @@ class ModelSummary:
     team: str | None  # the team that owns the model (core.models.ModelOwnership)
 
 
-def model_summaries() -> list[ModelSummary]:
-    """Every model, for the list page and the API's list: a fixed number of queries however many models."""
+TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+STAGE_FILTERS = ("production", "canary", "staging", "none")
+
+
+def model_search(*, q: str = "", stage: str = "", tag: str = "", team: str = "") -> QuerySet[ModelState]:
+    """The models whose name contains `q`, with a version in `stage` ("none": in no stage), a version
+    tagged `tag` ("key" or "key=value", MLflow's tags), owned by `team` (its slug); every filter optional."""
+    found = ModelState.objects.all().order_by("name")
+    if q:
+        if len(q) > 100:
+            raise BadRequest("search for at most 100 characters of a model's name", code="invalid_search")
+        found = found.filter(name__icontains=q)
+    if stage:
+        if stage not in STAGE_FILTERS:
+            raise BadRequest(f"stage is one of {', '.join(STAGE_FILTERS)}", code="invalid_search")
+        if stage == "none":
+            found = found.filter(production_version=None, canary_version=None, staging_version=None)
+        else:
+            found = found.exclude(**{f"{stage}_version": None})
+    if team:
+        found = found.filter(name__in=ModelOwnership.objects.filter(team__slug=team).values("model_name"))
+    if tag:
+        key, sep, value = tag.partition("=")
+        key, value = key.strip(), value.strip()
+        if not TAG_KEY_RE.match(key) or len(value) > 200 or "'" in value or "\\" in value:
+            raise BadRequest(
+                "a tag is key or key=value: the key of letters, digits, '.', '_' and '-', the value "
+                "without quotes or backslashes",
+                code="invalid_search",
+            )
+        found = found.filter(name__in=mlflow_gateway.models_with_tag(key=key, value=value if sep else None))
+    return found
+
+
+def model_summaries(models: QuerySet[ModelState] | list[ModelState] | None = None) -> list[ModelSummary]:
+    """Every model (or those given), for the list page and the API's list: a fixed number of queries
+    however many models."""
     last = _last_event_by_model()
     pending = {
         request.model_id: request
@@ -154,7 +191,7 @@ def model_summaries() -> list[ModelSummary]:
             rollback_to=_below_production(_replayed(changes[model.pk]), model),
             team=teams.get(model.name),
         )
-        for model in model_state_list()
+        for model in (model_state_list() if models is None else models)
     ]
 
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from core import roles
@@ -24,18 +25,33 @@ from .choices import Action, Stage
 from .forms import RegisterForm, initial_from
 from .models import ModelState
 
+MODELS_PER_PAGE = 50
+
 
 @login_required
 @require_GET
 def model_list(request: HttpRequest) -> HttpResponse:
+    """The models, searched by name, stage, tag and team, a page at a time."""
     template = "registry/partials/_model_rows.html" if request.htmx else "registry/model_list.html"  # type: ignore[attr-defined]
-    rows = selectors.model_summaries()
+    search = {key: request.GET.get(key, "").strip() for key in ("q", "stage", "tag", "team")}
+    error = ""
+    try:
+        found = selectors.model_search(**search)
+        page = Paginator(found, MODELS_PER_PAGE).get_page(request.GET.get("page"))
+        rows = selectors.model_summaries(list(page.object_list))
+    except ApplicationError as exc:
+        error, page, rows = exc.message, None, []
     user = request.user
     teams = roles.model_teams([row.model.name for row in rows])
     may_roll_back = {
         name for name, team in teams.items() if roles.can_in_team(user, Permission.ROLLBACK, team)
     }
-    return render(request, template, {"rows": rows, "may_roll_back": may_roll_back})
+    context = {
+        "rows": rows, "may_roll_back": may_roll_back, "page": page, "search": search, "search_error": error,
+        "searched": any(search.values()), "stages": selectors.STAGE_FILTERS,
+        "query": urlencode({k: v for k, v in search.items() if v}),
+    }  # fmt: skip
+    return render(request, template, context)
 
 
 def _model_context(model: ModelState) -> dict[str, Any]:
