@@ -288,6 +288,8 @@ MLFLOW_REGISTRY_URI = env("MLFLOW_REGISTRY_URI", MLFLOW_TRACKING_URI)
 # decides for itself, so this is only used for sqlite/file stores.
 MLFLOW_ARTIFACT_ROOT = env("MLFLOW_ARTIFACT_ROOT", str(VAR_DIR / "mlflow" / "artifacts"))
 MLFLOW_EXPERIMENT_PREFIX = env("MLFLOW_EXPERIMENT_PREFIX", "controlplane")
+# The tracking server's web UI (e.g. https://mlflow.example.com): version pages link each run there.
+MLFLOW_UI_URL = env("MLFLOW_UI_URL", "").rstrip("/")
 # How long a workflow action may hold its model before the claim lapses (a process that died mid-action):
 # longer than the slowest MLflow call an action makes, registration's upload included.
 WORKFLOW_LEASE_SECONDS = env_int("WORKFLOW_LEASE_SECONDS", 300)

@@ -98,6 +98,7 @@ class RunInfo:
     metrics: dict[str, float]
     datasets: tuple[DatasetRef, ...]
     started: datetime | None
+    experiment_id: str = ""
 
 
 @contextlib.contextmanager
@@ -280,6 +281,7 @@ def _run_info(run: Run) -> RunInfo:
         metrics=dict(run.data.metrics),
         datasets=datasets,
         started=_ts(run.info.start_time),
+        experiment_id=str(run.info.experiment_id or ""),
     )
 
 

@@ -1,6 +1,17 @@
+from urllib.parse import quote
+
 from django import template
+from django.conf import settings
 
 register = template.Library()
+
+
+@register.filter
+def run_url(run) -> str:
+    """The run's page in the tracking server's UI (settings.MLFLOW_UI_URL), or "" when none is set."""
+    if not settings.MLFLOW_UI_URL or run is None or not getattr(run, "experiment_id", ""):
+        return ""
+    return f"{settings.MLFLOW_UI_URL}/#/experiments/{quote(run.experiment_id)}/runs/{quote(run.run_id)}"
 
 
 @register.filter
