@@ -40,6 +40,7 @@ class ConfigKind(models.TextChoices):
     CANARY_PLAN = "canary_plan", "Canary plan"
     SAMPLE_POLICY = "sample_policy", "Sample policy"
     SHADOW = "shadow", "Shadow"
+    VERSION = "version", "Version description and tags"
 
 
 class ConfigAction(models.TextChoices):

@@ -296,6 +296,21 @@ def _experiment_id(model_name: str) -> str:
     return client().create_experiment(exp_name, artifact_location=location)
 
 
+def version_update(*, name: str, version: int, description: str | None, tags: dict[str, str | None]) -> None:
+    """A version's description and its own tags (a None value deletes the tag)."""
+    with _translated(f"updating {name} v{version}"):
+        if description is not None:
+            _count("update_model_version")
+            client().update_model_version(name, str(version), description=description)
+        for key, value in tags.items():
+            if value is None:
+                _count("delete_model_version_tag")
+                client().delete_model_version_tag(name, str(version), key)
+            else:
+                _count("set_model_version_tag")
+                client().set_model_version_tag(name, str(version), key, value)
+
+
 def version_create(
     *,
     name: str,

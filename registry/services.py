@@ -25,8 +25,8 @@ from core.roles import Permission
 from modelspec import bounded_check, onnx_runtime
 from modelspec.metadata import ModelMetadata, metadata_check_classes
 
-from . import evidence, hooks, mlflow_gateway, sources
-from .choices import Action, RequestStatus, Stage
+from . import config_history, evidence, hooks, mlflow_gateway, sources
+from .choices import Action, ConfigAction, ConfigKind, RequestStatus, Stage
 from .exceptions import ConcurrentChange, ModelNotFound, SelfApproval, StaleState, TransitionRefused
 from .mlflow_gateway import FetchedModel
 from .models import ModelState, ProductionRequest, PromotionEvent
@@ -387,6 +387,57 @@ def version_register(
             ),
         )
     return Registered(version=info, event=event, check=check, same_file_as=same)
+
+
+# --- a version's description and tags -----------------------------------------------------------
+
+VERSION_TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_.\-/ ]{1,250}$")
+MAX_TAG_VALUE = 5000
+MAX_DESCRIPTION = 5000
+
+
+def version_edit(
+    *,
+    model_name: str,
+    version: int,
+    actor: User,
+    description: str | None = None,
+    tags: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """Change a version's description and its own tags in MLflow (a None value deletes a tag; the cp.*
+    tags are the control plane's and stay as registered), recorded in the model's configuration history.
+    Returns the version's description and own tags after the change."""
+    roles.role_check(user=actor, permission=Permission.REGISTER, model_name=model_name)
+    tags = tags or {}
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise BadRequest(f"a description is at most {MAX_DESCRIPTION} characters", code="invalid_description")
+    for key, value in tags.items():
+        if key.startswith(mlflow_gateway.TAG_PREFIX) or not VERSION_TAG_KEY_RE.match(key):
+            raise BadRequest(
+                f"tag {key[:60]!r}: keys are 1–250 letters, digits, '.', '_', '-', '/' or spaces, and the "
+                f"{mlflow_gateway.TAG_PREFIX}* tags are the control plane's",
+                code="invalid_tag",
+            )
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_TAG_VALUE):
+            raise BadRequest(
+                f"tag {key!r}: a value is text of at most {MAX_TAG_VALUE} characters", code="invalid_tag"
+            )
+    if description is None and not tags:
+        raise BadRequest("send a description or tags to change", code="nothing_to_change")
+    with _model_leased(model_name):
+        info = mlflow_gateway.version_get(name=model_name, version=version)  # 404 for a version MLflow lacks
+        before = {"description": info.description, "tags": info.user_tags}
+        mlflow_gateway.version_update(name=model_name, version=version, description=description, tags=tags)
+        after_tags = {**info.user_tags, **{k: v for k, v in tags.items() if v is not None}}
+        for key in [k for k, v in tags.items() if v is None]:
+            after_tags.pop(key, None)
+        after = {"description": info.description if description is None else description, "tags": after_tags}
+        with transaction.atomic():
+            config_history.config_change_record(
+                model_name=model_name, kind=ConfigKind.VERSION, action=ConfigAction.UPDATED, actor=actor,
+                subject=version, before=before, after=after,
+            )  # fmt: skip
+    return after
 
 
 # --- promotion -------------------------------------------------------------------------------

@@ -13,5 +13,6 @@ urlpatterns = [
     path("models/<str:name>/", views.model_detail, name="model-detail"),
     path("models/<str:name>/production-at", views.production_at, name="production-at"),
     path("models/<str:name>/versions/<id:version>/", views.version_detail, name="version-detail"),
+    path("models/<str:name>/versions/<id:version>/edit", views.version_edit, name="version-edit"),
     path("models/<str:name>/actions/<str:action>", views.model_action, name="model-action"),
 ]

@@ -98,8 +98,44 @@ def version_detail(request: HttpRequest, name: str, version: int) -> HttpRespons
             "events": events,
             "pending": selectors.pending_request(model=model),
             "evidence": evidence.version_evidence(model=model, version=version),
+            "may_edit": roles.can_in_team(request.user, Permission.REGISTER, roles.model_team(name)),
+            "tag_lines": "\n".join(f"{k}={v}" for k, v in row.info.user_tags.items()),
         },
     )
+
+
+def _tag_changes(text: str, current: dict[str, str]) -> dict[str, str | None]:
+    """The form's tag lines (key=value; a tag left out is removed) as the changes to make."""
+    wanted: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise BadRequest(f"tag line {number} is not key=value: {line[:60]!r}", code="invalid_tag")
+        wanted[key.strip()] = value.strip()
+    changes: dict[str, str | None] = {k: v for k, v in wanted.items() if current.get(k) != v}
+    changes |= {k: None for k in current if k not in wanted}
+    return changes
+
+
+@login_required
+@require_POST
+def version_edit(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    """The version page's form: its description and own tags, saved to MLflow and the history."""
+    model = selectors.model_state_get(name=name)
+    row = selectors.version_row(model=model, version=version)
+    try:
+        tags = _tag_changes(request.POST.get("tags", ""), row.info.user_tags)
+        description = request.POST.get("description", "")
+        services.version_edit(
+            model_name=name, version=version, actor=actor_of(request), tags=tags,
+            description=description if description != row.info.description else None,
+        )  # fmt: skip
+        messages.success(request, f"Saved v{version}'s description and tags.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("registry:version-detail", name=name, version=version)
 
 
 @login_required

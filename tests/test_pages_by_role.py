@@ -75,7 +75,7 @@ class Forms(HTMLParser):
             return "silence_expire" if form["hidden"] == "expire" else "silence"
         if action.startswith("/alerts/") or action.endswith("/monitoring/settings"):
             return form["hidden"]
-        if action == "/register/":
+        if action == "/register/" or action.endswith("/edit"):  # a version's description and tags: REGISTER
             return "register"
         if action.endswith("/logout/"):
             return "logout"

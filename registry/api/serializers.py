@@ -428,3 +428,27 @@ class EvidenceOutput(serializers.Serializer):
     findings = FindingOutput(many=True, help_text="canary analysis and other evidence")
     problems = serializers.ListField(child=serializers.CharField(), help_text="what could not be read")
     gates = GatesOutput(help_text="the production gates: applied or not (and why), what they find")
+
+
+class VersionEditInput(Closed):
+    description = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=5000,
+        trim_whitespace=False,
+        help_text="the new description",
+    )
+    tags = serializers.DictField(
+        child=serializers.CharField(
+            allow_null=True, allow_blank=True, max_length=5000, trim_whitespace=False
+        ),
+        required=False,
+        help_text="tags to set; a null value removes the tag (the cp.* tags are the control plane's)",
+    )
+
+
+class VersionEditOutput(serializers.Serializer):
+    description = serializers.CharField()
+    tags = serializers.DictField(
+        child=serializers.CharField(), help_text="the version's own tags after the change"
+    )

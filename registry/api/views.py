@@ -146,7 +146,7 @@ class VersionListApi(WriteApi):
         }
 
 
-class VersionDetailApi(APIView):
+class VersionDetailApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="version_get",
         summary="One version: MLflow record, run params/metrics/datasets, preprocessing metadata",
@@ -155,6 +155,22 @@ class VersionDetailApi(APIView):
     def get(self, request: Request, name: str, version: int) -> Response:
         model = selectors.model_state_get(name=name)
         return Response(s.VersionOutput(selectors.version_row(model=model, version=version)).data)
+
+    @extend_schema(
+        operation_id="version_edit",
+        summary="Change a version's description or its own tags (MLflow updated; the model's configuration "
+        "history records it)",
+        request={"application/json": s.VersionEditInput},
+        responses={200: s.VersionEditOutput},
+    )
+    def patch(self, request: Request, name: str, version: int) -> Response:
+        changed = services.version_edit(
+            model_name=name,
+            version=version,
+            actor=actor_of(request),
+            **validated(s.VersionEditInput, request.data),
+        )
+        return Response(s.VersionEditOutput(changed).data)
 
 
 IF_MATCH = OpenApiParameter(
