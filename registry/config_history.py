@@ -36,12 +36,14 @@ def config_change_record(
     subject: str | int = "",
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
-) -> ConfigChange:
+) -> ConfigChange | None:
     """Record one change: called inside the writer's transaction.atomic(), so the change and its record
     commit or fail together. `before` / `after` are the changed thing's fields (None: it did not exist /
-    no longer exists); an update that changes nothing is still recorded, as it was asked for."""
+    no longer exists); an update that changes nothing is not recorded (None)."""
     if not connection.in_atomic_block:
         raise RuntimeError("a configuration change is recorded in the transaction of the change")
+    if ConfigAction(action) == ConfigAction.UPDATED and _json(before) == _json(after):
+        return None  # saved as it was: nothing to tell a reader of the history
     return ConfigChange.objects.create(
         model_name=model_name, kind=ConfigKind(kind), action=ConfigAction(action), actor=actor,
         subject=str(subject), before=_json(before), after=_json(after),

@@ -300,3 +300,14 @@ def test_the_moved_writes_take_an_idempotency_key_and_refuse_unknown_fields(mode
         answer = admin.put(path, extra, format="json")
         assert answer.status_code == 400, path
         assert answer.json()["error"]["unknown_fields"], path
+
+
+def test_saving_a_setting_unchanged_leaves_no_history_line(model_with_versions, api):
+    admin = api("admin")
+    for _ in range(2):
+        assert (
+            admin.put("/api/v1/models/cats/canary-plan", {"steps": [20, 100]}, format="json").status_code
+            == 200
+        )
+    changes = api("viewer").get("/api/v1/models/cats/config-history").json()["changes"]
+    assert [(c["kind"], c["changed"]) for c in changes] == [("canary_plan", ["steps"])]
