@@ -133,6 +133,10 @@ def test_pre_flight_shows_the_disagreeing_images_and_the_request_waits_for_an_ov
     run = PreflightRun.objects.get()
     assert run.total == 8 and run.result["compared"] == 8, (run.total, run.result)
     expect(thumbs).to_have_count(8)
+    # the fragment was just swapped in: let the browser finish fetching its images before judging them
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=preflight-thumbs] img')].every(i => i.complete)"
+    )
     assert page.evaluate(
         "[...document.querySelectorAll('[data-testid=preflight-thumbs] img')].every(i => i.naturalWidth > 0)"
     )
