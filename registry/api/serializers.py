@@ -431,17 +431,9 @@ class EvidenceOutput(serializers.Serializer):
 
 
 class VersionEditInput(Closed):
-    description = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=5000,
-        trim_whitespace=False,
-        help_text="the new description",
-    )
+    description = Text(required=False, allow_blank=True, max_length=5000, help_text="the new description")
     tags = serializers.DictField(
-        child=serializers.CharField(
-            allow_null=True, allow_blank=True, max_length=5000, trim_whitespace=False
-        ),
+        child=Text(allow_null=True, allow_blank=True, max_length=5000),
         required=False,
         help_text="tags to set; a null value removes the tag (the cp.* tags are the control plane's)",
     )

@@ -89,3 +89,8 @@ def test_the_version_page_edits_with_key_value_lines(cats, client, users, mlflow
         "/models/cats/versions/1/edit", {"description": "first", "tags": "no equals sign"}, follow=True
     )
     assert "is not key=value" in bad.content.decode()
+
+
+def test_a_tag_value_must_be_text(cats, api):
+    answer = api("engineer").patch("/api/v1/models/cats/versions/1/", {"tags": {"n": 0}}, format="json")
+    assert answer.status_code == 400
