@@ -64,6 +64,7 @@ def model_check_bounded(
     memory_mb: int,
     timeout_seconds: float,
     concurrency: int = 2,
+    detection: dict[str, Any] | None = None,
 ) -> ModelCheck:
     """onnx_runtime.model_check in a child process of at most `memory_mb` of address space that is killed
     after `timeout_seconds`; exceeding either is InvalidModel naming the limit. A file that passed with the
@@ -76,6 +77,7 @@ def model_check_bounded(
         "layout": layout,
         "num_labels": num_labels,
         "output": output,
+        "detection": detection,
         "memory_mb": memory_mb,
         "timeout_seconds": timeout_seconds,
     }
@@ -282,6 +284,7 @@ def _child_main() -> None:
             layout=spec["layout"],
             num_labels=spec["num_labels"],
             output=spec["output"],
+            detection=spec.get("detection"),
         )
         answer = {"check": asdict(check)}
     except BaseException as exc:  # noqa: BLE001 - every ending is an answer

@@ -124,41 +124,36 @@ def decode_yolo(output: np.ndarray, *, num_classes: int, score_threshold: float)
 
 
 @dataclass(frozen=True)
-class Letterbox:
-    """An image of `width`×`height` scaled by `scale` (aspect kept) and padded by `pad_x`, `pad_y` on the
-    left and top to fill the model's input; `undo` maps input pixels back to the image's."""
+class Placement:
+    """How an upright image of `width`×`height` became the model's input: scaled (aspect kept or not) to
+    `scaled_width`×`scaled_height`, its top-left corner put at (`offset_x`, `offset_y`) of the input —
+    positive: padded (letterbox), negative: cropped (centre crop), zero: stretched. `undo` maps boxes in
+    input pixels back to the image's, clipped to it."""
 
     width: int
     height: int
-    scale: float
-    pad_x: float
-    pad_y: float
+    scaled_width: int
+    scaled_height: int
+    offset_x: float = 0.0
+    offset_y: float = 0.0
 
     @classmethod
-    def fit(cls, width: int, height: int, *, input_width: int, input_height: int) -> Letterbox:
-        scale = min(input_width / width, input_height / height)
-        new_w, new_h = round(width * scale), round(height * scale)
-        return cls(width, height, scale, (input_width - new_w) / 2, (input_height - new_h) / 2)
+    def identity(cls, width: int, height: int) -> Placement:
+        """Input pixels are image pixels (no image behind the input: a comparison of raw tensors)."""
+        return cls(width, height, width, height)
 
-    @property
-    def resized(self) -> tuple[int, int]:
-        return round(self.width * self.scale), round(self.height * self.scale)
+    @classmethod
+    def letterbox(cls, width: int, height: int, *, input_width: int, input_height: int) -> Placement:
+        """Fit inside the input, aspect kept, centred (the padding split evenly, the odd pixel after)."""
+        scale = min(input_width / width, input_height / height)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        return cls(width, height, new_w, new_h, (input_width - new_w) // 2, (input_height - new_h) // 2)
 
     def undo(self, boxes: np.ndarray) -> np.ndarray:
-        b = boxes.copy()
-        b[:, [0, 2]] = (b[:, [0, 2]] - self.pad_x) / self.scale
-        b[:, [1, 3]] = (b[:, [1, 3]] - self.pad_y) / self.scale
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+        b[:, [0, 2]] = (b[:, [0, 2]] - self.offset_x) * (self.width / self.scaled_width)
+        b[:, [1, 3]] = (b[:, [1, 3]] - self.offset_y) * (self.height / self.scaled_height)
         return clip(b, self.width, self.height)
-
-
-def stretch_undo(
-    boxes: np.ndarray, *, width: int, height: int, input_width: int, input_height: int
-) -> np.ndarray:
-    """Input pixels → image pixels for an image stretched (not letterboxed) to the input."""
-    b = boxes.copy()
-    b[:, [0, 2]] *= width / input_width
-    b[:, [1, 3]] *= height / input_height
-    return clip(b, width, height)
 
 
 def clip(boxes: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -29,3 +29,4 @@ class TaskKind(models.TextChoices):
     answers. A version's metadata names it; versions registered before it existed are classifiers."""
 
     CLASSIFICATION = "classification", "Classification (one label per image, top-k)"
+    DETECTION = "detection", "Detection (boxes with a label and confidence each)"

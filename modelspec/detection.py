@@ -7,7 +7,7 @@ Two kinds of export are accepted:
 - raw YOLO-style heads — [1, 4+C, N] (v8 and later) or [1, N, 5+C] (v5) — which we decode with
   class-aware NMS, score and IoU thresholds and a detection cap.
 
-The caller undoes the resize (modelspec.boxes.Letterbox) to put boxes in the uploaded image's pixels.
+The caller undoes the resize (modelspec.boxes.Placement) to put boxes in the uploaded image's pixels.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from django.db import models
 from core.exceptions import BadRequest
 
 from .choices import ColorOrder, Layout, OutputKind, ResizePolicy, TaskKind
+from .detection import DetectorOutputs, InvalidDetector
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,6 +47,11 @@ class ModelMetadata:
     tracked_classes: tuple[int, ...] = field(default_factory=tuple)
     # What the model does (modelspec/tasks): how its outputs decode, what its answers say, how two compare.
     task: str = TaskKind.CLASSIFICATION.value
+    # letterbox: the padding's pixel value, 0–255 in every channel (YOLO exports use 114; None: the mean
+    # colour, which normalizes to zero).
+    pad: int | None = None
+    # task detection: what the outputs are and how they become boxes (modelspec/detection.py).
+    detection: DetectorOutputs | None = None
 
     @cached_property
     def classes_by_name(self) -> frozenset[int]:
@@ -69,6 +75,7 @@ class ModelMetadata:
         data = asdict(self)
         data["mean"], data["std"], data["labels"] = list(self.mean), list(self.std), list(self.labels)
         data["tracked_classes"] = list(self.tracked_classes)
+        data["detection"] = self.detection.as_dict() if self.detection else None
         return data
 
     def as_tags(self) -> dict[str, str]:
@@ -84,6 +91,7 @@ class ModelMetadata:
             "cp.num_labels": str(len(self.labels)),
             "cp.crop_ratio": repr(self.crop_ratio),
             "cp.output": self.output,
+            "cp.task": self.task,
         }
 
 
@@ -223,6 +231,10 @@ def metadata_parse(data: dict[str, Any], *, label_length: int | None = MAX_LABEL
     if any(s <= 0 for s in std):
         raise InvalidMetadata("std values must be positive")
     labels = _labels(given("labels"), max_length=label_length)
+    task = chosen("task", TaskKind)
+    pad = None if given("pad") is None else _whole(data["pad"], "pad")
+    if pad is not None and not 0 <= pad <= 255:
+        raise InvalidMetadata(f"pad must be a pixel value from 0 to 255, got {pad}")
     return ModelMetadata(
         input_height=height,
         input_width=width,
@@ -236,5 +248,21 @@ def metadata_parse(data: dict[str, Any], *, label_length: int | None = MAX_LABEL
         crop_ratio=crop_ratio,
         output=chosen("output", OutputKind),
         tracked_classes=_tracked(given("tracked_classes"), labels),
-        task=chosen("task", TaskKind),
+        task=task,
+        pad=pad,
+        detection=_detection(given("detection"), task, labels),
     )
+
+
+def _detection(value: Any, task: str, labels: tuple[str, ...]) -> DetectorOutputs | None:
+    """A detector's output description (the defaults when none is given); refused for another task."""
+    if task != TaskKind.DETECTION:
+        if value is not None:
+            raise InvalidMetadata("detection describes a detector's outputs; this model's task is " + task)
+        return None
+    if not labels:
+        raise InvalidMetadata("labels: a detector names its classes, one label per class (e.g. 'face')")
+    try:
+        return DetectorOutputs.parse(value)
+    except InvalidDetector as exc:
+        raise InvalidMetadata(exc.message) from exc

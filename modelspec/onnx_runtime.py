@@ -17,6 +17,7 @@ import psutil
 
 from core.exceptions import BadRequest
 
+from . import detection as detection_outputs
 from .metadata import ModelMetadata
 from .tasks import task_for
 
@@ -40,9 +41,10 @@ class ModelCheck:
     input_name: str
     input_shape: tuple[int, ...]
     input_type: str
-    output_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]  # the first output's
     opset: int
     test_inference_ms: float
+    classes: int = 0  # what the model outputs: class scores per input, or a detector's classes
 
 
 def all_cores() -> int:
@@ -112,8 +114,10 @@ def model_check(
     layout: str,
     num_labels: int | None,
     output: str = "logits",
+    detection: dict[str, Any] | None = None,
 ) -> ModelCheck:
-    """Run onnx.checker and one inference on a dummy input; refuse anything that is not a working classifier.
+    """Run onnx.checker and one inference on a dummy input; refuse anything that is not a working classifier
+    (or, given `detection` — a version's DetectorOutputs — a working detector with `num_labels` classes).
     Unbounded, in this process: for our own files. A file from outside (an upload, an import) is checked by
     modelspec.bounded_check, which runs this in a child process capped in memory and time."""
     if not model_bytes:
@@ -138,7 +142,7 @@ def model_check(
     except Exception as exc:
         raise InvalidModel(f"onnxruntime cannot load the model: {exc}") from exc
     try:
-        return _checked_by_inference(session, proto, input_size, layout, num_labels, output)
+        return _checked_by_inference(session, proto, input_size, layout, num_labels, output, detection)
     except InvalidModel:
         raise
     except Exception as exc:  # an output we cannot read as class scores, an allocation that failed, …
@@ -174,6 +178,7 @@ def _checked_by_inference(
     layout: str,
     num_labels: int | None,
     output: str,
+    detection: dict[str, Any] | None = None,
 ) -> ModelCheck:
     inputs = session.get_inputs()
     if len(inputs) != 1:
@@ -191,6 +196,15 @@ def _checked_by_inference(
     except Exception as exc:
         raise InvalidModel(f"the test inference on a dummy {list(shape)} input failed: {exc}") from exc
     elapsed_ms = (time.perf_counter() - started) * 1000
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if detection is not None:
+        named = {o.name: np.asarray(v) for o, v in zip(session.get_outputs(), outputs, strict=True)}
+        _detector_check(named, detection, input_size=input_size, num_labels=num_labels or 0)
+        return ModelCheck(
+            input_name=spec.name, input_shape=shape, input_type=spec.type,
+            output_shape=tuple(int(d) for d in np.shape(outputs[0])), opset=opset,
+            test_inference_ms=round(elapsed_ms, 3), classes=num_labels or 0,
+        )  # fmt: skip
     scores = np.asarray(outputs[0])
     if scores.ndim != 2 or scores.shape[0] != shape[0]:
         raise InvalidModel(f"the first output has shape {list(scores.shape)}; expected [batch, classes]")
@@ -205,7 +219,6 @@ def _checked_by_inference(
             "the metadata says the model outputs probabilities, but its scores do not sum to 1; "
             "declare output 'logits' so serving applies softmax"
         )
-    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     return ModelCheck(
         input_name=spec.name,
         input_shape=shape,
@@ -213,14 +226,45 @@ def _checked_by_inference(
         output_shape=tuple(int(d) for d in scores.shape),
         opset=opset,
         test_inference_ms=round(elapsed_ms, 3),
+        classes=int(scores.shape[1]),
     )
+
+
+def _detector_check(
+    outputs: dict[str, np.ndarray], raw_spec: dict[str, Any], *, input_size: tuple[int, int], num_labels: int
+) -> None:
+    """The test inference's outputs read as the metadata says: refused, with the field named, when an output
+    is missing, a head's class count disagrees with the labels, or the box layout gives negative sizes."""
+    try:
+        spec = detection_outputs.DetectorOutputs.parse(raw_spec)
+        detection_outputs.decode(
+            outputs, spec, input_width=input_size[1], input_height=input_size[0], num_classes=num_labels
+        )
+    except detection_outputs.InvalidDetector as exc:
+        raise InvalidModel(
+            f"the test inference does not read as the metadata's detector: {exc.message}"
+        ) from exc
+    negative = detection_outputs.negative_sizes(outputs, spec)
+    if negative:
+        raise InvalidModel(
+            f"detection.box_format: read as {spec.box_format}, {negative} of the test inference's boxes have a "
+            "negative width or height; the boxes are in another layout (xyxy, xywh or cxcywh)"
+        )
 
 
 class LoadedModel:
     """One version's inference session, ready to run batches. Built once per process per version."""
 
-    def __init__(self, model_bytes: bytes, *, threads: int = 0, batch_threads: int | None = None):
+    def __init__(
+        self,
+        model_bytes: bytes,
+        *,
+        threads: int = 0,
+        batch_threads: int | None = None,
+        named_outputs: bool = False,
+    ):
         self.session = session_create(model_bytes, threads=threads)
+        self.named_outputs = named_outputs  # see modelspec.tasks.base.Task.named_outputs
         # Under load a second session with fewer threads leaves a core for decoding the next requests.
         self.batch_session = (
             session_create(model_bytes, threads=batch_threads)
@@ -231,12 +275,27 @@ class LoadedModel:
         self.input_name = spec.name
         self.input_dtype = _ORT_TYPES.get(spec.type, np.float32)
         batch_dim = spec.shape[0] if spec.shape else 1
-        # A model exported with a fixed batch of 1 cannot take stacked requests.
-        self.max_batch = 1 if isinstance(batch_dim, int) and batch_dim == 1 else 64
+        # A model exported with a fixed batch of 1 cannot take stacked requests; nor can one whose outputs
+        # have no batch axis (named_outputs).
+        fixed_one = isinstance(batch_dim, int) and batch_dim == 1
+        self.max_batch = 1 if fixed_one or named_outputs else 64
+        self.output_names = [o.name for o in self.session.get_outputs()]
 
     def run(self, batch: np.ndarray, *, under_load: bool = False) -> np.ndarray:
+        """The first output of a run on `batch`."""
+        return np.asarray(self._run(batch, under_load)[0])
+
+    def raw(self, batch: np.ndarray, *, under_load: bool = False) -> list[Any]:
+        """What the task decodes, for each input of `batch`: the first output's row, or (named_outputs,
+        a batch of one) every output by name."""
+        values = self._run(batch, under_load)
+        if self.named_outputs:
+            return [{name: np.asarray(v) for name, v in zip(self.output_names, values, strict=True)}]
+        return list(np.asarray(values[0]))
+
+    def _run(self, batch: np.ndarray, under_load: bool) -> list[Any]:
         session = self.batch_session if under_load else self.session
-        return np.asarray(session.run(None, {self.input_name: batch.astype(self.input_dtype, copy=False)})[0])
+        return session.run(None, {self.input_name: batch.astype(self.input_dtype, copy=False)})
 
 
 # --- optimisation and measurement (used by the demo export and the benchmarks) ---------------
@@ -478,11 +537,12 @@ def agreement_report(
         raise BadRequest("no images to compare the models on", code="no_images")
     metadata = metadata or ModelMetadata()
     task = task_for(metadata)
-    first, second = LoadedModel(source), LoadedModel(candidate)
-    answers = [task.decode(first.run(t)[0], metadata) for t in tensors]
+    first = LoadedModel(source, named_outputs=task.named_outputs)
+    second = LoadedModel(candidate, named_outputs=task.named_outputs)
+    answers = [task.decode(first.raw(t)[0], metadata) for t in tensors]
     same = np.array(
         [
-            task.agreement(answer, task.decode(second.run(t)[0], metadata))
+            task.agreement(answer, task.decode(second.raw(t)[0], metadata))
             for answer, t in zip(answers, tensors, strict=True)
         ]
     )

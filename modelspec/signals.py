@@ -47,3 +47,21 @@ class Signal:
             if value <= edge:
                 return floatToGoString(edge)
         return "+Inf"
+
+
+def observations(value: object) -> list:
+    """A signal's value for one answer as the observations it makes: a list (one per box) as it is, a
+    single value as one."""
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def one_value(value: object) -> float | str | None:
+    """One value per answer (what a stored input is ranked by): a list's mean, or its most frequent
+    category; None for an empty list."""
+    if not isinstance(value, list | tuple):
+        return value  # type: ignore[return-value]
+    if not value:
+        return None
+    if all(isinstance(v, str) for v in value):
+        return max(set(value), key=value.count)
+    return sum(float(v) for v in value) / len(value)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.exceptions import BadRequest
 from core.roles import Permission, role_check
+from modelspec.signals import observations
 from registry.choices import Stage
 from registry.selectors import registered_versions
 from serving import inference
@@ -46,10 +47,11 @@ def baseline_from_reference(*, model_name: str, version: int, reason: str = "") 
         for signal, value in zip(
             task.signals, task.signal_values(found.answer, served.metadata), strict=True
         ):
-            if signal.numeric:
-                add(signal, signal.bin_label(float(value)), float(value))
-            else:
-                add(signal, str(value))
+            for observed in observations(value):
+                if signal.numeric:
+                    add(signal, signal.bin_label(float(observed)), float(observed))
+                else:
+                    add(signal, str(observed))
         for signal in signals.IMAGE_SIGNALS:
             value = getattr(stats, signal.name)
             add(signal, signal.bin_label(value), value)

@@ -95,6 +95,7 @@ def evidence_collect(*, alert_id: int, score_id: int) -> list[AlertEvidence]:
                 value=value,
                 label=sample.label,
                 confidence=sample.confidence,
+                drawn=sample.drawn,
                 seen_at=sample.created_at,
             )  # fmt: skip
         )

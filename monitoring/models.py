@@ -373,6 +373,11 @@ class AlertEvidence(models.Model):
     value = models.CharField(max_length=200, help_text="the input's value of the signal")
     label = models.CharField(max_length=200, help_text="what production answered")
     confidence = models.FloatField()
+    drawn = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="what the thumbnail draws of production's answer (a detector's boxes)",
+    )
     seen_at = models.DateTimeField(help_text="when production answered it")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 

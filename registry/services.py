@@ -279,8 +279,9 @@ def _file_check(onnx_bytes: bytes, metadata: ModelMetadata) -> onnx_runtime.Mode
         memory_mb=settings.MODEL_CHECK_MEMORY_MB,
         timeout_seconds=settings.MODEL_CHECK_TIMEOUT_SECONDS,
         concurrency=settings.MODEL_CHECK_CONCURRENCY,
+        detection=metadata.detection.as_dict() if metadata.detection else None,
     )
-    metadata_check_classes(metadata, classes=check.output_shape[1])
+    metadata_check_classes(metadata, classes=check.classes)
     return check
 
 

@@ -95,6 +95,7 @@ def _compare(pairs: list) -> dict[str, Any]:
     task: Task | None = both[0][1]["task"] if both else None
     agreement = changes = shift = None
     disagreements: list[dict[str, Any]] = []
+    comparison: dict[str, Any] = {}
     if task is not None:
         answers = [(p["answer"], c["answer"]) for _, p, c in both]
         agreement = statistics.fmean(task.agreement(a, b) for a, b in answers)
@@ -105,9 +106,13 @@ def _compare(pairs: list) -> dict[str, Any]:
         disagreements = [
             {"sample": s.pk, "production": change.before, "candidate": change.after,
              "production_confidence": task.headline(p["answer"]).confidence,
-             "candidate_confidence": task.headline(c["answer"]).confidence}
+             "candidate_confidence": task.headline(c["answer"]).confidence,
+             "agreement": task.agreement(p["answer"], c["answer"]),
+             "production_drawn": task.drawn(p["answer"]), "candidate_drawn": task.drawn(c["answer"])}
             for s, p, c in both if (change := task.change(p["answer"], c["answer"])) is not None
-        ][:60]  # fmt: skip
+        ]  # fmt: skip
+        disagreements = sorted(disagreements, key=lambda d: d["agreement"])[:60]  # the worst first
+        comparison = {"task": task.name, "agreement_name": task.agreement_name, **task.compare(answers)}
     p_ms = statistics.median(p["latency_ms"] for _, p, _ in both) if both else None
     c_ms = statistics.median(c["latency_ms"] for _, _, c in both) if both else None
     return {
@@ -124,6 +129,7 @@ def _compare(pairs: list) -> dict[str, Any]:
             "examples": sorted({c.get("message", "") for _, _, c in pairs if "error" in c})[:3],
         },
         "disagreements": disagreements,
+        "comparison": comparison,
     }
 
 
@@ -146,11 +152,17 @@ def preflight_passed(run: PreflightRun | None, production_version: int | None) -
     result = run.result
     if result["errors"]["candidate"] > result["errors"]["production"]:
         return False, f"the candidate failed on {result['errors']['candidate']} inputs production answered"
+    named = _agreement_name(result).lower()  # top-1 agreement, or a detector's box F1
     if result["agreement"] is None or result["agreement"] < settings.PREFLIGHT_MIN_AGREEMENT:
         return False, (
-            f"top-1 agreement {percent(result['agreement'])} is under {percent(settings.PREFLIGHT_MIN_AGREEMENT)}"
+            f"{named} {percent(result['agreement'])} is under {percent(settings.PREFLIGHT_MIN_AGREEMENT)}"
         )
-    return True, f"top-1 agreement {percent(result['agreement'])} on {result['compared']} production inputs"
+    return True, f"{named} {percent(result['agreement'])} on {result['compared']} production inputs"
+
+
+def _agreement_name(result: dict[str, Any]) -> str:
+    """What a run's agreement is called (runs from before the comparison was kept were classifiers')."""
+    return (result.get("comparison") or {}).get("agreement_name", "Top-1 agreement")
 
 
 def percent(value: float | None) -> str:
@@ -183,6 +195,12 @@ def preflight_findings(model: ModelState, version: int) -> list[Finding]:
         if shift is not None and ratio is not None
         else why
     )
+    boxes = (result.get("comparison") or {}).get("boxes")
+    if boxes:  # a detector's: how many boxes each version found, and how well the matched ones overlap
+        iou = result["comparison"]["mean_iou"]
+        summary += f"; boxes {boxes['production']} → {boxes['candidate']} ({boxes['matched']} matched" + (
+            f", mean IoU {iou:.2f})" if iou is not None else ")"
+        )
     return [
         Finding("preflight", "Pre-flight", OK if passed else RED, summary, numbers={"run": run.pk, **result})
     ]

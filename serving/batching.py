@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,8 @@ class Batcher:
             with self._changed:
                 self._arrived -= 1
 
-    def submit(self, tensor: np.ndarray, *, timeout: float = 30.0) -> tuple[np.ndarray, Timing]:
+    def submit(self, tensor: np.ndarray, *, timeout: float = 30.0) -> tuple[Any, Timing]:
+        """The model's raw output for one input (what its task decodes: LoadedModel.raw)."""
         future: Future = Future()
         with self._changed:
             # Greedy mode and a lone request (nothing running, queued or being decoded): run here on the
@@ -85,17 +87,17 @@ class Batcher:
             return future.result(timeout=timeout)
         try:
             started = time.perf_counter()
-            scores = self.model.run(tensor)
+            scores = self.model.raw(tensor)
         finally:
             self._done()
         metrics.batch_size.labels(model=self.name, version=self.version).observe(1)
         return scores[0], Timing(queue=0.0, inference=time.perf_counter() - started)
 
-    def run_here(self, tensor: np.ndarray) -> tuple[np.ndarray, Timing]:
+    def run_here(self, tensor: np.ndarray) -> tuple[Any, Timing]:
         """Background work (a shadow's answer): run in the calling thread on the one-thread session, so
         the work takes that thread's CPU priority and none of the batching threads' time."""
         started = time.perf_counter()
-        scores = self.model.run(tensor, under_load=True)
+        scores = self.model.raw(tensor, under_load=True)
         return scores[0], Timing(queue=0.0, inference=time.perf_counter() - started)
 
     def stop(self) -> None:
@@ -134,7 +136,7 @@ class Batcher:
                 continue  # another worker took what this one waited for
             started = time.perf_counter()
             try:
-                scores = self.model.run(np.concatenate([tensor for tensor, _, _ in batch]), under_load=True)
+                scores = self.model.raw(np.concatenate([tensor for tensor, _, _ in batch]), under_load=True)
             except Exception as exc:  # noqa: BLE001 - handed to every waiting request
                 for _, future, _ in batch:
                     future.set_exception(exc)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -53,6 +54,7 @@ def predict_answer(
     stage: str | None,
     routing_key: str | None,
     source: str = Source.LIVE,
+    min_confidence: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """The predict endpoint's answer, as (HTTP status, JSON body), errors counted (by traffic source) and
     explained."""
@@ -63,6 +65,7 @@ def predict_answer(
             )
         if version is not None and not (version.isdigit() and int(version) <= MAX_ID):
             raise BadRequest(f"version must be a whole number up to {MAX_ID}", code="bad_request")
+        cut = _confidence(min_confidence)
         with metrics.in_flight.track_inprogress():
             answer = services.predict(
                 model_name=name,
@@ -71,6 +74,7 @@ def predict_answer(
                 version=int(version) if version else None,
                 stage=stage,
                 source=source,
+                min_confidence=cut,
             )
     except ApplicationError as exc:
         if exc.http_status == 500:  # ours to fix (reported, with its model, version and stage)
@@ -85,6 +89,21 @@ def predict_answer(
         status, _, body = error_answer(exc)  # its Retry-After is read from the body (_retry_after)
         return status, body
     return 200, answer
+
+
+def _confidence(text: str | None) -> float | None:
+    """The `min_confidence` query parameter: a number from 0 to 1, or absent."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:  # NaN fails too
+        raise BadRequest(
+            f"min_confidence must be a number from 0 to 1, got {text[:40]!r}", code="bad_request"
+        )
+    return value
 
 
 # --- through Django ----------------------------------------------------------------------------
@@ -119,6 +138,7 @@ def answer_request(request: HttpRequest, name: str, *, source: str, routing_key:
         stage=request.GET.get("stage"),
         routing_key=routing_key,
         source=source,
+        min_confidence=request.GET.get("min_confidence"),
     )
     return JsonResponse(body, status=status, headers=dict(_retry_after(body)))
 
@@ -278,4 +298,5 @@ class PredictFastPath:
             version=query["version"][-1] if "version" in query else None,
             stage=query["stage"][-1] if "stage" in query else None,
             routing_key=environ.get("HTTP_X_ROUTING_KEY"),
+            min_confidence=query["min_confidence"][-1] if "min_confidence" in query else None,
         )

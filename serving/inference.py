@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -15,7 +16,9 @@ from prometheus_client import Histogram
 
 from core import reporting
 from core.exceptions import ApplicationError, BadRequest
+from modelspec.boxes import Placement
 from modelspec.metadata import ModelMetadata
+from modelspec.signals import observations
 from modelspec.tasks import Answer
 
 from . import metrics, prediction_cache
@@ -58,7 +61,7 @@ def prepare_input(data: bytes, metadata: ModelMetadata) -> Prepared:
         raise BadRequest(f"the image could not be preprocessed: {exc}", code="preprocess") from exc
 
 
-def run(served: Served, tensor: np.ndarray, *, background: bool = False) -> tuple[np.ndarray, Timing]:
+def run(served: Served, tensor: np.ndarray, *, background: bool = False) -> tuple[Any, Timing]:
     """The model's raw output for one input: batched with other requests, or inline when alone; background
     work (a shadow's answer) runs in the calling thread and yields to live traffic (serving/shadow.py)."""
     try:
@@ -69,8 +72,8 @@ def run(served: Served, tensor: np.ndarray, *, background: bool = False) -> tupl
         raise InferenceFailed(f"inference failed: {exc}") from exc
 
 
-def decode(served: Served, scores: np.ndarray) -> Answer:
-    return served.task.decode(scores, served.metadata)
+def decode(served: Served, raw: Any, placement: Placement | None) -> Answer:
+    return served.task.decode(raw, served.metadata, placement)
 
 
 def observe(labels: dict[str, str], served: Served, answer: Answer, stats: ImageStats | None) -> None:
@@ -81,10 +84,11 @@ def observe(labels: dict[str, str], served: Served, answer: Answer, stats: Image
     task = served.task
     for signal, value in zip(task.signals, task.signal_values(answer, served.metadata), strict=True):
         metric = metrics.answer_signals[signal.name]
-        if isinstance(metric, Histogram):
-            metric.labels(**labels).observe(float(value))
-        else:
-            metric.labels(**labels, **{signal.categories[0]: str(value)}).inc()
+        for observed in observations(value):
+            if isinstance(metric, Histogram):
+                metric.labels(**labels).observe(float(observed))
+            else:
+                metric.labels(**labels, **{signal.categories[0]: str(observed)}).inc()
     if stats is None:  # cached before answers kept their input's statistics
         return
     for image_signal in signals.IMAGE_SIGNALS:
@@ -133,7 +137,7 @@ def _from_model(
             refused = isinstance(exc, ImageRejected)
             metrics.requests.labels(**labels, outcome="refused" if refused else "error").inc()
             raise
-    answer = decode(served, scores)
+    answer = decode(served, scores, prepared.placement)
     total = time.perf_counter() - started
     metrics.latency.labels(**labels, phase="preprocess").observe(preprocessed - started)
     metrics.latency.labels(**labels, phase="queue").observe(timing.queue)
@@ -150,7 +154,8 @@ def answer_unrecorded(served: Served, data: bytes) -> Inference:
     started = time.perf_counter()
     prepared = prepare_input(data, served.metadata)
     scores, _ = run(served, prepared.tensor, background=True)
-    return Inference(decode(served, scores), prepared.stats, time.perf_counter() - started, False, served)
+    answer = decode(served, scores, prepared.placement)
+    return Inference(answer, prepared.stats, time.perf_counter() - started, False, served)
 
 
 def infer_version(

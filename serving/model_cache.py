@@ -311,6 +311,7 @@ class ModelCache:
             model_bytes,
             threads=settings.SERVING_INTRA_OP_THREADS,
             batch_threads=settings.SERVING_BATCH_INTRA_OP_THREADS or None,
+            named_outputs=task_for(metadata).named_outputs,
         )
         served = Served(
             name=name,

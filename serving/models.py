@@ -54,6 +54,11 @@ class StoredSample(models.Model):
     version = models.PositiveIntegerField(help_text="the production version that answered it")
     label = models.CharField(max_length=200, help_text="what production answered")
     confidence = models.FloatField()
+    drawn = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="what its thumbnails draw of production's answer (a detector's boxes)",
+    )
     stats = models.JSONField(
         default=dict, blank=True, help_text="its value of each image signal (brightness, …, shapes, classes)"
     )

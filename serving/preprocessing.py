@@ -12,6 +12,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from core.exceptions import ApplicationError
+from modelspec.boxes import Placement
 from modelspec.choices import ColorOrder, Layout, ResizePolicy
 from modelspec.metadata import ModelMetadata
 
@@ -170,6 +171,19 @@ def resize(image: Image.Image, metadata: ModelMetadata, *, exact: bool = False) 
     )
 
 
+def placement(size: tuple[int, int], metadata: ModelMetadata) -> Placement:
+    """Where an upright image of `size` lands in the model's input (what a detector's boxes are undone by)."""
+    height, width = metadata.input_size
+    scaled = fitted_size(size, metadata)
+    if metadata.resize == ResizePolicy.STRETCH:
+        return Placement(size[0], size[1], scaled[0], scaled[1])
+    if metadata.resize == ResizePolicy.CENTER_CROP:  # a negative offset: the part cut off (as place crops)
+        offset = (-((scaled[0] - width) // 2), -((scaled[1] - height) // 2))
+    else:  # letterbox: a positive one, the padding
+        offset = ((width - scaled[0]) // 2, (height - scaled[1]) // 2)
+    return Placement(size[0], size[1], scaled[0], scaled[1], *offset)
+
+
 def place(scaled: Image.Image, metadata: ModelMetadata) -> Image.Image:
     """A scaled image (fitted_size) cropped or padded to the input size."""
     height, width = metadata.input_size
@@ -178,8 +192,10 @@ def place(scaled: Image.Image, metadata: ModelMetadata) -> Image.Image:
     if metadata.resize == ResizePolicy.CENTER_CROP:
         left, top = (scaled.width - width) // 2, (scaled.height - height) // 2
         return scaled.crop((left, top, left + width, top + height))
-    # letterbox: pad with the mean colour so padding normalizes to zero
-    fill = tuple(int(round(m / metadata.scale)) for m in metadata.mean) if metadata.scale else (0, 0, 0)
+    # letterbox: pad with the metadata's pad value, else the mean colour (so padding normalizes to zero)
+    fill: tuple[int, ...] = (metadata.pad,) * 3 if metadata.pad is not None else (0, 0, 0)
+    if metadata.pad is None and metadata.scale:
+        fill = tuple(int(round(m / metadata.scale)) for m in metadata.mean)
     canvas = Image.new("RGB", (width, height), fill)
     canvas.paste(scaled, ((width - scaled.width) // 2, (height - scaled.height) // 2))
     return canvas
@@ -230,6 +246,7 @@ def image_stats(image: Image.Image, *, original_mode: str) -> ImageStats:
 class Prepared:
     tensor: np.ndarray
     stats: ImageStats
+    placement: Placement  # how the upright upload became the input
 
 
 def prepare(
@@ -279,4 +296,6 @@ def prepare(
         contrast=seen.contrast,
         sharpness=seen.sharpness,
     )
-    return Prepared(tensor=to_tensor(model_input, metadata), stats=stats)
+    return Prepared(
+        tensor=to_tensor(model_input, metadata), stats=stats, placement=placement(upright, metadata)
+    )

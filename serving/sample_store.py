@@ -22,12 +22,13 @@ from django.core.files.storage import storages
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
-from PIL import Image
+from PIL import Image, ImageOps
 
 from core import roles
 from core.exceptions import BadRequest, NotFound
 from core.roles import Permission
 from modelspec.metadata import ModelMetadata
+from modelspec.signals import one_value
 from modelspec.tasks import Answer, Task
 from registry.choices import ConfigAction, ConfigKind
 from registry.config_history import config_change_record, config_snapshot
@@ -95,13 +96,13 @@ def _count_repeats(model: str, count: int) -> None:
 
 def _signal_values(item: Offered) -> dict[str, float | str]:
     """The input's value of each signal monitoring judges, so evidence can rank stored inputs by them."""
-    values: dict[str, float | str] = dict(
-        zip(
-            (signal.name for signal in item.task.signals),
-            item.task.signal_values(item.answer, item.metadata),
-            strict=True,
+    values: dict[str, float | str] = {
+        signal.name: summarized
+        for signal, value in zip(
+            item.task.signals, item.task.signal_values(item.answer, item.metadata), strict=True
         )
-    )
+        if (summarized := one_value(value)) is not None
+    }
     if item.stats is not None:
         for signal in signals.IMAGE_SIGNALS:
             values[signal.name] = getattr(item.stats, signal.name)
@@ -144,7 +145,7 @@ def _keep(item: Offered) -> None:
         StoredSample.objects.create(
             model=item.model, sha256=sha, file=name, size_bytes=len(item.data), content_type=f"image/{kind}",
             width=width, height=height, version=item.version, label=headline.label[:200],
-            confidence=headline.confidence, stats=_signal_values(item),
+            confidence=headline.confidence, stats=_signal_values(item), drawn=item.task.drawn(item.answer),
         )  # fmt: skip
         _over_bytes(policy)
     _expired(policy)
@@ -329,9 +330,10 @@ def thumbnail_keep(sample: StoredSample) -> str:
     if _storage().exists(name):
         return name
     with _storage().open(sample.file, "rb") as handle, Image.open(handle) as image:
-        image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+        upright = ImageOps.exif_transpose(image)  # as the model saw it (its EXIF is not kept in the JPEG)
+        upright.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
         out = io.BytesIO()
-        image.convert("RGB").save(out, "JPEG", quality=80)
+        upright.convert("RGB").save(out, "JPEG", quality=80)
     return _storage().save(name, ContentFile(out.getvalue()))
 
 

@@ -60,9 +60,12 @@ def predict(
     stage: str | None = None,
     source: str = signals.Source.LIVE,
     use_cache: bool = True,
+    min_confidence: float | None = None,
 ) -> dict:
     """Route, answer (from the cache or the model, recorded in the metrics under its traffic source), offer
-    a live production answer to the sample store and the shadow, and wrap it in its envelope."""
+    a live production answer to the sample store and the shadow, and wrap it in its envelope.
+    `min_confidence`: the request's own cut of a detector's boxes (the metrics, the sample store and the
+    shadow always see the version's default cut); a classifier's answer has no cut."""
     started = time.perf_counter()
     chosen, stage = _pick(
         model_cache().route(model_name), version=version, stage=stage, routing_key=routing_key
@@ -74,7 +77,8 @@ def predict(
     if source == signals.Source.LIVE and stage == Stage.PRODUCTION:
         _offer(found, model=model_name, version=chosen, data=data)
     envelope = _envelope(found, model=model_name, version=chosen, stage=stage, source=source)
-    return {**found.answer, **envelope, "cached": found.cached}
+    shown = found.served.task.respond(found.answer, min_confidence=min_confidence)
+    return {**shown, **envelope, "cached": found.cached}
 
 
 def _offer(found: Inference, *, model: str, version: int, data: bytes) -> None:

@@ -34,6 +34,7 @@ def test_a_finished_response_is_closed_before_it_is_handed_over(db, finished):
     assert isinstance(body, list) and b"".join(body) == b'{"status": "alive"}'
 
 
+@pytest.mark.django_db  # closing the body sends request_finished, which checks this thread's connection
 def test_a_streaming_response_is_left_to_the_server(finished):
     streamed = StreamingHttpResponse(iter([b"a", b"b"]))
 

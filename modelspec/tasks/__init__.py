@@ -1,6 +1,6 @@
 """The tasks a model can do, and which one a version does (its metadata's `task`). Consumers ask the task
 how outputs decode, what the answer says, which signals it exports, how two answers compare and what the
-tester draws; none of them assumes a classifier. Classification is the first task; detection comes next."""
+tester draws; none of them assumes a classifier. Classification and detection are the two tasks."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from ..choices import TaskKind
 from ..metadata import InvalidMetadata, ModelMetadata
 from .base import Answer, Change, Headline, Task
 from .classification import Classification
+from .detection import Detection
 
 __all__ = ["TASKS", "Answer", "Change", "Headline", "Task", "task_for", "task_named"]
 
-TASKS: dict[str, Task] = {task.name: task for task in (Classification(),)}
+TASKS: dict[str, Task] = {task.name: task for task in (Classification(), Detection())}
 
 
 def task_named(name: str) -> Task:

@@ -8,8 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
-
+from ..boxes import Placement
 from ..metadata import ModelMetadata
 from ..signals import Signal
 
@@ -35,20 +34,33 @@ class Change:
 
 class Task(ABC):
     name: ClassVar[str]  # a modelspec.choices.TaskKind value
-    # What the tester page and thumbnails draw of an answer: "bars" (the top-k as bars).
+    # What the tester page and thumbnails draw of an answer: "bars" (the top-k as bars) or "boxes".
     display: ClassVar[str]
+    # What `agreement` is called on pages and in reports.
+    agreement_name: ClassVar[str]
+    # What a run hands `decode` for one input: the first output's row (False: batches of inputs stack),
+    # or every output by name (True: outputs such as a post-processed detector's boxes [K, 4] have no
+    # batch axis, so such a model runs one input at a time).
+    named_outputs: ClassVar[bool] = False
     # The answer signals the task exports (the image signals are common to every task, serving's
     # catalogue holds both); a categorical one has exactly one category label.
     signals: ClassVar[tuple[Signal, ...]]
 
     @abstractmethod
-    def decode(self, scores: np.ndarray, metadata: ModelMetadata) -> Answer:
-        """The answer to one input from the model's raw output for it."""
+    def decode(self, raw: Any, metadata: ModelMetadata, placement: Placement | None = None) -> Answer:
+        """The answer to one input from the model's raw output for it (see `named_outputs`); `placement`
+        says how the uploaded image became the input (None: the input is the image)."""
+
+    def respond(self, answer: Answer, *, min_confidence: float | None = None) -> Answer:
+        """The answer as a response shows it; `min_confidence` is a request's own cut, for tasks that
+        have one (detection's boxes)."""
+        return answer
 
     @abstractmethod
-    def signal_values(self, answer: Answer, metadata: ModelMetadata) -> tuple[float | str, ...]:
-        """The answer's value of each of `signals`, in their order (a number for a numeric signal, the
-        category for a categorical one). Read from the answer, so a cached answer counts alike."""
+    def signal_values(self, answer: Answer, metadata: ModelMetadata) -> tuple[Any, ...]:
+        """The answer's value of each of `signals`, in their order: a number for a numeric signal, the
+        category for a categorical one, or a list of them for a signal observed once per part of the
+        answer (a detector's boxes). Read from the answer, so a cached answer counts alike."""
 
     @abstractmethod
     def headline(self, answer: Answer) -> Headline:
@@ -61,6 +73,16 @@ class Task(ABC):
     def agrees(self, a: Answer, b: Answer) -> bool:
         """Whether two answers count as the same in agreement rates and tallies."""
         return self.agreement(a, b) >= 1.0
+
+    def drawn(self, answer: Answer) -> dict[str, Any] | None:
+        """What a thumbnail draws over its image: None (its caption says it all), or for a detector the
+        image's size and the boxes that count."""
+        return None
+
+    def compare(self, pairs: list[tuple[Answer, Answer]]) -> dict[str, Any]:
+        """How the second answers of pairs differ from the first beyond their mean agreement (a detector's
+        mean IoU, box counts, per-class losses and gains); {} when agreement says it all."""
+        return {}
 
     @abstractmethod
     def tally_key(self, answer: Answer) -> str:

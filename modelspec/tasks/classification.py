@@ -3,10 +3,11 @@ task turns into probabilities); the answer is the top-1 label and confidence wit
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..boxes import Placement
 from ..choices import OutputKind, TaskKind
 from ..metadata import ModelMetadata
 from ..signals import PREFIX, Kind, Signal
@@ -48,10 +49,11 @@ def probabilities(scores: np.ndarray, metadata: ModelMetadata) -> np.ndarray:
 class Classification(Task):
     name: ClassVar[str] = TaskKind.CLASSIFICATION.value
     display: ClassVar[str] = "bars"
+    agreement_name: ClassVar[str] = "Top-1 agreement"
     signals: ClassVar[tuple[Signal, ...]] = (CONFIDENCE, CLASSES)
 
-    def decode(self, scores: np.ndarray, metadata: ModelMetadata) -> Answer:
-        probs = probabilities(scores, metadata)
+    def decode(self, raw: Any, metadata: ModelMetadata, placement: Placement | None = None) -> Answer:
+        probs = probabilities(np.asarray(raw), metadata)
         order = np.argsort(probs)[::-1][:TOP_K]
         top = [
             {"index": int(i), "label": label_of(metadata, int(i)), "confidence": float(probs[i])}

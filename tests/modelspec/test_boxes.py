@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from modelspec import boxes
-from modelspec.boxes import Box, BoxError, Letterbox
+from modelspec.boxes import Box, BoxError, Placement
 
 
 def test_formats_convert_to_corners():
@@ -69,15 +69,15 @@ def test_raw_heads_that_do_not_fit_are_refused_and_nan_rows_dropped():
     assert found.boxes.tolist() == [[8, 8, 12, 12]]
 
 
-def test_letterbox_round_trip():
-    box = Letterbox.fit(1280, 720, input_width=640, input_height=640)
-    assert (box.scale, box.pad_x, box.pad_y, box.resized) == (0.5, 0.0, 140.0, (640, 360))
+def test_placements_undo_to_image_pixels():
+    box = Placement.letterbox(1280, 720, input_width=640, input_height=640)
+    assert (box.scaled_width, box.scaled_height, box.offset_x, box.offset_y) == (640, 360, 0, 140)
     model_pixels = np.array([[100, 140, 300, 500]], dtype=float)  # bottom edge beyond the image: clipped
     assert box.undo(model_pixels).tolist() == [[200, 0, 600, 720]]
-    stretched = boxes.stretch_undo(
-        np.array([[64, 64, 128, 128.0]]), width=256, height=512, input_width=128, input_height=128
-    )
-    assert stretched.tolist() == [[128, 256, 256, 512]]
+    stretched = Placement(256, 512, 128, 128)
+    assert stretched.undo(np.array([[64, 64, 128, 128.0]])).tolist() == [[128, 256, 256, 512]]
+    cropped = Placement(200, 100, 256, 128, offset_x=-64, offset_y=0)  # centre crop to 128×128
+    assert cropped.undo(np.array([[0, 0, 128, 128.0]])).tolist() == [[50, 0, 150, 100]]
 
 
 def b(label, confidence, x1, y1, x2, y2):

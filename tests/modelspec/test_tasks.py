@@ -131,8 +131,8 @@ def test_every_task_name_has_a_task_with_well_formed_signals():
 
 
 def test_an_unknown_task_is_refused_with_the_known_ones_named():
-    with pytest.raises(InvalidMetadata, match="task must be one of classification, got 'detection'"):
-        metadata_parse({**METADATA, "task": "detection"})
+    with pytest.raises(InvalidMetadata, match="task must be one of classification, detection, got 'pose'"):
+        metadata_parse({**METADATA, "task": "pose"})
     with pytest.raises(InvalidMetadata, match="got 'segmentation'"):
         task_named("segmentation")
 
@@ -150,7 +150,7 @@ def test_registering_a_version_of_an_unknown_task_is_a_400_and_registers_nothing
     from tests.helpers import assert_error, token_client, upload
 
     err = assert_error(
-        upload(token_client(users["engineer"]), metadata={"task": "detection"}), 400, "invalid_metadata"
+        upload(token_client(users["engineer"]), metadata={"task": "segmentation"}), 400, "invalid_metadata"
     )
-    assert "task must be one of classification" in err["message"]
+    assert "task must be one of classification, detection" in err["message"]
     assert mlflow_client.search_registered_models() == []

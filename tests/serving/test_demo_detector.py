@@ -7,14 +7,15 @@ from PIL import Image
 from skimage import data as photos
 
 from modelspec import onnx_runtime
-from modelspec.boxes import Letterbox
+from modelspec.boxes import Placement
 from serving import demo_detector
 
 
-def letterboxed(image: Image.Image) -> tuple[np.ndarray, Letterbox]:
-    fit = Letterbox.fit(*image.size, input_width=128, input_height=128)
+def letterboxed(image: Image.Image) -> tuple[np.ndarray, Placement]:
+    fit = Placement.letterbox(*image.size, input_width=128, input_height=128)
     canvas = Image.new("RGB", (128, 128), (0, 0, 0))
-    canvas.paste(image.resize(fit.resized, Image.Resampling.BILINEAR), (int(fit.pad_x), int(fit.pad_y)))
+    resized = image.resize((fit.scaled_width, fit.scaled_height), Image.Resampling.BILINEAR)
+    canvas.paste(resized, (int(fit.offset_x), int(fit.offset_y)))
     return (np.asarray(canvas, dtype=np.float32) / 127.5 - 1)[None], fit
 
 

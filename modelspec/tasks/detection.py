@@ -1,0 +1,199 @@
+"""Detection: boxes, each with a class and a confidence. The model's outputs (a post-processed graph's
+boxes and scores, or a raw YOLO head we suppress ourselves: modelspec/detection.py) become boxes in the
+*uploaded* image's pixels — the resize, crop or letterbox undone (modelspec.boxes.Placement).
+
+An answer keeps every box at or above the detector's score threshold; what counts — in the response, the
+signals and every comparison — are the boxes at or above its `min_confidence` (the metadata's default, or
+what a request asks for: `respond`). Two answers are compared by matching their boxes per class at
+IoU ≥ 0.5 by COCO's rule (modelspec.boxes.match), production as the reference: agreement is the F1."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import detection
+from ..boxes import Box, Placement, match
+from ..choices import TaskKind
+from ..metadata import ModelMetadata
+from ..signals import PREFIX, Kind, Signal
+from .base import Answer, Headline, Task
+from .classification import label_of, tracked_label
+
+NO_OBJECT = 0xFFFF  # the headline's class index of an answer without boxes (a prediction id packs 16 bits)
+GRID = 4  # box centres are counted in a GRID × GRID grid over the image (the monitoring page's heat map)
+MAX_DRAWN = 50  # boxes a thumbnail draws (and evidence keeps) of one answer
+TALLY_CLASSES = 3  # a tally key names the three most frequent classes of an answer
+MATCHING = (
+    "boxes matched per class at IoU ≥ 0.5 by COCO's rule (the candidate's boxes in order of confidence, "
+    "each taking the unmatched production box of its class it overlaps most), so agreement reads like "
+    "precision and recall with production taken as the truth"
+)
+
+DETECTIONS = Signal(
+    "detections", f"{PREFIX}_detections_per_image", Kind.NUMERIC,
+    "Boxes per image at the detector's min_confidence (the bucket le=0 counts images with none)",
+    edges=(0, 1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100),
+    canary_checks=(("detections per image", "ks"), ("mean detections per image", "mean_drop")),
+)  # fmt: skip
+BOX_CONFIDENCE = Signal(
+    "box_confidence", f"{PREFIX}_box_confidence", Kind.NUMERIC, "Confidence of each box",
+    edges=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0),
+    canary_checks=(("box confidence distribution", "ks"), ("mean box confidence", "mean_drop")),
+)  # fmt: skip
+BOX_AREA = Signal(
+    "box_area", f"{PREFIX}_box_area_share", Kind.NUMERIC, "Each box's area as a share of its image's",
+    edges=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+)  # fmt: skip
+BOX_ASPECT = Signal(
+    "box_aspect", f"{PREFIX}_box_aspect_ratio", Kind.NUMERIC, "Each box's width / height",
+    edges=(0.25, 0.5, 0.67, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0, 4.0),
+)  # fmt: skip
+BOX_CENTRE = Signal(
+    "box_centre", f"{PREFIX}_box_centre", Kind.CATEGORICAL,
+    f"Box centres by cell of a {GRID}x{GRID} grid over the image (column-row, from the top left)",
+    categories=("cell",),
+)  # fmt: skip
+BOX_CLASSES = Signal(
+    "box_classes", f"{PREFIX}_detected_class", Kind.CATEGORICAL,
+    "Boxes by class (tracked classes, else 'other')", categories=("class",),
+    canary_checks=(("box class mix", "chi_square"),),
+)  # fmt: skip
+
+
+def kept(answer: Answer, min_confidence: float | None = None) -> list[dict[str, Any]]:
+    """The answer's boxes that count: at or above `min_confidence` (default: the answer's own)."""
+    floor = answer["min_confidence"] if min_confidence is None else min_confidence
+    return [d for d in answer["detections"] if d["confidence"] >= floor]
+
+
+def boxes_of(answer: Answer) -> list[Box]:
+    return [
+        Box(d["label"], d["confidence"], *(d["box"][k] for k in ("x1", "y1", "x2", "y2")))
+        for d in kept(answer)
+    ]
+
+
+def cell(detection_: dict[str, Any], width: int, height: int) -> str:
+    box = detection_["box"]
+    cx, cy = (box["x1"] + box["x2"]) / 2 / max(width, 1), (box["y1"] + box["y2"]) / 2 / max(height, 1)
+    return f"{min(int(cx * GRID), GRID - 1)}-{min(int(cy * GRID), GRID - 1)}"
+
+
+class Detection(Task):
+    name: ClassVar[str] = TaskKind.DETECTION.value
+    display: ClassVar[str] = "boxes"
+    agreement_name: ClassVar[str] = "Box F1 (IoU ≥ 0.5)"
+    named_outputs: ClassVar[bool] = True
+    signals: ClassVar[tuple[Signal, ...]] = (
+        DETECTIONS, BOX_CONFIDENCE, BOX_AREA, BOX_ASPECT, BOX_CENTRE, BOX_CLASSES,
+    )  # fmt: skip
+
+    def decode(self, raw: Any, metadata: ModelMetadata, placement: Placement | None = None) -> Answer:
+        spec = metadata.detection or detection.DetectorOutputs()
+        outputs = raw if isinstance(raw, dict) else {"output": np.asarray(raw)}
+        found = detection.decode(
+            outputs, spec, input_width=metadata.input_width, input_height=metadata.input_height,
+            num_classes=len(metadata.labels),
+        )  # fmt: skip
+        placement = placement or Placement.identity(metadata.input_width, metadata.input_height)
+        in_image = placement.undo(found.boxes)
+        detections = [
+            {
+                "label": label_of(metadata, int(cls)),
+                "class_index": int(cls),
+                "confidence": round(float(score), 6),
+                "box": dict(zip(("x1", "y1", "x2", "y2"), (round(float(v), 1) for v in box), strict=True)),
+            }
+            for box, score, cls in zip(in_image, found.scores, found.classes, strict=True)
+        ]
+        answer = {
+            "detections": detections,
+            "min_confidence": spec.min_confidence,
+            "image": {"width": placement.width, "height": placement.height},
+        }
+        return {**answer, "count": len(kept(answer))}
+
+    def respond(self, answer: Answer, *, min_confidence: float | None = None) -> Answer:
+        shown = kept(answer, min_confidence)
+        floor = answer["min_confidence"] if min_confidence is None else min_confidence
+        return {**answer, "detections": shown, "count": len(shown), "min_confidence": floor}
+
+    def signal_values(self, answer: Answer, metadata: ModelMetadata) -> tuple[Any, ...]:
+        boxes = kept(answer)
+        width, height = answer["image"]["width"], answer["image"]["height"]
+        sizes = [(d["box"]["x2"] - d["box"]["x1"], d["box"]["y2"] - d["box"]["y1"]) for d in boxes]
+        area = max(width * height, 1)
+        return (
+            len(boxes),
+            [d["confidence"] for d in boxes],
+            [w * h / area for w, h in sizes],
+            [w / h for w, h in sizes if h > 0],
+            [cell(d, width, height) for d in boxes],
+            [tracked_label(metadata, d["class_index"]) for d in boxes],
+        )
+
+    def headline(self, answer: Answer) -> Headline:
+        boxes = kept(answer)
+        if not boxes:
+            return Headline(index=NO_OBJECT, label="no object", confidence=0.0)
+        top = boxes[0]  # highest confidence first
+        return Headline(index=top["class_index"], label=top["label"], confidence=top["confidence"])
+
+    def agreement(self, a: Answer, b: Answer) -> float:
+        """F1 of b's boxes against a's, matched per class at IoU ≥ 0.5 (1.0 when neither has a box)."""
+        return match(boxes_of(a), boxes_of(b)).f1
+
+    def drawn(self, answer: Answer) -> dict[str, Any]:
+        return {
+            **answer["image"],
+            "boxes": [
+                {
+                    "label": d["label"],
+                    "confidence": d["confidence"],
+                    **d["box"],
+                    "w": round(d["box"]["x2"] - d["box"]["x1"], 1),
+                    "h": round(d["box"]["y2"] - d["box"]["y1"], 1),
+                }
+                for d in kept(answer)[:MAX_DRAWN]
+            ],  # fmt: skip
+        }
+
+    def compare(self, pairs: list[tuple[Answer, Answer]]) -> dict[str, Any]:
+        """Every pair's boxes matched (production as the reference), pooled: precision and recall of the
+        candidate against production, mean IoU of the matched boxes, box counts, and per class how many
+        of production's boxes the candidate lost and how many it added."""
+        matched = reference = candidate = 0
+        ious: list[float] = []
+        lost: Counter[str] = Counter()
+        gained: Counter[str] = Counter()
+        by_class: Counter[str] = Counter()
+        for a, b in pairs:
+            found = match(boxes_of(a), boxes_of(b))
+            matched += len(found.pairs)
+            reference += len(found.reference)
+            candidate += len(found.candidate)
+            ious += [iou for _, _, iou in found.pairs]
+            lost += found.lost
+            gained += found.gained
+            by_class.update(box.label for box in found.reference)
+        classes = sorted(set(by_class) | set(lost) | set(gained), key=lambda c: -(lost[c] + gained[c]))
+        return {
+            "matching": MATCHING,
+            "precision": matched / candidate if candidate else 1.0,
+            "recall": matched / reference if reference else 1.0,
+            "mean_iou": sum(ious) / len(ious) if ious else None,
+            "boxes": {"production": reference, "candidate": candidate, "matched": matched},
+            "per_class": [
+                {"label": c, "production": by_class[c], "lost": lost[c], "gained": gained[c]}
+                for c in classes[:20]
+            ],
+        }
+
+    def tally_key(self, answer: Answer) -> str:
+        counted = Counter(d["label"] for d in kept(answer))
+        if not counted:
+            return "no object"
+        return ", ".join(f"{n} {label}" for label, n in counted.most_common(TALLY_CLASSES))
