@@ -39,7 +39,7 @@ def finite_rows(*arrays: np.ndarray) -> np.ndarray:
     mask = np.ones(len(arrays[0]), dtype=bool)
     for a in arrays:
         a = np.asarray(a, dtype=np.float64)
-        mask &= np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+        mask &= np.isfinite(a.reshape(len(a), int(np.prod(a.shape[1:])))).all(axis=1)  # (0 rows too)
     return mask
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx.compose
+import onnx.utils
 import onnxruntime as ort
 import psutil
 
@@ -312,9 +314,11 @@ _CORRECTION_INPUTS = 64  # calibration inputs the bias correction averages over 
 def _kept_in_float(graph: Any) -> list[str]:
     """The nodes an INT8 build leaves in float (measured on the demo model: bench/README.md, "INT8"): the
     softmax (a quantized one no longer sums to 1), the layer that produces its logits (8 bits of logits
-    swap near-ties), and convolutions reading the image itself (the first layer's error reaches every
-    later one)."""
+    swap near-ties), convolutions reading the image itself (the first layer's error reaches every
+    later one), and the layers producing the graph's outputs (a detector's score logits, quantized,
+    put thousands of empty anchors at exactly 0.5)."""
     inputs = {value.name for value in graph.input}
+    outputs = {value.name for value in graph.output}
     softmax_inputs = {name for node in graph.node if node.op_type == "Softmax" for name in node.input}
     return [
         node.name
@@ -322,6 +326,7 @@ def _kept_in_float(graph: Any) -> list[str]:
         if node.op_type == "Softmax"
         or (node.op_type in ("Gemm", "MatMul") and set(node.output) & softmax_inputs)
         or (node.op_type == "Conv" and set(node.input) & inputs)
+        or set(node.output) & outputs  # a detector's network's score and box maps (its head is float)
     ]
 
 
@@ -428,12 +433,29 @@ def quantize_int8(
     *,
     mode: str = "static",
     progress: Callable[[int, int], None] | None = None,
+    head_in_float: bool = False,
 ) -> bytes:
     """INT8 with onnxruntime. 'static' (INT8_METHOD): QDQ, per-channel weights whose scales are chosen by
     least squared error, activations calibrated on real inputs, then each convolution's bias corrected
     against the float model's mean output (bench/README.md, "INT8", for the measurements behind each
     step); `progress(done, total)` is told about each corrected layer. 'dynamic' = weights only,
-    activations quantized at run time."""
+    activations quantized at run time. `head_in_float` (detectors): what follows the last convolutions —
+    box decoding, suppression, outputs whose size varies per input — is split off, left in float, and
+    joined to the quantized network again (see _head_split)."""
+    if head_in_float:
+        split = _head_split(onnx.load_from_string(model_bytes))
+        if split is not None:
+            network, head, boundary = split
+            quantized = onnx.load_from_string(
+                quantize_int8(network.SerializeToString(), calibration, mode=mode, progress=progress)
+            )
+            head.ir_version = quantized.ir_version
+            del head.graph.value_info[:]  # (the boundary's shapes are the network's to say)
+            del head.opset_import[:]
+            head.opset_import.extend(quantized.opset_import)
+            joined = onnx.compose.merge_models(quantized, head, io_map=[(name, name) for name in boundary])
+            onnx.checker.check_model(joined)
+            return joined.SerializeToString()
     import tempfile
     from pathlib import Path
 
@@ -484,6 +506,32 @@ def quantize_int8(
             reference, quantized, calibration[:_CORRECTION_INPUTS], progress or (lambda done, total: None)
         )
         return quantized.SerializeToString()
+
+
+def _head_split(model: onnx.ModelProto) -> tuple[onnx.ModelProto, onnx.ModelProto, list[str]] | None:
+    """The network (every node that is a convolution or leads to one) and the head (the rest: a detector's
+    decoding and suppression) as two models, and the tensors where one hands over to the other; None when
+    nothing follows the convolutions. Both are cut out by onnx.utils.Extractor."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    network: set[int] = set()
+    todo = [node for node in model.graph.node if node.op_type == "Conv"]
+    while todo:
+        node = todo.pop()
+        if id(node) in network:
+            continue
+        network.add(id(node))
+        todo += [producer[name] for name in node.input if name in producer]
+    head = [node for node in model.graph.node if id(node) not in network]
+    if not network or not head:
+        return None
+    made_by_network = {out for node in model.graph.node if id(node) in network for out in node.output}
+    boundary = sorted({name for node in head for name in node.input if name in made_by_network})
+    outputs = [value.name for value in model.graph.output]
+    inputs = [value.name for value in model.graph.input]
+    extractor = onnx.utils.Extractor(model)
+    network_model = extractor.extract_model(inputs, boundary + [o for o in outputs if o in made_by_network])
+    head_model = extractor.extract_model(boundary, [o for o in outputs if o not in made_by_network])
+    return network_model, head_model, boundary
 
 
 def latency_ms(model_bytes: bytes, tensor: np.ndarray, *, runs: int = 30, threads: int = 0) -> float:

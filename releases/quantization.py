@@ -19,6 +19,7 @@ from core.roles import Permission
 from modelspec import onnx_runtime
 from modelspec.cpu import host_cpu
 from modelspec.metadata import ModelMetadata
+from modelspec.tasks import task_for
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.exceptions import TransitionRefused
@@ -97,7 +98,7 @@ def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
     prepared = _prepare(run, metadata, _inputs(run))
     calibration = [tensor for tensor, calibrates in prepared if calibrates]
     evaluation = [tensor for tensor, _ in prepared]
-    int8 = _quantize(run, fp32, calibration)
+    int8 = _quantize(run, fp32, calibration, head_in_float=task_for(metadata).named_outputs)
     jobs.job_progress(run, step=f"comparing INT8 with the source on {len(evaluation)} images")
     report = onnx_runtime.agreement_report(
         fp32, int8, evaluation, confident=CONFIDENT, rounds=LATENCY_ROUNDS, metadata=metadata
@@ -110,6 +111,7 @@ def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
         "calibration_images": len(calibration),
         "images": report.images,
         "agreement": report.agreement,
+        "agreement_name": task_for(metadata).agreement_name,
         "confident_images": report.confident,
         "agreement_confident": report.agreement_confident,
         "latency_ms": {"source": report.source_ms, "int8": report.int8_ms},
@@ -135,14 +137,17 @@ def _prepare(
     return prepared
 
 
-def _quantize(run: QuantizationRun, fp32: bytes, calibration: list[np.ndarray]) -> bytes:
-    """The INT8 model, its progress the layers whose bias has been corrected."""
+def _quantize(
+    run: QuantizationRun, fp32: bytes, calibration: list[np.ndarray], *, head_in_float: bool
+) -> bytes:
+    """The INT8 model, its progress the layers whose bias has been corrected; a detector's decoding and
+    suppression stay in float (onnx_runtime.quantize_int8)."""
     jobs.job_progress(run, step="quantizing: calibrating, then correcting each layer's bias", total=1)
 
     def corrected(done: int, total: int) -> None:
         jobs.job_progress(run, done=done, total=total)
 
-    int8 = onnx_runtime.quantize_int8(fp32, calibration, progress=corrected)
+    int8 = onnx_runtime.quantize_int8(fp32, calibration, progress=corrected, head_in_float=head_in_float)
     jobs.job_progress(run, done=run.total)  # a model without convolutions to correct
     return int8
 
@@ -156,15 +161,18 @@ def _register(
     *,
     calibrated: int,
 ) -> int:
-    """Register the INT8 build as a new version: tagged with its source, its report as the run's metrics."""
+    """Register the INT8 build as a new version: tagged with its source, its report as the run's metrics
+    (int8_top1_agreement for a classifier, int8_box_f1 for a detector)."""
+    task = task_for(metadata)
+    key = "box_f1" if task.named_outputs else "top1_agreement"
     registered = registry_services.version_register(
         model_name=run.model,
         actor=actor,
         metadata=metadata,
         onnx_file=int8,
         description=(
-            f"INT8 of v{run.version} ({onnx_runtime.INT8_METHOD}): top-1 agreement "
-            f"{report.agreement:.1%} on {report.images} images ({report.agreement_confident:.1%} of the "
+            f"INT8 of v{run.version} ({onnx_runtime.INT8_METHOD}): {task.agreement_name.lower()} "
+            f"{report.agreement:.1%} on {report.images} images ({report.agreement_confident:.1%} on the "
             f"{report.confident} the source is confident about), latency ×{report.latency_ratio:.2f}"
         ),
         tags={
@@ -174,8 +182,8 @@ def _register(
         },
         params={"quantized_from": str(run.version), "quantization": onnx_runtime.INT8_METHOD},
         metrics={
-            "int8_top1_agreement": report.agreement,
-            "int8_top1_agreement_confident": report.agreement_confident,
+            f"int8_{key}": report.agreement,
+            f"int8_{key}_confident": report.agreement_confident,
             "int8_latency_ratio": report.latency_ratio,
             "int8_evaluated_images": float(report.images),
             "int8_calibration_images": float(calibrated),
