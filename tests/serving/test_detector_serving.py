@@ -3,9 +3,11 @@ ONNX detectors run by onnxruntime, a real MLflow store), answered with boxes in 
 pixels, cut per request, cached, and refused at registration with the field named when they do not fit."""
 
 import json
+import time
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from modelspec import boxes
@@ -171,3 +173,41 @@ def test_a_head_of_200_000_candidates_is_answered_within_its_cap(client, api, us
     assert body["count"] == 100
     scores = [d["confidence"] for d in body["detections"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_canary_split_sticky_routing_shadow_and_sample_store_work_for_detectors(client, api, users):
+    from registry import services
+    from serving import sample_store, shadow
+    from tests.factories import start_canary
+
+    register_detector(api, "spots", "xyxy_pixels", seed=4)
+    register_detector(api, "spots", "xyxy_pixels", seed=4)  # an identical twin: agrees box for box
+    register_detector(api, "spots", "xyxy_pixels", seed=9)  # other boxes: disagrees
+    to_production("spots", 1, users)
+    sample_store.policy_set(model="spots", actor=users["engineer"], enabled=True)
+    services.version_stage_staging(model_name="spots", version=2, actor=users["engineer"])
+    shadow.shadow_start(model="spots", version=2, share=100, actor=users["engineer"])
+    for seed in range(4):
+        assert post(client, "spots", png(seed)).json()["model_version"] == 1
+    shadow.drain()
+    sample_store.drain()
+    twin = shadow.agreement(model="spots")
+    assert (twin.total, twin.agree, twin.rate) == (4, 4, 1.0)  # box F1 of 1 on every input
+
+    stored = sample_store.samples_for_replay(model="spots", limit=10)
+    assert len(stored) == 4
+    drawn = stored[0].drawn
+    assert drawn["width"] == 48 and drawn["height"] == 32 and len(drawn["boxes"]) == 6
+    assert {"label", "confidence", "x1", "y1", "x2", "y2", "w", "h"} <= set(drawn["boxes"][0])
+
+    shadow.shadow_stop(model="spots", actor=users["engineer"])
+    start_canary(3, 50, users, name="spots")
+    time.sleep(settings.SERVING_ROUTE_TTL_SECONDS)  # serving reads the routes again this often
+    seen = {}
+    for key in (f"user-{n}" for n in range(24)):
+        first = post(client, "spots", png(1), HTTP_X_ROUTING_KEY=key).json()
+        again = post(client, "spots", png(2), HTTP_X_ROUTING_KEY=key).json()
+        assert first["model_version"] == again["model_version"]  # sticky per routing key
+        seen[first["model_version"]] = first
+    assert set(seen) == {1, 3}  # both versions answered a share
+    assert seen[1]["detections"] != seen[3]["detections"]
