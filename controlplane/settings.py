@@ -516,6 +516,11 @@ SPECTACULAR_SETTINGS = {
     },
     "COMPONENT_SPLIT_REQUEST": True,
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 999_999_999}},
+    # The predict endpoint (a plain Django view, outside DRF) with both tasks' answers: serving/api/schema.py.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "serving.api.schema.predict_endpoint",
+    ],
 }
 
 LOGGING = {

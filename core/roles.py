@@ -41,6 +41,8 @@ class Permission(models.TextChoices):
     PRODUCTION_APPROVE = "production_approve", "Approve production"
     PRODUCTION_REJECT = "production_reject", "Reject production"
     ROLLBACK = "rollback", "Roll back production"
+    VERSION_ARCHIVE = "version_archive", "Archive a version that never served production"
+    VERSION_RESTORE = "version_restore", "Restore an archived version"
     ALERT_REVIEW = "alert_review", "Acknowledge, assign and comment on alerts"
     ALERT_SILENCE = "alert_silence", "Snooze and resolve alerts"
     BASELINE_ADOPT = "baseline_adopt", "Re-baseline a version from a production window"
@@ -63,6 +65,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     Permission.PRODUCTION_APPROVE: frozenset({Role.APPROVER}),
     Permission.PRODUCTION_REJECT: frozenset({Role.APPROVER}),
     Permission.ROLLBACK: frozenset({Role.OPERATOR}),
+    Permission.VERSION_ARCHIVE: frozenset({Role.ENGINEER}),
+    Permission.VERSION_RESTORE: frozenset({Role.ENGINEER}),
     Permission.ALERT_REVIEW: frozenset({Role.ENGINEER, Role.APPROVER, Role.OPERATOR}),
     Permission.ALERT_SILENCE: frozenset({Role.OPERATOR}),
     Permission.BASELINE_ADOPT: frozenset({Role.OPERATOR}),

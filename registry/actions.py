@@ -83,6 +83,15 @@ ACTIONS: dict[str, WorkflowAction] = {
             "The production request for v{version} was rejected.",
         ),
         WorkflowAction(
+            Action.VERSION_ARCHIVE,
+            s.VersionRequiredReasonInput,
+            services.version_archive,
+            "v{version} is archived: hidden from the versions list, no stage may be given to it.",
+        ),
+        WorkflowAction(
+            Action.VERSION_RESTORE, s.VersionReasonInput, services.version_restore, "v{version} is restored."
+        ),
+        WorkflowAction(
             Action.ROLLBACK,
             s.ReasonInput,
             services.production_rollback,

@@ -19,6 +19,8 @@ class Action(models.TextChoices):
     PRODUCTION_APPROVE = "production_approve", "Approved to production"
     PRODUCTION_REJECT = "production_reject", "Production request rejected"
     ROLLBACK = "rollback", "Rolled back"
+    VERSION_ARCHIVE = "version_archive", "Archived"
+    VERSION_RESTORE = "version_restore", "Restored from the archive"
 
 
 # Actions after which the production alias points somewhere new.

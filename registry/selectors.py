@@ -228,11 +228,35 @@ class VersionRow:
     info: mlflow_gateway.VersionInfo
     run: mlflow_gateway.RunInfo | None
     stages: tuple[str, ...]
+    archived: PromotionEvent | None = None  # the event that archived it (who, when, why), if it is
 
 
-def _row(model: ModelState, info: mlflow_gateway.VersionInfo, runs: dict) -> VersionRow:
+def _row(
+    model: ModelState, info: mlflow_gateway.VersionInfo, runs: dict, archived: dict[int, PromotionEvent]
+) -> VersionRow:
     stages = tuple(stage for stage, v in model.aliases.items() if v == info.version)
-    return VersionRow(info=info, run=runs.get(info.source_run_id), stages=stages)
+    return VersionRow(
+        info=info, run=runs.get(info.source_run_id), stages=stages, archived=archived.get(info.version)
+    )
+
+
+def archived_versions(*, model: ModelState) -> dict[int, PromotionEvent]:
+    """The model's archived versions, each with the event that archived it (the history is the record:
+    a version is archived when its latest archive-or-restore event is an archive)."""
+    latest: dict[int, PromotionEvent] = {}
+    events = PromotionEvent.objects.filter(
+        model=model, action__in=(Action.VERSION_ARCHIVE, Action.VERSION_RESTORE)
+    ).select_related("actor")
+    for event in events.order_by("created_at", "id"):
+        if event.version is not None:
+            latest[event.version] = event
+    return {v: e for v, e in latest.items() if e.action == Action.VERSION_ARCHIVE}
+
+
+def ever_in_production(*, model: ModelState, version: int) -> bool:
+    """Whether the version ever served production (approved or rolled back to)."""
+    ever = PromotionEvent.objects.filter(model=model, action__in=PRODUCTION_CHANGING, to_version=version)
+    return ever.exists() or model.production_version == version  # (always one query: pages stay bounded)
 
 
 def _runs(run_ids: list[str]) -> dict[str, mlflow_gateway.RunInfo | None]:
@@ -259,12 +283,13 @@ def version_rows(*, model: ModelState) -> list[VersionRow]:
     MLflow requests for the versions and their aliases, at most two for the runs not cached."""
     infos = mlflow_gateway.version_list(name=model.name)
     runs = _runs([info.source_run_id for info in infos])
-    return [_row(model, info, runs) for info in infos]
+    archived = archived_versions(model=model)
+    return [_row(model, info, runs, archived) for info in infos]
 
 
 def version_row(*, model: ModelState, version: int) -> VersionRow:
     info = mlflow_gateway.version_get(name=model.name, version=version)
-    return _row(model, info, _runs([info.source_run_id]))
+    return _row(model, info, _runs([info.source_run_id]), archived_versions(model=model))
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,13 @@ from .choices import Action, ConfigAction, ConfigKind, RequestStatus, Stage
 from .exceptions import ConcurrentChange, ModelNotFound, SelfApproval, StaleState, TransitionRefused
 from .mlflow_gateway import FetchedModel
 from .models import ModelState, ProductionRequest, PromotionEvent
-from .selectors import model_state_snapshot, pending_request, rollback_target
+from .selectors import (
+    archived_versions,
+    ever_in_production,
+    model_state_snapshot,
+    pending_request,
+    rollback_target,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -130,6 +136,17 @@ def _expectation_check(model: ModelState, expected: Expected | None) -> None:
 
 def _version_exists(model: ModelState, version: int) -> mlflow_gateway.VersionInfo:
     return mlflow_gateway.version_get(name=model.name, version=version)
+
+
+def _version_usable(model: ModelState, version: int) -> mlflow_gateway.VersionInfo:
+    """A version that exists and is not archived: what a stage may be given."""
+    info = _version_exists(model, version)
+    archived = archived_versions(model=model).get(version)
+    if archived is not None:
+        raise TransitionRefused(
+            f"v{version} is archived ({archived.reason}); restore it before it takes a stage", code="archived"
+        )
+    return info
 
 
 def _apply(
@@ -450,7 +467,7 @@ def version_stage_staging(
     roles.role_check(user=actor, permission=Permission.PROMOTE_STAGING, model_name=model_name)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
-        _version_exists(model, version)
+        _version_usable(model, version)
         if model.staging_version == version:
             raise TransitionRefused(f"v{version} is already in staging", code="already_in_stage")
         for stage in (Stage.CANARY, Stage.PRODUCTION):
@@ -503,7 +520,7 @@ def canary_start(
     weight = _weight_checked(settings.CANARY_WEIGHT_MIN if weight is None else weight)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
-        _version_exists(model, version)
+        _version_usable(model, version)
         if model.canary_version is not None:
             raise TransitionRefused(
                 f"one canary at a time: v{model.canary_version} is the canary; abort it or finish it first",
@@ -614,7 +631,7 @@ def production_request(
     roles.role_check(user=actor, permission=Permission.PRODUCTION_REQUEST, model_name=model_name)
     with _model_leased(model_name) as model:
         _expectation_check(model, expected)
-        _version_exists(model, version)
+        _version_usable(model, version)
         existing = pending_request(model=model)
         if existing is not None:
             raise TransitionRefused(
@@ -734,6 +751,58 @@ def production_reject(
                 reason=reason,
                 request=request,
             ),
+        )
+
+
+def version_archive(
+    *, model_name: str, version: int, actor: User, reason: str, expected: Expected | None = None
+) -> PromotionEvent:
+    """Archive a version that never served production: hidden from the model's lists, every stage refused
+    to it until it is restored. Versions that served production stay: they are the rollback history."""
+    roles.role_check(user=actor, permission=Permission.VERSION_ARCHIVE, model_name=model_name)
+    with _model_leased(model_name) as model:
+        _expectation_check(model, expected)
+        _version_exists(model, version)
+        if version in archived_versions(model=model):
+            raise TransitionRefused(f"v{version} is archived already", code="already_archived")
+        held = [stage for stage, v in model.aliases.items() if v == version]
+        if held:
+            raise TransitionRefused(
+                f"v{version} is in {held[0]}; take it out of its stage before archiving it",
+                code="version_live",
+            )
+        if ever_in_production(model=model, version=version):
+            raise TransitionRefused(
+                f"v{version} served production; it stays in the history as a rollback target and cannot be "
+                "archived",
+                code="served_production",
+            )
+        waiting = pending_request(model=model)
+        if waiting is not None and waiting.version == version:
+            raise TransitionRefused(
+                f"v{version} waits for production approval; reject the request first", code="request_pending"
+            )
+        return _apply(
+            model,
+            aliases={},
+            event=dict(action=Action.VERSION_ARCHIVE, version=version, actor=actor, reason=reason),
+        )
+
+
+def version_restore(
+    *, model_name: str, version: int, actor: User, reason: str = "", expected: Expected | None = None
+) -> PromotionEvent:
+    """Bring an archived version back: listed again, and stages may be given to it."""
+    roles.role_check(user=actor, permission=Permission.VERSION_RESTORE, model_name=model_name)
+    with _model_leased(model_name) as model:
+        _expectation_check(model, expected)
+        _version_exists(model, version)
+        if version not in archived_versions(model=model):
+            raise TransitionRefused(f"v{version} is not archived", code="not_archived")
+        return _apply(
+            model,
+            aliases={},
+            event=dict(action=Action.VERSION_RESTORE, version=version, actor=actor, reason=reason),
         )
 
 

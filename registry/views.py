@@ -54,7 +54,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _model_context(model: ModelState) -> dict[str, Any]:
+def _model_context(model: ModelState, *, show_archived: bool = False) -> dict[str, Any]:
     context: dict[str, Any] = {
         "model": model,
         "events": selectors.event_list(model=model, limit=500),
@@ -65,14 +65,19 @@ def _model_context(model: ModelState) -> dict[str, Any]:
         "stages": Stage,
         "version_error": "",
         "rows": [],
+        "archived_count": 0,
+        "show_archived": show_archived,
     }
     if context["pending"] is not None:
         context["evidence"] = evidence.version_evidence(model=model, version=context["pending"].version)
         context["pending_event"] = context["pending"].events.filter(action=Action.PRODUCTION_REQUEST).first()
     try:
-        context["rows"] = selectors.version_rows(model=model)
+        rows = selectors.version_rows(model=model)
     except ApplicationError as exc:
         context["version_error"] = exc.message
+    else:  # archived versions are listed only when asked for
+        context["archived_count"] = sum(1 for row in rows if row.archived)
+        context["rows"] = [row for row in rows if show_archived or not row.archived]
     return context
 
 
@@ -80,7 +85,8 @@ def _model_context(model: ModelState) -> dict[str, Any]:
 @require_GET
 def model_detail(request: HttpRequest, name: str) -> HttpResponse:
     model = selectors.model_state_get(name=name)
-    return render(request, "registry/model_detail.html", _model_context(model))
+    context = _model_context(model, show_archived=request.GET.get("archived") == "1")
+    return render(request, "registry/model_detail.html", context)
 
 
 @login_required
@@ -89,6 +95,7 @@ def version_detail(request: HttpRequest, name: str, version: int) -> HttpRespons
     model = selectors.model_state_get(name=name)
     row = selectors.version_row(model=model, version=version)
     events = selectors.event_list(model=model).filter(version=version)
+    served = selectors.ever_in_production(model=model, version=version)
     return render(
         request,
         "registry/version_detail.html",
@@ -99,6 +106,12 @@ def version_detail(request: HttpRequest, name: str, version: int) -> HttpRespons
             "pending": selectors.pending_request(model=model),
             "evidence": evidence.version_evidence(model=model, version=version),
             "may_edit": roles.can_in_team(request.user, Permission.REGISTER, roles.model_team(name)),
+            "may_archive": not served  # (asked first: the page's queries do not depend on the version's stage)
+            and not row.stages
+            and not row.archived
+            and roles.can_in_team(request.user, Permission.VERSION_ARCHIVE, roles.model_team(name)),
+            "may_restore": row.archived is not None
+            and roles.can_in_team(request.user, Permission.VERSION_RESTORE, roles.model_team(name)),
             "tag_lines": "\n".join(f"{k}={v}" for k, v in row.info.user_tags.items()),
         },
     )

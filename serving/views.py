@@ -26,7 +26,7 @@ from .signal_catalogue import Source
 def tester(request: HttpRequest, name: str) -> HttpResponse:
     model = selectors.model_state_get(name=name)
     try:
-        versions = [row.info.version for row in selectors.version_rows(model=model)]
+        versions = [row.info.version for row in selectors.version_rows(model=model) if not row.archived]
     except ApplicationError as exc:
         return render(request, "serving/tester.html", {"model": model, "versions": [], "error": exc.message})
     return render(request, "serving/tester.html", {"model": model, "versions": versions})

@@ -137,6 +137,16 @@ class VersionInput(WorkflowInput):
     version = Whole(min_value=1, max_value=MAX_ID)
 
 
+class VersionReasonInput(VersionInput):
+    pass
+
+
+class VersionRequiredReasonInput(RequiredReasonInput):
+    """Archiving a version says why (the history and the version's page show it)."""
+
+    version = Whole(min_value=1, max_value=MAX_ID)
+
+
 def _weight(**kwargs: Any) -> Whole:
     return Whole(min_value=settings.CANARY_WEIGHT_MIN, max_value=settings.CANARY_WEIGHT_MAX, **kwargs)
 
@@ -233,6 +243,14 @@ class RunOutput(serializers.Serializer):
     datasets = DatasetOutput(many=True)
 
 
+class ArchivedOutput(serializers.Serializer):
+    """The history event that archived a version."""
+
+    reason = serializers.CharField()
+    by = serializers.CharField(source="actor.username", allow_null=True)
+    at = serializers.DateTimeField(source="created_at")
+
+
 class VersionOutput(serializers.Serializer):
     """A selectors.VersionRow: the MLflow version, its run, and the stages our workflow gives it."""
 
@@ -251,6 +269,9 @@ class VersionOutput(serializers.Serializer):
         child=serializers.CharField(), source="info.contract_tags", help_text="preprocessing metadata"
     )
     run = RunOutput(allow_null=True)
+    archived = ArchivedOutput(
+        allow_null=True, help_text="null, or who archived it, when and why (hidden; no stage may take it)"
+    )
 
 
 class CheckOutput(serializers.Serializer):

@@ -30,6 +30,12 @@ urlpatterns = [
     ),
     path("models/<str:name>/production-request/reject", views.ProductionRejectApi.as_view(), name="reject"),
     path("models/<str:name>/rollback", views.RollbackApi.as_view(), name="rollback"),
+    path(
+        "models/<str:name>/versions/<id:version>/archive", views.VersionArchiveApi.as_view(), name="archive"
+    ),
+    path(
+        "models/<str:name>/versions/<id:version>/restore", views.VersionRestoreApi.as_view(), name="restore"
+    ),
     path("models/<str:name>/canary/abort", views.CanaryAbortApi.as_view(), name="canary-abort"),
     path("models/<str:name>/canary/weight", views.CanaryWeightApi.as_view(), name="canary-weight"),
     path("models/<str:name>/history", views.HistoryApi.as_view(), name="history"),

@@ -254,6 +254,10 @@ ProductionRejectApi = _action_api(Action.PRODUCTION_REJECT, "Reject the pending 
 RollbackApi = _action_api(Action.ROLLBACK, "Roll production back to the last good version")
 CanaryAbortApi = _action_api(Action.CANARY_ABORT, "Abort the running canary")
 CanaryWeightApi = _action_api(Action.CANARY_WEIGHT, "Set the canary traffic weight (1–50 %)")
+VersionArchiveApi = _action_api(
+    Action.VERSION_ARCHIVE, "Archive a version that never served production (hidden; no stage may take it)"
+)
+VersionRestoreApi = _action_api(Action.VERSION_RESTORE, "Restore an archived version")
 
 
 class VersionPromoteApi(WriteApi):

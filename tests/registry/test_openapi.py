@@ -62,3 +62,42 @@ def test_answers_match_the_published_schema(schema, users, model_with_versions):
     check(schema, "/api/v1/models/{name}/history", "get", 200, eng.get("/api/v1/models/cats/history"))
     at = eng.get("/api/v1/models/cats/production-at", {"at": "2999-01-01T00:00:00Z"})
     check(schema, "/api/v1/models/{name}/production-at", "get", 200, at)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_both_tasks_predict_answers_match_the_published_schema(
+    schema, users, model_with_versions, client, api
+):
+    from tests.factories import png, to_production
+    from tests.serving.test_detector_serving import register_detector
+
+    operation = schema["paths"]["/v1/models/{name}/predict"]["post"]
+    assert set(operation["responses"]["200"]["content"]["application/json"]["examples"]) == {
+        "classifier",
+        "detector",
+    }
+    check(
+        schema,
+        "/v1/models/{name}/predict",
+        "post",
+        200,
+        client.post("/v1/models/cats/predict", data=png(), content_type="image/png"),
+    )
+    register_detector(api, "spots", "yolo_v8")
+    to_production("spots", 1, users)
+    answered = client.post("/v1/models/spots/predict", data=png(), content_type="image/png")
+    check(schema, "/v1/models/{name}/predict", "post", 200, answered)
+    assert answered.json()["count"] >= 1
+    check(
+        schema,
+        "/v1/models/{name}/predict",
+        "post",
+        400,
+        client.post("/v1/models/spots/predict", data=b"x", content_type="image/png"),
+    )
+    for example in operation["responses"]["200"]["content"]["application/json"]["examples"].values():
+        document = {
+            "components": _json_schema(schema["components"]),
+            **_json_schema(operation["responses"]["200"]["content"]["application/json"]["schema"]),
+        }
+        jsonschema.validate(example["value"], document)

@@ -3,7 +3,10 @@ phase on the models it finds and makes): no server error, no answer outside the 
 
 `positive_data_acceptance` is left out: a schema-valid request can still break a workflow rule (an
 override without a reason, promoting a version already live), and those refusals are 4xx by design.
-Token revocation is left out too: the run would revoke the token it runs with (tested in test_credentials)."""
+Token revocation is left out too: the run would revoke the token it runs with (tested in test_credentials).
+So is the predict endpoint: its 503s (no version live in the stage asked for, a version still loading)
+are answers by design, and schemathesis counts every 5xx as a server error; its answers are checked
+against the schema in test_openapi and it is fuzzed with hostile images in tests/serving/test_fuzz_predict."""
 
 import shutil
 import subprocess
@@ -30,7 +33,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server,
     result = subprocess.run(
         [
             cli, "run", f"{live_server.url}/api/schema/", "--checks", "all",
-            "--exclude-checks", "positive_data_acceptance", "--exclude-path-regex", r"tokens/\{key\}",
+            "--exclude-checks", "positive_data_acceptance", "--exclude-path-regex", r"tokens/\{key\}|/predict$",
             "-H", f"Authorization: Token {token}", "--seed", "20261130", "--max-examples", "8",
             "--workers", "1", "--max-time", "150", "--no-color",
         ],
