@@ -115,13 +115,22 @@ def test_tester_draws_boxes_cuts_them_from_the_keyboard_and_compares(
     assert page.console_errors == []
 
 
-def test_tester_shows_a_refusal_of_the_comparison_as_a_message(page, live_server, users, spots, tmp_path):
+def test_tester_shows_progress_then_a_refusal_of_the_comparison_as_a_message(
+    page, live_server, users, spots, tmp_path
+):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
     log_in_and_open(page, live_server, "viewer")
     page.select_option("#target", "compare")
+    held = []
+    page.route("**/try/compare*", lambda route: held.append(route))  # the answer waits a moment
     page.set_input_files("#file", str(bad))
     summary = page.get_by_test_id("compare-summary")
+    expect(summary.locator("progress")).to_be_visible()
+    expect(page.get_by_test_id("results").locator(".result[aria-busy=true]")).to_have_count(2)
+    page.wait_for_timeout(200)
+    assert len(held) == 1
+    held[0].continue_()
     expect(summary).to_contain_text("Refused (400)")
     expect(page.get_by_test_id("results").locator(".result.failed")).to_have_count(2)
     expect(page.get_by_test_id("results").locator(".summary").first).to_contain_text("Refused (400)")
