@@ -10,6 +10,7 @@ auth, CSRF, messages, htmx), which they do not use."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -33,6 +34,7 @@ from core import reporting
 from core.api import error_answer, error_body, error_response
 from core.converters import MAX_ID
 from core.exceptions import ApplicationError, BadRequest
+from registry.choices import Stage
 
 from . import metrics, services
 from .model_cache import model_cache
@@ -141,6 +143,34 @@ def answer_request(request: HttpRequest, name: str, *, source: str, routing_key:
         min_confidence=request.GET.get("min_confidence"),
     )
     return JsonResponse(body, status=status, headers=dict(_retry_after(body)))
+
+
+def compare_request(request: HttpRequest, name: str, *, source: str) -> JsonResponse:
+    """Production's and the canary's answers to one image (each as `answer_request` would give it) and
+    how the canary's differs, as their task pairs them: the tester's "compare production vs canary"."""
+    image = functools.cache(lambda: _image_bytes(request))  # a multipart upload reads only once
+    answers: dict[str, dict[str, Any]] = {}
+    for stage in (Stage.PRODUCTION, Stage.CANARY):
+        status, body = predict_answer(
+            name,
+            content_length=int(request.META.get("CONTENT_LENGTH") or 0),
+            read_image=image,
+            version=None,
+            stage=stage,
+            routing_key=None,
+            source=source,
+            min_confidence=request.GET.get("min_confidence"),
+        )
+        if status != 200:
+            return JsonResponse(body, status=status, headers=dict(_retry_after(body)))
+        answers[stage] = body
+    try:
+        comparison = services.answers_compare(
+            model_name=name, first=answers[Stage.PRODUCTION], second=answers[Stage.CANARY]
+        )
+    except ApplicationError as exc:
+        return error_response(exc)
+    return JsonResponse({**answers, "comparison": comparison})
 
 
 @csrf_exempt

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
-from core.exceptions import ApplicationError, BadRequest, ServiceUnavailable
+from core.exceptions import ApplicationError, BadRequest, Conflict, ServiceUnavailable
 from registry.choices import Stage
 from registry.selectors import model_state_list
 
@@ -24,7 +24,15 @@ from .prediction_cache import cache_breaker
 from .preprocessing import prepare
 from .routing import Route
 
-__all__ = ["InferenceFailed", "NoModelLive", "cache_breaker", "predict", "readiness", "warm_up"]
+__all__ = [
+    "InferenceFailed",
+    "NoModelLive",
+    "answers_compare",
+    "cache_breaker",
+    "predict",
+    "readiness",
+    "warm_up",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +87,22 @@ def predict(
     envelope = _envelope(found, model=model_name, version=chosen, stage=stage, source=source)
     shown = found.served.task.respond(found.answer, min_confidence=min_confidence)
     return {**shown, **envelope, "cached": found.cached}
+
+
+class TasksDiffer(Conflict):
+    code = "tasks_differ"
+
+
+def answers_compare(*, model_name: str, first: dict, second: dict) -> dict[str, Any]:
+    """How `second` differs from `first`, two of `predict`'s answers of one model to one input, as their
+    task pairs them (Task.paired, `first` as the reference), with what the tester draws of them."""
+    tasks = [model_cache().served(model_name, answer["model_version"]).task for answer in (first, second)]
+    if tasks[0].name != tasks[1].name:
+        raise TasksDiffer(
+            f"v{first['model_version']} does {tasks[0].name} and v{second['model_version']} "
+            f"{tasks[1].name}: their answers cannot be compared"
+        )
+    return {"display": tasks[0].display, **tasks[0].paired(first, second)}
 
 
 def _offer(found: Inference, *, model: str, version: int, data: bytes) -> None:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("metrics", endpoints.metrics_view, name="metrics"),
     path("models/<str:name>/try", views.tester, name="tester"),
     path("models/<str:name>/try/predict", views.tester_predict, name="tester-predict"),
+    path("models/<str:name>/try/compare", views.tester_compare, name="tester-compare"),
     path("models/<str:name>/samples", views.model_samples, name="samples"),
     path("models/<str:name>/shadow", views.model_shadow, name="shadow"),
     path("models/<str:name>/samples/manage", views.samples_manage, name="samples-manage"),

@@ -4,6 +4,8 @@ and shadow cards, and the stored inputs' images."""
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -13,12 +15,35 @@ from django.views.decorators.http import require_GET, require_POST
 from core.api import error_body, validated
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import actor_of
+from modelspec.choices import TaskKind
+from modelspec.detection import DetectorOutputs
+from modelspec.tasks import task_for, task_named
 from registry import selectors
+from registry.models import ModelState
 
 from . import sample_store, shadow
 from .api.serializers import SamplePolicyInput, ShadowInput
-from .endpoints import answer_request
+from .endpoints import answer_request, compare_request
 from .signal_catalogue import Source
+
+
+def _display(row: selectors.VersionRow) -> str:
+    """What the tester draws of a version's answers: its task's display, by the task its tags name."""
+    try:
+        return task_named(row.info.contract_tags.get("task", TaskKind.CLASSIFICATION)).display
+    except ApplicationError:  # a task this release does not know: its answers show as they come
+        return ""
+
+
+def _cut(model: ModelState) -> float:
+    """Where the tester's confidence slider starts: production's own cut (detection's default without)."""
+    if model.production_version:
+        with contextlib.suppress(ApplicationError):
+            metadata = selectors.version_metadata(name=model.name, version=model.production_version)
+            cut = task_for(metadata).default_cut(metadata)
+            if cut is not None:
+                return cut
+    return DetectorOutputs().min_confidence
 
 
 @login_required
@@ -26,10 +51,30 @@ from .signal_catalogue import Source
 def tester(request: HttpRequest, name: str) -> HttpResponse:
     model = selectors.model_state_get(name=name)
     try:
-        versions = [row.info.version for row in selectors.version_rows(model=model) if not row.archived]
+        rows = [row for row in selectors.version_rows(model=model) if not row.archived]
     except ApplicationError as exc:
         return render(request, "serving/tester.html", {"model": model, "versions": [], "error": exc.message})
-    return render(request, "serving/tester.html", {"model": model, "versions": versions})
+    displays = {row.info.version: _display(row) for row in rows}
+    production, canary = (
+        displays.get(model.production_version or 0, ""),
+        displays.get(model.canary_version or 0, ""),
+    )
+    boxes = "boxes" in displays.values()
+    return render(
+        request,
+        "serving/tester.html",
+        {
+            "model": model,
+            "versions": list(displays.items()),
+            "display": {
+                "production": production,
+                "canary": canary,
+                "compare": "boxes" if "boxes" in (production, canary) else production,
+            },
+            "boxes": boxes,
+            "cut": _cut(model) if boxes else None,
+        },
+    )
 
 
 @require_POST
@@ -39,6 +84,15 @@ def tester_predict(request: HttpRequest, name: str) -> HttpResponse:
     if not request.user.is_authenticated:
         return JsonResponse(error_body("not_authenticated", "log in to use the tester"), status=401)
     return answer_request(request, name, source=Source.TESTER, routing_key=None)
+
+
+@require_POST
+def tester_compare(request: HttpRequest, name: str) -> HttpResponse:
+    """The tester's "compare production vs canary": both answers (each as tester_predict gives it, so
+    never counted as live traffic) and which of their parts matched, as their task pairs them."""
+    if not request.user.is_authenticated:
+        return JsonResponse(error_body("not_authenticated", "log in to use the tester"), status=401)
+    return compare_request(request, name, source=Source.TESTER)
 
 
 # --- the sample store and shadow traffic (fragments of the registry's model page) -------------------

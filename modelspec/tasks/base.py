@@ -51,6 +51,11 @@ class Task(ABC):
         """The answer to one input from the model's raw output for it (see `named_outputs`); `placement`
         says how the uploaded image became the input (None: the input is the image)."""
 
+    def default_cut(self, metadata: ModelMetadata) -> float | None:
+        """The confidence an answer's parts are cut at unless a request asks for another (`respond`);
+        None for a task without a cut."""
+        return None
+
     def respond(self, answer: Answer, *, min_confidence: float | None = None) -> Answer:
         """The answer as a response shows it; `min_confidence` is a request's own cut, for tasks that
         have one (detection's boxes)."""
@@ -78,6 +83,11 @@ class Task(ABC):
         """What a thumbnail draws over its image: None (its caption says it all), or for a detector the
         image's size and the boxes that count."""
         return None
+
+    def paired(self, a: Answer, b: Answer) -> dict[str, Any]:
+        """Two answers to one input side by side, as a page shows them: how far b agrees with a, and for a
+        task whose answers have parts (a detector's boxes) which parts of each found a partner."""
+        return {"agreement_name": self.agreement_name, "agreement": self.agreement(a, b)}
 
     def compare(self, pairs: list[tuple[Answer, Answer]]) -> dict[str, Any]:
         """How the second answers of pairs differ from the first beyond their mean agreement (a detector's

@@ -76,6 +76,11 @@ def boxes_of(answer: Answer) -> list[Box]:
     ]
 
 
+def outputs_of(metadata: ModelMetadata) -> detection.DetectorOutputs:
+    """The metadata's description of the detector's outputs (the defaults when it gives none)."""
+    return metadata.detection or detection.DetectorOutputs()
+
+
 def cell(detection_: dict[str, Any], width: int, height: int) -> str:
     box = detection_["box"]
     cx, cy = (box["x1"] + box["x2"]) / 2 / max(width, 1), (box["y1"] + box["y2"]) / 2 / max(height, 1)
@@ -92,7 +97,7 @@ class Detection(Task):
     )  # fmt: skip
 
     def decode(self, raw: Any, metadata: ModelMetadata, placement: Placement | None = None) -> Answer:
-        spec = metadata.detection or detection.DetectorOutputs()
+        spec = outputs_of(metadata)
         outputs = raw if isinstance(raw, dict) else {"output": np.asarray(raw)}
         found = detection.decode(
             outputs, spec, input_width=metadata.input_width, input_height=metadata.input_height,
@@ -115,6 +120,9 @@ class Detection(Task):
             "image": {"width": placement.width, "height": placement.height},
         }
         return {**answer, "count": len(kept(answer))}
+
+    def default_cut(self, metadata: ModelMetadata) -> float:
+        return outputs_of(metadata).min_confidence
 
     def respond(self, answer: Answer, *, min_confidence: float | None = None) -> Answer:
         shown = kept(answer, min_confidence)
@@ -145,6 +153,24 @@ class Detection(Task):
     def agreement(self, a: Answer, b: Answer) -> float:
         """F1 of b's boxes against a's, matched per class at IoU ≥ 0.5 (1.0 when neither has a box)."""
         return match(boxes_of(a), boxes_of(b)).f1
+
+    def paired(self, a: Answer, b: Answer) -> dict[str, Any]:
+        """b's boxes matched to a's (modelspec.boxes.match, a as the reference). `pairs`, `only_first` and
+        `only_second` index each answer's boxes that count — its `detections` as `respond` shows them."""
+        found = match(boxes_of(a), boxes_of(b))
+        only_first, only_second = found.unmatched()
+        return {
+            "agreement_name": self.agreement_name,
+            "agreement": found.f1,
+            "matching": MATCHING,
+            "pairs": [{"first": i, "second": j, "iou": round(iou, 4)} for i, j, iou in found.pairs],
+            "only_first": only_first,
+            "only_second": only_second,
+            "f1": found.f1,
+            "precision": found.precision,
+            "recall": found.recall,
+            "mean_iou": None if found.mean_iou is None else round(found.mean_iou, 4),
+        }
 
     def drawn(self, answer: Answer) -> dict[str, Any]:
         return {

@@ -154,3 +154,52 @@ def test_registering_a_version_of_an_unknown_task_is_a_400_and_registers_nothing
     )
     assert "task must be one of classification, detection" in err["message"]
     assert mlflow_client.search_registered_models() == []
+
+
+def test_classification_pairs_two_answers_by_its_agreement_alone():
+    task = task_named("classification")
+    assert task.paired(answer("cat"), answer("dog")) == {
+        "agreement_name": "Top-1 agreement",
+        "agreement": 0.0,
+    }
+    assert task.default_cut(metadata_parse(METADATA)) is None
+
+
+def detections(*found):
+    """A detection answer (cut at 0.3) of (label, confidence, x1, y1, x2, y2) boxes."""
+    boxes = [
+        {
+            "label": label,
+            "class_index": 0,
+            "confidence": c,
+            "box": dict(zip(("x1", "y1", "x2", "y2"), xyxy, strict=True)),
+        }
+        for label, c, *xyxy in found
+    ]
+    return {"detections": boxes, "min_confidence": 0.3, "image": {"width": 100, "height": 100}}
+
+
+def test_detection_pairs_boxes_by_index_as_coco_matching_does():
+    task = task_named("detection")
+    production = detections(
+        ("cat", 0.9, 0, 0, 10, 10), ("dog", 0.8, 50, 50, 90, 90), ("cat", 0.2, 0, 0, 10, 10)
+    )  # the last is under the cut
+    canary = detections(
+        ("dog", 0.7, 52, 50, 90, 92), ("cat", 0.6, 60, 60, 70, 70), ("dog", 0.5, 0, 0, 10, 10)
+    )
+    found = task.paired(production, canary)
+    assert [(p["first"], p["second"]) for p in found["pairs"]] == [(1, 0)]  # the dog; the cat's box moved
+    assert found["pairs"][0]["iou"] == pytest.approx(38 * 40 / (40 * 40 + 38 * 42 - 38 * 40), abs=1e-4)
+    assert (found["only_first"], found["only_second"]) == ([0], [1, 2])  # a dog never pairs with a cat
+    assert found["f1"] == found["agreement"] == pytest.approx(2 * 1 / (2 + 3))
+    assert (found["precision"], found["recall"]) == (pytest.approx(1 / 3), 0.5)
+    assert found["mean_iou"] == found["pairs"][0]["iou"]
+    nothing = task.paired(detections(), detections())
+    assert (nothing["pairs"], nothing["f1"], nothing["mean_iou"]) == ([], 1.0, None)
+
+
+def test_detection_cuts_at_its_metadatas_min_confidence_by_default():
+    task = task_named("detection")
+    detector = {**METADATA, "task": "detection", "detection": {"min_confidence": 0.6}}
+    assert task.default_cut(metadata_parse(detector)) == 0.6
+    assert task.default_cut(metadata_parse({**METADATA, "task": "detection"})) == 0.25
