@@ -9,16 +9,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
 
+from modelspec.cpu import host_cpu
 from serving.signal_catalogue import SIGNALS, Source
 
 from . import prometheus_gateway
 from .drift import le_value
 from .models import CollectionRun, MetricWindow, SeriesCursor
 
-METRIC_NAMES = [name for signal in SIGNALS.values() for name in signal.exposed]
+CPU_INFO = "cvcp_host_cpu_info"  # serving.metrics.host_cpu_info: each serving host's instruction sets
+METRIC_NAMES = [*(name for signal in SIGNALS.values() for name in signal.exposed), CPU_INFO]
+SERVING_CPUS_KEY = "monitoring:serving-cpu-kinds"
+SERVING_CPUS_KEPT_SECONDS = 24 * 3600  # a host gone for a day no longer counts
 
 
 @dataclass
@@ -175,11 +180,20 @@ def _windows(increases: Increases, *, now: datetime, run: CollectionRun) -> list
     return windows
 
 
+def serving_cpu_kinds() -> list[str]:
+    """The instruction-set kinds (modelspec.cpu.kind) of the serving hosts the last collections saw; this
+    process's own when none was seen (the embedded setup serves from the dashboard's processes)."""
+    return caches["default"].get(SERVING_CPUS_KEY) or [str(host_cpu()["kind"])]
+
+
 def collect() -> CollectionRun:
     """One collection: read, take differences per series, store one window per {model, version, stage,
     traffic source, signal}. Safe to retry: cursors and windows are written in one transaction."""
     now = timezone.now()
     source, samples, errors = _samples()
+    kinds = sorted({s.label("kind") for s in samples if s.name == CPU_INFO and s.label("kind")})
+    if kinds:  # what the serving hosts are, for the INT8 evidence (releases.quantization)
+        caches["default"].set(SERVING_CPUS_KEY, kinds, timeout=SERVING_CPUS_KEPT_SECONDS)
     with transaction.atomic():
         # Before the first look that finds series, a source's counters hold an unknown past: that look
         # only sets the starting point. After it, a series seen for the first time started since.

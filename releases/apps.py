@@ -23,6 +23,7 @@ class ReleasesConfig(AppConfig):
             canary_plan_context,
         )
         from .preflight import preflight_findings, preflight_gate
+        from .quantization import quantization_findings
         from .shadow_evidence import shadow_findings
         from .views import canary_plan_save
 
@@ -31,6 +32,7 @@ class ReleasesConfig(AppConfig):
         evidence_provider(canary_findings)
         evidence_provider(preflight_findings)
         evidence_provider(shadow_findings)
+        evidence_provider(quantization_findings)
         promotion_gate("canary_analysis", canary_gate)
         promotion_gate("preflight", preflight_gate)
         # Monitoring's pages show the canary beside production's drift, and its plan beside the rules.

@@ -20,9 +20,12 @@ from modelspec import onnx_runtime
 from modelspec.cpu import host_cpu
 from modelspec.metadata import ModelMetadata
 from modelspec.tasks import task_for
+from monitoring.collection import serving_cpu_kinds
 from registry import selectors as registry_selectors
 from registry import services as registry_services
+from registry.evidence import AMBER, OK, Finding
 from registry.exceptions import TransitionRefused
+from registry.models import ModelState
 from serving import inference, sample_store
 from serving import reference_photos as samples
 from serving.preprocessing import ImageRejected
@@ -190,3 +193,34 @@ def _register(
         },
     )
     return registered.version.version
+
+
+def quantization_findings(model: ModelState, version: int) -> list[Finding]:
+    """An INT8 version's build as approval evidence (registry.evidence provider): amber when it was measured
+    slower than its source, or on a CPU of another kind than the serving hosts' (INT8 pays with VNNI or
+    AMX; on AVX2 alone it can answer slower than fp32: modelspec/cpu.py)."""
+    try:
+        row = registry_selectors.version_row(model=model, version=version)
+    except ApplicationError:
+        return []
+    source = row.info.tags.get(QUANTIZED_FROM)
+    if not source:
+        return []
+    metrics = row.run.metrics if row.run else {}
+    ratio = metrics.get("int8_latency_ratio")
+    measured_on = row.info.tags.get("cp.measured_on_cpu", "")
+    serving = serving_cpu_kinds()
+    agreement = metrics.get("int8_box_f1", metrics.get("int8_top1_agreement"))
+    told = f"INT8 of v{source}" + (f", agreement {agreement:.1%}" if agreement is not None else "")
+    problems = []
+    if ratio is not None and ratio > 1:
+        problems.append(f"measured ×{ratio:.2f} the latency of v{source}: slower than its source")
+    if measured_on and measured_on not in serving:
+        problems.append(
+            f"measured on a {measured_on} CPU; the serving hosts are {', '.join(serving)}, where the ratio may "
+            "not hold (INT8 pays with VNNI or AMX)"
+        )
+    if problems:
+        return [Finding("int8", "INT8 build", AMBER, f"{told}; " + "; ".join(problems), numbers=metrics)]
+    speed = f", latency ×{ratio:.2f} on a {measured_on or 'unrecorded'} CPU" if ratio is not None else ""
+    return [Finding("int8", "INT8 build", OK, told + speed, numbers=metrics)]

@@ -16,6 +16,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from modelspec.cpu import KINDS, host_cpu
 from modelspec.tasks import TASKS
 
 from . import signal_catalogue as sig
@@ -83,6 +84,15 @@ models_loaded = Gauge(
     "Versions loaded in this serving process (at most SERVING_MAX_LOADED beyond the live ones)",
     multiprocess_mode="livemax",
 )
+host_cpu_info = Gauge(
+    f"{PREFIX}_host_cpu_info",
+    "1, labelled with the serving host's instruction sets INT8 depends on (kind: the best of them); an INT8 "
+    "version's latency ratio holds on hosts of the kind it was measured on",
+    ("kind", *KINDS),
+    multiprocess_mode="livemax",
+)
+_cpu = host_cpu()
+host_cpu_info.labels(kind=str(_cpu["kind"]), **{k: "true" if _cpu[k] else "false" for k in KINDS}).set(1)
 model_evictions = Counter(
     f"{PREFIX}_model_evictions",
     "Versions unloaded to stay within SERVING_MAX_LOADED (least recently used first)",
