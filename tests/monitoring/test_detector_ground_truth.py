@@ -7,13 +7,18 @@ directly for mAP."""
 import contextlib
 import io
 import json
+import re
+import subprocess
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 from django.test import Client
 from django.utils import timezone
+from knox.models import AuthToken
+from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -419,3 +424,28 @@ def test_the_detector_scores_of_an_unknown_model_are_a_404_and_bad_queries_a_400
     assert_error(
         detector.get("/api/v1/models/spots/detection-accuracy", {"from": now, "to": now}), 400, "invalid_time"
     )
+
+
+def test_the_documented_detector_feedback_runs_as_written(api, users, live_server, tmp_path):
+    """docs/api.md's example, run with curl and jq against a live server: what users copy works."""
+    register_detector(api, "spots", "xyxy_pixels", metadata={**META, "labels": ["bike", "person", "car"]})
+    to_production("spots", 1, users)
+    Image.new("RGB", (640, 480), (90, 120, 150)).save(tmp_path / "street.jpg", format="JPEG")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = doc[doc.index("### A detector's ground truth") :]
+    script = (
+        re.search(r"```bash\n(.*?)```", section, re.S)
+        .group(1)
+        .replace("http://127.0.0.1:8000", live_server.url)
+    )
+    env = {"PATH": "/usr/bin:/bin", "CONTROLPLANE_TOKEN": AuthToken.objects.create(users["engineer"])[1]}
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    body = json.loads(done.stdout)
+    assert (
+        body["status"] == "recorded" and body["true_label"] == "1 car, 1 person" and body["true_boxes"] == 2
+    )
+    stored = BoxFeedback.objects.get()
+    assert stored.image_width == 640 and stored.labelled_by == users["engineer"]
