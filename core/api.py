@@ -2,6 +2,7 @@
 once), input is parsed by serializers into BadRequest on failure, query-string times are parsed alike."""
 
 import logging
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -59,6 +60,39 @@ class Whole(serializers.IntegerField):
         ):
             self.fail("invalid")
         return int(super().to_internal_value(data))
+
+
+class Number(serializers.FloatField):
+    """A finite number as sent: not text, not a boolean, and not infinite (JSON's 1e999 parses as
+    infinity; NaN is no JSON at all). A number too large for a float is refused, not a 500."""
+
+    default_error_messages = {
+        "invalid": "A number is required.",
+        "finite": "A finite number is required, got {input}.",
+    }
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not (
+            isinstance(data, int | float) or (isinstance(data, str) and _from_form(self))
+        ):
+            self.fail("invalid")
+        try:
+            value = float(data)
+        except (ValueError, OverflowError):
+            self.fail("invalid")
+        if not math.isfinite(value):
+            self.fail("finite", input=str(data)[:20])
+        return float(super().to_internal_value(value))
+
+
+class Capped(serializers.ListField):
+    """A list refused by its length before any item is parsed (DRF checks max_length after parsing every
+    item, which a hostile list of 10^5 objects turns into seconds of work)."""
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return list(super().to_internal_value(data))
 
 
 class Flag(serializers.BooleanField):

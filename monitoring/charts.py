@@ -346,3 +346,51 @@ def accuracy_over_time(performance, title: str, events=()) -> str | None:
     fig.update_layout(title=title, **LAYOUT)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     return _html(fig)
+
+
+# a detector's scores: one line style and marker per score, the version's colour
+DETECTOR_SCORES = (
+    ("precision", "precision", "solid", "circle"),
+    ("recall", "recall", "dot", "square"),
+    ("map50", "mAP@0.5", "dash", "diamond"),
+    ("map50_95", "mAP@0.5:0.95", "dashdot", "triangle-up"),
+)
+
+
+def detector_accuracy_over_time(performance, title: str, events=()) -> str | None:
+    """Per detector version and time bucket with enough labelled images: precision, recall, mAP@0.5 and
+    mAP@0.5:0.95 (images and boxes on hover). Buckets with labels but too few to score are drawn as grey
+    crosses on the axis, named so in the legend and on hover — not left out, which would read as "no
+    labels"."""
+    fig = go.Figure()
+    times: list = []
+    for found in performance:
+        colour = version_colour(found.version)
+        for key, name, dash, symbol in DETECTOR_SCORES:
+            points = [(p, p.score(key)) for p in found.points if p.score(key) is not None]
+            if not points:
+                continue
+            times += [p.end for p, _ in points]
+            fig.add_scatter(
+                x=[p.end for p, _ in points], y=[value for _, value in points], mode="lines+markers",
+                name=f"v{found.version} {name}", line=dict(color=colour, dash=dash), marker=dict(symbol=symbol, size=7),
+                customdata=[[p.images, p.true_boxes, p.predicted_boxes] for p, _ in points],
+                hovertemplate=f"{name} %{{y:.3f}} on %{{customdata[0]}} labelled images"
+                " (%{customdata[1]} true boxes, %{customdata[2]} answered)<extra></extra>",
+            )  # fmt: skip
+        short = found.too_few
+        if short:
+            times += [p.end for p in short]
+            fig.add_scatter(
+                x=[p.end for p in short], y=[0] * len(short), mode="markers",
+                name=f"v{found.version}: too few labels, not scored",
+                marker=dict(symbol="x", size=9, color=OTHER, line=dict(color=colour, width=1)),
+                hovertext=[p.note for p in short], hoverinfo="text",
+            )  # fmt: skip
+    if not fig.data:
+        return None
+    _markers(fig, [e for e in events if e.action in MARKED])
+    _time_axis(fig, times)
+    fig.update_layout(title=title, **LAYOUT)
+    fig.update_yaxes(range=[-0.03, 1.03])
+    return _html(fig)

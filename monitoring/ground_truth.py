@@ -8,7 +8,13 @@ of predictions made before the window begins, so an estimate never sees its own 
 the bin's own confidence where labels are few; with no labels yet it is the raw confidence. Every
 prediction counts, through the collected confidence histograms, not only the labelled ones: that is what
 makes it an estimate *before* the labels, and what lets it follow a shift of the input mix that moves the
-confidences. tests/monitoring/test_ground_truth.py bounds its error in simulation."""
+confidences. tests/monitoring/test_ground_truth.py bounds its error in simulation.
+
+A detector's ground truth is boxes (the task says so: `Task.feedback`): the true boxes of the image, sent
+with the boxes as answered, which the prediction id vouches for (modelspec.tasks.detection). Per version
+and time bucket: precision and recall at IoU 0.5 of the boxes at the default cut, and mAP@0.5 and
+mAP@0.5:0.95 by pycocotools (modelspec.detection_accuracy). There is no estimate before labels for a
+detector: see NO_DETECTOR_ESTIMATE."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ import bisect
 import functools
 import logging
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,13 +34,19 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission, role_check, role_check_somewhere
+from modelspec.boxes import Box, match
+from modelspec.detection_accuracy import DetectionAccuracy, Labelled, detection_accuracy
+from modelspec.metadata import ModelMetadata
+from modelspec.tasks import Task, task_for
+from modelspec.tasks.classification import label_of
+from modelspec.tasks.detection import NO_OBJECT, XYXY, quoted_answer, truth_boxes
 from registry import selectors as registry_selectors
 from registry.selectors import model_state_get
 from serving import prediction_ids
 from serving import signal_catalogue as signals
 
 from .choices import FeedbackItemStatus, FeedbackStatus
-from .models import Feedback, MetricWindow
+from .models import BoxFeedback, Feedback, MetricWindow
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -44,7 +56,20 @@ log = logging.getLogger(__name__)
 EDGES = np.array([0.0, *signals.CONFIDENCE.edges])  # the confidence histogram's bins, for calibration
 PRIOR_WEIGHT = 5.0  # pseudo-predictions at the bin's own confidence: few labels move a bin little
 MIN_LABELS = 30  # a window's real accuracy is shown (and its estimate's error) from this many labels
+MIN_IMAGES = 30  # a time bucket's detector scores are shown from this many labelled images
 BULK_MAX = 1000
+DETECTOR_MATCHING = (
+    "the answered boxes matched to the true ones per class at IoU ≥ 0.5 by COCO's rule (most confident "
+    "first, each taking the unmatched true box of its class it overlaps most); mAP by pycocotools over the "
+    "same boxes — those at the version's default cut, so the precision-recall curve stops there: compare "
+    "versions answering at the same cut"
+)
+NO_DETECTOR_ESTIMATE = (
+    "No estimate before labels for a detector. Recall and mAP cannot be read off the answers: an object "
+    "the detector misses leaves no box and no confidence to go by. Precision alone could be estimated as a "
+    "classifier's accuracy is, calibrating P(box right | confidence) on earlier labels, but shown alone it "
+    "would look healthy exactly when a detector goes quiet (fewer, surer boxes) — so none is shown."
+)
 
 
 class FeedbackTooLate(ApplicationError):
@@ -56,21 +81,25 @@ class FeedbackTooLate(ApplicationError):
 
 
 @functools.lru_cache(maxsize=256)
-def labels_of(model: str, version: int) -> tuple[str, ...]:
-    """A version's class labels (a version never changes, so they are read once per process)."""
-    return tuple(registry_selectors.version_metadata(name=model, version=version).labels)
+def metadata_of(model: str, version: int) -> ModelMetadata:
+    """A version's metadata (a version never changes, so it is read once per process)."""
+    return registry_selectors.version_metadata(name=model, version=version)
 
 
-def _label_name(labels: tuple[str, ...], index: int) -> str:
-    return labels[index] if index < len(labels) else f"class {index}"
+class WrongFeedback(BadRequest):
+    code = "wrong_feedback"
 
 
-def feedback_record(
-    *, prediction_id: str, label: str, actor: User, now: datetime | None = None
-) -> tuple[Feedback, str]:
-    """Record the true label of a prediction: (the feedback, "recorded" | "unchanged" | "replaced")."""
+class AnswerMismatch(BadRequest):
+    code = "answer_mismatch"
+
+
+def _prediction(
+    *, prediction_id: str, actor: User, now: datetime, feedback: str
+) -> tuple[prediction_ids.PredictionRef, ModelMetadata, Task]:
+    """The prediction an id names, once the actor may label it, it is not too late, and the feedback is
+    the kind its task takes ("label" or "boxes")."""
     role_check_somewhere(user=actor, permission=Permission.FEEDBACK_SUBMIT)
-    now = now or timezone.now()
     ref = prediction_ids.read(prediction_id)
     role_check(user=actor, permission=Permission.FEEDBACK_SUBMIT, model_name=ref.model)
     late = now - ref.at
@@ -80,7 +109,24 @@ def feedback_record(
             f"{settings.FEEDBACK_MAX_DELAY_DAYS} days (FEEDBACK_MAX_DELAY_DAYS)"
         )
     model_state_get(name=ref.model)
-    labels = labels_of(ref.model, ref.version)
+    metadata = metadata_of(ref.model, ref.version)
+    task = task_for(metadata)
+    if task.feedback != feedback:
+        wanted = {
+            "label": 'the true class: {"label": …}',
+            "boxes": 'the true boxes with the answer\'s own: {"detections": …, "image": …, "truth": […]}',
+        }[task.feedback]
+        raise WrongFeedback(f"v{ref.version} of {ref.model} is a {task.name} model: send {wanted}")
+    return ref, metadata, task
+
+
+def feedback_record(
+    *, prediction_id: str, label: str, actor: User, now: datetime | None = None
+) -> tuple[Feedback, str]:
+    """Record the true label of a prediction: (the feedback, "recorded" | "unchanged" | "replaced")."""
+    now = now or timezone.now()
+    ref, metadata, _ = _prediction(prediction_id=prediction_id, actor=actor, now=now, feedback="label")
+    labels = metadata.labels
     if not isinstance(label, str) or not label.strip() or len(label) > 200:
         raise BadRequest(
             "the label is the true class's name, as the model's labels spell it", code="invalid_label"
@@ -90,7 +136,7 @@ def feedback_record(
             f"{label!r} is not one of v{ref.version}'s {len(labels)} labels (e.g. {', '.join(labels[:3])})",
             code="unknown_label",
         )
-    predicted = _label_name(labels, ref.index)
+    predicted = label_of(metadata, ref.index)
     with transaction.atomic():
         found = Feedback.objects.select_for_update().filter(prediction_id=prediction_id).first()
         if found is None:
@@ -113,6 +159,85 @@ def feedback_record(
         return found, FeedbackStatus.REPLACED
 
 
+@dataclass(frozen=True)
+class BoxFeedbackResult:
+    """What became of a detector's truth, and how the answer fared against it (IoU ≥ 0.5)."""
+
+    feedback: BoxFeedback
+    status: str
+    predicted_label: str  # the answer's headline: its most confident box's class, or "no object"
+    true_label: str  # the truth in a few words: "2 cat, 1 dog" or "no object"
+    matched: int
+    precision: float | None  # None: the answer had no box
+    recall: float | None  # None: no true box
+
+    @property
+    def correct(self) -> bool:
+        """Every answered box matched a true box and every true box was found."""
+        return self.matched == len(self.feedback.predicted) == len(self.feedback.truth)
+
+
+def _in_words(boxes: list[Box]) -> str:
+    counted = Counter(box.label for box in boxes)
+    return ", ".join(f"{n} {label}" for label, n in counted.most_common()) or "no object"
+
+
+def box_feedback_record(
+    *, prediction_id: str, detections: list[dict[str, Any]], image: dict[str, int],
+    truth: list[dict[str, Any]], actor: User, now: datetime | None = None,
+) -> BoxFeedbackResult:  # fmt: skip
+    """Record the true boxes of a detector's prediction. `detections` and `image` are the answer's as it
+    was given; they must be what the prediction id vouches for (answer_mismatch otherwise), so nobody can
+    send truth for boxes that were never answered. Appended: a later truth for the same prediction adds a
+    row and counts from then on ("replaced"); the same truth again adds nothing ("unchanged")."""
+    now = now or timezone.now()
+    ref, metadata, task = _prediction(prediction_id=prediction_id, actor=actor, now=now, feedback="boxes")
+    if ref.digest is None:
+        raise WrongFeedback(
+            "this prediction id was issued before ids vouched for a detector's boxes, so its boxes cannot "
+            "be checked; send the truth of predictions made since"
+        )
+    answer = quoted_answer(detections, image, metadata)
+    if not prediction_ids.vouches(ref, task.vouched(answer)):
+        raise AnswerMismatch(
+            "detections and image are not what was answered to this prediction: send the answer's "
+            "detections and image as they came (asked at the version's default min_confidence or lower; "
+            "boxes under it are left out), unchanged",
+            extra={"fields": {"detections": ["not the boxes (or image) this prediction answered"]}},
+        )
+    true = truth_boxes(truth, image, metadata)
+    predicted = sorted(answer["detections"], key=lambda d: -d["confidence"])
+    stored_truth = [{"label": b.label, "box": dict(zip(XYXY, b.xyxy, strict=True))} for b in true]
+    with transaction.atomic():
+        latest = BoxFeedback.objects.select_for_update().filter(prediction_id=prediction_id).order_by("-id")
+        found = latest.first()
+        if found is not None and _canonical(found.truth) == _canonical(stored_truth):
+            status = FeedbackStatus.UNCHANGED
+        else:
+            status = FeedbackStatus.RECORDED if found is None else FeedbackStatus.REPLACED
+            found = BoxFeedback.objects.create(
+                prediction_id=prediction_id, model=ref.model, version=ref.version, stage=ref.stage,
+                source=ref.source, predicted_at=ref.at, image_width=image["width"], image_height=image["height"],
+                predicted=predicted, truth=stored_truth, labelled_at=now, labelled_by=actor,
+            )  # fmt: skip
+    scored = match(true, _boxes(found.predicted))
+    return BoxFeedbackResult(
+        feedback=found, status=status,
+        predicted_label="no object" if ref.index == NO_OBJECT else label_of(metadata, ref.index),
+        true_label=_in_words(true), matched=len(scored.pairs),
+        precision=len(scored.pairs) / len(scored.candidate) if scored.candidate else None,
+        recall=len(scored.pairs) / len(scored.reference) if scored.reference else None,
+    )  # fmt: skip
+
+
+def _boxes(stored: list[dict[str, Any]]) -> list[Box]:
+    return [Box(d["label"], d.get("confidence", 1.0), *(d["box"][k] for k in XYXY)) for d in stored]
+
+
+def _canonical(truth: list[dict[str, Any]]) -> list[tuple]:
+    return sorted((t["label"], *(t["box"][k] for k in XYXY)) for t in truth)
+
+
 def feedback_bulk(*, items: list[dict[str, Any]], actor: User) -> list[dict[str, Any]]:
     """Many labels at once (a labelling tool's export): each item recorded on its own; the answer says,
     item by item, what happened or why it was refused."""
@@ -122,18 +247,21 @@ def feedback_bulk(*, items: list[dict[str, Any]], actor: User) -> list[dict[str,
     results = []
     for item in items:
         try:
-            feedback, status = feedback_record(
-                prediction_id=item["prediction_id"], label=item["label"], actor=actor
-            )
+            if "label" in item:
+                feedback, status = feedback_record(
+                    prediction_id=item["prediction_id"], label=item["label"], actor=actor
+                )
+                correct = feedback.correct
+            else:
+                boxes = box_feedback_record(actor=actor, **item)
+                status, correct = boxes.status, boxes.correct
         except ApplicationError as exc:
             results.append(
                 {"prediction_id": item["prediction_id"], "status": FeedbackItemStatus.REFUSED,
-                 "error": {"code": exc.code, "message": exc.message}}
+                 "error": {"code": exc.code, "message": exc.message, **exc.extra}}
             )  # fmt: skip
         else:
-            results.append(
-                {"prediction_id": item["prediction_id"], "status": status, "correct": feedback.correct}
-            )
+            results.append({"prediction_id": item["prediction_id"], "status": status, "correct": correct})
     return results
 
 
@@ -240,12 +368,13 @@ class VersionPerformance:
 
 
 def _buckets(since: datetime, until: datetime, count: int) -> list[tuple[datetime, datetime]]:
+    """`count` buckets over the span (fewer when that would make them narrower than a collection). The
+    width is rounded to microseconds, so the last bucket takes the remainder instead of leaving a sliver
+    of its own."""
     width = max((until - since) / count, timedelta(seconds=settings.MONITORING_COLLECT_SECONDS))
-    edges, at = [], since
-    while at < until:
-        edges.append((at, min(at + width, until)))
-        at += width
-    return edges
+    n = max(1, math.ceil((until - since) / width - 1e-6))
+    edges = [since + i * width for i in range(n)] + [until]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def performance(
@@ -356,3 +485,89 @@ def accuracy_now(
     ).values_list("bins", flat=True):
         counts += histogram_counts(bins)
     return estimate(counts, calibrated), int(counts.sum()), len(earlier)
+
+
+# --- a detector's scores against the truth ---------------------------------------------------------
+
+
+@dataclass
+class BoxPoint:
+    """One time bucket of one detector version: its labelled images and their scores (None below
+    MIN_IMAGES labelled images: `note` says so)."""
+
+    start: datetime
+    end: datetime
+    images: int = 0
+    true_boxes: int = 0
+    predicted_boxes: int = 0
+    scores: DetectionAccuracy | None = None
+
+    @property
+    def enough(self) -> bool:
+        return self.images >= MIN_IMAGES
+
+    @property
+    def note(self) -> str:
+        if not self.images:
+            return "no labels"
+        if not self.enough:
+            return f"too few labels: {self.images} labelled image{'s' if self.images != 1 else ''} ({MIN_IMAGES} needed)"
+        return ""
+
+    def score(self, name: str) -> float | None:
+        value = getattr(self.scores, name) if self.scores is not None and self.enough else None
+        return float(value) if value is not None else None
+
+
+@dataclass
+class DetectorPerformance:
+    """A detector version's scores over a span: per bucket, and over the whole span."""
+
+    version: int
+    points: list[BoxPoint]
+    total: BoxPoint
+
+    @property
+    def too_few(self) -> list[BoxPoint]:
+        """The buckets with labels, but too few to score."""
+        return [p for p in self.points if p.images and not p.enough]
+
+
+def _labelled(row: BoxFeedback) -> Labelled:
+    return Labelled(predicted=_boxes(row.predicted), truth=_boxes(row.truth))
+
+
+def _scored(start: datetime, end: datetime, rows: list[BoxFeedback]) -> BoxPoint:
+    point = BoxPoint(start=start, end=end, images=len(rows))
+    point.true_boxes = sum(len(r.truth) for r in rows)
+    point.predicted_boxes = sum(len(r.predicted) for r in rows)
+    if rows:
+        point.scores = detection_accuracy([_labelled(r) for r in rows])
+    return point
+
+
+def detector_performance(
+    *, model: str, since: datetime, until: datetime, buckets: int = 24
+) -> list[DetectorPerformance]:
+    """Per detector version with live predictions labelled in the span (by when they were predicted):
+    precision and recall at IoU 0.5 of the answered boxes (modelspec.boxes.match) and mAP@0.5 and
+    mAP@0.5:0.95 (pycocotools) per time bucket and over the span; the latest truth of each prediction."""
+    spans = _buckets(since, until, buckets)
+    ends = [end for _, end in spans]
+    latest: dict[str, BoxFeedback] = {}
+    found = BoxFeedback.objects.filter(
+        model=model, source=signals.Source.LIVE, predicted_at__gt=since, predicted_at__lte=until
+    ).order_by("id")
+    for row in found:
+        latest[row.prediction_id] = row  # a later truth of the same prediction replaces the earlier
+    by_version: dict[int, list[list[BoxFeedback]]] = defaultdict(lambda: [[] for _ in spans])
+    for row in latest.values():
+        by_version[row.version][min(bisect.bisect_left(ends, row.predicted_at), len(spans) - 1)].append(row)
+    return [
+        DetectorPerformance(
+            version=version,
+            points=[_scored(start, end, rows) for (start, end), rows in zip(spans, per_bucket, strict=True)],
+            total=_scored(since, until, [r for rows in per_bucket for r in rows]),
+        )
+        for version, per_bucket in sorted(by_version.items())
+    ]

@@ -360,6 +360,34 @@ class Feedback(models.Model):
         return f"{self.model} v{self.version}: {self.predicted_label} → {self.true_label}"
 
 
+class BoxFeedback(AppendOnly):
+    """The true boxes of one detector prediction ([] for "no object"), with the boxes it answered at its
+    default cut, which its signed id vouches for (the feedback quoted them back and the digest matched).
+    Append-only: sending the truth again adds a row, and the latest row of a prediction is what counts."""
+
+    prediction_id = models.CharField(max_length=300, db_index=True)
+    model = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    stage = models.CharField(max_length=16)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    predicted_at = models.DateTimeField()
+    image_width = models.PositiveIntegerField()
+    image_height = models.PositiveIntegerField()
+    predicted = models.JSONField(help_text="the answered boxes: [{label, class_index, confidence, box}]")
+    truth = models.JSONField(help_text='the true boxes: [{label, box}]; [] is "no object"')
+    labelled_at = models.DateTimeField(default=timezone.now)
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-predicted_at", "-id"]
+        indexes = [models.Index(fields=["model", "source", "predicted_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} v{self.version}: {len(self.predicted)} boxes answered, {len(self.truth)} true"
+
+
 class AlertEvidence(models.Model):
     """An example input kept with an alert: one of the stored production inputs of the drifting window that
     sit furthest out on the alert's signal, as a thumbnail (the sample store is opt-in; evidence is capped

@@ -4,7 +4,7 @@ so views only render (the apps above add their judgements and sections through m
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,8 +12,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from core.exceptions import NotFound
+from core.exceptions import ApplicationError, NotFound
 from core.roles import Permission, can
+from modelspec.choices import TaskKind
 from registry import selectors as registry_selectors
 from registry.models import ModelState, PromotionEvent
 from serving import sample_store
@@ -177,6 +178,8 @@ class ModelMonitoring:
     scores: list[ScoreSeries]
     gap: CollectionGap | None
     performance: list[ground_truth.VersionPerformance]  # accuracy from labels, and its estimate
+    detector: bool = False  # production (else the latest version) is a detector: its truth is boxes
+    detection: list[ground_truth.DetectorPerformance] = field(default_factory=list)  # a detector's scores
 
 
 def model_monitoring(*, name: str, since: datetime, until: datetime | None = None) -> ModelMonitoring:
@@ -210,7 +213,29 @@ def model_monitoring(*, name: str, since: datetime, until: datetime | None = Non
         scores=score_series(model=name, since=since, until=until),
         gap=collection_gap(),
         performance=ground_truth.performance(model=name, since=since, until=until),
+        detector=_is_detector(model),
+        detection=ground_truth.detector_performance(model=name, since=since, until=until),
     )
+
+
+def _is_detector(model: ModelState) -> bool:
+    """Whether the model's production version (else its latest) is a detector; False while the registry
+    cannot say (the page still shows what was collected)."""
+    version = model.production_version or model.canary_version or model.staging_version
+    if not version:
+        return False
+    try:
+        return ground_truth.metadata_of(model.name, version).task == TaskKind.DETECTION
+    except ApplicationError:
+        return False
+
+
+def detector_accuracy(
+    *, name: str, since: datetime, until: datetime, buckets: int = 24
+) -> list[ground_truth.DetectorPerformance]:
+    """A detector's scores against the true boxes sent back (404 for a model not registered)."""
+    registry_selectors.model_state_get(name=name)
+    return ground_truth.detector_performance(model=name, since=since, until=until, buckets=buckets)
 
 
 def alert_get(*, alert_id: int) -> Alert:

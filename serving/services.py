@@ -122,7 +122,8 @@ def _offer(found: Inference, *, model: str, version: int, data: bytes) -> None:
 
 
 def _envelope(found: Inference, *, model: str, version: int, stage: str, source: str) -> dict:
-    headline = found.served.task.headline(found.answer)
+    task = found.served.task
+    headline = task.headline(found.answer)
     prediction_id = prediction_ids.issue(
         model=model,
         version=version,
@@ -130,6 +131,7 @@ def _envelope(found: Inference, *, model: str, version: int, stage: str, source:
         source=source,
         index=headline.index,
         confidence=headline.confidence,
+        vouched=task.vouched(found.answer),
     )
     return {
         "prediction_id": prediction_id,

@@ -89,11 +89,11 @@ def fresh_runtime(mlflow_store):
     """Each test gets an empty serving runtime (it has its own MLflow store) and an empty prediction cache."""
     from django.core.cache import caches
 
-    from monitoring.ground_truth import labels_of
+    from monitoring.ground_truth import metadata_of
     from serving.model_cache import model_cache_reset
     from serving.services import cache_breaker
 
-    labels_of.cache_clear()  # a version's labels are read once per process; each test has its own store
+    metadata_of.cache_clear()  # a version's metadata is read once per process; each test has its own store
     model_cache_reset()
     cache_breaker.close()
     caches["predictions"].clear()

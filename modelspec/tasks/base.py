@@ -45,6 +45,9 @@ class Task(ABC):
     # The answer signals the task exports (the image signals are common to every task, serving's
     # catalogue holds both); a categorical one has exactly one category label.
     signals: ClassVar[tuple[Signal, ...]]
+    # What ground truth for an answer is: "label" (the true class's name) or "boxes" (the true boxes,
+    # sent with the answer's own boxes as answered, which the prediction id vouches for).
+    feedback: ClassVar[str] = "label"
 
     @abstractmethod
     def decode(self, raw: Any, metadata: ModelMetadata, placement: Placement | None = None) -> Answer:
@@ -70,6 +73,12 @@ class Task(ABC):
     @abstractmethod
     def headline(self, answer: Answer) -> Headline:
         """The answer in one line (see Headline)."""
+
+    def vouched(self, answer: Answer) -> bytes | None:
+        """What a prediction id must vouch for beyond its headline, as canonical bytes (None: the headline
+        says it all, as a classifier's top-1 does). Feedback quoting the answer back is checked against
+        the digest of these bytes, so nobody can send the truth for an answer that was never given."""
+        return None
 
     @abstractmethod
     def agreement(self, a: Answer, b: Answer) -> float:

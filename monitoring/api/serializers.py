@@ -7,7 +7,8 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import Closed, Flag, Text, Whole
+from core.api import Capped, Closed, Flag, Number, Text, Whole
+from modelspec.tasks.detection import MAX_FEEDBACK_BOXES
 from serving import signal_catalogue as signals
 
 from ..choices import (
@@ -257,8 +258,76 @@ class AlertRulesOutput(serializers.Serializer):
 # --- ground truth ---------------------------------------------------------------------------------
 
 
-class FeedbackInput(Closed):
+class BoxInput(Closed):
+    """Corners in the uploaded image's pixels, as the answer gives them."""
+
+    x1 = Number()
+    y1 = Number()
+    x2 = Number()
+    y2 = Number()
+
+
+class AnsweredBox(Closed):
+    """One of the answer's detections, copied from it unchanged."""
+
+    label = Text(max_length=200)  # type: ignore[assignment]
+    class_index = Whole(min_value=0, max_value=2**31 - 1)
+    confidence = Number(min_value=0, max_value=1)
+    box = BoxInput()
+
+
+class TrueBox(Closed):
     label = Text(max_length=200, help_text="the true class, as the model's labels spell it")  # type: ignore[assignment]
+    box = BoxInput()
+
+
+class ImageSize(Closed):
+    """The answer's `image`, copied from it unchanged."""
+
+    width = Whole(min_value=1, max_value=2**31 - 1)
+    height = Whole(min_value=1, max_value=2**31 - 1)
+
+
+def _boxes(child: serializers.Serializer, help_text: str) -> Capped:
+    return Capped(
+        child=child, allow_empty=True, max_length=MAX_FEEDBACK_BOXES, required=False, help_text=help_text
+    )
+
+
+DETECTIONS_HELP = "a detector's answer: its `detections` as answered (copied from the answer)"
+TRUTH_HELP = 'a detector\'s truth: the true boxes of the image; [] is "no object"'
+
+
+class FeedbackInput(Closed):
+    """A classifier's true label, or a detector's true boxes with the answer's detections and image."""
+
+    label = Text(  # type: ignore[assignment]
+        max_length=200,
+        required=False,
+        help_text="a classifier's truth: the true class, as the model's labels spell it",
+    )
+    detections = _boxes(AnsweredBox(), DETECTIONS_HELP)
+    image = ImageSize(required=False, help_text="a detector's answer: its `image` (copied from the answer)")
+    truth = _boxes(TrueBox(), TRUTH_HELP)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        boxes = {"detections", "image", "truth"}
+        if "label" in attrs and boxes & set(attrs):
+            raise serializers.ValidationError(
+                {
+                    "label": [
+                        "send a label (a classifier's) or detections, image and truth (a detector's), not both"
+                    ]
+                }
+            )
+        if "label" not in attrs:
+            missing = sorted(boxes - set(attrs))
+            if missing:
+                raise serializers.ValidationError(
+                    {name: ["required: a detector's feedback is its detections, image and truth; a classifier's "
+                            "is a label"] for name in missing}
+                )  # fmt: skip
+        return attrs
 
 
 class FeedbackOutput(serializers.Serializer):
@@ -275,11 +344,23 @@ class FeedbackOutput(serializers.Serializer):
     counted = serializers.BooleanField(
         help_text="whether it counts in accuracy: only live traffic's (tester, replay, shadow answers do not)"
     )
+    matched = serializers.IntegerField(
+        required=False, help_text="a detector's: answered boxes matching a true box (same class, IoU ≥ 0.5)"
+    )
+    predicted_boxes = serializers.IntegerField(
+        required=False, help_text="a detector's: boxes answered at its default cut"
+    )
+    true_boxes = serializers.IntegerField(required=False, help_text="a detector's: true boxes sent")
+    precision = serializers.FloatField(
+        required=False, allow_null=True, help_text="a detector's: matched / answered (null: no box answered)"
+    )
+    recall = serializers.FloatField(
+        required=False, allow_null=True, help_text="a detector's: matched / true (null: no true box)"
+    )
 
 
-class FeedbackItem(Closed):
+class FeedbackItem(FeedbackInput):
     prediction_id = Text(max_length=300)
-    label = Text(max_length=200)  # type: ignore[assignment]
 
 
 class FeedbackBulkInput(Closed):
@@ -297,3 +378,36 @@ class FeedbackBulkOutput(serializers.Serializer):
     recorded = serializers.IntegerField(help_text="labels recorded or replaced")
     refused = serializers.IntegerField()
     results = FeedbackItemResult(many=True)
+
+
+# --- a detector's scores ----------------------------------------------------------------------------
+
+
+class DetectorScoresOutput(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    images = serializers.IntegerField(help_text="labelled images (live predictions)")
+    true_boxes = serializers.IntegerField()
+    predicted_boxes = serializers.IntegerField(help_text="boxes answered at the version's default cut")
+    enough = serializers.BooleanField(help_text="at least min_images labelled images: scored")
+    note = serializers.CharField(help_text='why it is not scored ("too few labels: …"), else empty')
+    precision = serializers.FloatField(allow_null=True, help_text="at IoU 0.5, of the answered boxes")
+    recall = serializers.FloatField(allow_null=True, help_text="at IoU 0.5, of the true boxes")
+    map50 = serializers.FloatField(allow_null=True, help_text="mAP@0.5 (pycocotools; null: no true box)")
+    map50_95 = serializers.FloatField(allow_null=True, help_text="mAP@0.5:0.95 (pycocotools)")
+
+
+class DetectorVersionOutput(serializers.Serializer):
+    version = serializers.IntegerField()
+    total = DetectorScoresOutput(help_text="the whole span")
+    buckets = DetectorScoresOutput(many=True)
+
+
+class DetectorAccuracyOutput(serializers.Serializer):
+    model = serializers.CharField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    min_images = serializers.IntegerField()
+    matching = serializers.CharField()
+    estimate = serializers.CharField(help_text="why there is no estimate before labels for a detector")
+    versions = DetectorVersionOutput(many=True)

@@ -14,5 +14,8 @@ urlpatterns = [
     path("silences/", views.SilenceListApi.as_view(), name="silence-list"),
     path("silences/<id:silence_id>", views.SilenceDetailApi.as_view(), name="silence-detail"),
     path("models/<str:name>/alert-rules/", views.AlertRuleListApi.as_view(), name="alert-rule-list"),
+    path(
+        "models/<str:name>/detection-accuracy", views.DetectorAccuracyApi.as_view(), name="detection-accuracy"
+    ),
     path("alert-rules/<id:rule_id>", views.AlertRuleDetailApi.as_view(), name="alert-rule-detail"),
 ]

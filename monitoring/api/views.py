@@ -3,12 +3,16 @@ receiver, so Prometheus' alerts join the same review flow; labels sent back for 
 honour Idempotency-Key (core.idempotency) and refuse unknown fields (core.api.Closed), except
 Alertmanager's payload: its format is Alertmanager's, which adds fields from one release to the next."""
 
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import validated
+from core.api import parse_at, validated
 from core.exceptions import BadRequest
 from core.idempotency import IdempotentWrites
 from core.roles import Permission, actor_of, role_check, role_check_somewhere
@@ -23,6 +27,7 @@ from .serializers import (
     AlertRuleOutput,
     AlertRulesOutput,
     AlertsOutput,
+    DetectorAccuracyOutput,
     FeedbackBulkInput,
     FeedbackBulkOutput,
     FeedbackInput,
@@ -197,26 +202,40 @@ class AlertRuleDetailApi(IdempotentWrites, APIView):
 class FeedbackApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="prediction_feedback",
-        summary="Send the true label of one prediction (its prediction_id from the answer)",
+        summary="Send the truth of one prediction (its prediction_id from the answer): a classifier's true "
+        "label, or a detector's true boxes with the answer's detections and image",
         description="Taken up to FEEDBACK_MAX_DELAY_DAYS after the prediction (422 feedback_too_late after). "
-        "Sending another label later replaces the first (the first is kept in the record).",
+        "Sending another label later replaces the first (the first is kept in the record). A detector's "
+        "detections and image must be the answer's as given (the prediction id vouches for them; 400 "
+        "answer_mismatch otherwise); truth [] means no object.",
         request={"application/json": FeedbackInput},
         responses={200: FeedbackOutput},
     )
     def post(self, request: Request, prediction_id: str) -> Response:
         role_check_somewhere(user=request.user, permission=Permission.FEEDBACK_SUBMIT)
         data = validated(FeedbackInput, request.data)
-        feedback, status = ground_truth.feedback_record(
-            prediction_id=prediction_id, label=data["label"], actor=actor_of(request)
-        )
-        counted = feedback.source == Source.LIVE
-        return Response(FeedbackOutput({**vars(feedback), "status": status, "counted": counted}).data)
+        if "label" in data:
+            feedback, status = ground_truth.feedback_record(
+                prediction_id=prediction_id, label=data["label"], actor=actor_of(request)
+            )
+            counted = feedback.source == Source.LIVE
+            return Response(FeedbackOutput({**vars(feedback), "status": status, "counted": counted}).data)
+        found = ground_truth.box_feedback_record(prediction_id=prediction_id, actor=actor_of(request), **data)
+        stored = found.feedback
+        body = {
+            **vars(stored), "status": found.status, "counted": stored.source == Source.LIVE,
+            "predicted_label": found.predicted_label, "true_label": found.true_label, "correct": found.correct,
+            "matched": found.matched, "predicted_boxes": len(stored.predicted), "true_boxes": len(stored.truth),
+            "precision": found.precision, "recall": found.recall,
+        }  # fmt: skip
+        return Response(FeedbackOutput(body).data)
 
 
 class FeedbackBulkApi(IdempotentWrites, APIView):
     @extend_schema(
         operation_id="prediction_feedback_bulk",
-        summary="Send many true labels at once (up to 1000); each item answered on its own",
+        summary="Send many truths at once (up to 1000 labels or detectors' true boxes); each item answered "
+        "on its own",
         request={"application/json": FeedbackBulkInput},
         responses={200: FeedbackBulkOutput},
     )
@@ -228,3 +247,49 @@ class FeedbackBulkApi(IdempotentWrites, APIView):
         body = {"recorded": sum(1 for r in results if r["status"] in ("recorded", "replaced")),
                 "refused": refused, "results": results}  # fmt: skip
         return Response(FeedbackBulkOutput(body).data)
+
+
+class DetectorAccuracyApi(APIView):
+    @extend_schema(
+        operation_id="detector_accuracy",
+        summary="A detector's scores against the true boxes sent back, per version and time bucket",
+        description="Precision and recall at IoU 0.5 of the boxes answered at the version's default cut "
+        "(COCO's matching rule), and mAP@0.5 and mAP@0.5:0.95 by pycocotools, over the live predictions "
+        "labelled in [from, to] (by when they were predicted; default: the last 24 hours) in `buckets` "
+        "buckets. A bucket with fewer than min_images labelled images is not scored, and says so.",
+        parameters=[
+            OpenApiParameter(
+                "from", {"type": "string", "format": "date-time"}, description="default: to − 24 h"
+            ),
+            OpenApiParameter("to", {"type": "string", "format": "date-time"}, description="default: now"),
+            OpenApiParameter("buckets", {"type": "integer", "minimum": 1, "maximum": 200}, description="24"),
+        ],
+        responses={200: DetectorAccuracyOutput},
+    )
+    def get(self, request: Request, name: str) -> Response:
+        until = parse_at(request.query_params["to"]) if request.query_params.get("to") else timezone.now()
+        raw = request.query_params.get("from")
+        since = parse_at(raw) if raw else until - timedelta(hours=24)
+        if since >= until:
+            raise BadRequest("from must be before to", code="invalid_time")
+        buckets = request.query_params.get("buckets", "24")
+        if not buckets.isdigit() or not 1 <= int(buckets) <= 200:
+            raise BadRequest("buckets must be a whole number from 1 to 200", code="invalid_limit")
+        found = selectors.detector_accuracy(name=name, since=since, until=until, buckets=int(buckets))
+
+        def scores(point: ground_truth.BoxPoint) -> dict[str, Any]:
+            return {
+                "start": point.start, "end": point.end, "images": point.images, "true_boxes": point.true_boxes,
+                "predicted_boxes": point.predicted_boxes, "enough": point.enough, "note": point.note,
+                **{k: point.score(k) for k in ("precision", "recall", "map50", "map50_95")},
+            }  # fmt: skip
+
+        body = {
+            "model": name, "since": since, "until": until, "min_images": ground_truth.MIN_IMAGES,
+            "matching": ground_truth.DETECTOR_MATCHING, "estimate": ground_truth.NO_DETECTOR_ESTIMATE,
+            "versions": [
+                {"version": v.version, "total": scores(v.total), "buckets": [scores(p) for p in v.points]}
+                for v in found
+            ],
+        }  # fmt: skip
+        return Response(DetectorAccuracyOutput(body).data)

@@ -203,3 +203,33 @@ def test_detection_cuts_at_its_metadatas_min_confidence_by_default():
     detector = {**METADATA, "task": "detection", "detection": {"min_confidence": 0.6}}
     assert task.default_cut(metadata_parse(detector)) == 0.6
     assert task.default_cut(metadata_parse({**METADATA, "task": "detection"})) == 0.25
+
+
+def test_what_a_detectors_id_vouches_for_is_its_boxes_at_the_default_cut_in_any_order():
+    detection = TASKS[TaskKind.DETECTION]
+    boxes = [
+        {"label": "cat", "class_index": 0, "confidence": 0.912345, "box": {"x1": 1.5, "y1": 2.0, "x2": 30.1, "y2": 40.0}},
+        {"label": "dog", "class_index": 1, "confidence": 0.6, "box": {"x1": 10.0, "y1": 5.5, "x2": 20.0, "y2": 9.9}},
+        {"label": "dog", "class_index": 1, "confidence": 0.2, "box": {"x1": 0.0, "y1": 0.0, "x2": 5.0, "y2": 5.0}},
+    ]  # fmt: skip
+    answer = {"detections": boxes, "min_confidence": 0.5, "image": {"width": 64, "height": 48}}
+    vouched = detection.vouched(answer)
+    assert detection.vouched({**answer, "detections": boxes[::-1]}) == vouched  # the order quoted aside
+    assert detection.vouched({**answer, "detections": boxes[:2]}) == vouched  # under the cut: not vouched
+    assert TASKS[TaskKind.CLASSIFICATION].vouched({"label": "cat"}) is None
+    moved = [{**boxes[0], "box": {**boxes[0]["box"], "x2": 30.2}}, *boxes[1:]]
+    surer = [{**boxes[0], "confidence": 0.912346}, *boxes[1:]]
+    for changed in (
+        {**answer, "detections": moved},
+        {**answer, "detections": surer},
+        {**answer, "detections": boxes[1:]},
+        {**answer, "image": {"width": 64, "height": 47}},
+        {**answer, "detections": [], "image": {"width": 64, "height": 48}},
+    ):
+        assert detection.vouched(changed) != vouched
+    # what JSON does to the numbers (1.5 → 1.5000000000000002 in another parser's float) does not matter
+    jittered = [
+        {**b, "confidence": b["confidence"] + 1e-12, "box": {k: v + 1e-9 for k, v in b["box"].items()}}
+        for b in boxes
+    ]
+    assert detection.vouched({**answer, "detections": jittered}) == vouched
