@@ -39,7 +39,8 @@ def finite_rows(*arrays: np.ndarray) -> np.ndarray:
     mask = np.ones(len(arrays[0]), dtype=bool)
     for a in arrays:
         a = np.asarray(a, dtype=np.float64)
-        mask &= np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+        # reshape(len, -1) is ambiguous for no rows: a detector that finds nothing has none
+        mask &= np.isfinite(a.reshape(len(a), -1 if len(a) else 0)).all(axis=1)
     return mask
 
 
