@@ -1,8 +1,9 @@
 """The demo's face detector on a real MLflow store: BlazeFace v1 in production finds the astronaut's face,
 v2 (a stricter suppression) is the canary and drops the cat's false face only, and v3 (v1's file with
 the form's ImageNet normalization) is flagged red by its approval evidence and its pre-flight, the
-preprocessing named — and, run as a canary on live traffic, aborted by the canary analysis."""
+preprocessing named — and, run as a canary on live traffic, charted on the monitoring page and aborted by the canary analysis."""
 
+import json
 import os
 
 import pytest
@@ -96,6 +97,11 @@ def test_the_faulty_version_as_a_canary_is_aborted_by_the_analysis(live_server, 
     collection.collect()  # the first look only sets the starting point
     send(3)
     collection.collect()
+    viewer = Client()
+    viewer.force_login(users[Role.VIEWER][0])
+    page = viewer.get("/models/faces/monitoring").content.decode()
+    for title in ("Boxes per image at the detector's min_confidence: production vs canary", "Boxes by class"):
+        assert json.dumps(title)[1:-1] in page, title  # the detector's signals are charted
     analysis = canary_analyze(model_name="faces")
     assert (analysis.verdict, analysis.action) == ("fail", "aborted"), analysis.checks
     failed = {check["check"] for check in analysis.checks if check["drift"]}
