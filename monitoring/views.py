@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 from core.api import parse_at, validated
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission, actor_of, can, permissions_of
+from modelspec.tasks import TASKS
 from registry import selectors as registry_selectors
 from registry.choices import Stage
 from serving import sample_store
@@ -89,6 +90,7 @@ def _figures(page: selectors.ModelMonitoring) -> list[str]:
             "Detector scores from true boxes sent back: precision, recall (IoU ≥ 0.5), mAP",
             events=page.events,
         ),
+        *_answer_figures(windows, page.events, charted={confidence, classes}),
         charts.p95_over_time(windows, "P95 latency per version"),
         charts.category_mix(windows, shapes, "Input-shape mix by version"),
         charts.category_mix_over_time(windows, shapes, f"Input-shape mix over time ({Stage.PRODUCTION})"),
@@ -97,6 +99,27 @@ def _figures(page: selectors.ModelMonitoring) -> list[str]:
         charts.category_mix(windows, classes, "Predicted-class mix (tracked classes)"),
     ]
     return [f for f in figures if f]
+
+
+def _answer_figures(windows, events, *, charted: set[str]) -> list[str | None]:
+    """Every other task's answer signals (a detector's boxes per image, box confidence, …), drawn when the
+    span has windows of them: each numeric one production vs canary, and over time where a canary judges
+    its mean; each categorical one as a mix by version."""
+    figures: list[str | None] = []
+    for task in TASKS.values():
+        for signal in task.signals:
+            if signal.name in charted:
+                continue
+            title = signal.help.split(" (")[0]
+            if not signal.numeric:
+                figures.append(charts.category_mix(windows, signal.name, title))
+                continue
+            figures.append(charts.histogram_overlay(windows, signal.name, f"{title}: production vs canary"))
+            if any(method == "mean_drop" for _, method in signal.canary_checks):
+                figures.append(
+                    charts.mean_over_time(windows, signal.name, f"{title}: mean per window", events=events)
+                )
+    return figures
 
 
 @login_required

@@ -11,6 +11,8 @@ from typing import Any
 from django.conf import settings
 
 from core.exceptions import ApplicationError
+from modelspec.choices import TaskKind
+from modelspec.detection import DetectorOutputs
 
 from . import mlflow_gateway
 from .models import ModelState
@@ -172,6 +174,8 @@ def metadata_differences(candidate: dict[str, Any], production: dict[str, Any]) 
             "scores are read differently",
         ),
     ]
+    if TaskKind.DETECTION in (candidate.get("task"), production.get("task")):
+        rows += detector_differences(candidate, production)
     if len(c_labels) != len(p_labels):
         why = (
             "the candidate has no labels: answers will read 'class 285'"
@@ -195,6 +199,42 @@ def metadata_differences(candidate: dict[str, Any], production: dict[str, Any]) 
             )
         )
     return rows
+
+
+# How a detector's outputs are read, and how its boxes are kept: the `detection` part of the metadata.
+BOX_READING = ("format", "boxes_output", "scores_output", "classes_output", "box_format", "normalized")
+BOX_KEEPING = ("score_threshold", "iou_threshold", "max_detections", "min_confidence")
+
+
+def detector_differences(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
+    """A detector's part of the contract: the letterbox's border and how boxes are read and kept (the
+    defaults where a side does not say)."""
+    ours, theirs = (
+        DetectorOutputs.parse(side.get("detection")).as_dict() for side in (candidate, production)
+    )
+    return [
+        _compare(
+            "letterbox pad",
+            candidate.get("pad"),
+            production.get("pad"),
+            AMBER,
+            "the letterbox border has another pixel value: the model sees other edges; check it was trained so",
+        ),
+        _compare(
+            "box outputs",
+            [ours[k] for k in BOX_READING],
+            [theirs[k] for k in BOX_READING],
+            RED,
+            "boxes are read differently (format, output names, box layout or normalization)",
+        ),
+        _compare(
+            "box thresholds",
+            [ours[k] for k in BOX_KEEPING],
+            [theirs[k] for k in BOX_KEEPING],
+            AMBER,
+            "boxes are suppressed or cut differently: counts and confidences shift even with the same model",
+        ),
+    ]
 
 
 def version_evidence(*, model: ModelState, version: int) -> Evidence:

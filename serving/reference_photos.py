@@ -123,3 +123,35 @@ def sample_set(scenario: str | None = None) -> list[Sample]:
 def reference_set() -> list[Sample]:
     """The images a version's baseline is built from: each photo as it normally arrives."""
     return sample_set("normal")
+
+
+@functools.cache
+def _face_samples() -> tuple[Sample, ...]:
+    """The astronaut's face as cameras would frame it (scikit-image has one portrait), and the other photos
+    as they are: a face detector's traffic, about half with a face."""
+    photos = base_photos()
+    face = photos["astronaut"].convert("RGB")
+    framings = {
+        "astronaut": face,
+        "astronaut-mirrored": face.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        "astronaut-head": face.crop((120, 20, 330, 230)),
+        "astronaut-shoulders": face.crop((100, 0, 400, 300)),
+        "astronaut-wide": face.crop((0, 0, 512, 300)),
+        "astronaut-small": face.resize((128, 128)),
+        "astronaut-dim": ImageEnhance.Brightness(face).enhance(0.4),
+        "astronaut-blurred": face.filter(ImageFilter.GaussianBlur(radius=2)),
+        "camera": photos["camera"].convert("RGB"),  # the cameraman
+    }
+    with_face = [Sample(name, encode(image, "JPEG", quality=90), "faces") for name, image in framings.items()]
+    without = [
+        Sample(name, encode(image, "JPEG", quality=90), "no-face")
+        for name, image in photos.items()
+        if name not in ("astronaut", "camera")
+    ]
+    return (*with_face, *without)
+
+
+def face_set() -> list[Sample]:
+    """A face detector's traffic: the astronaut framed eight ways and the cameraman (scenario "faces"),
+    and every other photo (scenario "no-face")."""
+    return list(_face_samples())

@@ -94,3 +94,14 @@ def test_hostile_outputs_are_cleaned_or_refused():
     with pytest.raises(BadRequest, match="C = 5 labels"):
         head = {"output0": np.zeros((1, 7, 100), dtype=np.float32)}
         detection.decode(head, DetectorOutputs(format="yolo"), input_width=8, input_height=8, num_classes=5)
+
+
+@pytest.mark.parametrize("spec", [SPECS["xyxy_pixels"], SPECS["cxcywh_normalized"]])
+def test_a_post_processed_detector_that_finds_nothing_answers_no_boxes(spec):
+    # BlazeFace with NMS inside answers [0, 4] boxes and [0] scores on a photo without a face
+    outputs = {
+        spec.boxes_output or "boxes": np.zeros((0, 4), dtype=np.float32),
+        spec.scores_output or "scores": np.zeros((0,), dtype=np.float32),
+    }
+    found = detection.decode(outputs, spec, input_width=32, input_height=32, num_classes=1)
+    assert (found.boxes.shape, found.scores.shape, found.classes.shape) == ((0, 4), (0,), (0,))

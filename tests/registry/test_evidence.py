@@ -90,3 +90,25 @@ def test_a_candidate_doing_another_task_is_a_red_flag():
     rows = {d.field: d for d in metadata_differences({"task": "detection"}, {})}
     assert rows["task"].flag == "red" and rows["task"].production == "classification"
     assert {d.field: d for d in metadata_differences({}, {})}["task"].flag == "ok"
+
+
+def test_a_detectors_border_and_box_reading_are_part_of_its_contract():
+    from registry.evidence import metadata_differences
+
+    production = {
+        "task": "detection",
+        "pad": 0,
+        "detection": {"boxes_output": "boxes", "min_confidence": 0.5},
+    }
+    same = {d.field: d.flag for d in metadata_differences(production, production)}
+    assert (same["letterbox pad"], same["box outputs"], same["box thresholds"]) == ("ok", "ok", "ok")
+    candidate = {
+        "task": "detection",
+        "pad": 114,
+        "detection": {"boxes_output": "boxes", "box_format": "cxcywh", "min_confidence": 0.3},
+    }
+    rows = {d.field: d for d in metadata_differences(candidate, production)}
+    assert (rows["letterbox pad"].flag, rows["letterbox pad"].candidate) == ("amber", "114")
+    assert rows["box outputs"].flag == "red" and "cxcywh" in rows["box outputs"].candidate
+    assert rows["box thresholds"].flag == "amber" and "0.3" in rows["box thresholds"].candidate
+    assert "letterbox pad" not in {d.field for d in metadata_differences({}, {})}  # a classifier's has none

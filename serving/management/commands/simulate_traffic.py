@@ -14,10 +14,23 @@ import numpy as np
 import requests
 from django.core.management.base import BaseCommand, CommandError
 
+from serving.demo_detector import FACES_MODEL
 from serving.demo_model import DEMO_MODEL
-from serving.reference_photos import sample_set
+from serving.reference_photos import face_set, sample_set
 
-SCENARIOS = ("normal", "dark", "bright", "blurry", "new-shapes", "grayscale", "odd-format", "mixed", "junk")
+# "faces": the face detector's traffic (the demo's `faces` model): photos with a face and without
+SCENARIOS = (
+    "normal",
+    "dark",
+    "bright",
+    "blurry",
+    "new-shapes",
+    "grayscale",
+    "odd-format",
+    "mixed",
+    "junk",
+    "faces",
+)
 
 
 def _is_loopback(url: str) -> bool:
@@ -36,7 +49,12 @@ class Command(BaseCommand):
         parser.add_argument("--model", default=DEMO_MODEL)
         parser.add_argument("--rate", type=float, default=5.0, help="requests per second")
         parser.add_argument("--duration", type=float, default=30.0, help="seconds")
-        parser.add_argument("--scenario", choices=SCENARIOS, default="normal")
+        parser.add_argument(
+            "--scenario",
+            choices=SCENARIOS,
+            default=None,
+            help="default: faces for the faces model, else normal",
+        )
         parser.add_argument("--concurrency", type=int, default=8)
         parser.add_argument("--clients", type=int, default=50, help="distinct X-Routing-Key values")
         parser.add_argument(
@@ -49,6 +67,7 @@ class Command(BaseCommand):
             raise CommandError(f"{url} is not a loopback address; pass --allow-remote if you mean it")
         if rate <= 0 or duration <= 0 or not 1 <= concurrency <= 256:
             raise CommandError("rate and duration must be positive, concurrency 1–256")
+        scenario = scenario or ("faces" if model == FACES_MODEL else "normal")
         pool = self._payloads(scenario)
         endpoint = f"{url.rstrip('/')}/v1/models/{model}/predict"
         total = int(rate * duration)
@@ -108,6 +127,8 @@ class Command(BaseCommand):
                 ("empty", b""),
                 ("truncated", sample_set("normal")[0].data[:300]),
             ]
+        if scenario == "faces":
+            return [(s.name, s.data) for s in face_set()]
         chosen = sample_set(None if scenario == "mixed" else scenario)
         if not chosen:
             raise CommandError(f"no samples for scenario {scenario!r}")
