@@ -57,3 +57,17 @@ class PreconditionRequired(ApplicationError):
 
     code = "expected_state_required"
     http_status = 428
+
+
+# What a person reads for a refused request instead of its HTTP status (pages and the tester's script: the
+# map is put into every page as JSON, #refusal-words in base.html).
+REFUSALS = {
+    400: "Not accepted", 401: "Sign in first", 403: "Not allowed", 404: "Not found", 405: "Not possible here",
+    409: "Not possible now", 412: "Changed meanwhile", 413: "Too large", 415: "Not a supported image",
+    422: "Not accepted", 428: "Say which state you decided on", 429: "Too many tries: wait a little",
+    500: "Failed on our side", 503: "Unavailable for now: try again shortly",
+}  # fmt: skip
+
+
+def refusal(status: int) -> str:
+    return REFUSALS.get(status, "Failed" if status >= 500 else "Not accepted")

@@ -274,6 +274,19 @@ def _registration_team(*, model_name: str, actor: User, team: str = "") -> Team 
     return Team.objects.get(slug=teams[0])
 
 
+def dataset_named(name: str, digest: str) -> tuple[str, str] | None:
+    """The training dataset a registration names, as MLflow records it: a digest, with a name (or
+    "dataset"). A name without its digest is refused rather than dropped: MLflow knows a dataset by both."""
+    name, digest = (name or "").strip(), (digest or "").strip()
+    if name and not digest:
+        raise BadRequest(
+            f"dataset {name!r}: give its digest too (a content hash or version id, up to 36 characters); "
+            "MLflow records a dataset by name and digest",
+            code="invalid_dataset",
+        )
+    return (name or "dataset", digest) if digest else None
+
+
 def _name_check(model_name: str) -> None:
     if not MODEL_NAME_RE.match(model_name or ""):
         raise BadRequest(

@@ -222,9 +222,7 @@ def version_register(request: HttpRequest) -> HttpResponse:
                     onnx_file=data.get("file"),
                     source_uri=data["source_uri"],
                     description=data["description"],
-                    dataset=(data["dataset_name"] or "dataset", data["dataset_digest"])
-                    if data["dataset_digest"]
-                    else None,
+                    dataset=services.dataset_named(data["dataset_name"], data["dataset_digest"]),
                     team=data["team"],
                 )
             except ApplicationError as exc:

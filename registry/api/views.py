@@ -121,9 +121,7 @@ class VersionListApi(WriteApi):
 
     def perform(self, request: Request, name: str) -> Any:
         data = validated(s.RegisterInput, request.data)
-        dataset = None
-        if data["dataset_digest"]:
-            dataset = (data["dataset_name"] or "dataset", data["dataset_digest"])
+        dataset = services.dataset_named(data["dataset_name"], data["dataset_digest"])
         registered = services.version_register(
             model_name=name,
             actor=actor_of(request),

@@ -1,3 +1,11 @@
+// A refused request in words, not its HTTP status ("Not allowed"): the words are the server's
+// (core.exceptions.REFUSALS), put into every page as the JSON block #refusal-words.
+window.refusal = (status) => {
+  const block = document.getElementById("refusal-words");
+  const words = block ? JSON.parse(block.textContent) : {};
+  return words[status] ?? (status >= 500 ? "Failed" : "Not accepted");
+};
+
 // Confirm dialogs: a button with data-dialog opens the <dialog> of that id; data-close closes it.
 document.addEventListener("click", (event) => {
   const opener = event.target.closest("[data-dialog]");

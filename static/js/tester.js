@@ -47,7 +47,7 @@
       if (error.name === "AbortError") throw error;
       throw new Error(response ? `Failed (${response.status}): the server's answer was not JSON` : `Failed: ${error.message}`);
     }
-    if (!response.ok) throw new Error(`Refused (${response.status}): ${body.error?.message ?? "no reason given"}`);
+    if (!response.ok) throw new Error(`${window.refusal(response.status)}: ${body.error?.message ?? "no reason given"}`);
     return body;
   }
 

@@ -131,9 +131,9 @@ def test_tester_shows_progress_then_a_refusal_of_the_comparison_as_a_message(
     page.wait_for_timeout(200)
     assert len(held) == 1
     held[0].continue_()
-    expect(summary).to_contain_text("Refused (400)")
+    expect(summary).to_contain_text("Not accepted:")
     expect(page.get_by_test_id("results").locator(".result.failed")).to_have_count(2)
-    expect(page.get_by_test_id("results").locator(".summary").first).to_contain_text("Refused (400)")
+    expect(page.get_by_test_id("results").locator(".summary").first).to_contain_text("Not accepted:")
     assert [e for e in page.console_errors if "status of 400" not in e] == []
 
 

@@ -39,7 +39,7 @@ def test_tester_shows_top5_and_compares_production_with_canary(
     bad.write_text("not an image")
     page.select_option("#target", "stage=production")
     page.set_input_files("#file", str(bad))
-    expect(results.locator(".summary")).to_contain_text("Refused (400)")
+    expect(results.locator(".summary")).to_contain_text("Not accepted:")
     errors = [e for e in page.console_errors if "status of 400" not in e]
     assert errors == []
 
