@@ -96,12 +96,17 @@ def version_detail(request: HttpRequest, name: str, version: int) -> HttpRespons
     row = selectors.version_row(model=model, version=version)
     events = selectors.event_list(model=model).filter(version=version)
     served = selectors.ever_in_production(model=model, version=version)
+    try:
+        metadata = selectors.version_metadata(name=name, version=version)
+    except ApplicationError:  # the page still shows the MLflow record and the history
+        metadata = None
     return render(
         request,
         "registry/version_detail.html",
         {
             "model": model,
             "row": row,
+            "metadata": metadata,
             "events": events,
             "pending": selectors.pending_request(model=model),
             "evidence": evidence.version_evidence(model=model, version=version),

@@ -211,3 +211,17 @@ def test_canary_split_sticky_routing_shadow_and_sample_store_work_for_detectors(
         seen[first["model_version"]] = first
     assert set(seen) == {1, 3}  # both versions answered a share
     assert seen[1]["detections"] != seen[3]["detections"]
+
+
+def test_the_version_page_says_the_task_the_detector_and_when_there_are_no_labels(client, api, users):
+    from tests.factories import FORM_DEFAULTS, register
+
+    meta = {**BASE, "resize": "letterbox", "pad": 114, "detection": DETECTION["yolo_v8"]}
+    register_detector(api, "spots", "yolo_v8", metadata=meta)
+    register("cats", users["engineer"], metadata=FORM_DEFAULTS)  # registered without labels
+    client.force_login(users["viewer"])
+    page = client.get("/models/spots/versions/1/").content.decode()
+    assert 'data-testid="task">detection<' in page
+    assert "yolo; score ≥ 0.2, NMS IoU 0.45; at most 50; answers from 0.0" in page and ">114<" in page
+    unlabelled = client.get("/models/cats/versions/1/").content.decode()
+    assert "none: answers name classes" in unlabelled and 'data-testid="task">classification<' in unlabelled
