@@ -415,3 +415,11 @@ class AlertEvidence(models.Model):
 
     def __str__(self) -> str:
         return f"alert #{self.alert_id}: {self.signal}={self.value}"
+
+    @property
+    def caption(self) -> str:
+        """What the thumbnail says it shows: the signal's value, or for an accuracy alert the confidence
+        production answered with (its examples are the answers it was least sure of)."""
+        return (
+            f"confidence {self.value}" if self.signal in Performance.values else f"{self.signal} {self.value}"
+        )

@@ -594,3 +594,11 @@ def test_a_rule_webhook_may_not_point_inside(model_with_versions, api, url, sett
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_webhook"
     settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True
     assert api("engineer").post("/api/v1/models/cats/alert-rules/", body, format="json").status_code == 201
+
+
+def test_an_accuracy_alerts_thumbnails_say_the_confidence_they_were_answered_with():
+    from monitoring.models import AlertEvidence
+
+    assert AlertEvidence(signal="estimated_accuracy", value="0.05").caption == "confidence 0.05"
+    assert AlertEvidence(signal="accuracy", value="0.31").caption == "confidence 0.31"
+    assert AlertEvidence(signal="brightness", value="0.12").caption == "brightness 0.12"
