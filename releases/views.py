@@ -25,13 +25,19 @@ if TYPE_CHECKING:
 
 @login_required
 def version_preflight(request: HttpRequest, name: str, version: int) -> HttpResponse:
-    """GET: the version's pre-flight card (polls itself while the job runs). POST: start one."""
+    """GET: the version's pre-flight card (polls itself while the job runs). POST: start one — from the
+    card itself (htmx) the card answers in place, wherever it is shown (the version page, the approval
+    card); a plain form post goes back to the version's page."""
+    error = ""
     if request.method == "POST":
         try:
             tasks.preflight_request(model_name=name, version=version, actor=actor_of(request))
         except ApplicationError as exc:
-            messages.error(request, exc.message)
-        return redirect("registry:version-detail", name=name, version=version)
+            if not request.htmx:
+                messages.error(request, exc.message)
+            error = exc.message
+        if not request.htmx:
+            return redirect("registry:version-detail", name=name, version=version)
     model = registry_selectors.model_state_get(name=name)
     run = preflight.preflight_latest(model_name=name, version=version)
     passed = preflight.preflight_passed(run, model.production_version) if run else None
@@ -42,6 +48,7 @@ def version_preflight(request: HttpRequest, name: str, version: int) -> HttpResp
         "passed": passed,
         "active": run is not None and run.active,
         "limit": settings.PREFLIGHT_SAMPLES,
+        "error": error,
     }
     return render(request, "releases/partials/_preflight.html", context)
 

@@ -193,3 +193,19 @@ def test_the_gate_needs_a_passing_canary_and_pre_flight_or_an_admin_override(use
     assert overridden["override"] is True
     gates = PromotionEvent.objects.get(pk=overridden["id"]).details["gates_overridden"]
     assert any("agreement 0 %" in why for why in gates) and any("no canary analysis" in why for why in gates)
+
+
+def test_starting_one_from_the_card_keeps_the_card_in_place(users, with_samples, eager_tasks):
+    """The approval card on the model page shows the pre-flight card; its button answers in place (htmx)
+    instead of leaving for the version's page; a plain post still goes there."""
+    page = Client()
+    page.force_login(users["engineer"])
+    card = page.post("/models/cats/versions/2/preflight", HTTP_HX_REQUEST="true")
+    assert card.status_code == 200 and 'id="preflight"' in card.content.decode()
+    assert PreflightRun.objects.filter(version=2).exists()
+    plain = page.post("/models/cats/versions/3/preflight")
+    assert plain.status_code == 302 and plain["Location"] == "/models/cats/versions/3/"
+    viewer = Client()
+    viewer.force_login(users["viewer"])
+    refused = viewer.post("/models/cats/versions/2/preflight", HTTP_HX_REQUEST="true")
+    assert refused.status_code == 200 and 'role="alert"' in refused.content.decode()
