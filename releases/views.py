@@ -9,10 +9,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from core.api import validated
 from core.exceptions import ApplicationError
+from core.fragments import from_htmx, render_fragment
 from core.roles import actor_of
 from registry import selectors as registry_selectors
 
@@ -33,10 +35,10 @@ def version_preflight(request: HttpRequest, name: str, version: int) -> HttpResp
         try:
             tasks.preflight_request(model_name=name, version=version, actor=actor_of(request))
         except ApplicationError as exc:
-            if not request.htmx:
+            if not from_htmx(request):
                 messages.error(request, exc.message)
             error = exc.message
-        if not request.htmx:
+        if not from_htmx(request):
             return redirect("registry:version-detail", name=name, version=version)
     model = registry_selectors.model_state_get(name=name)
     run = preflight.preflight_latest(model_name=name, version=version)
@@ -50,7 +52,10 @@ def version_preflight(request: HttpRequest, name: str, version: int) -> HttpResp
         "limit": settings.PREFLIGHT_SAMPLES,
         "error": error,
     }
-    return render(request, "releases/partials/_preflight.html", context)
+    back = reverse("registry:version-detail", args=[name, version])
+    return render_fragment(
+        request, "releases/partials/_preflight.html", context, title=f"v{version} · pre-flight", back=back
+    )
 
 
 @login_required
@@ -70,7 +75,10 @@ def version_quantization(request: HttpRequest, name: str, version: int) -> HttpR
         "run": run,
         "active": run is not None and run.active,
     }
-    return render(request, "releases/partials/_quantization.html", context)
+    back = reverse("registry:version-detail", args=[name, version])
+    return render_fragment(
+        request, "releases/partials/_quantization.html", context, title=f"v{version} · INT8 build", back=back
+    )
 
 
 def canary_plan_save(name: str, actor: User, data: QueryDict) -> str:

@@ -10,10 +10,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.api import error_body, validated
 from core.exceptions import ApplicationError, BadRequest
+from core.fragments import render_fragment
 from core.roles import actor_of
 from modelspec.choices import TaskKind
 from modelspec.detection import DetectorOutputs
@@ -102,12 +104,12 @@ def tester_compare(request: HttpRequest, name: str) -> HttpResponse:
 @require_GET
 def model_samples(request: HttpRequest, name: str) -> HttpResponse:
     """The model page's sample-store card (loaded into the page by htmx)."""
-    selectors.model_state_get(name=name)
-    return render(
-        request,
-        "serving/partials/_samples.html",
-        {"name": name, "store": sample_store.summary(model=name)},
-    )
+    model = selectors.model_state_get(name=name)
+    return render_fragment(
+        request, "serving/partials/_samples.html",
+        {"name": name, "model": model, "store": sample_store.summary(model=name)},
+        title="Sample store", back=reverse("registry:model-detail", args=[name]),
+    )  # fmt: skip
 
 
 @login_required
@@ -168,4 +170,7 @@ def model_shadow(request: HttpRequest, name: str) -> HttpResponse:
         (label, [(n, label == column) for n, column in zip(counts, found.labels_shadow, strict=True)])
         for label, counts in zip(found.labels_production, found.matrix, strict=True)
     ]  # each cell: (count, whether the two answers are the same label)
-    return render(request, "serving/partials/_shadow.html", {"model": model, "shadow": found, "rows": rows})
+    return render_fragment(
+        request, "serving/partials/_shadow.html", {"model": model, "shadow": found, "rows": rows},
+        title="Shadow traffic", back=reverse("registry:model-detail", args=[name]),
+    )  # fmt: skip

@@ -140,3 +140,19 @@ def test_each_page_offers_a_role_only_what_it_may_do(role, users, scene):
     if role != "admin":  # a canary runs with a pending request: only an admin's override forms start or ask
         expected -= {"canary_start", "production_request"}
     assert expected <= offered, f"{role} is not offered {sorted(expected - offered)}"
+
+
+def test_a_fragment_opened_directly_is_a_styled_page_and_from_htmx_a_fragment(users, model_with_versions, client):
+    """The cards htmx loads into pages (pre-flight, INT8, shadow, sample store) open as pages of their own
+    when a link is followed directly: the site's stylesheet and navigation, a way back to their page."""
+    client.force_login(users["viewer"])
+    for url, back in (
+        ("/models/cats/versions/2/preflight", "/models/cats/versions/2/"),
+        ("/models/cats/versions/2/quantization", "/models/cats/versions/2/"),
+        ("/models/cats/shadow", "/models/cats/"),
+        ("/models/cats/samples", "/models/cats/"),
+    ):
+        page = client.get(url).content.decode()
+        assert "css/app" in page and 'class="topbar"' in page and f'href="{back}"' in page, url
+        fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        assert "<html" not in fragment and "css/app" not in fragment, url
