@@ -577,6 +577,7 @@ def agreement_report(
     confident: float = 0.5,
     rounds: int = 3,
     metadata: ModelMetadata | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> AgreementReport:
     """How a derived model (e.g. INT8) answers against its source on the same inputs, as the version's task
     compares answers, and how fast: latency is measured in alternating rounds on one input, so both models
@@ -587,13 +588,13 @@ def agreement_report(
     task = task_for(metadata)
     first = LoadedModel(source, named_outputs=task.named_outputs)
     second = LoadedModel(candidate, named_outputs=task.named_outputs)
-    answers = [task.decode(first.raw(t)[0], metadata) for t in tensors]
-    same = np.array(
-        [
-            task.agreement(answer, task.decode(second.raw(t)[0], metadata))
-            for answer, t in zip(answers, tensors, strict=True)
-        ]
-    )
+    answers, agreed = [], []
+    for done, tensor in enumerate(tensors, start=1):
+        answers.append(task.decode(first.raw(tensor)[0], metadata))
+        agreed.append(task.agreement(answers[-1], task.decode(second.raw(tensor)[0], metadata)))
+        if progress is not None:
+            progress(done)
+    same = np.array(agreed)
     sure = np.array([task.headline(answer).confidence > confident for answer in answers])
     source_ms: list[float] = []
     candidate_ms: list[float] = []

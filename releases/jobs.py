@@ -72,9 +72,10 @@ def job_progress(
 def job_done(job: BackgroundJob, *, result: dict[str, Any], **fields: Any) -> None:
     """Finish a job with its result (and any fields of its own, e.g. the version it made)."""
     job.result, job.status, job.finished_at = result, JobStatus.DONE, timezone.now()
+    job.done = job.total  # a finished job reads "n of n", whatever step it counted last
     for key, value in fields.items():
         setattr(job, key, value)
-    job.save(update_fields=["result", "status", "finished_at", *fields])
+    job.save(update_fields=["result", "status", "finished_at", "done", *fields])
 
 
 def job_failed(job: BackgroundJob, *, error: str) -> None:

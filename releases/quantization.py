@@ -102,10 +102,13 @@ def _build_and_register(run: QuantizationRun) -> dict[str, Any]:
     calibration = [tensor for tensor, calibrates in prepared if calibrates]
     evaluation = [tensor for tensor, _ in prepared]
     int8 = _quantize(run, fp32, calibration, head_in_float=task_for(metadata).named_outputs)
-    jobs.job_progress(run, step=f"comparing INT8 with the source on {len(evaluation)} images")
-    report = onnx_runtime.agreement_report(
-        fp32, int8, evaluation, confident=CONFIDENT, rounds=LATENCY_ROUNDS, metadata=metadata
+    jobs.job_progress(
+        run, step="comparing INT8 with the source image by image, then timing both", total=len(evaluation)
     )
+    report = onnx_runtime.agreement_report(
+        fp32, int8, evaluation, confident=CONFIDENT, rounds=LATENCY_ROUNDS, metadata=metadata,
+        progress=lambda done: jobs.job_progress(run, done=done, every=8),
+    )  # fmt: skip
     jobs.job_progress(run, step="registering the INT8 version")
     new_version = _register(run, actor, metadata, int8, report, calibrated=len(calibration))
     return {
@@ -145,10 +148,19 @@ def _quantize(
 ) -> bytes:
     """The INT8 model, its progress the layers whose bias has been corrected; a detector's decoding and
     suppression stay in float (onnx_runtime.quantize_int8)."""
-    jobs.job_progress(run, step="quantizing: calibrating, then correcting each layer's bias", total=1)
+    # Calibration reports nothing while it runs: no count (total 0), so the bar shows work without a
+    # measure, until the layer-by-layer bias correction counts its layers.
+    jobs.job_progress(
+        run, step="quantizing: calibrating on the images, then correcting each layer's bias", total=0
+    )
 
     def corrected(done: int, total: int) -> None:
-        jobs.job_progress(run, done=done, total=total)
+        jobs.job_progress(
+            run,
+            done=done,
+            total=total,
+            step="quantizing: correcting each layer's bias" if done == 1 else None,
+        )
 
     int8 = onnx_runtime.quantize_int8(fp32, calibration, progress=corrected, head_in_float=head_in_float)
     jobs.job_progress(run, done=run.total)  # a model without convolutions to correct

@@ -142,7 +142,9 @@ def test_each_page_offers_a_role_only_what_it_may_do(role, users, scene):
     assert expected <= offered, f"{role} is not offered {sorted(expected - offered)}"
 
 
-def test_a_fragment_opened_directly_is_a_styled_page_and_from_htmx_a_fragment(users, model_with_versions, client):
+def test_a_fragment_opened_directly_is_a_styled_page_and_from_htmx_a_fragment(
+    users, model_with_versions, client
+):
     """The cards htmx loads into pages (pre-flight, INT8, shadow, sample store) open as pages of their own
     when a link is followed directly: the site's stylesheet and navigation, a way back to their page."""
     client.force_login(users["viewer"])

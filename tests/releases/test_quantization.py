@@ -46,6 +46,7 @@ def test_a_build_registers_the_int8_version_with_its_report(users, cats, setting
     assert result["calibration_images"] == len(samples.reference_set()) + 5  # and the stored inputs
     assert result["images"] == len(samples.sample_set()) + 5
     assert 0.0 <= result["agreement"] <= 1.0 and result["latency_ratio"] > 0
+    assert run.done == run.total == result["images"]  # its last count: every image compared, "n of n"
 
     # The registered file is INT8, and the report's numbers are what it really does.
     int8 = mlflow_gateway.version_onnx_bytes(name="cats", version=2)
