@@ -1,0 +1,57 @@
+"""Words stay whole: at a phone's width (390 px) and a laptop's (1366 px) no word in a badge, button, chip,
+table cell, heading or label is broken across lines ("can|ary", "Sa|ve"), on every page an operator
+uses. Long identifiers (hashes, run ids, URLs) may wrap: they are marked `.mono`."""
+
+import pytest
+
+from monitoring.models import Alert, AlertRule
+from tests.helpers import log_in, setup_canary, traffic
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+BROKEN_WORDS = """() => {
+  const found = [];
+  const skip = (el) => el.closest('.mono, code, pre, textarea, script, style, .js-plotly-plot, [hidden]');
+  const walker = document.createTreeWalker(document.querySelector('main') || document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node && found.length < 12; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || skip(el) || !el.matches('button, button *, .badge, .chip, th, td, td *, h1, h1 *, h2, h3, label, dt, dd, a, summary, .verdict')) continue;
+    if (!el.getClientRects().length) continue;
+    const text = node.textContent;
+    const words = [...text.matchAll(/\\S+/g)];
+    for (const m of words) {
+      if (m[0].length < 3) continue;
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const lines = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+      if (lines.size > 1) found.push(`${el.tagName.toLowerCase()}${el.className ? '.' + String(el.className).split(' ')[0] : ''}: "${m[0]}"`);
+    }
+  }
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("width", [390, 1366])
+def test_no_word_is_broken_across_lines(page, live_server, users, settings, width):
+    setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
+    traffic(range(10), "production")
+    rule = AlertRule.objects.create(model="cats", name="inputs got darker", signal="brightness", method="ks")
+    alert = Alert.objects.create(
+        title="inputs got darker", model="cats", version=1, state="firing", signal="brightness", rule=rule
+    )
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, live_server.url, "admin")  # the role offered the most buttons
+    paths = [
+        "/", "/models/cats/", "/models/cats/versions/1/", "/models/cats/versions/2/", "/models/cats/try",
+        "/models/cats/monitoring", "/models/cats/monitoring/settings", "/alerts/", f"/alerts/{alert.pk}/",
+        "/alerts/silences/", "/register/", "/account/",
+    ]  # fmt: skip
+    found = {}
+    for path in paths:
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+        broken = page.evaluate(BROKEN_WORDS)
+        if broken:
+            found[path] = broken
+    assert found == {}, "\n".join(f"{p}: {w}" for p, w in found.items())
