@@ -55,3 +55,9 @@ def test_no_word_is_broken_across_lines(page, live_server, users, settings, widt
         if broken:
             found[path] = broken
     assert found == {}, "\n".join(f"{p}: {w}" for p, w in found.items())
+    if width == 390:  # the versions table becomes one card per version: nothing to scroll sideways
+        page.goto(f"{live_server.url}/models/cats/")
+        versions = page.locator("table.versions")
+        assert versions.evaluate("t => t.scrollWidth <= t.clientWidth + 1")
+        assert page.locator("table.versions td.detail").first.is_hidden()
+        assert page.locator('table.versions tr[data-version="1"] td.when').is_visible()
