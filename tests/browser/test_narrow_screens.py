@@ -29,7 +29,9 @@ def overflowing(page) -> list[str]:
     )
 
 
-def test_no_page_overflows_a_phone(page, live_server, users, settings):
+def operator_pages(users, settings, live_server) -> list[str]:
+    """A canary running, production traffic, a firing alert and a silence: every page an operator uses
+    has something on it. Their paths."""
     setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
     traffic(range(20), "production")
     rule = AlertRule.objects.create(model="cats", name="inputs got darker", signal="brightness", method="ks")
@@ -43,13 +45,17 @@ def test_no_page_overflows_a_phone(page, live_server, users, settings):
     Silence.objects.create(
         model="cats", version=1, comment="known", ends_at=timezone.now() + timedelta(hours=2)
     )
-    page.set_viewport_size({"width": 390, "height": 844})
-    log_in(page, live_server.url, "admin")  # the role offered the most buttons
-    paths = [
+    return [
         "/", "/models/cats/", "/models/cats/versions/1/", "/models/cats/versions/2/", "/models/cats/try",
         "/models/cats/monitoring", "/models/cats/monitoring/settings", "/alerts/", f"/alerts/{alert.pk}/",
         "/alerts/silences/", "/register/", "/account/",
     ]  # fmt: skip
+
+
+def test_no_page_overflows_a_phone(page, live_server, users, settings):
+    paths = operator_pages(users, settings, live_server)
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url, "admin")  # the role offered the most buttons
     found = {}
     for path in paths:
         page.goto(f"{live_server.url}{path}")

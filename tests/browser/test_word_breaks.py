@@ -4,8 +4,8 @@ uses. Long identifiers (hashes, run ids, URLs) may wrap: they are marked `.mono`
 
 import pytest
 
-from monitoring.models import Alert, AlertRule
-from tests.helpers import log_in, setup_canary, traffic
+from tests.browser.test_narrow_screens import operator_pages
+from tests.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,19 +34,9 @@ BROKEN_WORDS = """() => {
 
 @pytest.mark.parametrize("width", [390, 1366])
 def test_no_word_is_broken_across_lines(page, live_server, users, settings, width):
-    setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
-    traffic(range(10), "production")
-    rule = AlertRule.objects.create(model="cats", name="inputs got darker", signal="brightness", method="ks")
-    alert = Alert.objects.create(
-        title="inputs got darker", model="cats", version=1, state="firing", signal="brightness", rule=rule
-    )
+    paths = operator_pages(users, settings, live_server)
     page.set_viewport_size({"width": width, "height": 900})
     log_in(page, live_server.url, "admin")  # the role offered the most buttons
-    paths = [
-        "/", "/models/cats/", "/models/cats/versions/1/", "/models/cats/versions/2/", "/models/cats/try",
-        "/models/cats/monitoring", "/models/cats/monitoring/settings", "/alerts/", f"/alerts/{alert.pk}/",
-        "/alerts/silences/", "/register/", "/account/",
-    ]  # fmt: skip
     found = {}
     for path in paths:
         page.goto(f"{live_server.url}{path}")
