@@ -1,4 +1,5 @@
-// The review queue's keyboard and drawing (templates/monitoring/review.html): digits pick a class, a/r accept or
+// The review queue's keyboard and drawing (templates/monitoring/review.html): digits pick a class (/ goes to
+// the class select, to type any class), a/r accept or
 // reject the focused box, n no object, Enter saves, s skips, j/k next/previous; a missed object is dragged on
 // the image or typed as x1, y1, x2, y2. The form posts what the API takes: a label, or the accepted boxes and
 // the missed ones as JSON.
@@ -69,6 +70,8 @@
     ["x1", "y1", "x2", "y2"].forEach((k) => { field(k).value = ""; });
     drawMissed();
     say("Missed " + field("label").value + " added (" + missed.length + " in all). Enter saves.");
+    const save = form.querySelector('[data-testid="review-save"]');
+    if (save) save.focus(); // Enter now saves; Shift+Tab goes back to the corners for another
   }
 
   function say(text) {
@@ -153,8 +156,11 @@
       }
       return;
     }
-    if (typing) return; // a select's type-ahead and the corner inputs keep their keys
     const key = event.key.toLowerCase();
+    // Digits pick a class even from the class select (its type-ahead keeps the letters); the corner inputs
+    // and the filters keep every key.
+    const picking = /^[1-9]$/.test(key) && target.id === "review-label";
+    if (typing && !picking) return;
     if (/^[1-9]$/.test(key)) {
       const pick = document.querySelector('.pick[data-key="' + key + '"]');
       const select = document.getElementById("review-label");
@@ -173,6 +179,9 @@
     } else if (key === "s") {
       const skip = document.getElementById("skip-form");
       if (skip) { event.preventDefault(); skip.requestSubmit(); }
+    } else if (key === "/" && document.getElementById("review-label")) {
+      event.preventDefault();
+      document.getElementById("review-label").focus();
     } else if (key === "j") {
       click("review-next");
     } else if (key === "k") {
@@ -187,7 +196,8 @@
     });
   });
 
-  // Start where the keys act: the class select for a classifier, the first box for a detector.
-  const first = decisions[0] || document.getElementById("review-label");
-  if (first && !document.querySelector(".flash.error")) first.focus({ preventScroll: true });
+  // Start where the keys act: the first box for a detector, the input itself for a classifier (its class
+  // select would take the letters for its type-ahead; / or Tab goes there).
+  const first = decisions[0] || document.querySelector('[data-testid="review-item"]');
+  if (first) first.focus({ preventScroll: true });
 })();
