@@ -13,7 +13,7 @@ from monitoring import ground_truth
 from monitoring.models import BoxFeedback, Feedback, ReviewEvent
 from serving import sample_store
 from serving.models import StoredSample
-from tests.factories import LABELS, png, to_production
+from tests.factories import LABELS, give_model, make_user, png, team_member, to_production
 from tests.helpers import assert_error, token_client
 from tests.serving.test_detector_serving import BASE, register_detector
 
@@ -127,6 +127,21 @@ def test_only_label_review_may_see_or_label_the_queue(model_with_versions, users
     assert viewer.get("/models/cats/review").status_code == 403
     assert 'data-testid="review-queue"' not in viewer.get("/models/cats/").content.decode()
     assert 'data-testid="review-queue"' in engineer.get("/models/cats/").content.decode()
+
+
+def test_a_team_reviewer_reviews_their_teams_models_only(model_with_versions, users):
+    stored("cats", [0], users)
+    give_model("cats", "vision")
+    ours = token_client(team_member(make_user("ours"), "vision", "engineer"))
+    theirs = token_client(team_member(make_user("theirs"), "audio", "engineer"))
+    sample = StoredSample.objects.get()
+    assert_error(theirs.get(QUEUE), 403)
+    assert_error(theirs.post(f"{QUEUE}/{sample.pk}/label", {"label": LABELS[0]}, format="json"), 403)
+    assert ours.get(QUEUE).json()["total"] == 1
+    assert (
+        ours.post(f"{QUEUE}/{sample.pk}/label", {"label": LABELS[0]}, format="json").json()["labelled_by"]
+        == "ours"
+    )
 
 
 def test_someone_elses_label_is_kept_unless_replaced(model_with_versions, users):
