@@ -93,4 +93,16 @@ def test_a_detector_input_is_labelled_box_by_box_by_keyboard(page, live_server, 
     missed = {"label": missed_class, "box": {"x1": 3, "y1": 4, "x2": 30, "y2": 35}}
     assert truth.truth == [missed, {"label": boxes[1]["label"], "box": boxes[1]["box"]}]
     assert truth.labelled_by == users["engineer"]
+
+    # The next input: a missed object dragged on the image fills the corners in the image's pixels.
+    expect(page.get_by_test_id("review-item")).not_to_have_attribute("data-sample", str(target.pk))
+    shown = page.get_by_test_id("review-svg").bounding_box()
+    scale = shown["width"] / 96  # the stored inputs are 96 × 40
+    page.mouse.move(shown["x"] + 10 * scale, shown["y"] + 5 * scale)
+    page.mouse.down()
+    page.mouse.move(shown["x"] + 40 * scale, shown["y"] + 30 * scale, steps=5)
+    page.mouse.up()
+    corners = [float(page.locator(f"#missed-{k}").input_value()) for k in ("x1", "y1", "x2", "y2")]
+    assert all(abs(a - b) < 1.5 for a, b in zip(corners, (10, 5, 40, 30), strict=True)), corners
+    expect(page.locator("#missed-label")).to_be_focused()
     assert page.console_errors == []
