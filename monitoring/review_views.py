@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.api import validated
@@ -96,9 +97,10 @@ def _label_input(post: Any) -> dict[str, Any]:
 def review_act(request: HttpRequest, name: str, sample_id: int) -> HttpResponse:
     actor = actor_of(request)
     what = request.POST.get("what")
+    page = reverse("monitoring:review", args=[name])
     back = request.POST.get("back", "")
-    if not back.startswith(f"/models/{name}/review"):
-        back = f"/models/{name}/review"
+    if back != page and not back.startswith(page + "?"):  # only back to this queue, its filters kept
+        back = page
     try:
         if what == "label":
             data = validated(ReviewLabelInput, _label_input(request.POST))

@@ -238,5 +238,8 @@ def test_the_page_labels_and_skips_with_messages(model_with_versions, users):
     bad = engineer.get("/models/cats/review", {"confidence_min": "7"})
     assert bad.status_code == 200 and "Filters not applied" in bad.content.decode()
     second = done.context["current"]
-    engineer.post(f"/models/cats/review/{second.pk}", {"what": "skip"})
+    away = engineer.post(
+        f"/models/cats/review/{second.pk}", {"what": "skip", "back": "/models/cats/review/../../x"}
+    )
+    assert away.status_code == 302 and away["Location"] == "/models/cats/review"
     assert ReviewEvent.objects.filter(sample=second, action="skipped", actor=users["engineer"]).exists()
