@@ -52,6 +52,7 @@ class Permission(models.TextChoices):
     SHADOW_MANAGE = "shadow_manage", "Start or stop shadow traffic to a staging version"
     MONITORING_CONFIGURE = "monitoring_configure", "Edit a model's alert rules and canary plan"
     FEEDBACK_SUBMIT = "feedback_submit", "Send the true labels of predictions"
+    LABEL_REVIEW = "label_review", "Label stored production inputs in the review queue"
 
 
 # Admin may do everything; it is added to every set below.
@@ -76,6 +77,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     Permission.SHADOW_MANAGE: frozenset({Role.ENGINEER, Role.OPERATOR}),
     Permission.MONITORING_CONFIGURE: frozenset({Role.ENGINEER, Role.OPERATOR}),
     Permission.FEEDBACK_SUBMIT: frozenset({Role.ENGINEER, Role.OPERATOR}),
+    Permission.LABEL_REVIEW: frozenset({Role.ENGINEER}),
 }
 
 

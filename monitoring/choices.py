@@ -83,6 +83,23 @@ class FeedbackStatus(models.TextChoices):
     REPLACED = "replaced", "Replaced an earlier label (kept in the record)"
 
 
+class QueueAction(models.TextChoices):
+    """What a reviewer did with a stored input in the review queue."""
+
+    LABELLED = "labelled", "Labelled"
+    SKIPPED = "skipped", "Skipped"
+    RETURNED = "returned", "Brought back to the queue"
+
+
+class QueueStatus(models.TextChoices):
+    """Where a stored input stands in the review queue."""
+
+    QUEUED = "queued", "Queued"
+    LABELLED = "labelled", "Labelled"
+    SKIPPED = "skipped", "Skipped"
+    UNLABELLABLE = "unlabellable", "Stored before ids were kept: cannot be labelled"
+
+
 class FeedbackItemStatus(models.TextChoices):
     """One item of a bulk feedback request."""
 

@@ -95,13 +95,14 @@ class AnswerMismatch(BadRequest):
 
 
 def _prediction(
-    *, prediction_id: str, actor: User, now: datetime, feedback: str
+    *, prediction_id: str, actor: User, now: datetime, feedback: str, permission: str
 ) -> tuple[prediction_ids.PredictionRef, ModelMetadata, Task]:
-    """The prediction an id names, once the actor may label it, it is not too late, and the feedback is
-    the kind its task takes ("label" or "boxes")."""
-    role_check_somewhere(user=actor, permission=Permission.FEEDBACK_SUBMIT)
+    """The prediction an id names, once the actor may label it (`permission`: sending feedback by the API,
+    or labelling in the review queue), it is not too late, and the feedback is the kind its task takes
+    ("label" or "boxes")."""
+    role_check_somewhere(user=actor, permission=permission)
     ref = prediction_ids.read(prediction_id)
-    role_check(user=actor, permission=Permission.FEEDBACK_SUBMIT, model_name=ref.model)
+    role_check(user=actor, permission=permission, model_name=ref.model)
     late = now - ref.at
     if late > timedelta(days=settings.FEEDBACK_MAX_DELAY_DAYS):
         raise FeedbackTooLate(
@@ -121,11 +122,14 @@ def _prediction(
 
 
 def feedback_record(
-    *, prediction_id: str, label: str, actor: User, now: datetime | None = None
-) -> tuple[Feedback, str]:
+    *, prediction_id: str, label: str, actor: User, now: datetime | None = None,
+    permission: str = Permission.FEEDBACK_SUBMIT,
+) -> tuple[Feedback, str]:  # fmt: skip
     """Record the true label of a prediction: (the feedback, "recorded" | "unchanged" | "replaced")."""
     now = now or timezone.now()
-    ref, metadata, _ = _prediction(prediction_id=prediction_id, actor=actor, now=now, feedback="label")
+    ref, metadata, _ = _prediction(
+        prediction_id=prediction_id, actor=actor, now=now, feedback="label", permission=permission
+    )
     labels = metadata.labels
     if not isinstance(label, str) or not label.strip() or len(label) > 200:
         raise BadRequest(
@@ -185,13 +189,16 @@ def _in_words(boxes: list[Box]) -> str:
 def box_feedback_record(
     *, prediction_id: str, detections: list[dict[str, Any]], image: dict[str, int],
     truth: list[dict[str, Any]], actor: User, now: datetime | None = None,
+    permission: str = Permission.FEEDBACK_SUBMIT,
 ) -> BoxFeedbackResult:  # fmt: skip
     """Record the true boxes of a detector's prediction. `detections` and `image` are the answer's as it
     was given; they must be what the prediction id vouches for (answer_mismatch otherwise), so nobody can
     send truth for boxes that were never answered. Appended: a later truth for the same prediction adds a
     row and counts from then on ("replaced"); the same truth again adds nothing ("unchanged")."""
     now = now or timezone.now()
-    ref, metadata, task = _prediction(prediction_id=prediction_id, actor=actor, now=now, feedback="boxes")
+    ref, metadata, task = _prediction(
+        prediction_id=prediction_id, actor=actor, now=now, feedback="boxes", permission=permission
+    )
     if ref.digest is None:
         raise WrongFeedback(
             "this prediction id was issued before ids vouched for a detector's boxes, so its boxes cannot "

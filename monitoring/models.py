@@ -15,6 +15,7 @@ from .choices import (
     AlertState,
     BaselineSource,
     Performance,
+    QueueAction,
     Severity,
     Verdict,
     WebhookOutcome,
@@ -386,6 +387,29 @@ class BoxFeedback(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.model} v{self.version}: {len(self.predicted)} boxes answered, {len(self.truth)} true"
+
+
+class ReviewEvent(AppendOnly):
+    """What a reviewer did with a stored production input in the review queue: labelled it (the truth
+    itself is the Feedback or BoxFeedback row, recorded in the same transaction), skipped it, or brought
+    it back. The latest skip or return says whether an input is skipped."""
+
+    sample = models.ForeignKey("serving.StoredSample", on_delete=models.CASCADE, related_name="review_events")
+    model = models.CharField(max_length=100)
+    prediction_id = models.CharField(max_length=300, blank=True)
+    action = models.CharField(max_length=16, choices=QueueAction.choices)
+    detail = models.JSONField(default=dict, blank=True, help_text="the truth given, for a label")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["model", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} sample {self.sample_id}: {self.action}"
 
 
 class AlertEvidence(models.Model):

@@ -2,7 +2,7 @@ from django.urls import path
 
 from core import converters  # noqa: F401 - registers <id:…>
 
-from . import views
+from . import review_views, views
 from .api import views as api_views
 
 app_name = "monitoring"
@@ -15,5 +15,7 @@ urlpatterns = [
     path("alerts/<id:alert_id>/", views.alert_detail, name="alert"),
     path("alerts/silences/", views.silences, name="silences"),
     path("alerts/<id:alert_id>/evidence/<id:evidence_id>", views.evidence_image, name="evidence"),
+    path("models/<str:name>/review", review_views.review_page, name="review"),
+    path("models/<str:name>/review/<id:sample_id>", review_views.review_act, name="review-act"),
     path("models/<str:name>/monitoring/settings", views.model_settings, name="settings"),
 ]

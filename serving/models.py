@@ -62,6 +62,15 @@ class StoredSample(models.Model):
     stats = models.JSONField(
         default=dict, blank=True, help_text="its value of each image signal (brightness, …, shapes, classes)"
     )
+    prediction_id = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text="its answer's prediction id (empty: stored before ids were kept)",
+    )
+    answer = models.JSONField(
+        null=True, blank=True, help_text="the answer it got, as the predict API gave it (what a label quotes)"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -50,6 +50,7 @@ class Offered:
     task: Task
     metadata: ModelMetadata
     stats: ImageStats | None = None
+    prediction_id: str | None = None
 
 
 def _storage():
@@ -73,11 +74,13 @@ def offer(
     task: Task,
     metadata: ModelMetadata,
     stats: ImageStats | None = None,
+    prediction_id: str | None = None,
 ) -> None:
     """Called after a live production answer: never blocks, never fails the request (what the answer
-    says is read off the request path, by its task)."""
+    says is read off the request path, by its task). `prediction_id`: the answer's, kept with the input so
+    it can be labelled later (the review queue)."""
     if _enabled.get(model):
-        _queue.offer(Offered(model, data, version, answer, task, metadata, stats), model=model)
+        _queue.offer(Offered(model, data, version, answer, task, metadata, stats, prediction_id), model=model)
 
 
 def offer_repeat(*, model: str) -> None:
@@ -146,6 +149,8 @@ def _keep(item: Offered) -> None:
             model=item.model, sha256=sha, file=name, size_bytes=len(item.data), content_type=f"image/{kind}",
             width=width, height=height, version=item.version, label=headline.label[:200],
             confidence=headline.confidence, stats=_signal_values(item), drawn=item.task.drawn(item.answer),
+            prediction_id=item.prediction_id or "",
+            answer=item.task.respond(item.answer) if item.prediction_id else None,
         )  # fmt: skip
         _over_bytes(policy)
     _expired(policy)

@@ -82,9 +82,10 @@ def predict(
         model_name=model_name, version=chosen, stage=stage, data=data, source=source, use_cache=use_cache,
         started=started,
     )  # fmt: skip
-    if source == signals.Source.LIVE and stage == Stage.PRODUCTION:
-        _offer(found, model=model_name, version=chosen, data=data)
     envelope = _envelope(found, model=model_name, version=chosen, stage=stage, source=source)
+    if source == signals.Source.LIVE and stage == Stage.PRODUCTION:
+        # the id goes with the stored input (a string passed on), so a reviewer can label it later
+        _offer(found, model=model_name, version=chosen, data=data, prediction_id=envelope["prediction_id"])
     shown = found.served.task.respond(found.answer, min_confidence=min_confidence)
     return {**shown, **envelope, "cached": found.cached}
 
@@ -105,7 +106,7 @@ def answers_compare(*, model_name: str, first: dict, second: dict) -> dict[str, 
     return {"display": tasks[0].display, **tasks[0].paired(first, second)}
 
 
-def _offer(found: Inference, *, model: str, version: int, data: bytes) -> None:
+def _offer(found: Inference, *, model: str, version: int, data: bytes, prediction_id: str) -> None:
     """Both only queue, never wait; an answer from the cache is counted, never queued."""
     if found.cached:
         sample_store.offer_repeat(model=model)
@@ -114,7 +115,7 @@ def _offer(found: Inference, *, model: str, version: int, data: bytes) -> None:
     served = found.served
     sample_store.offer(
         model=model, data=data, version=version, answer=found.answer, task=served.task,
-        metadata=served.metadata, stats=found.stats,
+        metadata=served.metadata, stats=found.stats, prediction_id=prediction_id,
     )  # fmt: skip
     shadow.offer(
         model=model, data=data, production_version=version, production=found.answer, task=served.task

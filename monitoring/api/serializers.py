@@ -18,6 +18,7 @@ from ..choices import (
     FeedbackItemStatus,
     FeedbackStatus,
     Performance,
+    QueueStatus,
     ReviewAction,
     Severity,
     WebhookOutcome,
@@ -411,3 +412,76 @@ class DetectorAccuracyOutput(serializers.Serializer):
     matching = serializers.CharField()
     estimate = serializers.CharField(help_text="why there is no estimate before labels for a detector")
     versions = DetectorVersionOutput(many=True)
+
+
+# --- the review queue ------------------------------------------------------------------------------
+
+
+class ReviewQueueQuery(Closed):
+    """The queue's filters (the page's form takes the same names)."""
+
+    status = serializers.ChoiceField(choices=QueueStatus.choices, required=False, default=QueueStatus.QUEUED)
+    version = Whole(min_value=1, max_value=2**31 - 1, required=False)
+    label = Text(max_length=200, required=False, allow_blank=True, help_text="the answer's class")  # type: ignore[assignment]
+    confidence_min = Number(min_value=0, max_value=1, required=False)
+    confidence_max = Number(min_value=0, max_value=1, required=False)
+    since = serializers.DateTimeField(required=False, help_text="stored at or after")
+    until = serializers.DateTimeField(required=False, help_text="stored before")
+    page = Whole(min_value=1, max_value=2**31 - 1, required=False, default=1)
+    per_page = Whole(min_value=1, max_value=100, required=False, default=20)
+
+
+class ReviewLabelInput(Closed):
+    """A classifier's true class, or a detector's answered boxes accepted (by their number in the answer's
+    detections) and the boxes it missed; a detector's input with neither is "no object"."""
+
+    label = Text(max_length=200, required=False, help_text="a classifier's truth: the true class")  # type: ignore[assignment]
+    accepted = Capped(
+        child=Whole(min_value=0, max_value=MAX_FEEDBACK_BOXES), allow_empty=True, max_length=MAX_FEEDBACK_BOXES,
+        required=False, help_text="a detector's answered boxes that are right (0 is the answer's first)",
+    )  # fmt: skip
+    missed = _boxes(
+        TrueBox(), "a detector's objects the answer missed: [{label, box}]; errors name them truth.N"
+    )
+    replace = Flag(required=False, default=False, help_text="label anew an input someone else labelled")
+
+
+class ReviewEmptyInput(Closed):
+    """Skip or bring back: nothing to send."""
+
+
+class ReviewEventOutput(serializers.Serializer):
+    action = serializers.CharField()
+    by = serializers.CharField(allow_null=True)
+    at = serializers.DateTimeField()
+
+
+class ReviewItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField()
+    version = serializers.IntegerField()
+    label = serializers.CharField(help_text="the answer's headline class")  # type: ignore[assignment]
+    confidence = serializers.FloatField()
+    created_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=QueueStatus.choices)
+    note = serializers.CharField(allow_blank=True)
+    image = serializers.CharField(help_text="the input's URL (a signed-in session)")
+    answer = serializers.JSONField(allow_null=True, help_text="the answer it got, as the predict API gave it")
+    truth = serializers.JSONField(allow_null=True, help_text="the truth recorded: {label} or {truth: boxes}")
+    labelled_by = serializers.CharField(allow_null=True)
+    labelled_at = serializers.DateTimeField(allow_null=True)
+    last_event = ReviewEventOutput(allow_null=True)
+
+
+class ReviewQueueOutput(serializers.Serializer):
+    model = serializers.CharField()
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="queued, labelled, skipped, …")
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    items = ReviewItemOutput(many=True)
+
+
+class ReviewLabelOutput(ReviewItemOutput):
+    feedback = serializers.CharField(help_text="recorded, unchanged or replaced")

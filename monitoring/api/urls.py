@@ -4,7 +4,7 @@ from django.urls import path
 
 from core import converters  # noqa: F401 - registers <id:…>
 
-from . import views
+from . import review, views
 
 urlpatterns = [
     path("alertmanager", views.AlertmanagerReceiverApi.as_view(), name="alertmanager"),
@@ -16,6 +16,17 @@ urlpatterns = [
     path("models/<str:name>/alert-rules/", views.AlertRuleListApi.as_view(), name="alert-rule-list"),
     path(
         "models/<str:name>/detection-accuracy", views.DetectorAccuracyApi.as_view(), name="detection-accuracy"
+    ),
+    path("models/<str:name>/review", review.ReviewQueueApi.as_view(), name="review-queue"),
+    path("models/<str:name>/review/<id:sample_id>", review.ReviewItemApi.as_view(), name="review-item"),
+    path(
+        "models/<str:name>/review/<id:sample_id>/label", review.ReviewLabelApi.as_view(), name="review-label"
+    ),
+    path("models/<str:name>/review/<id:sample_id>/skip", review.ReviewSkipApi.as_view(), name="review-skip"),
+    path(
+        "models/<str:name>/review/<id:sample_id>/return",
+        review.ReviewReturnApi.as_view(),
+        name="review-return",
     ),
     path("alert-rules/<id:rule_id>", views.AlertRuleDetailApi.as_view(), name="alert-rule-detail"),
 ]

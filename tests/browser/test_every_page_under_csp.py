@@ -21,7 +21,7 @@ def test_every_page_loads_without_console_errors(page, live_server, users, artif
     log_in(page, live_server.url, "admin")
     paths = [
         "/", "/models/cats/", "/models/cats/versions/2/", "/register/", "/models/cats/try",
-        "/models/cats/monitoring", "/alerts/", f"/alerts/{alert.pk}/", "/account/", "/api/docs/",
+        "/models/cats/monitoring", "/models/cats/review", "/alerts/", f"/alerts/{alert.pk}/", "/account/", "/api/docs/",
         "/admin/", "/no/such/page/",
     ]  # fmt: skip
     for path in paths:
