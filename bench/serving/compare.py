@@ -76,11 +76,13 @@ def _raw_worker(model_path: str, data: bytes, seconds: float, queue) -> None:
     queue.put(done / (time.perf_counter() - started))
 
 
-def raw_all_cores(model_path: Path, data: bytes, seconds: float) -> dict:
+def raw_all_cores(model_path: Path, data: bytes, seconds: float, *, worker=_raw_worker) -> dict:
+    """`worker` (model path, image, seconds, queue) in P spawned processes (P = cores), each putting its
+    images per second on the queue: the pipeline's best throughput on this machine."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [
-        context.Process(target=_raw_worker, args=(str(model_path), data, seconds, queue))
+        context.Process(target=worker, args=(str(model_path), data, seconds, queue))
         for _ in range(os.cpu_count() or 1)
     ]
     for process in processes:
@@ -91,9 +93,9 @@ def raw_all_cores(model_path: Path, data: bytes, seconds: float) -> dict:
     return {"processes": len(processes), "rps": float(sum(rates))}
 
 
-def start_guide(model_path: Path, port: int) -> subprocess.Popen:
+def start_guide(model_path: Path, port: int, app: str = "guide_fastapi:app") -> subprocess.Popen:
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(PEERS), "guide_fastapi:app", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(PEERS), app, "--port", str(port),
          "--log-level", "warning", "--no-access-log"],
         env={**os.environ, "BENCH_MODEL": str(model_path)}, start_new_session=True,
     )  # fmt: skip
