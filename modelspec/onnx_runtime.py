@@ -283,6 +283,28 @@ class LoadedModel:
         self.max_batch = 1 if fixed_one or named_outputs else 64
         self.output_names = [o.name for o in self.session.get_outputs()]
 
+    def lone_session_choose(self, tensor: np.ndarray, *, runs: int = 7) -> dict[str, float]:
+        """Measure the all-cores session against the one-thread batch session on one input (interleaved,
+        after a warm-up) and answer lone requests on the faster: spreading a small model (BlazeFace,
+        128×128) over two cores costs more than it saves (5.3 ms against 2.0 ms here, bench/README.md,
+        "Detection serving"), a large one gains. The medians measured, in ms, by session."""
+        if self.batch_session is self.session:
+            return {}
+        feed = {self.input_name: tensor.astype(self.input_dtype, copy=False)}
+        times: dict[str, list[float]] = {"all_cores": [], "one_thread": []}
+        sessions = {"all_cores": self.session, "one_thread": self.batch_session}
+        for session in sessions.values():
+            session.run(None, feed)
+        for _ in range(runs):
+            for name, session in sessions.items():
+                started = time.perf_counter()
+                session.run(None, feed)
+                times[name].append((time.perf_counter() - started) * 1000)
+        medians = {name: float(np.median(values)) for name, values in times.items()}
+        if medians["one_thread"] < 0.9 * medians["all_cores"]:  # clearly faster, not noise
+            self.session = self.batch_session
+        return medians
+
     def run(self, batch: np.ndarray, *, under_load: bool = False) -> np.ndarray:
         """The first output of a run on `batch`."""
         return np.asarray(self._run(batch, under_load)[0])

@@ -42,15 +42,24 @@ class Served:
     metadata: ModelMetadata
     batcher: Batcher
     task: Task = field(init=False)  # what the version does: how its outputs decode and answers compare
+    session_ms: dict[str, float] = field(default_factory=dict)  # warm_up's measure of its two sessions
 
     def __post_init__(self) -> None:
         self.task = task_for(self.metadata)
 
     def warm_up(self, tensor: np.ndarray) -> None:
-        """One inference on each of the version's sessions, so the first requests do not pay for
-        onnxruntime's first-run allocations."""
+        """Inferences on each of the version's sessions, so the first requests do not pay for onnxruntime's
+        first-run allocations; lone requests are then answered by the faster of the two
+        (LoadedModel.lone_session_choose)."""
         self.batcher.model.run(tensor)
         self.batcher.model.run(tensor, under_load=True)
+        self.session_ms = self.batcher.model.lone_session_choose(tensor)
+        if self.session_ms:
+            log.info(
+                "%s v%s answers lone requests on %s (ms per inference: %s)", self.name, self.version,
+                "one thread" if self.batcher.model.session is self.batcher.model.batch_session else "all cores",
+                {k: round(v, 2) for k, v in self.session_ms.items()},
+            )  # fmt: skip
 
 
 class ModelUnavailable(ServiceUnavailable):
