@@ -26,8 +26,11 @@ def tiny_detector_onnx(
     count: int = 5,
     seed: int = 0,
     opset: int = 17,
+    score_gain: float = 1e-3,
 ) -> bytes:
-    """A detector with `count` boxes (or `count` head rows) over a size×size NCHW float input."""
+    """A detector with `count` boxes (or `count` head rows) over a size×size NCHW float input.
+    `score_gain`: how far a separate scores output (xyxy_pixels, cxcywh_normalized) follows the input's
+    mean (a large one makes a detector that loses its boxes on dark images, as a real one would)."""
     rng = np.random.default_rng(seed)
     xyxy = _fixed_boxes(rng, count, size)
     scores = np.sort(rng.uniform(0.3, 0.99, size=count)).astype(np.float32)[::-1].copy()
@@ -57,8 +60,12 @@ def tiny_detector_onnx(
     nodes = [
         helper.make_node("ReduceMean", ["input"], ["mean"], keepdims=0),
         helper.make_node("Mul", ["mean", "tiny"], ["nudge"]),
+        helper.make_node("Mul", ["mean", "gain"], ["score_nudge"]),
     ]
-    initializers = [numpy_helper.from_array(np.array(1e-3, dtype=np.float32), "tiny")]
+    initializers = [
+        numpy_helper.from_array(np.array(1e-3, dtype=np.float32), "tiny"),
+        numpy_helper.from_array(np.array(score_gain, dtype=np.float32), "gain"),
+    ]
     graph_outputs = []
     for name, value in outputs.items():
         initializers.append(numpy_helper.from_array(np.asarray(value), f"{name}_fixed"))
@@ -66,7 +73,8 @@ def tiny_detector_onnx(
             nodes.append(helper.make_node("Identity", [f"{name}_fixed"], [name]))
             elem = TensorProto.INT64
         else:
-            nodes.append(helper.make_node("Add", [f"{name}_fixed", "nudge"], [name]))
+            moved = "score_nudge" if name in ("scores", "detection_scores") else "nudge"
+            nodes.append(helper.make_node("Add", [f"{name}_fixed", moved], [name]))
             elem = TensorProto.FLOAT
         graph_outputs.append(helper.make_tensor_value_info(name, elem, list(np.shape(value))))
     graph = helper.make_graph(

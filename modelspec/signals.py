@@ -19,6 +19,17 @@ class Kind(models.TextChoices):
 
 
 @dataclass(frozen=True)
+class Share:
+    """A share of a numeric signal's observations worth reading on its own: those in the buckets whose
+    upper edge is at or below `upto` (a detector's images with no box: detections per image ≤ 0). Its
+    one home: the monitoring page charts it, and a rule on the signal with the `low_share` method alerts
+    when it rises."""
+
+    title: str
+    upto: float
+
+
+@dataclass(frozen=True)
 class Signal:
     name: str
     metric: str  # the Prometheus metric's name, without _bucket / _sum / _total
@@ -29,6 +40,23 @@ class Signal:
     categories: tuple[str, ...] = ()  # categorical: the labels whose values name a category
     # How a canary is judged against production on this signal: (check name, drift method) pairs.
     canary_checks: tuple[tuple[str, str], ...] = ()
+    # The rules a new model of a task starts with on this signal: (rule name, drift method, severity).
+    alert_defaults: tuple[tuple[str, str, str], ...] = ()
+    title: str = ""  # what pages call it ("" : its name)
+    per: str = "image"  # what one observation is: an image, or a box of a detector's answer
+    share: Share | None = None  # a share of its observations worth its own chart (see Share)
+    # categorical: its categories are the "column-row" cells of a grid × grid over the image (a detector's
+    # box centres), drawn as a heat map; 0: plain categories
+    grid: int = 0
+
+    @property
+    def heading(self) -> str:
+        return self.title or self.name
+
+    @property
+    def mean_judged(self) -> bool:
+        """Whether its mean is judged (a mean_drop canary check): pages draw the baseline's band for it."""
+        return any(method == "mean_drop" for _, method in self.canary_checks)
 
     @property
     def numeric(self) -> bool:
@@ -47,6 +75,15 @@ class Signal:
             if value <= edge:
                 return floatToGoString(edge)
         return "+Inf"
+
+
+def share_of(signal: Signal, bins: dict[str, float]) -> tuple[float, float]:
+    """(observations in the signal's Share, all observations) of {bucket 'le' label: count} — a window's,
+    a baseline's or a sum of them."""
+    assert signal.share is not None
+    total = float(sum(bins.values()))
+    inside = sum(v for le, v in bins.items() if le != "+Inf" and float(le) <= signal.share.upto)
+    return float(inside), total
 
 
 def observations(value: object) -> list:

@@ -17,8 +17,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.roles import Permission, role_check
+from modelspec.choices import TaskKind
+from modelspec.tasks import TASKS, Task
 from registry.choices import Stage
-from registry.selectors import model_state_get
+from registry.selectors import model_state_get, model_task
 from serving import signal_catalogue as signals
 
 from . import drift, drift_evidence, ground_truth, webhooks
@@ -56,6 +58,9 @@ def rule_score(rule: AlertRule, *, now: datetime) -> DriftScore | None:
     numeric = rule.signal in signals.NUMERIC
     labels, ref_counts, cur_counts = drift.aligned(ref["bins"], cur["bins"], numeric=numeric)
     extra: dict[str, Any] = {"min_samples": rule.min_samples}
+    share = signals.SIGNALS[rule.signal].share
+    if rule.method == "low_share" and share is not None:
+        extra["below"] = share.upto  # the signal's own share: a detector's images with no box
     edges = drift.edges_for(labels) if numeric else None
     if edges is not None and rule.method == "mean_drop" and ref["total"] and cur["total"]:
         extra["ref_mean_var"] = drift.exact_mean_var(ref, ref_counts, edges)
@@ -300,29 +305,36 @@ def _evaluate_rule(rule: AlertRule, now: datetime) -> list[Alert]:
     return changed
 
 
-DEFAULT_RULES = (
-    ("mean confidence fell", "confidence", "mean_drop", "critical"),
-    ("confidence distribution moved", "confidence", "ks", "warning"),
-    ("input brightness moved", "brightness", "ks", "warning"),
-    ("input sharpness moved", "sharpness", "ks", "info"),
-    ("input shapes changed", "shapes", "chi_square", "warning"),
-)
+def default_rules(task: Task) -> tuple[tuple[str, str, str, str], ...]:
+    """The usual drift rules of a model doing `task`: (name, signal, method, severity), from its catalogue
+    (modelspec.signals.Signal.alert_defaults)."""
+    return tuple(
+        (name, signal.name, method, severity)
+        for signal in signals.catalogue(task).values()
+        for name, method, severity in signal.alert_defaults
+    )
+
+
+DEFAULT_RULES = default_rules(TASKS[TaskKind.CLASSIFICATION])  # a classifier's
 
 
 def monitoring_defaults_ensure(*, model_name: str, window_seconds: int = 900) -> None:
-    """The usual drift rules for a model, unless it has some already (its canary plan: releases.canary)."""
-    if not AlertRule.objects.filter(model=model_name).exists():
-        AlertRule.objects.bulk_create(
-            AlertRule(
-                model=model_name,
-                name=name,
-                signal=signal,
-                method=method,
-                severity=severity,
-                window_seconds=window_seconds,
-            )  # fmt: skip
-            for name, signal, method, severity in DEFAULT_RULES
-        )
+    """The usual drift rules for a model, by its task, unless it has some already (its canary plan:
+    releases.canary)."""
+    if AlertRule.objects.filter(model=model_name).exists():
+        return
+    task = model_task(model=model_state_get(name=model_name)) or TASKS[TaskKind.CLASSIFICATION]
+    AlertRule.objects.bulk_create(
+        AlertRule(
+            model=model_name,
+            name=name,
+            signal=signal,
+            method=method,
+            severity=severity,
+            window_seconds=window_seconds,
+        )  # fmt: skip
+        for name, signal, method, severity in default_rules(task)
+    )
 
 
 # --- Alertmanager ------------------------------------------------------------------------------

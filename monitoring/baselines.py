@@ -92,7 +92,7 @@ def baseline_adopt_window(
     after a deliberate change, e.g. a new camera)."""
     role_check(user=actor, permission=Permission.BASELINE_ADOPT, model_name=model_name)
     counted = windows_sum(model=model_name, version=version, stage=Stage.PRODUCTION, start=start, end=end)
-    samples = int(counted.get(signals.CONFIDENCE.name, {}).get("total", 0))
+    samples = signals.predictions(counted)
     if samples == 0:
         raise BadRequest("no production predictions of this version in that window", code="empty_window")
     return Baseline.objects.create(

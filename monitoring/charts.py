@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
 import plotly.graph_objects as go
 from django.conf import settings
 from django.utils.safestring import mark_safe
 
+from modelspec.signals import share_of
 from registry.choices import PRODUCTION_CHANGING, Action, Stage
 from serving import signal_catalogue as signals
 from serving.routing import PINNED
@@ -51,8 +53,18 @@ def version_colour(version: int) -> str:
     return VERSION_PALETTE[(version - 1) % len(VERSION_PALETTE)]
 
 
-def _category_colours(labels) -> dict[str, str]:
-    ordered = sorted(label for label in labels if label != "other")
+def _category_colours(windows, signal: str) -> dict[str, str]:
+    """A colour per category of a signal, by its count over all the page's windows (the most frequent
+    first, so the categories a chart shows never share one), so one category is one colour on every chart
+    of it: the mix by version and the mix over time."""
+    counts: dict[str, float] = defaultdict(float)
+    for w in windows:
+        if w.signal == signal:
+            for label, value in w.bins.items():
+                counts[label] += value
+    ordered = sorted(
+        (label for label in counts if label != "other"), key=lambda label: (-counts[label], label)
+    )
     colours = {label: CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)] for i, label in enumerate(ordered)}
     return {**colours, "other": OTHER}
 
@@ -82,6 +94,12 @@ def _series(windows, signal):
     return by_key
 
 
+def _counted(signal: str, total: float) -> str:
+    """How many observations, saying "boxes" for a signal observed once per box."""
+    found = signals.SIGNALS.get(signal)
+    return f"{int(total)} boxes" if found is not None and found.per == "box" else f"{int(total)}"
+
+
 def histogram_overlay(windows: list[MetricWindow], signal: str, title: str) -> str | None:
     """Share of observations per bin, one trace per {version, stage}, summed over the windows."""
     fig = go.Figure()
@@ -97,7 +115,7 @@ def histogram_overlay(windows: list[MetricWindow], signal: str, title: str) -> s
         fig.add_bar(
             x=[f"≤{le}" for le in labels],
             y=[counts[le] / total for le in labels],
-            name=f"v{version} {stage} (n={int(total)})",
+            name=f"v{version} {stage} (n={_counted(signal, total)})",
             marker_color=version_colour(version),
             marker_pattern_shape="" if stage == Stage.PRODUCTION else "/",
             opacity=0.8,
@@ -199,7 +217,7 @@ def category_mix(windows, signal: str, title: str) -> str | None:
         return None
     fig = go.Figure()
     shown = sorted(counts, key=lambda label: counts[label], reverse=True)[:12]
-    colours = _category_colours(shown)
+    colours = _category_colours(windows, signal)
     for label in shown:
         fig.add_bar(
             x=list(per_stage),
@@ -259,11 +277,15 @@ def reference_overlay(baseline, windows, signal: str, title: str) -> str | None:
     return _compare(
         title,
         (
-            f"baseline v{baseline.version} ({baseline.source}, n={int(reference['total'])})",
+            f"baseline v{baseline.version} ({baseline.source}, n={_counted(signal, reference['total'])})",
             reference["bins"],
             "#6b7685",
         ),
-        (f"production now (n={int(sum(current.values()))})", current, version_colour(baseline.version)),
+        (
+            f"production now (n={_counted(signal, sum(current.values()))})",
+            current,
+            version_colour(baseline.version),
+        ),
     )
 
 
@@ -280,7 +302,7 @@ def category_mix_over_time(windows, signal: str, title: str, *, stage: str = Sta
         return None
     top = sorted(totals, key=lambda label: totals[label], reverse=True)[:8]
     ends = sorted(per_end)
-    colours = _category_colours(top)
+    colours = _category_colours(windows, signal)
     gaps = [(b - a).total_seconds() for a, b in zip(ends, ends[1:], strict=False) if b > a]
     bar_ms = 0.8 * 1000 * min([*gaps, settings.MONITORING_COLLECT_SECONDS])  # a bar as wide as its window
     fig = go.Figure()
@@ -394,3 +416,118 @@ def detector_accuracy_over_time(performance, title: str, events=()) -> str | Non
     fig.update_layout(title=title, **LAYOUT)
     fig.update_yaxes(range=[-0.03, 1.03])
     return _html(fig)
+
+
+def share_over_time(windows, signal: str, *, events=()) -> str | None:
+    """A numeric signal's Share (a detector's images with no box) per window, one line per {version,
+    stage}: the share, with what it counts on hover."""
+    share = signals.SIGNALS[signal].share
+    if share is None:
+        return None
+    fig = go.Figure()
+    times: list = []
+    for (version, stage), rows in sorted(_series(windows, signal).items()):
+        points = [
+            (w.end, *share_of(signals.SIGNALS[signal], w.bins)) for w in sorted(rows, key=lambda w: w.end)
+        ]
+        points = [(end, k, n) for end, k, n in points if n]
+        if points:
+            times += [p[0] for p in points]
+            fig.add_scatter(
+                x=[p[0] for p in points], y=[k / n for _, k, n in points], mode="lines+markers",
+                name=f"v{version} {stage}", line_color=version_colour(version), line_dash=DASH.get(stage, "solid"),
+                customdata=[[int(k), int(n)] for _, k, n in points],
+                hovertemplate="%{y:.1%}: %{customdata[0]} of %{customdata[1]}<extra></extra>",
+            )  # fmt: skip
+    if not fig.data:
+        return None
+    _markers(fig, [e for e in events if e.action in MARKED])
+    _time_axis(fig, times + [e.created_at for e in events if e.action in MARKED])
+    fig.update_layout(title=f"{share.title} per window", **LAYOUT)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return _html(fig)
+
+
+@dataclass(frozen=True)
+class Cell:
+    share: float
+    shade: int  # 0–100: the cell's share against the grid's largest (how much of its stage's colour)
+
+    @property
+    def percent(self) -> float:
+        return 100 * self.share
+
+
+@dataclass(frozen=True)
+class HeatMap:
+    """A categorical signal over a grid of the image (a detector's box centres) for one {version, stage}
+    or a baseline: each cell's share of the observations, rows from the top."""
+
+    name: str
+    stage: str  # production / canary / … or "baseline": the colour it is drawn in
+    total: int
+    rows: list[list[Cell]]
+
+
+def _heat_map(name: str, stage: str, counts: dict[str, float], size: int) -> HeatMap | None:
+    total = sum(counts.values())
+    if not total:
+        return None
+    shares = [[counts.get(f"{col}-{row}", 0.0) / total for col in range(size)] for row in range(size)]
+    top = max(max(row) for row in shares) or 1.0
+    rows = [[Cell(share, round(100 * share / top)) for share in row] for row in shares]
+    return HeatMap(name, stage, int(total), rows)
+
+
+def _production_first(item) -> tuple[int, int]:
+    """{version, stage} series in the order tables show them: production, the canary, then the rest."""
+    (version, stage), _ = item
+    return ({Stage.PRODUCTION: 0, Stage.CANARY: 1}.get(stage, 2), -version)
+
+
+def heat_maps(windows, signal: str, *, baseline=None) -> list[HeatMap]:
+    """One heat map per {version, stage} in the windows (production first), and the production version's
+    baseline beside them when it has the signal."""
+    size = signals.SIGNALS[signal].grid
+    found = []
+    if baseline is not None and (reference := baseline.signals.get(signal)):
+        made = _heat_map(
+            f"baseline v{baseline.version} ({baseline.source})", "baseline", reference["bins"], size
+        )
+        found += [made] if made else []
+    for (version, stage), rows in sorted(_series(windows, signal).items(), key=_production_first):
+        counts: dict[str, float] = defaultdict(float)
+        for row in rows:
+            for label, value in row.bins.items():
+                counts[label] += value
+        made = _heat_map(f"v{version} {stage}", stage, counts, size)
+        found += [made] if made else []
+    return found
+
+
+@dataclass(frozen=True)
+class ShareRow:
+    name: str  # "v1 production"
+    inside: int  # observations in the share (images with no detection)
+    total: int  # all observations (images answered)
+    mean: float | None  # the signal's mean over the span (detections per image)
+
+    @property
+    def percent(self) -> float:
+        return 100 * self.inside / self.total if self.total else 0.0
+
+
+def share_rows(windows, signal: str) -> list[ShareRow]:
+    """A numeric signal's Share over the whole span, per {version, stage}, with the signal's mean."""
+    found = signals.SIGNALS[signal]
+    rows = []
+    for (version, stage), kept in sorted(_series(windows, signal).items(), key=_production_first):
+        counts: dict[str, float] = defaultdict(float)
+        for w in kept:
+            for label, value in w.bins.items():
+                counts[label] += value
+        inside, total = share_of(found, counts)
+        value_sum = sum(w.value_sum or 0.0 for w in kept)
+        if total:
+            rows.append(ShareRow(f"v{version} {stage}", int(inside), int(total), value_sum / total))
+    return rows

@@ -18,7 +18,7 @@ from core.roles import Permission, role_check, role_check_somewhere
 from registry.choices import ConfigAction, ConfigKind
 from registry.config_history import config_change_record, config_snapshot
 from registry.models import ModelState
-from registry.selectors import model_state_get
+from registry.selectors import model_state_get, model_task
 from serving import signal_catalogue as signals
 
 from . import drift, webhooks
@@ -64,6 +64,13 @@ def _rule_check(rule: AlertRule) -> None:
         return
     if rule.signal not in signals.SIGNALS:
         raise BadRequest(f"unknown signal {rule.signal!r}", code="invalid_signal")
+    task = model_task(model=model_state_get(name=rule.model))
+    if task is not None and rule.signal not in signals.catalogue(task):
+        raise BadRequest(
+            f"{rule.model} does {task.name}: {rule.signal!r} is not among its signals "
+            f"({', '.join(signals.catalogue(task))})",
+            code="invalid_signal",
+        )
     if rule.method not in drift.THRESHOLDS:
         raise BadRequest(f"unknown method {rule.method!r}", code="invalid_method")
     if rule.method in NUMERIC_ONLY and rule.signal not in signals.NUMERIC:

@@ -25,7 +25,9 @@ class Judgement:
     pair: str
     verdict: str  # drift / ok / not enough data (rules); pass / hold / fail (canary); "not judged yet"
     enough: bool
-    sides: list[tuple[str, int, int]]  # what was counted: (label, predictions, needed)
+    # what was counted: (label, how many, how many are needed, of what: "prediction", or "box" for a
+    # detector's box signals)
+    sides: list[tuple[str, int, int, str]]
     at: datetime | None
     bad: bool = False  # the verdict is a failure: drift, a failed canary
 

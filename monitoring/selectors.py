@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.exceptions import ApplicationError, NotFound
 from core.roles import Permission, can
 from modelspec.choices import TaskKind
+from modelspec.tasks import TASKS, Task
 from registry import selectors as registry_selectors
 from registry.models import ModelState, PromotionEvent
 from serving import sample_store
@@ -130,7 +131,7 @@ def _production_judgement(model: ModelState) -> Judgement | None:
     sides = [
         (f"{s.signal} ({s.method}, last {_span_text(s.window_end - s.window_start)})"
          + (" — drift" if s.verdict == Verdict.DRIFT else ""),
-         s.n_cur, s.rule.min_samples if s.rule else drift.MIN_SAMPLES)
+         s.n_cur, s.rule.min_samples if s.rule else drift.MIN_SAMPLES, _counts(s.signal))
         for s in scores
     ]  # fmt: skip
     return Judgement(
@@ -141,6 +142,12 @@ def _production_judgement(model: ModelState) -> Judgement | None:
         max(s.window_end for s in scores),
         bad=bool(drifting),
     )
+
+
+def _counts(signal: str) -> str:
+    """What a score of the signal counts: "box" for a detector's box signals, else "prediction"."""
+    found = signals.SIGNALS.get(signal)
+    return "box" if found is not None and found.per == "box" else "prediction"
 
 
 def _span_text(span: timedelta) -> str:
@@ -174,7 +181,9 @@ class ModelMonitoring:
     events: list[PromotionEvent]
     baseline: Baseline | None
     judged: list[Judgement]  # the pairs judged now, with what their latest judgement counted
-    confidence_band: tuple[float, float] | None  # baseline mean ± the mean-drop threshold
+    tasks: list[Task]  # the tasks whose answers were collected in the span (their signals are charted)
+    # per numeric answer signal judged by its mean (a mean_drop check): baseline mean ± that threshold
+    bands: dict[str, tuple[float, float]]
     scores: list[ScoreSeries]
     gap: CollectionGap | None
     performance: list[ground_truth.VersionPerformance]  # accuracy from labels, and its estimate
@@ -192,11 +201,14 @@ def model_monitoring(*, name: str, since: datetime, until: datetime | None = Non
         if model.production_version
         else None
     )
-    band = None
-    reference = baseline.signals.get(signals.CONFIDENCE.name, {}) if baseline else {}
-    if reference.get("total"):
-        mean = reference["sum"] / reference["total"]
-        band = (mean - drift.THRESHOLDS["mean_drop"], mean + drift.THRESHOLDS["mean_drop"])
+    collected = {w.signal for w in windows}
+    tasks = [task for task in TASKS.values() if collected & {s.name for s in task.signals}]
+    bands = {}
+    for signal in (s for task in tasks for s in task.signals):
+        reference = baseline.signals.get(signal.name, {}) if baseline else {}
+        if reference.get("total") and signal.mean_judged:
+            mean, margin = reference["sum"] / reference["total"], drift.THRESHOLDS["mean_drop"] or 0.0
+            bands[signal.name] = (mean - margin, mean + margin)
     production = _production_judgement(model)
     judged = ([production] if production else []) + extensions.judgements(model)
     return ModelMonitoring(
@@ -209,7 +221,8 @@ def model_monitoring(*, name: str, since: datetime, until: datetime | None = Non
         ),
         baseline=baseline,
         judged=judged,
-        confidence_band=band,
+        tasks=tasks,
+        bands=bands,
         scores=score_series(model=name, since=since, until=until),
         gap=collection_gap(),
         performance=ground_truth.performance(model=name, since=since, until=until),
@@ -219,15 +232,13 @@ def model_monitoring(*, name: str, since: datetime, until: datetime | None = Non
 
 
 def _is_detector(model: ModelState) -> bool:
-    """Whether the model's production version (else its latest) is a detector; False while the registry
-    cannot say (the page still shows what was collected)."""
-    version = model.production_version or model.canary_version or model.staging_version
-    if not version:
-        return False
+    """Whether the model is a detector (registry_selectors.model_task); False while the registry cannot
+    say (the page still shows what was collected)."""
     try:
-        return ground_truth.metadata_of(model.name, version).task == TaskKind.DETECTION
+        task = registry_selectors.model_task(model=model)
     except ApplicationError:
         return False
+    return task is not None and task.name == TaskKind.DETECTION
 
 
 def detector_accuracy(

@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET
 from core.api import parse_at, validated
 from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission, actor_of, can, permissions_of
-from modelspec.tasks import TASKS
 from registry import selectors as registry_selectors
 from registry.choices import Stage
+from registry.models import ModelState
 from serving import sample_store
 from serving import signal_catalogue as signals
 
@@ -29,12 +29,11 @@ from . import charts, configuration, drift, extensions, ground_truth, selectors
 from .alert_review import alert_review
 from .api.serializers import (
     RULE_METHODS,
-    RULE_SIGNALS,
     AlertRuleInput,
     ReviewInput,
     SilenceInput,
 )
-from .choices import ReviewAction, Severity
+from .choices import Performance, ReviewAction, Severity
 
 
 def _span(request: HttpRequest) -> tuple[str, datetime, datetime | None, str]:
@@ -65,21 +64,36 @@ def _span(request: HttpRequest) -> tuple[str, datetime, datetime | None, str]:
     return key, timezone.now() - selectors.WINDOW_CHOICES[key], None, problem
 
 
-def _figures(page: selectors.ModelMonitoring) -> list[str]:
-    windows, baseline = page.windows, page.baseline
-    confidence, shapes, classes = signals.CONFIDENCE.name, signals.SHAPES.name, signals.CLASSES.name
-    figures = [
-        charts.reference_overlay(baseline, windows, confidence, "Top-1 confidence: baseline vs production")
+def _answer_figures(page: selectors.ModelMonitoring, signal: signals.Signal) -> list[str | None]:
+    """A numeric answer signal as the page draws each: the baseline against production, production
+    against the canary, the mean per window (its band when the signal is judged by its mean), and its
+    Share per window when it has one."""
+    windows, baseline, heading = page.windows, page.baseline, signal.heading
+    band = f" (band: baseline ± {drift.THRESHOLDS['mean_drop']})" if signal.mean_judged else ""
+    return [
+        charts.reference_overlay(baseline, windows, signal.name, f"{heading}: baseline vs production")
         if baseline
         else None,
-        charts.histogram_overlay(windows, confidence, "Top-1 confidence: production vs canary"),
+        charts.histogram_overlay(windows, signal.name, f"{heading}: production vs canary"),
         charts.mean_over_time(
             windows,
-            confidence,
-            "Mean confidence per window (band: baseline ± 0.05)",
+            signal.name,
+            f"Mean {heading[0].lower()}{heading[1:]} per window{band}",
             events=page.events,
-            band=page.confidence_band,
-        ),
+            band=page.bands.get(signal.name),
+        ),  # fmt: skip
+        charts.share_over_time(windows, signal.name, events=page.events) if signal.share else None,
+    ]
+
+
+def _figures(page: selectors.ModelMonitoring) -> list[str]:
+    """The charts of the signals collected in the span: each task's numeric answers first, then accuracy,
+    latency, the inputs, and each task's categories (a grid of the image is drawn by `_panels`)."""
+    windows = page.windows
+    shapes = signals.SHAPES.name
+    answers = [s for task in page.tasks for s in task.signals]
+    figures = [
+        *(figure for s in answers if s.numeric for figure in _answer_figures(page, s)),
         charts.accuracy_over_time(
             page.performance,
             "Accuracy per version: labelled (solid) and estimated (dashed)",
@@ -90,36 +104,25 @@ def _figures(page: selectors.ModelMonitoring) -> list[str]:
             "Detector scores from true boxes sent back: precision, recall (IoU ≥ 0.5), mAP",
             events=page.events,
         ),
-        *_answer_figures(windows, page.events, charted={confidence, classes}),
         charts.p95_over_time(windows, "P95 latency per version"),
         charts.category_mix(windows, shapes, "Input-shape mix by version"),
         charts.category_mix_over_time(windows, shapes, f"Input-shape mix over time ({Stage.PRODUCTION})"),
-        charts.histogram_overlay(windows, signals.BRIGHTNESS.name, "Input brightness"),
-        charts.histogram_overlay(windows, signals.SHARPNESS.name, "Input sharpness"),
-        charts.category_mix(windows, classes, "Predicted-class mix (tracked classes)"),
+        charts.histogram_overlay(windows, signals.BRIGHTNESS.name, signals.BRIGHTNESS.heading),
+        charts.histogram_overlay(windows, signals.SHARPNESS.name, signals.SHARPNESS.heading),
+        *(charts.category_mix(windows, s.name, s.heading) for s in answers if not s.numeric and not s.grid),
     ]
     return [f for f in figures if f]
 
 
-def _answer_figures(windows, events, *, charted: set[str]) -> list[str | None]:
-    """Every other task's answer signals (a detector's boxes per image, box confidence, …), drawn when the
-    span has windows of them: each numeric one production vs canary, and over time where a canary judges
-    its mean; each categorical one as a mix by version."""
-    figures: list[str | None] = []
-    for task in TASKS.values():
-        for signal in task.signals:
-            if signal.name in charted:
-                continue
-            title = signal.help.split(" (")[0]
-            if not signal.numeric:
-                figures.append(charts.category_mix(windows, signal.name, title))
-                continue
-            figures.append(charts.histogram_overlay(windows, signal.name, f"{title}: production vs canary"))
-            if any(method == "mean_drop" for _, method in signal.canary_checks):
-                figures.append(
-                    charts.mean_over_time(windows, signal.name, f"{title}: mean per window", events=events)
-                )
-    return figures
+def _panels(page: selectors.ModelMonitoring) -> list[dict]:
+    """What the page shows of signals that are no plotly chart: a Share's numbers over the span (a
+    detector's images with no box) and a grid's heat maps (its box centres)."""
+    answers = [s for task in page.tasks for s in task.signals]
+    return [{"signal": s, "rows": charts.share_rows(page.windows, s.name)} for s in answers if s.share] + [
+        {"signal": s, "maps": charts.heat_maps(page.windows, s.name, baseline=page.baseline)}
+        for s in answers
+        if s.grid
+    ]
 
 
 @login_required
@@ -138,6 +141,7 @@ def model_monitoring(request: HttpRequest, name: str) -> HttpResponse:
         "until": timezone.localtime(page.until) if until else None,
         "live": until is None,
         "judged": page.judged,
+        "panels": _panels(page),
         "sections": [
             render_to_string(section.template, section.context(name, page.until), request=request)
             for section in extensions.model_page_sections()
@@ -281,6 +285,23 @@ def silences(request: HttpRequest) -> HttpResponse:
     return render(request, "monitoring/silences.html", context)
 
 
+def _rule_signals(model: ModelState) -> list[tuple[str, str]]:
+    """What a rule of this model may watch, as (signal, what it is): its task's catalogue (every signal
+    before the model has a version), then accuracy."""
+    task = registry_selectors.model_task(model=model)
+    found = signals.catalogue(task) if task else signals.SIGNALS
+    named = [
+        (
+            name,
+            s.heading
+            + ("; counts boxes (the minimum too)" if s.per == "box" else "")
+            + (f"; low_share: {s.share.title.lower()}" if s.share else ""),
+        )
+        for name, s in found.items()
+    ]
+    return [*named, *((p.value, p.label) for p in Performance)]
+
+
 @login_required
 def model_settings(request: HttpRequest, name: str) -> HttpResponse:
     """A model's alert rules, and the forms other apps add (its canary plan): read by all, changed by
@@ -324,7 +345,7 @@ def model_settings(request: HttpRequest, name: str) -> HttpResponse:
             render_to_string(form.template, {"model": model, **form.context(name)}, request=request)
             for form in forms.values()
         ],
-        "signals": RULE_SIGNALS,
+        "signals": _rule_signals(model),
         "methods": RULE_METHODS,
         "defaults": drift.THRESHOLDS,
         "severities": Severity.choices,

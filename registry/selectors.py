@@ -18,6 +18,7 @@ from core.exceptions import BadRequest
 from core.models import ModelOwnership
 from core.roles import model_team
 from modelspec.metadata import ModelMetadata, metadata_from_stored
+from modelspec.tasks import Task, task_for
 
 from . import mlflow_gateway
 from .choices import PRODUCTION_CHANGING, Action, RequestStatus
@@ -347,6 +348,17 @@ def version_metadata(*, name: str, version: int) -> ModelMetadata:
         while len(_metadata_kept) > METADATA_KEPT:
             _metadata_kept.popitem(last=False)
     return metadata
+
+
+def model_task(*, model: ModelState) -> Task | None:
+    """What a model does, for what is configured or shown on the model as a whole (its alert rules judge
+    production): the task of its production version, else its canary's, its staging version's, or its
+    newest version's; None before any version."""
+    version = model.production_version or model.canary_version or model.staging_version
+    if version is not None:
+        return task_for(version_metadata(name=model.name, version=version))
+    newest = latest_metadata(name=model.name)
+    return task_for(metadata_from_stored(newest[1])) if newest else None
 
 
 def version_file(*, name: str, version: int) -> bytes:

@@ -345,11 +345,13 @@ def canary_judgement(model: ModelState) -> Judgement | None:
         return Judgement(pair, "not judged yet", False, [], None)
     plan = CanaryPlan.objects.filter(model=model.name).first()
     needed = plan.min_samples if plan else drift.MIN_SAMPLES
-    n_prod = max((c.get("n_ref") or 0 for c in analysis.checks), default=0)
-    n_canary = max((c.get("n_cur") or 0 for c in analysis.checks), default=0)
+    # predictions, from the checks every task has (a detector's box checks count boxes)
+    common = [c for c in analysis.checks if c["check"] in {name for name, _, _ in COMMON_CHECKS}]
+    n_prod = max((c.get("n_ref") or 0 for c in common), default=0)
+    n_canary = max((c.get("n_cur") or 0 for c in common), default=0)
     sides = [
-        (f"v{model.production_version} production", n_prod, needed),
-        (f"v{model.canary_version} canary", n_canary, needed),
+        (f"v{model.production_version} production", n_prod, needed, "prediction"),
+        (f"v{model.canary_version} canary", n_canary, needed, "prediction"),
     ]
     enough = analysis.verdict != CanaryVerdict.HOLD
     return Judgement(

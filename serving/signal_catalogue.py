@@ -48,7 +48,7 @@ UNIT_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # brightness, co
 
 BRIGHTNESS = Signal(
     "brightness", f"{PREFIX}_input_brightness", Kind.NUMERIC, "Mean luma of input images (0..1)",
-    edges=UNIT_BUCKETS,
+    edges=UNIT_BUCKETS, alert_defaults=(("input brightness moved", "ks", "warning"),), title="Input brightness",
 )  # fmt: skip
 CONTRAST = Signal(
     "contrast", f"{PREFIX}_input_contrast", Kind.NUMERIC, "Std of luma of input images (0..1)",
@@ -57,6 +57,7 @@ CONTRAST = Signal(
 SHARPNESS = Signal(
     "sharpness", f"{PREFIX}_input_sharpness", Kind.NUMERIC, "Variance of the Laplacian of input images",
     edges=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
+    alert_defaults=(("input sharpness moved", "ks", "info"),), title="Input sharpness",
 )  # fmt: skip
 ASPECT_RATIO = Signal(
     "aspect_ratio", f"{PREFIX}_input_aspect_ratio", Kind.NUMERIC, "Width / height of input images",
@@ -68,7 +69,8 @@ LATENCY = Signal(
 )  # fmt: skip
 SHAPES = Signal(
     "shapes", f"{PREFIX}_input_shapes", Kind.CATEGORICAL, "Input images by size class, orientation and mode",
-    categories=("size", "mode"),
+    categories=("size", "mode"), alert_defaults=(("input shapes changed", "chi_square", "warning"),),
+    title="Input-shape mix",
 )  # fmt: skip
 OUTCOMES = Signal(
     "outcomes", f"{PREFIX}_requests", Kind.CATEGORICAL, "Prediction requests by outcome", categories=("outcome",)
@@ -85,6 +87,12 @@ def catalogue(task: Task) -> dict[str, Signal]:
     categorical = tuple(s for s in task.signals if not s.numeric)
     ordered = (*numeric, *IMAGE_SIGNALS, LATENCY, SHAPES, *categorical, OUTCOMES)
     return {s.name: s for s in ordered}
+
+
+def predictions(counted: dict[str, dict]) -> int:
+    """How many predictions summed windows count, whatever the task (a detector's box signals count
+    boxes): latency's total, observed once per answered prediction."""
+    return int(counted.get(LATENCY.name, {}).get("total", 0))
 
 
 # Every task's signals: what collection reads, what rules and charts may name.

@@ -44,6 +44,30 @@ def register(name: str, actor, *, seed: int = 1, metadata: dict | None = None, *
     )
 
 
+DETECTOR_LABELS = ["cat", "dog", "bird"]
+
+
+def register_detector(
+    name: str, actor, *, seed: int = 4, count: int = 6, score_gain: float = 1e-3, min_confidence: float = 0.0
+):
+    """A tiny real detector (modelspec.detector_examples: fixed boxes from the seed, its scores following
+    the input's mean by `score_gain`) registered through the service."""
+    from modelspec.detector_examples import tiny_detector_onnx
+
+    metadata = {
+        "input_height": 32, "input_width": 32, "resize": "stretch", "labels": DETECTOR_LABELS,
+        "task": "detection",
+        "detection": {"format": "boxes", "max_detections": 50, "min_confidence": min_confidence},
+    }  # fmt: skip
+    return services.version_register(
+        model_name=name,
+        actor=actor,
+        metadata=metadata_parse(metadata),
+        onnx_file=tiny_detector_onnx(fmt="xyxy_pixels", num_classes=3, size=32, count=count, seed=seed,
+                                     score_gain=score_gain),
+    )  # fmt: skip
+
+
 def to_production(name: str, version: int, users: dict) -> None:
     """Walk one version through every stage, as the workflow demands."""
     walk_to_production(

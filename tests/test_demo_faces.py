@@ -102,7 +102,7 @@ def test_the_faulty_version_as_a_canary_is_aborted_by_the_analysis(live_server, 
     viewer = Client()
     viewer.force_login(users[Role.VIEWER][0])
     page = viewer.get("/models/faces/monitoring").content.decode()
-    for title in ("Boxes per image at the detector's min_confidence: production vs canary", "Boxes by class"):
+    for title in ("Boxes per image: production vs canary", "Boxes by class"):
         assert json.dumps(title)[1:-1] in page, title  # the detector's signals are charted
     analysis = canary_analyze(model_name="faces")
     assert (analysis.verdict, analysis.action) == ("fail", "aborted"), analysis.checks

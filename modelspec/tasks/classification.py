@@ -19,11 +19,13 @@ CONFIDENCE = Signal(
     "confidence", f"{PREFIX}_prediction_confidence", Kind.NUMERIC, "Top-1 probability of each prediction",
     edges=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 0.995, 1.0),
     canary_checks=(("confidence distribution", "ks"), ("mean confidence", "mean_drop")),
+    alert_defaults=(("mean confidence fell", "mean_drop", "critical"), ("confidence distribution moved", "ks", "warning")),
+    title="Top-1 confidence",
 )  # fmt: skip
 CLASSES = Signal(
     "classes", f"{PREFIX}_predicted_class", Kind.CATEGORICAL,
     "Top-1 predictions by class (tracked classes, else 'other')", categories=("class",),
-    canary_checks=(("predicted-class mix", "chi_square"),),
+    canary_checks=(("predicted-class mix", "chi_square"),), title="Predicted-class mix (tracked classes)",
 )  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from .. import detection
 from ..boxes import Box, Placement, match
 from ..choices import TaskKind
 from ..metadata import ModelMetadata
-from ..signals import PREFIX, Kind, Signal
+from ..signals import PREFIX, Kind, Share, Signal
 from .base import Answer, Headline, Task
 from .classification import label_of, tracked_label
 
@@ -134,29 +134,35 @@ DETECTIONS = Signal(
     "Boxes per image at the detector's min_confidence (the bucket le=0 counts images with none)",
     edges=(0, 1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100),
     canary_checks=(("detections per image", "ks"), ("mean detections per image", "mean_drop")),
+    alert_defaults=(("more images with no detection", "low_share", "critical"), ("detections per image moved", "ks", "warning")),
+    title="Boxes per image", share=Share("Share of images with no detection", 0),
 )  # fmt: skip
 BOX_CONFIDENCE = Signal(
     "box_confidence", f"{PREFIX}_box_confidence", Kind.NUMERIC, "Confidence of each box",
     edges=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0),
     canary_checks=(("box confidence distribution", "ks"), ("mean box confidence", "mean_drop")),
+    alert_defaults=(("mean box confidence fell", "mean_drop", "critical"),), title="Box confidence", per="box",
 )  # fmt: skip
 BOX_AREA = Signal(
     "box_area", f"{PREFIX}_box_area_share", Kind.NUMERIC, "Each box's area as a share of its image's",
-    edges=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+    edges=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0), title="Box area (share of the image)",
+    per="box",
 )  # fmt: skip
 BOX_ASPECT = Signal(
     "box_aspect", f"{PREFIX}_box_aspect_ratio", Kind.NUMERIC, "Each box's width / height",
-    edges=(0.25, 0.5, 0.67, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0, 4.0),
+    edges=(0.25, 0.5, 0.67, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0, 4.0), title="Box aspect ratio (width / height)", per="box",
 )  # fmt: skip
 BOX_CENTRE = Signal(
     "box_centre", f"{PREFIX}_box_centre", Kind.CATEGORICAL,
     f"Box centres by cell of a {GRID}x{GRID} grid over the image (column-row, from the top left)",
-    categories=("cell",),
+    categories=("cell",), title=f"Box centres ({GRID}×{GRID} grid)", per="box", grid=GRID,
 )  # fmt: skip
 BOX_CLASSES = Signal(
     "box_classes", f"{PREFIX}_detected_class", Kind.CATEGORICAL,
     "Boxes by class (tracked classes, else 'other')", categories=("class",),
     canary_checks=(("box class mix", "chi_square"),),
+    alert_defaults=(("box class mix changed", "chi_square", "warning"),),
+    title="Boxes by class (tracked classes)", per="box",
 )  # fmt: skip
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand
 
+from modelspec.signals import Signal, share_of
+from monitoring.drift import THRESHOLDS
 from monitoring.models import AlertRule
 from monitoring.selectors import baseline_current
 from registry.choices import Stage
@@ -67,12 +69,16 @@ def _from_rules() -> list[dict]:
         ref = baseline.signals[rule.signal]
         mean = ref["sum"] / ref["total"]
         margin = rule.threshold if rule.method == "mean_drop" and rule.threshold else 0.05
-        metric = SIGNALS[rule.signal].metric
+        signal = SIGNALS[rule.signal]
+        metric = signal.metric
         selector = (
             f'model="{rule.model}",version="{state.production_version}",stage="{Stage.PRODUCTION}",'
             f'source="{Source.LIVE}"'
         )
         window = f"{max(rule.window_seconds // 60, 1)}m"
+        if rule.method == "low_share" and signal.share is not None:
+            out.append(_share_rule(rule, signal, ref, selector, window))
+            continue
         out.append(
             {
                 "alert": f"CvcpMeanShift_{rule.pk}",
@@ -85,6 +91,25 @@ def _from_rules() -> list[dict]:
             }
         )
     return out
+
+
+def _share_rule(rule: AlertRule, signal: Signal, ref: dict, selector: str, window: str) -> dict:
+    """A rule on a signal's Share (a detector's images with no box): the share now against the baseline's,
+    from the cumulative bucket at the share's edge."""
+    assert signal.share is not None
+    inside, total = share_of(signal, ref["bins"])
+    before = inside / total if total else 0.0
+    rise = rule.threshold or THRESHOLDS["low_share"] or 0.1
+    bucket = f'{signal.metric}_bucket{{{selector},le="{signal.bin_label(signal.share.upto)}"}}'
+    return {
+        "alert": f"CvcpShareRise_{rule.pk}",
+        "expr": f"rate({bucket}[{window}]) / rate({signal.metric}_count{{{selector}}}[{window}]) - {before:.6g} > {rise:.6g}",
+        "for": f"{max(rule.for_seconds, 60) // 60}m",
+        "labels": {"severity": rule.severity, "model": rule.model, "signal": rule.signal},
+        "annotations": {
+            "summary": f"{rule.name}: {signal.share.title.lower()} rose more than {rise:.3g} above the baseline's {before:.3g}"
+        },
+    }
 
 
 class Command(BaseCommand):
