@@ -328,7 +328,7 @@ def accuracy_over_time(performance, title: str, events=()) -> str | None:
     """Per version: the real accuracy of each time bucket with enough labels (markers, its 95 % interval
     as error bars, labels counted on hover) and the estimate from confidences (dashed, every bucket with
     predictions) — side by side, so where both exist the estimate's error is plain to see."""
-    from .ground_truth import wilson
+    from .ground_truth import MIN_LABELS, wilson
 
     fig = go.Figure()
     times: list = []
@@ -361,6 +361,11 @@ def accuracy_over_time(performance, title: str, events=()) -> str | None:
                 hovertemplate="%{y:.1%} of %{customdata[0]} labelled (estimate off by %{customdata[1]:+.1f} pt)"
                 "<extra></extra>",
             )  # fmt: skip
+        times += _too_few_labels(
+            fig, found.version,
+            [(p.end, f"{p.labelled} labels: too few to show an accuracy ({MIN_LABELS} needed)")
+             for p in found.points if p.labelled and p.accuracy is None],
+        )  # fmt: skip
     if not fig.data:
         return None
     _markers(fig, [e for e in events if e.action in MARKED])
@@ -377,6 +382,19 @@ DETECTOR_SCORES = (
     ("map50", "mAP@0.5", "dash", "diamond"),
     ("map50_95", "mAP@0.5:0.95", "dashdot", "triangle-up"),
 )
+
+
+def _too_few_labels(fig: go.Figure, version: int, buckets: list[tuple]) -> list:
+    """Buckets with labels but too few to score, as grey crosses on the axis named so in the legend and on
+    hover — not left out, which would read as "no labels". Their times."""
+    if buckets:
+        fig.add_scatter(
+            x=[end for end, _ in buckets], y=[0] * len(buckets), mode="markers",
+            name=f"v{version}: too few labels, not scored",
+            marker=dict(symbol="x", size=9, color=OTHER, line=dict(color=version_colour(version), width=1)),
+            hovertext=[note for _, note in buckets], hoverinfo="text",
+        )  # fmt: skip
+    return [end for end, _ in buckets]
 
 
 def detector_accuracy_over_time(performance, title: str, events=()) -> str | None:
@@ -400,15 +418,7 @@ def detector_accuracy_over_time(performance, title: str, events=()) -> str | Non
                 hovertemplate=f"{name} %{{y:.3f}} on %{{customdata[0]}} labelled images"
                 " (%{customdata[1]} true boxes, %{customdata[2]} answered)<extra></extra>",
             )  # fmt: skip
-        short = found.too_few
-        if short:
-            times += [p.end for p in short]
-            fig.add_scatter(
-                x=[p.end for p in short], y=[0] * len(short), mode="markers",
-                name=f"v{found.version}: too few labels, not scored",
-                marker=dict(symbol="x", size=9, color=OTHER, line=dict(color=colour, width=1)),
-                hovertext=[p.note for p in short], hoverinfo="text",
-            )  # fmt: skip
+        times += _too_few_labels(fig, found.version, [(p.end, p.note) for p in found.too_few])
     if not fig.data:
         return None
     _markers(fig, [e for e in events if e.action in MARKED])

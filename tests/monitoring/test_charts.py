@@ -73,3 +73,20 @@ def test_the_share_with_no_detection_counts_the_zero_bucket():
     line = json.loads(charts.share_over_time(found, "detections"))["data"][0]
     assert line["y"] == [3 / 8, 1 / 2] and line["customdata"] == [[3, 8], [1, 2]]
     assert charts.share_over_time(found, "box_confidence") is None  # a signal without a Share
+
+
+def test_the_accuracy_chart_says_which_buckets_have_too_few_labels():
+    from datetime import UTC, datetime, timedelta
+
+    from monitoring import charts
+    from monitoring.ground_truth import MIN_LABELS, Point, VersionPerformance
+
+    start = datetime(2026, 12, 7, tzinfo=UTC)
+    points = [
+        Point(start, start + timedelta(hours=1), labelled=5, correct=4, predictions=100, estimated=0.8),
+        Point(start + timedelta(hours=1), start + timedelta(hours=2), labelled=40, correct=30, predictions=90),
+    ]
+    html = charts.accuracy_over_time([VersionPerformance(version=1, points=points)], "Accuracy")
+    assert "v1: too few labels, not scored" in html
+    assert f"5 labels: too few to show an accuracy ({MIN_LABELS} needed)" in html
+    assert "v1 labelled" in html  # the bucket with enough labels is drawn as before
