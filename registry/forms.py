@@ -1,11 +1,12 @@
 """Browser forms: they parse input only; the services decide (the file-or-URI rule and the size limit
 too, in registry.services)."""
 
+import json
 from typing import Any
 
 from django import forms
 
-from modelspec.choices import ColorOrder, Layout, ResizePolicy
+from modelspec.choices import ColorOrder, Layout, ResizePolicy, TaskKind
 from modelspec.metadata import IMAGENET_MEAN, IMAGENET_STD, MAX_INPUT_SIDE
 
 
@@ -29,6 +30,18 @@ class RegisterForm(forms.Form):
     labels = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="one per line"
     )
+    task = forms.ChoiceField(choices=TaskKind.choices, initial=TaskKind.CLASSIFICATION)
+    pad = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=255,
+        help_text="letterbox: the padding's pixel value (YOLO: 114)",
+    )
+    detection = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        help_text='a detector\'s outputs as JSON, e.g. {"format": "yolo"} (docs/detection.md); empty: the defaults',
+    )
     description = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
     dataset_name = forms.CharField(required=False, max_length=500)
     dataset_digest = forms.CharField(required=False, max_length=36)
@@ -49,8 +62,25 @@ class RegisterForm(forms.Form):
             "mean",
             "std",
             "labels",
+            "task",
+            "pad",
         )
-        return {key: self.cleaned_data[key] for key in keys}
+        return {key: self.cleaned_data[key] for key in keys} | {"detection": self.cleaned_data["detection"]}
+
+    def clean_detection(self) -> dict[str, Any] | None:
+        """The JSON text as an object (its fields are checked with the rest of the metadata)."""
+        text = self.cleaned_data["detection"].strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            ) from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError('a JSON object, such as {"format": "yolo"}')
+        return value
 
 
 def initial_from(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -64,4 +94,9 @@ def initial_from(metadata: dict[str, Any]) -> dict[str, Any]:
         if key in metadata:
             initial[key] = ", ".join(f"{v:g}" for v in metadata[key])
     initial["labels"] = "\n".join(metadata.get("labels", []))
+    initial["task"] = metadata.get("task") or TaskKind.CLASSIFICATION
+    if metadata.get("pad") is not None:
+        initial["pad"] = metadata["pad"]
+    if metadata.get("detection"):
+        initial["detection"] = json.dumps(metadata["detection"])
     return initial

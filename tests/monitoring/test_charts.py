@@ -84,7 +84,9 @@ def test_the_accuracy_chart_says_which_buckets_have_too_few_labels():
     start = datetime(2026, 12, 7, tzinfo=UTC)
     points = [
         Point(start, start + timedelta(hours=1), labelled=5, correct=4, predictions=100, estimated=0.8),
-        Point(start + timedelta(hours=1), start + timedelta(hours=2), labelled=40, correct=30, predictions=90),
+        Point(
+            start + timedelta(hours=1), start + timedelta(hours=2), labelled=40, correct=30, predictions=90
+        ),
     ]
     html = charts.accuracy_over_time([VersionPerformance(version=1, points=points)], "Accuracy")
     assert "v1: too few labels, not scored" in html
