@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from core.exceptions import BadRequest, NotFound
 from core.roles import Permission, role_check, role_check_somewhere
+from modelspec.choices import TaskKind
 from registry.choices import ConfigAction, ConfigKind
 from registry.config_history import config_change_record, config_snapshot
 from registry.models import ModelState
@@ -61,6 +62,13 @@ def _rule_check(rule: AlertRule) -> None:
             )
         if rule.threshold is None or not 0 < rule.threshold <= 1:
             raise BadRequest("an accuracy rule needs a threshold between 0 and 1", code="threshold_required")
+        task = model_task(model=model_state_get(name=rule.model))
+        if task is not None and task.name != TaskKind.CLASSIFICATION:
+            raise BadRequest(
+                f"{rule.model} does {task.name}: accuracy rules judge a classifier's labels; a detector's "
+                "precision, recall and mAP are on its monitoring page, not yet alerted on",
+                code="invalid_signal",
+            )
         return
     if rule.signal not in signals.SIGNALS:
         raise BadRequest(f"unknown signal {rule.signal!r}", code="invalid_signal")
