@@ -513,6 +513,7 @@ SPECTACULAR_SETTINGS = {
         "AlertmanagerStatusEnum": ["firing", "resolved"],
         "ConfigKindEnum": "registry.choices.ConfigKind",
         "ConfigActionEnum": "registry.choices.ConfigAction",
+        "QueueStatusEnum": "monitoring.choices.QueueStatus",  # a stored input's state in the review queue
     },
     "COMPONENT_SPLIT_REQUEST": True,
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 999_999_999}},
