@@ -237,6 +237,17 @@ def detector_differences(candidate: dict[str, Any], production: dict[str, Any]) 
     ]
 
 
+def _same_file(sha: str, against: int, differences: list[Difference]) -> Difference:
+    """The candidate is production's very file: nothing new (red) — unless its metadata differs, when the
+    rows that differ are the finding and this one only says where to look (amber: the same network read
+    another way is not itself the fault)."""
+    changed = [d.field for d in differences if d.flag != OK]
+    if changed:
+        why = f"the same file as v{against}: only how it is read differs ({', '.join(changed)})"
+        return Difference("model file", sha[:12], sha[:12], AMBER, why)
+    return Difference("model file", sha[:12], sha[:12], RED, f"the same file as v{against}: nothing new")
+
+
 def version_evidence(*, model: ModelState, version: int) -> Evidence:
     """The candidate against production: metadata diff, same-file check, and every provider's findings."""
     against = model.production_version if model.production_version != version else None
@@ -252,11 +263,7 @@ def version_evidence(*, model: ModelState, version: int) -> Evidence:
             )
             sha = ours.tags.get(f"{mlflow_gateway.TAG_PREFIX}sha256", "")
             if sha and sha == theirs.tags.get(f"{mlflow_gateway.TAG_PREFIX}sha256"):
-                differences.append(
-                    Difference(
-                        "model file", sha[:12], sha[:12], RED, f"the same file as v{against}: nothing new"
-                    )
-                )
+                differences.append(_same_file(sha, against, differences))
     except ApplicationError as exc:
         problems.append(exc.message)
     findings = [finding for provider in _providers for finding in provider(model, version)]

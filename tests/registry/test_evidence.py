@@ -36,9 +36,10 @@ def test_the_evidence_names_every_red_flag(users, misconfigured):
     assert flags["normalization"]["flag"] == "red"
     assert flags["normalization"]["candidate"].startswith("0.00392157, 0.485")
     assert flags["label count"]["flag"] == "red" and "class 285" in flags["label count"]["why"]
-    assert flags["model file"]["flag"] == "red"
+    assert flags["model file"]["flag"] == "amber"  # the same file: the fault is how it is read
+    assert "only how it is read differs (normalization" in flags["model file"]["why"]
     assert flags["layout"]["flag"] == flags["colour order"]["flag"] == "ok"
-    assert len(evidence["red_flags"]) == 3
+    assert len(evidence["red_flags"]) == 2
     canary = evidence["findings"][0]
     assert (canary["kind"], canary["flag"]) == ("canary", "amber") and "no canary analysis" in canary[
         "summary"
@@ -62,7 +63,7 @@ def test_a_failed_canary_analysis_is_a_red_finding_with_its_numbers(users, misco
 def test_the_approval_card_shows_the_flags(users, misconfigured, client):
     client.force_login(users["approver"])
     page = client.get("/models/cats/").content.decode()
-    assert 'data-testid="red-flags"' in page and "3 red flags" in page
+    assert 'data-testid="red-flags"' in page and "2 red flags" in page
     assert "with no reason given" in page
 
 
@@ -112,3 +113,13 @@ def test_a_detectors_border_and_box_reading_are_part_of_its_contract():
     assert rows["box outputs"].flag == "red" and "cxcywh" in rows["box outputs"].candidate
     assert rows["box thresholds"].flag == "amber" and "0.3" in rows["box thresholds"].candidate
     assert "letterbox pad" not in {d.field for d in metadata_differences({}, {})}  # a classifier's has none
+
+
+def test_the_same_file_read_the_same_way_is_nothing_new(users):
+    register("cats", users["engineer"], seed=1, metadata=TUNED)
+    to_production("cats", 1, users)
+    register("cats", users["engineer"], seed=1, metadata=TUNED)  # the very file, the very metadata
+    evidence = token_client(users["approver"]).get("/api/v1/models/cats/versions/2/evidence").json()
+    flags = {d["field"]: d for d in evidence["differences"]}
+    assert flags["model file"]["flag"] == "red" and "nothing new" in flags["model file"]["why"]
+    assert evidence["red_flags"] == ["model file: the same file as v1: nothing new"]
