@@ -181,3 +181,19 @@ def test_the_configuration_files_pass_their_own_tools(tmp_path):
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert Path(DEPLOY / "compose" / "controlplane.env.example").exists()
+
+
+def test_the_image_pins_every_runtime_dependency():
+    """deploy/requirements.txt (deploy/lock.py) holds every dependency pyproject.toml names, so the image
+    never lacks one the code imports (pycocotools was once missing: the image's build failed)."""
+    import re
+    import tomllib
+
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in wanted}
+    pinned = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (DEPLOY / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    assert names - pinned == set(), "run .venv/bin/python deploy/lock.py"
