@@ -302,3 +302,11 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonRe
 
 def json_500(request: HttpRequest) -> JsonResponse:
     return error_response(_Unexpected())
+
+
+def blank_refused(params: Any, *names: str) -> None:
+    """A query parameter given but empty (`?until=`) is refused for an API client, where a browser form's
+    empty field would mean "not given": what the schema says is a date-time is never an empty string."""
+    for name in names:
+        if name in params and not str(params.get(name)).strip():
+            raise BadRequest(f"{name} is empty: give a value, or leave the parameter out", code="invalid")

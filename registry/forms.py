@@ -30,7 +30,7 @@ class RegisterForm(forms.Form):
     labels = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="one per line"
     )
-    task = forms.ChoiceField(choices=TaskKind.choices, initial=TaskKind.CLASSIFICATION)
+    task = forms.ChoiceField(choices=TaskKind.choices, initial=TaskKind.CLASSIFICATION, required=False)
     pad = forms.IntegerField(
         required=False,
         min_value=0,
@@ -65,7 +65,8 @@ class RegisterForm(forms.Form):
             "task",
             "pad",
         )
-        return {key: self.cleaned_data[key] for key in keys} | {"detection": self.cleaned_data["detection"]}
+        chosen = {key: self.cleaned_data[key] for key in keys} | {"detection": self.cleaned_data["detection"]}
+        return chosen | {"task": chosen["task"] or TaskKind.CLASSIFICATION}  # a form posted without it
 
     def clean_detection(self) -> dict[str, Any] | None:
         """The JSON text as an object (its fields are checked with the rest of the metadata)."""

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import validated
+from core.api import blank_refused, validated
 from core.idempotency import IdempotentWrites
 from core.roles import actor_of
 from serving.models import StoredSample
@@ -73,6 +73,7 @@ class ReviewQueueApi(APIView):
         responses={200: ReviewQueueOutput},
     )
     def get(self, request: Request, name: str) -> Response:
+        blank_refused(request.query_params, "since", "until", "version", "confidence_min", "confidence_max")
         query = validated(ReviewQueueQuery, request.query_params)
         found = review.review_queue(
             model=name, actor=actor_of(request), filters=filters_of(query), page=query["page"],

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import parse_at, validated
+from core.api import blank_refused, parse_at, validated
 from core.exceptions import BadRequest
 from core.idempotency import IdempotentWrites
 from core.roles import Permission, actor_of, role_check, role_check_somewhere
@@ -267,6 +267,7 @@ class DetectorAccuracyApi(APIView):
         responses={200: DetectorAccuracyOutput},
     )
     def get(self, request: Request, name: str) -> Response:
+        blank_refused(request.query_params, "from", "to", "buckets")
         until = parse_at(request.query_params["to"]) if request.query_params.get("to") else timezone.now()
         raw = request.query_params.get("from")
         since = parse_at(raw) if raw else until - timedelta(hours=24)

@@ -243,3 +243,19 @@ def test_the_page_labels_and_skips_with_messages(model_with_versions, users):
     )
     assert away.status_code == 302 and away["Location"] == "/models/cats/review"
     assert ReviewEvent.objects.filter(sample=second, action="skipped", actor=users["engineer"]).exists()
+
+
+def test_an_api_client_sending_an_empty_date_is_refused(users):
+    from tests.factories import register
+    from tests.helpers import assert_error, token_client
+
+    register("cats", users["engineer"], seed=1)
+    api = token_client(users["engineer"])
+    for url in (
+        "/api/v1/models/cats/review?until=",
+        "/api/v1/models/cats/review?since=%20",
+        "/api/v1/models/cats/detection-accuracy?to=",
+        "/api/v1/models/cats/detection-accuracy?from=",
+    ):
+        assert "is empty" in assert_error(api.get(url), 400, "invalid")["message"], url
+    assert api.get("/api/v1/models/cats/review").status_code == 200
