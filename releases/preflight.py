@@ -98,7 +98,8 @@ def _compare(pairs: list) -> dict[str, Any]:
     comparison: dict[str, Any] = {}
     if task is not None:
         answers = [(p["answer"], c["answer"]) for _, p, c in both]
-        agreement = statistics.fmean(task.agreement(a, b) for a, b in answers)
+        scores = [task.agreement(a, b) for a, b in answers]  # once per pair: a detector's is a matching
+        agreement = statistics.fmean(scores)
         changes = task.changes(answers)
         shift = statistics.fmean(
             task.headline(b).confidence - task.headline(a).confidence for a, b in answers
@@ -107,9 +108,10 @@ def _compare(pairs: list) -> dict[str, Any]:
             {"sample": s.pk, "production": change.before, "candidate": change.after,
              "production_confidence": task.headline(p["answer"]).confidence,
              "candidate_confidence": task.headline(c["answer"]).confidence,
-             "agreement": task.agreement(p["answer"], c["answer"]),
+             "agreement": score,
              "production_drawn": task.drawn(p["answer"]), "candidate_drawn": task.drawn(c["answer"])}
-            for s, p, c in both if (change := task.change(p["answer"], c["answer"])) is not None
+            for (s, p, c), score in zip(both, scores, strict=True)
+            if (change := task.change(p["answer"], c["answer"])) is not None
         ]  # fmt: skip
         disagreements = sorted(disagreements, key=lambda d: d["agreement"])[:60]  # the worst first
         comparison = {"task": task.name, "agreement_name": task.agreement_name, **task.compare(answers)}
