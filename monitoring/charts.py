@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +24,7 @@ from .models import MetricWindow
 # style. Okabe–Ito and Tableau hues: distinct for colour-blind readers, none of them the baseline's grey.
 VERSION_PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#8c564b", "#f0e442",
                    "#332288", "#882255", "#117733", "#44aa99")  # fmt: skip
-# Categories (input shapes, predicted classes): one colour each within a chart, never two alike.
+# Categories (input shapes, predicted classes): each its own colour, picked by its name (category_colours).
 CATEGORY_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
                     "#9c755f", "#bab0ac", "#1f77b4", "#2ca02c", "#9467bd")  # fmt: skip
 OTHER = "#c7ccd3"
@@ -36,46 +37,68 @@ MARKER_WORDS = {
     Action.CANARY_ABORT: "canary aborted",
 }
 LAYOUT = dict(
-    margin=dict(l=50, r=20, t=70, b=40),
-    height=340,
+    # t: the band the toolbar (top right) sits in, above the plot; a title wrapped to the room left of the
+    # toolbar (static/js/charts.js) pushes it down (automargin) rather than running under the toolbar
+    margin=dict(l=50, r=20, t=36, b=30),
+    height=360,
     template="plotly_white",
-    # above the plot, under the title: never over the axis' tick labels or its date line
-    legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"),
-    title_y=0.97,
-    title_yanchor="top",
+    title=dict(
+        x=0, xref="container", xanchor="left", y=1, yref="paper", yanchor="bottom",
+        pad=dict(l=10, b=10), automargin=True,
+    ),
+    # below everything, at the foot of the chart (the margin grows to fit it): never over the plot, the
+    # title or the axis' tick labels and date line, however many rows it wraps into on a phone
+    legend=dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom"),
     autosize=True,  # the width is the card's (static/js/charts.js keeps it so)
     xaxis=dict(automargin=True),
     yaxis=dict(automargin=True),
-)
+)  # fmt: skip
 
 
 def version_colour(version: int) -> str:
     return VERSION_PALETTE[(version - 1) % len(VERSION_PALETTE)]
 
 
+def category_colours(counts: dict[str, float]) -> dict[str, str]:
+    """A colour per category, where the category's own name picks it (its CRC-32 into CATEGORY_PALETTE):
+    the same category is the same colour on every chart, every model's page and every refresh, whatever
+    the counts. Two categories picking one colour: the more frequent keeps it, the other takes the next
+    free one, so the thirteen most frequent never share one. "other" is grey."""
+    colours: dict[str, str] = {"other": OTHER}
+    free = list(range(len(CATEGORY_PALETTE)))
+    for label in sorted((label for label in counts if label != "other"), key=lambda k: (-counts[k], k)):
+        if not free:
+            free = list(range(len(CATEGORY_PALETTE)))  # more categories than colours: reuse them
+        wanted = zlib.crc32(label.encode()) % len(CATEGORY_PALETTE)
+        taken = min(free, key=lambda i: (i - wanted) % len(CATEGORY_PALETTE))
+        free.remove(taken)
+        colours[label] = CATEGORY_PALETTE[taken]
+    return colours
+
+
 def _category_colours(windows, signal: str) -> dict[str, str]:
-    """A colour per category of a signal, by its count over all the page's windows (the most frequent
-    first, so the categories a chart shows never share one), so one category is one colour on every chart
-    of it: the mix by version and the mix over time."""
+    """The colours of a signal's categories on a page: counted over all its windows, so one category is
+    one colour on every chart of it (the mix by version and the mix over time)."""
     counts: dict[str, float] = defaultdict(float)
     for w in windows:
         if w.signal == signal:
             for label, value in w.bins.items():
                 counts[label] += value
-    ordered = sorted(
-        (label for label in counts if label != "other"), key=lambda label: (-counts[label], label)
-    )
-    colours = {label: CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)] for i, label in enumerate(ordered)}
-    return {**colours, "other": OTHER}
+    return category_colours(counts)
 
 
-def _time_axis(fig: go.Figure, times) -> None:
-    """A time axis a person can read: with one window (or a few seconds of them) plotly would tick in
-    milliseconds; show the surrounding minutes instead."""
-    times = sorted(times)
-    if times and (times[-1] - times[0]).total_seconds() < 300:
-        pad = timedelta(minutes=5)
-        fig.update_xaxes(range=[times[0] - pad, times[-1] + pad])
+def _time_axis(fig: go.Figure, times, events=()) -> None:
+    """A time axis a person can read, with the promotion markers of `events` on it: with one window (or a
+    few seconds of them) plotly would tick in milliseconds; show the surrounding minutes instead."""
+    marked = [e for e in events if e.action in MARKED]
+    times = sorted([*times, *(e.created_at for e in marked)])
+    if not times:
+        return
+    start, end = times[0], times[-1]
+    if (end - start).total_seconds() < 300:
+        start, end = start - timedelta(minutes=5), end + timedelta(minutes=5)
+        fig.update_xaxes(range=[start, end])
+    _markers(fig, marked, span=end - start)
 
 
 def _html(fig: go.Figure) -> str:
@@ -122,7 +145,7 @@ def histogram_overlay(windows: list[MetricWindow], signal: str, title: str) -> s
         )
     if not fig.data:
         return None
-    fig.update_layout(title=title, barmode="group", yaxis_tickformat=".0%", **LAYOUT)
+    fig.update_layout(LAYOUT, title_text=title, barmode="group", yaxis_tickformat=".0%")
     return _html(fig)
 
 
@@ -144,32 +167,41 @@ def mean_over_time(
         return None
     if band is not None:
         fig.add_hrect(y0=band[0], y1=band[1], fillcolor="#e8f5ec", opacity=0.5, line_width=0)
-    _markers(fig, [e for e in events if e.action in MARKED])
-    _time_axis(fig, times + [e.created_at for e in events if e.action in MARKED])
-    fig.update_layout(title=title, **LAYOUT)
+    _time_axis(fig, times, events)
+    fig.update_layout(LAYOUT, title_text=title)
     return _html(fig)
 
 
-def _markers(fig: go.Figure, events) -> None:
-    """Promotion markers: a dotted line per minute with events, labelled upright along it, the events of
-    that minute in one label (labels of events close together sit side by side, never on top of each
-    other); the full description, with times, on hover."""
-    by_minute: dict = defaultdict(list)
+# An upright marker label is a line of 10 px text, about 14 px wide: 6 % of a phone's plot (about 280 px of
+# the axis' span). Markers closer than that share one label, so labels never stack on top of each other.
+MARKER_ROOM = 0.06
+
+
+def _markers(fig: go.Figure, events, *, span: timedelta) -> None:
+    """Promotion markers: a dotted line per event, and a label upright for each run of events closer
+    together than a label's width (MARKER_ROOM of the axis), just after the run's last line: what that
+    last event did, "(+2)" for the earlier ones of the run. Every event of the run, with times, on hover.
+    Labels of successive runs are at least MARKER_ROOM apart, so they never stack."""
+    runs: list[list] = []
     for event in sorted(events, key=lambda e: e.created_at):
-        by_minute[event.created_at.replace(second=0, microsecond=0)].append(event)
-    for group in by_minute.values():
-        at = group[-1].created_at
-        fig.add_vline(x=at, line_dash="dot", line_color="#6b7685")
+        fig.add_vline(x=event.created_at, line_dash="dot", line_color="#6b7685")
+        if runs and event.created_at - runs[-1][-1].created_at < MARKER_ROOM * span:
+            runs[-1].append(event)
+        else:
+            runs.append([event])
+    for run in runs:
+        last = run[-1]
         fig.add_annotation(
-            x=at,
+            x=last.created_at,
             y=1,
             yref="paper",
-            text=" · ".join(f"{MARKER_WORDS.get(e.action, e.action)} v{e.version}" for e in group),
+            text=f"{MARKER_WORDS.get(last.action, last.action)} v{last.version}"
+            + (f" (+{len(run) - 1})" if len(run) > 1 else ""),
             hovertext="<br>".join(
-                f"{e.created_at:%H:%M:%S} {e.get_action_display()} v{e.version}" for e in group
+                f"{e.created_at:%H:%M:%S} {e.get_action_display()} v{e.version}" for e in run
             ),
             textangle=-90,
-            xanchor="right",
+            xanchor="left",  # after the run's lines, not across them; the first marker's is off the y axis' labels
             yanchor="top",
             showarrow=False,
             font=dict(size=10, color="#4b5563"),
@@ -199,7 +231,7 @@ def p95_over_time(windows, title: str) -> str | None:
     if not fig.data:
         return None
     _time_axis(fig, times)
-    fig.update_layout(title=title, **LAYOUT)
+    fig.update_layout(LAYOUT, title_text=title)
     fig.update_yaxes(title_text="ms (bucket upper edge)")
     return _html(fig)
 
@@ -225,7 +257,7 @@ def category_mix(windows, signal: str, title: str) -> str | None:
             name=label,
             marker_color=colours[label],
         )
-    fig.update_layout(title=title, barmode="stack", yaxis_tickformat=".0%", **LAYOUT)
+    fig.update_layout(LAYOUT, title_text=title, barmode="stack", yaxis_tickformat=".0%")
     return _html(fig)
 
 
@@ -241,7 +273,7 @@ def _compare(title: str, *traces: tuple[str, dict, str]) -> str:
             name=name,
             marker_color=colour,
         )
-    fig.update_layout(title=title, barmode="group", yaxis_tickformat=".0%", **LAYOUT)
+    fig.update_layout(LAYOUT, title_text=title, barmode="group", yaxis_tickformat=".0%")
     return _html(fig)
 
 
@@ -320,7 +352,7 @@ def category_mix_over_time(windows, signal: str, title: str, *, stage: str = Sta
         if any(ys):  # stacked bars: a single window shows too (a stacked area of one point is empty)
             fig.add_bar(x=ends, y=ys, name=label, marker_color=colours[label], width=bar_ms)
     _time_axis(fig, ends)
-    fig.update_layout(title=title, barmode="stack", yaxis_tickformat=".0%", **LAYOUT)
+    fig.update_layout(LAYOUT, title_text=title, barmode="stack", yaxis_tickformat=".0%")
     return _html(fig)
 
 
@@ -368,9 +400,8 @@ def accuracy_over_time(performance, title: str, events=()) -> str | None:
         )  # fmt: skip
     if not fig.data:
         return None
-    _markers(fig, [e for e in events if e.action in MARKED])
-    _time_axis(fig, times)
-    fig.update_layout(title=title, **LAYOUT)
+    _time_axis(fig, times, events)
+    fig.update_layout(LAYOUT, title_text=title)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     return _html(fig)
 
@@ -421,9 +452,8 @@ def detector_accuracy_over_time(performance, title: str, events=()) -> str | Non
         times += _too_few_labels(fig, found.version, [(p.end, p.note) for p in found.too_few])
     if not fig.data:
         return None
-    _markers(fig, [e for e in events if e.action in MARKED])
-    _time_axis(fig, times)
-    fig.update_layout(title=title, **LAYOUT)
+    _time_axis(fig, times, events)
+    fig.update_layout(LAYOUT, title_text=title)
     fig.update_yaxes(range=[-0.03, 1.03])
     return _html(fig)
 
@@ -451,9 +481,8 @@ def share_over_time(windows, signal: str, *, events=()) -> str | None:
             )  # fmt: skip
     if not fig.data:
         return None
-    _markers(fig, [e for e in events if e.action in MARKED])
-    _time_axis(fig, times + [e.created_at for e in events if e.action in MARKED])
-    fig.update_layout(title=f"{share.title} per window", **LAYOUT)
+    _time_axis(fig, times, events)
+    fig.update_layout(LAYOUT, title_text=f"{share.title} per window")
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     return _html(fig)
 

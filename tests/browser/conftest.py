@@ -48,3 +48,37 @@ def page(browser):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def detector_with_traffic(live_server, users, settings):
+    """'spots': v1 in production with its reference baseline, v2 (fewer, other boxes) the canary at 50 %,
+    traffic on both, collected."""
+    from django.test import Client
+
+    from monitoring import baselines, collection
+    from registry import services
+    from tests.factories import png, register_detector, to_production
+
+    settings.SERVING_METRICS_URLS = [f"{live_server.url}/metrics"]
+    register_detector("spots", users["engineer"], seed=4, count=6, min_confidence=0.5)
+    register_detector("spots", users["engineer"], seed=9, count=3, min_confidence=0.5)
+    to_production("spots", 1, users)
+    services.version_stage_staging(model_name="spots", version=2, actor=users["engineer"])
+    services.canary_start(model_name="spots", version=2, weight=50, actor=users["engineer"])
+    baselines.baseline_from_reference(model_name="spots", version=1)
+    client = Client()
+
+    def traffic(seeds):
+        for seed in seeds:
+            for stage in ("production", "canary"):
+                answer = client.post(
+                    f"/v1/models/spots/predict?stage={stage}", data=png(seed), content_type="image/png"
+                )
+                assert answer.status_code == 200
+
+    traffic([1000])
+    collection.collect()  # the starting point
+    traffic(range(30))
+    collection.collect()
+    return live_server

@@ -1,8 +1,9 @@
 """Chart building from windows (in memory: charts read nothing else): one colour per category on every
-chart of it, a detector's box-centre heat maps and its share of images with no detection."""
+chart and page, promotion markers' labels that never stack, a detector's box-centre heat maps and its share
+of images with no detection."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -92,3 +93,36 @@ def test_the_accuracy_chart_says_which_buckets_have_too_few_labels():
     assert "v1: too few labels, not scored" in html
     assert f"5 labels: too few to show an accuracy ({MIN_LABELS} needed)" in html
     assert "v1 labelled" in html  # the bucket with enough labels is drawn as before
+
+
+def test_a_category_keeps_its_colour_on_another_page_and_after_the_counts_change():
+    # one model's page ranks the shapes one way, another's (or the next refresh) the other way round
+    shapes = ["small-square|RGB", "large-landscape|RGB", "medium-portrait|L"]
+    one = charts.category_colours({label: float(10 - i) for i, label in enumerate(shapes)})
+    other = charts.category_colours({label: float(i + 1) for i, label in enumerate(shapes)})
+    assert one == other and len(set(one.values())) == len(one)
+    # more categories than colours: the thirteen most frequent never share one
+    many = charts.category_colours({f"class-{i}": float(100 - i) for i in range(20)} | {"other": 5.0})
+    assert len({many[f"class-{i}"] for i in range(13)}) == 13 and many["other"] == charts.OTHER
+
+
+def test_promotion_markers_close_together_share_one_label_and_labels_never_stack():
+    from registry.choices import Action
+    from registry.models import PromotionEvent
+
+    found = windows("confidence", [{"0.5": 2.0}, {"0.9": 1.0}], numeric=True)
+    start = found[0].end
+    minutes = [-50, -49, -47, -30, -29, -5]  # a rollback, a promotion and a canary a minute or two apart…
+    events = [
+        PromotionEvent(action=action, version=2, created_at=start + timedelta(minutes=m))
+        for m, action in zip(minutes, [Action.ROLLBACK, Action.PRODUCTION_APPROVE, Action.CANARY_START,
+                                       Action.CANARY_START, Action.CANARY_ABORT, Action.ROLLBACK], strict=True)
+    ]  # fmt: skip
+    layout = json.loads(charts.mean_over_time(found, "confidence", "mean", events=events))["layout"]
+    assert len(layout["shapes"]) == len(events)  # every event keeps its own line
+    labels = sorted(layout["annotations"], key=lambda a: a["x"])
+    assert [a["text"] for a in labels] == ["canary v2 (+2)", "canary aborted v2 (+1)", "rollback to v2"]
+    assert labels[0]["hovertext"].count("<br>") == 2  # each event of the run, with its time, on hover
+    span = timedelta(minutes=50) + (found[-1].end - start)
+    at = [datetime.fromisoformat(a["x"]) for a in labels]
+    assert all(b - a >= charts.MARKER_ROOM * span for a, b in zip(at, at[1:], strict=False))
