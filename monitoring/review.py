@@ -212,18 +212,22 @@ def review_label(
     sample = review_item(model=model, sample_id=sample_id, actor=actor)
     if not sample.prediction_id or sample.answer is None:
         raise NotLabellable(f"input {sample_id} was {UNLABELLABLE}")
-    earlier = latest_truth(sample)
-    if earlier is not None and earlier["by"] != actor and not replace:
-        who = earlier["by"].username if earlier["by"] else "someone"
-        raise AlreadyLabelled(
-            f"{who} labelled input {sample_id} at {earlier['at']:%Y-%m-%d %H:%M}; send replace to label it anew"
-        )
+    if label is not None and (accepted or missed):
+        raise BadRequest("send a label (a classifier's) or boxes (a detector's), not both", code="invalid")
+    ground_truth.metadata_of(sample.model, sample.version)  # read now, not while holding the input's row
     with transaction.atomic():
+        # The check and the write under the input's row lock: of two reviewers saving at once, the second
+        # waits for the first to commit, then sees its label (SQLite's IMMEDIATE transactions serialize
+        # the same way).
+        StoredSample.objects.select_for_update().only("pk").get(pk=sample.pk)
+        earlier = latest_truth(sample)
+        if earlier is not None and earlier["by"] != actor and not replace:
+            who = earlier["by"].username if earlier["by"] else "someone"
+            raise AlreadyLabelled(
+                f"{who} labelled input {sample_id} at {earlier['at']:%Y-%m-%d %H:%M}; send replace to label "
+                "it anew"
+            )
         if label is not None:
-            if accepted or missed:
-                raise BadRequest(
-                    "send a label (a classifier's) or boxes (a detector's), not both", code="invalid"
-                )
             _, status = ground_truth.feedback_record(
                 prediction_id=sample.prediction_id, label=label, actor=actor, now=now,
                 permission=Permission.LABEL_REVIEW,
