@@ -5,8 +5,10 @@ rejected plus the objects it missed — or to skip. A label is recorded as feedb
 the accuracy numbers like any other; what was skipped or brought back is a ReviewEvent.
 
 An input's status is read, never stored apart: labelled when its prediction has feedback (from the queue
-or sent by the API), else skipped when its latest skip is not followed by a return, else queued; inputs
-kept before the store kept prediction ids cannot be labelled."""
+or sent by the API), else expired when it was stored longer ago than labels are taken
+(FEEDBACK_MAX_DELAY_DAYS: left out of the queue, counted, listed under its own status), else skipped when
+its latest skip is not followed by a return, else queued; inputs kept before the store kept prediction ids
+cannot be labelled."""
 
 from __future__ import annotations
 
@@ -75,6 +77,11 @@ class QueuePage:
     per_page: int
 
 
+def expired_note() -> str:
+    """Why an expired input is not queued."""
+    return f"stored too long ago to label: {ground_truth.too_late_rule()}"
+
+
 def _annotated(model: str) -> QuerySet[Any]:
     labelled = Exists(Feedback.objects.filter(prediction_id=OuterRef("prediction_id"))) | Exists(
         BoxFeedback.objects.filter(prediction_id=OuterRef("prediction_id"))
@@ -91,6 +98,12 @@ def _annotated(model: str) -> QuerySet[Any]:
             status=Case(
                 When(prediction_id="", then=Value(QueueStatus.UNLABELLABLE)),
                 When(labelled, then=Value(QueueStatus.LABELLED)),
+                # The input's stored time, a moment after its prediction's: never expired before the
+                # prediction is too late for ground_truth, which still refuses a label (422) by the id's time.
+                When(
+                    created_at__lt=ground_truth.labels_taken_since(timezone.now()),
+                    then=Value(QueueStatus.EXPIRED),
+                ),
                 When(last_turn=QueueAction.SKIPPED, then=Value(QueueStatus.SKIPPED)),
                 default=Value(QueueStatus.QUEUED),
                 output_field=CharField(),
@@ -144,7 +157,7 @@ def review_queue(
 
 
 def review_counts(*, model: str) -> dict[str, int]:
-    """How many of a model's stored inputs are queued, labelled, skipped and unlabellable."""
+    """How many of a model's stored inputs are queued, labelled, expired, skipped and unlabellable."""
     counts = dict.fromkeys(QueueStatus.values, 0)
     grouped = _annotated(model).order_by().values("status").annotate(n=Count("pk"))
     counts.update({row["status"]: row["n"] for row in grouped})  # counted by the database, not row by row

@@ -52,7 +52,7 @@ def test_the_queue_is_least_confident_first_and_filters(model_with_versions, use
     body = engineer.get(QUEUE).json()
     confidences = [item["confidence"] for item in body["items"]]
     assert len(confidences) == 8 and confidences == sorted(confidences)
-    assert body["counts"] == {"queued": 8, "labelled": 0, "skipped": 0, "unlabellable": 0}
+    assert body["counts"] == {"queued": 8, "labelled": 0, "skipped": 0, "unlabellable": 0, "expired": 0}
     middle = sorted(confidences)[4]
     upper = engineer.get(QUEUE, {"confidence_min": middle}).json()
     assert [i["confidence"] for i in upper["items"]] == sorted(confidences)[4:]
@@ -207,6 +207,43 @@ def test_two_reviewers_saving_a_label_at_once_one_wins(model_with_versions, user
         users[winner], bodies[winner]["label"], [],
     )  # fmt: skip
     assert list(ReviewEvent.objects.values_list("actor__username", "action")) == [(winner, "labelled")]
+
+
+def test_inputs_too_old_to_label_are_left_out_counted_and_said_why(model_with_versions, users, settings):
+    stored("cats", range(4), users)
+    engineer = token_client(users["engineer"])
+    by_confidence = [i["id"] for i in engineer.get(QUEUE).json()["items"]]
+    old, older = by_confidence[0], by_confidence[2]
+    labelled = by_confidence[1]
+    assert engineer.post(f"{QUEUE}/{labelled}/label", {"label": LABELS[0]}, format="json").status_code == 200
+    assert engineer.post(f"{QUEUE}/{older}/skip", {}, format="json").status_code == 200
+    long_ago = timezone.now() - timedelta(days=settings.FEEDBACK_MAX_DELAY_DAYS, minutes=1)
+    StoredSample.objects.filter(pk__in=[old, older, labelled]).update(created_at=long_ago)
+    body = engineer.get(QUEUE).json()
+    assert [i["id"] for i in body["items"]] == [by_confidence[3]]  # a labelled input stays labelled
+    assert body["counts"] == {"queued": 1, "labelled": 1, "skipped": 0, "unlabellable": 0, "expired": 2}
+    why = f"stored too long ago to label: labels are taken for {settings.FEEDBACK_MAX_DELAY_DAYS} days"
+    assert body["left_out"]["expired"]["count"] == 2 and body["left_out"]["expired"]["why"].startswith(why)
+    assert body["left_out"]["unlabellable"]["count"] == 0
+    expired = engineer.get(QUEUE, {"status": "expired"}).json()["items"]
+    assert [i["id"] for i in expired] == [old, older]
+    assert all(i["status"] == "expired" and i["note"].startswith(why) for i in expired)
+    assert_error(engineer.post(f"{QUEUE}/{older}/return", {}, format="json"), 409, "not_skipped")
+    page = Client()
+    page.force_login(users["engineer"])
+    html = page.get("/models/cats/review").content.decode()
+    assert "2 expired" in html and f"2 stored inputs left out of the queue: {why}" in html
+    listed = page.get("/models/cats/review", {"status": "expired"})
+    assert listed.context["current"].pk == old
+    shown = listed.content.decode()
+    assert 'data-testid="expired"' in shown and f"Cannot be labelled: {why}" in shown
+    assert 'data-testid="review-form"' not in shown and 'data-testid="review-skip"' not in shown
+    settings.FEEDBACK_MAX_DELAY_DAYS = 0  # now every input is too old: the queue is empty, a save refused
+    emptied = engineer.get(QUEUE).json()
+    assert emptied["total"] == 0 and emptied["counts"]["expired"] == 3
+    late = engineer.post(f"{QUEUE}/{by_confidence[3]}/label", {"label": LABELS[0]}, format="json")
+    assert_error(late, 422, "feedback_too_late")
+    assert Feedback.objects.count() == 1
 
 
 def test_hostile_input_is_refused_with_its_code(model_with_versions, users):
