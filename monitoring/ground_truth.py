@@ -113,7 +113,10 @@ def _prediction(
     ref = prediction_ids.read(prediction_id)
     role_check(user=actor, permission=permission, model_name=ref.model)
     if ref.at < labels_taken_since(now):
-        raise FeedbackTooLate(f"the prediction was made {(now - ref.at).days} days ago; {too_late_rule()}")
+        raise FeedbackTooLate(
+            f"the prediction was made {(now - ref.at).days} days ago; labels are taken for "
+            f"{settings.FEEDBACK_MAX_DELAY_DAYS} days (FEEDBACK_MAX_DELAY_DAYS)"
+        )  # spelled out, not too_late_rule(): docs/api.md's error table reads the message from here
     model_state_get(name=ref.model)
     metadata = metadata_of(ref.model, ref.version)
     task = task_for(metadata)
