@@ -11,8 +11,8 @@ from typing import Any
 from django.conf import settings
 
 from core.exceptions import ApplicationError
-from modelspec.choices import TaskKind
 from modelspec.detection import DetectorOutputs
+from modelspec.tasks import contract_fields
 
 from . import mlflow_gateway
 from .models import ModelState
@@ -126,8 +126,10 @@ def _compare(name: str, ours: Any, theirs: Any, flag: str, why: str) -> Differen
 
 
 def metadata_differences(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
-    """The contract, field by field: what would make the candidate answer wrongly on the same inputs."""
-    c_labels, p_labels = list(candidate.get("labels", [])), list(production.get("labels", []))
+    """The contract, field by field: what would make the candidate answer wrongly on the same inputs. The
+    rows every version has, then those either side's resize policy and task read (contract_fields: a
+    detector has no output kind, a stretched input no crop ratio)."""
+    read = contract_fields(candidate) | contract_fields(production)
     rows = [
         _compare(
             "task",
@@ -161,57 +163,57 @@ def metadata_differences(candidate: dict[str, Any], production: dict[str, Any]) 
         ),
         _compare(
             "resize policy",
-            [candidate.get("resize"), candidate.get("crop_ratio")],
-            [production.get("resize"), production.get("crop_ratio")],
+            candidate.get("resize"),
+            production.get("resize"),
             AMBER,
-            "inputs are resized or cropped differently",
-        ),
-        _compare(
-            "output kind",
-            candidate.get("output"),
-            production.get("output"),
-            RED,
-            "scores are read differently",
+            "inputs are resized, cropped or padded differently",
         ),
     ]
-    if TaskKind.DETECTION in (candidate.get("task"), production.get("task")):
-        rows += detector_differences(candidate, production)
+    rows += [
+        row
+        for name, compared in CONTRACT_ROWS.items()
+        if name in read
+        for row in compared(candidate, production)
+    ]
+    rows.append(_labels(list(candidate.get("labels", [])), list(production.get("labels", []))))
+    return rows
+
+
+def _labels(c_labels: list[str], p_labels: list[str]) -> Difference:
     if len(c_labels) != len(p_labels):
         why = (
             "the candidate has no labels: answers will read 'class 285'"
             if not c_labels
             else f"{len(c_labels)} labels against production's {len(p_labels)}"
         )
-        rows.append(Difference("label count", str(len(c_labels)), str(len(p_labels)), RED, why))
-    else:
-        changed = [i for i, (a, b) in enumerate(zip(c_labels, p_labels, strict=True)) if a != b]
-        rows.append(
-            Difference(
-                "labels",
-                f"{len(c_labels)}, {len(changed)} renamed" if changed else str(len(c_labels)),
-                str(len(p_labels)),
-                AMBER if changed else OK,
-                "renamed: "
-                + ", ".join(f"{i}: {p_labels[i]!r} → {c_labels[i]!r}" for i in changed[:5])
-                + (" …" if len(changed) > 5 else "")
-                if changed
-                else "",
-            )
-        )
-    return rows
-
-
-# How a detector's outputs are read, and how its boxes are kept: the `detection` part of the metadata.
-BOX_READING = ("format", "boxes_output", "scores_output", "classes_output", "box_format", "normalized")
-BOX_KEEPING = ("score_threshold", "iou_threshold", "max_detections", "min_confidence")
-
-
-def detector_differences(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
-    """A detector's part of the contract: the letterbox's border and how boxes are read and kept (the
-    defaults where a side does not say)."""
-    ours, theirs = (
-        DetectorOutputs.parse(side.get("detection")).as_dict() for side in (candidate, production)
+        return Difference("label count", str(len(c_labels)), str(len(p_labels)), RED, why)
+    changed = [i for i, (a, b) in enumerate(zip(c_labels, p_labels, strict=True)) if a != b]
+    return Difference(
+        "labels",
+        f"{len(c_labels)}, {len(changed)} renamed" if changed else str(len(c_labels)),
+        str(len(p_labels)),
+        AMBER if changed else OK,
+        "renamed: "
+        + ", ".join(f"{i}: {p_labels[i]!r} → {c_labels[i]!r}" for i in changed[:5])
+        + (" …" if len(changed) > 5 else "")
+        if changed
+        else "",
     )
+
+
+def _crop_ratio(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
+    return [
+        _compare(
+            "crop ratio",
+            candidate.get("crop_ratio"),
+            production.get("crop_ratio"),
+            AMBER,
+            "the centre crop keeps another share of the image",
+        )
+    ]
+
+
+def _pad(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
     return [
         _compare(
             "letterbox pad",
@@ -219,7 +221,33 @@ def detector_differences(candidate: dict[str, Any], production: dict[str, Any]) 
             production.get("pad"),
             AMBER,
             "the letterbox border has another pixel value: the model sees other edges; check it was trained so",
-        ),
+        )
+    ]
+
+
+def _output(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
+    return [
+        _compare(
+            "output kind",
+            candidate.get("output"),
+            production.get("output"),
+            RED,
+            "scores are read differently",
+        )
+    ]
+
+
+# How a detector's outputs are read, and how its boxes are kept: the `detection` part of the metadata.
+BOX_READING = ("format", "boxes_output", "scores_output", "classes_output", "box_format", "normalized")
+BOX_KEEPING = ("score_threshold", "iou_threshold", "max_detections", "min_confidence")
+
+
+def _detection(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
+    """How a detector's boxes are read and kept (the defaults where a side does not say)."""
+    ours, theirs = (
+        DetectorOutputs.parse(side.get("detection")).as_dict() for side in (candidate, production)
+    )
+    return [
         _compare(
             "box outputs",
             [ours[k] for k in BOX_READING],
@@ -235,6 +263,17 @@ def detector_differences(candidate: dict[str, Any], production: dict[str, Any]) 
             "boxes are suppressed or cut differently: counts and confidences shift even with the same model",
         ),
     ]
+
+
+# The rows of the metadata fields only some versions read (modelspec.tasks.contract_fields), in the order
+# shown: each compares its field when either side reads it. Every field a task or a resize policy reads
+# has one (tests/registry/test_evidence.py holds it).
+CONTRACT_ROWS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Difference]]] = {
+    "crop_ratio": _crop_ratio,
+    "pad": _pad,
+    "output": _output,
+    "detection": _detection,
+}
 
 
 def _same_file(sha: str, against: int, differences: list[Difference]) -> Difference:
