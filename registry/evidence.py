@@ -15,6 +15,7 @@ from modelspec.detection import DetectorOutputs
 from modelspec.tasks import contract_fields
 
 from . import mlflow_gateway
+from .mlflow_gateway import VersionInfo  # what providers are handed (the apps above read it from here)
 from .models import ModelState
 
 RED, AMBER, OK = "red", "amber", "ok"
@@ -57,7 +58,10 @@ class Evidence:
         return lines + [f"{f.title}: {f.summary}" for f in self.findings if f.flag == RED]
 
 
-Provider = Callable[[ModelState, int], list[Finding]]
+# A provider is handed the version as the evidence already read it from MLflow (its tags, so a provider
+# that only needs those asks MLflow nothing more), or None when the evidence did not read it (no production
+# version to compare with, or MLflow failed).
+Provider = Callable[[ModelState, int, VersionInfo | None], list[Finding]]
 _providers: list[Provider] = []
 
 
@@ -292,11 +296,11 @@ def version_evidence(*, model: ModelState, version: int) -> Evidence:
     against = model.production_version if model.production_version != version else None
     differences: list[Difference] = []
     problems: list[str] = []
+    ours: VersionInfo | None = None
     try:
         if against is not None:
-            ours, theirs = (
-                mlflow_gateway.version_get(name=model.name, version=v) for v in (version, against)
-            )
+            ours = mlflow_gateway.version_get(name=model.name, version=version)
+            theirs = mlflow_gateway.version_get(name=model.name, version=against)
             differences = metadata_differences(
                 mlflow_gateway.metadata_of(ours), mlflow_gateway.metadata_of(theirs)
             )
@@ -305,7 +309,7 @@ def version_evidence(*, model: ModelState, version: int) -> Evidence:
                 differences.append(_same_file(sha, against, differences))
     except ApplicationError as exc:
         problems.append(exc.message)
-    findings = [finding for provider in _providers for finding in provider(model, version)]
+    findings = [finding for provider in _providers for finding in provider(model, version, ours)]
     gates = gate_check(model=model, version=version)
     return Evidence(model.name, version, against, differences, findings, problems, gates)
 
