@@ -25,6 +25,14 @@ MAX_TRACKED = 100
 MAX_NAMED_CLASSES = 50  # predicted-class metric: name every class of a model this small
 
 
+# What a resize policy reads besides the input size: a centre crop its ratio, a letterbox its border.
+RESIZE_READS: dict[str, tuple[str, ...]] = {
+    ResizePolicy.STRETCH.value: (),
+    ResizePolicy.CENTER_CROP.value: ("crop_ratio",),
+    ResizePolicy.LETTERBOX.value: ("pad",),
+}
+
+
 class InvalidMetadata(BadRequest):
     code = "invalid_metadata"
 

@@ -98,6 +98,7 @@ class QueueStatus(models.TextChoices):
     LABELLED = "labelled", "Labelled"
     SKIPPED = "skipped", "Skipped"
     UNLABELLABLE = "unlabellable", "Stored before ids were kept: cannot be labelled"
+    EXPIRED = "expired", "Too old to label (FEEDBACK_MAX_DELAY_DAYS)"
 
 
 class FeedbackItemStatus(models.TextChoices):

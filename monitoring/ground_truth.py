@@ -86,6 +86,15 @@ def metadata_of(model: str, version: int) -> ModelMetadata:
     return registry_selectors.version_metadata(name=model, version=version)
 
 
+def labels_taken_since(now: datetime) -> datetime:
+    """The oldest a prediction may be for its label to be taken (FEEDBACK_MAX_DELAY_DAYS before `now`)."""
+    return now - timedelta(days=settings.FEEDBACK_MAX_DELAY_DAYS)
+
+
+def too_late_rule() -> str:
+    return f"labels are taken for {settings.FEEDBACK_MAX_DELAY_DAYS} days (FEEDBACK_MAX_DELAY_DAYS)"
+
+
 class WrongFeedback(BadRequest):
     code = "wrong_feedback"
 
@@ -103,12 +112,11 @@ def _prediction(
     role_check_somewhere(user=actor, permission=permission)
     ref = prediction_ids.read(prediction_id)
     role_check(user=actor, permission=permission, model_name=ref.model)
-    late = now - ref.at
-    if late > timedelta(days=settings.FEEDBACK_MAX_DELAY_DAYS):
+    if ref.at < labels_taken_since(now):
         raise FeedbackTooLate(
-            f"the prediction was made {late.days} days ago; labels are taken for "
+            f"the prediction was made {(now - ref.at).days} days ago; labels are taken for "
             f"{settings.FEEDBACK_MAX_DELAY_DAYS} days (FEEDBACK_MAX_DELAY_DAYS)"
-        )
+        )  # spelled out, not too_late_rule(): docs/api.md's error table reads the message from here
     model_state_get(name=ref.model)
     metadata = metadata_of(ref.model, ref.version)
     task = task_for(metadata)

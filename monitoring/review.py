@@ -5,8 +5,10 @@ rejected plus the objects it missed — or to skip. A label is recorded as feedb
 the accuracy numbers like any other; what was skipped or brought back is a ReviewEvent.
 
 An input's status is read, never stored apart: labelled when its prediction has feedback (from the queue
-or sent by the API), else skipped when its latest skip is not followed by a return, else queued; inputs
-kept before the store kept prediction ids cannot be labelled."""
+or sent by the API), else expired when it was stored longer ago than labels are taken
+(FEEDBACK_MAX_DELAY_DAYS: left out of the queue, counted, listed under its own status), else skipped when
+its latest skip is not followed by a return, else queued; inputs kept before the store kept prediction ids
+cannot be labelled."""
 
 from __future__ import annotations
 
@@ -75,6 +77,11 @@ class QueuePage:
     per_page: int
 
 
+def expired_note() -> str:
+    """Why an expired input is not queued."""
+    return f"stored too long ago to label: {ground_truth.too_late_rule()}"
+
+
 def _annotated(model: str) -> QuerySet[Any]:
     labelled = Exists(Feedback.objects.filter(prediction_id=OuterRef("prediction_id"))) | Exists(
         BoxFeedback.objects.filter(prediction_id=OuterRef("prediction_id"))
@@ -91,6 +98,12 @@ def _annotated(model: str) -> QuerySet[Any]:
             status=Case(
                 When(prediction_id="", then=Value(QueueStatus.UNLABELLABLE)),
                 When(labelled, then=Value(QueueStatus.LABELLED)),
+                # The input's stored time, a moment after its prediction's: never expired before the
+                # prediction is too late for ground_truth, which still refuses a label (422) by the id's time.
+                When(
+                    created_at__lt=ground_truth.labels_taken_since(timezone.now()),
+                    then=Value(QueueStatus.EXPIRED),
+                ),
                 When(last_turn=QueueAction.SKIPPED, then=Value(QueueStatus.SKIPPED)),
                 default=Value(QueueStatus.QUEUED),
                 output_field=CharField(),
@@ -144,7 +157,7 @@ def review_queue(
 
 
 def review_counts(*, model: str) -> dict[str, int]:
-    """How many of a model's stored inputs are queued, labelled, skipped and unlabellable."""
+    """How many of a model's stored inputs are queued, labelled, expired, skipped and unlabellable."""
     counts = dict.fromkeys(QueueStatus.values, 0)
     grouped = _annotated(model).order_by().values("status").annotate(n=Count("pk"))
     counts.update({row["status"]: row["n"] for row in grouped})  # counted by the database, not row by row
@@ -212,18 +225,22 @@ def review_label(
     sample = review_item(model=model, sample_id=sample_id, actor=actor)
     if not sample.prediction_id or sample.answer is None:
         raise NotLabellable(f"input {sample_id} was {UNLABELLABLE}")
-    earlier = latest_truth(sample)
-    if earlier is not None and earlier["by"] != actor and not replace:
-        who = earlier["by"].username if earlier["by"] else "someone"
-        raise AlreadyLabelled(
-            f"{who} labelled input {sample_id} at {earlier['at']:%Y-%m-%d %H:%M}; send replace to label it anew"
-        )
+    if label is not None and (accepted or missed):
+        raise BadRequest("send a label (a classifier's) or boxes (a detector's), not both", code="invalid")
+    ground_truth.metadata_of(sample.model, sample.version)  # read now, not while holding the input's row
     with transaction.atomic():
+        # The check and the write under the input's row lock: of two reviewers saving at once, the second
+        # waits for the first to commit, then sees its label (SQLite's IMMEDIATE transactions serialize
+        # the same way).
+        StoredSample.objects.select_for_update().only("pk").get(pk=sample.pk)
+        earlier = latest_truth(sample)
+        if earlier is not None and earlier["by"] != actor and not replace:
+            who = earlier["by"].username if earlier["by"] else "someone"
+            raise AlreadyLabelled(
+                f"{who} labelled input {sample_id} at {earlier['at']:%Y-%m-%d %H:%M}; send replace to label "
+                "it anew"
+            )
         if label is not None:
-            if accepted or missed:
-                raise BadRequest(
-                    "send a label (a classifier's) or boxes (a detector's), not both", code="invalid"
-                )
             _, status = ground_truth.feedback_record(
                 prediction_id=sample.prediction_id, label=label, actor=actor, now=now,
                 permission=Permission.LABEL_REVIEW,

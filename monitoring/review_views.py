@@ -21,7 +21,7 @@ from core.roles import actor_of
 from registry.selectors import model_state_get
 
 from . import review
-from .api.review import filters_of, item_body
+from .api.review import filters_of, item_body, left_out
 from .api.serializers import ReviewLabelInput, ReviewQueueQuery
 from .choices import QueueStatus
 
@@ -67,9 +67,10 @@ def review_page(request: HttpRequest, name: str) -> HttpResponse:
          "label": d["label"], "confidence": d["confidence"]}
         for i, d in enumerate(detections)
     ]  # fmt: skip
+    counts = review.review_counts(model=name)
     context = {
         "model": model, "found": found, "current": current, "error": error, "query": query,
-        "counts": review.review_counts(model=name), "statuses": QueueStatus.choices, "labels": labels,
+        "counts": counts, "left_out": left_out(counts), "statuses": QueueStatus.choices, "labels": labels,
         "answered": answered,
         "body": item_body(current) if current else None, "previous": previous, "following": following,
         "back": request.get_full_path(), "filters": filters, "position": (found.page - 1) * found.per_page + at + 1,

@@ -11,10 +11,11 @@ from typing import Any
 from django.conf import settings
 
 from core.exceptions import ApplicationError
-from modelspec.choices import TaskKind
 from modelspec.detection import DetectorOutputs
+from modelspec.tasks import contract_fields
 
 from . import mlflow_gateway
+from .mlflow_gateway import VersionInfo  # what providers are handed (the apps above read it from here)
 from .models import ModelState
 
 RED, AMBER, OK = "red", "amber", "ok"
@@ -57,7 +58,10 @@ class Evidence:
         return lines + [f"{f.title}: {f.summary}" for f in self.findings if f.flag == RED]
 
 
-Provider = Callable[[ModelState, int], list[Finding]]
+# A provider is handed the version as the evidence already read it from MLflow (its tags, so a provider
+# that only needs those asks MLflow nothing more), or None when the evidence did not read it (no production
+# version to compare with, or MLflow failed).
+Provider = Callable[[ModelState, int, VersionInfo | None], list[Finding]]
 _providers: list[Provider] = []
 
 
@@ -126,8 +130,10 @@ def _compare(name: str, ours: Any, theirs: Any, flag: str, why: str) -> Differen
 
 
 def metadata_differences(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
-    """The contract, field by field: what would make the candidate answer wrongly on the same inputs."""
-    c_labels, p_labels = list(candidate.get("labels", [])), list(production.get("labels", []))
+    """The contract, field by field: what would make the candidate answer wrongly on the same inputs. The
+    rows every version has, then those either side's resize policy and task read (contract_fields: a
+    detector has no output kind, a stretched input no crop ratio)."""
+    read = contract_fields(candidate) | contract_fields(production)
     rows = [
         _compare(
             "task",
@@ -161,57 +167,57 @@ def metadata_differences(candidate: dict[str, Any], production: dict[str, Any]) 
         ),
         _compare(
             "resize policy",
-            [candidate.get("resize"), candidate.get("crop_ratio")],
-            [production.get("resize"), production.get("crop_ratio")],
+            candidate.get("resize"),
+            production.get("resize"),
             AMBER,
-            "inputs are resized or cropped differently",
-        ),
-        _compare(
-            "output kind",
-            candidate.get("output"),
-            production.get("output"),
-            RED,
-            "scores are read differently",
+            "inputs are resized, cropped or padded differently",
         ),
     ]
-    if TaskKind.DETECTION in (candidate.get("task"), production.get("task")):
-        rows += detector_differences(candidate, production)
+    rows += [
+        row
+        for name, compared in CONTRACT_ROWS.items()
+        if name in read
+        for row in compared(candidate, production)
+    ]
+    rows.append(_labels(list(candidate.get("labels", [])), list(production.get("labels", []))))
+    return rows
+
+
+def _labels(c_labels: list[str], p_labels: list[str]) -> Difference:
     if len(c_labels) != len(p_labels):
         why = (
             "the candidate has no labels: answers will read 'class 285'"
             if not c_labels
             else f"{len(c_labels)} labels against production's {len(p_labels)}"
         )
-        rows.append(Difference("label count", str(len(c_labels)), str(len(p_labels)), RED, why))
-    else:
-        changed = [i for i, (a, b) in enumerate(zip(c_labels, p_labels, strict=True)) if a != b]
-        rows.append(
-            Difference(
-                "labels",
-                f"{len(c_labels)}, {len(changed)} renamed" if changed else str(len(c_labels)),
-                str(len(p_labels)),
-                AMBER if changed else OK,
-                "renamed: "
-                + ", ".join(f"{i}: {p_labels[i]!r} → {c_labels[i]!r}" for i in changed[:5])
-                + (" …" if len(changed) > 5 else "")
-                if changed
-                else "",
-            )
-        )
-    return rows
-
-
-# How a detector's outputs are read, and how its boxes are kept: the `detection` part of the metadata.
-BOX_READING = ("format", "boxes_output", "scores_output", "classes_output", "box_format", "normalized")
-BOX_KEEPING = ("score_threshold", "iou_threshold", "max_detections", "min_confidence")
-
-
-def detector_differences(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
-    """A detector's part of the contract: the letterbox's border and how boxes are read and kept (the
-    defaults where a side does not say)."""
-    ours, theirs = (
-        DetectorOutputs.parse(side.get("detection")).as_dict() for side in (candidate, production)
+        return Difference("label count", str(len(c_labels)), str(len(p_labels)), RED, why)
+    changed = [i for i, (a, b) in enumerate(zip(c_labels, p_labels, strict=True)) if a != b]
+    return Difference(
+        "labels",
+        f"{len(c_labels)}, {len(changed)} renamed" if changed else str(len(c_labels)),
+        str(len(p_labels)),
+        AMBER if changed else OK,
+        "renamed: "
+        + ", ".join(f"{i}: {p_labels[i]!r} → {c_labels[i]!r}" for i in changed[:5])
+        + (" …" if len(changed) > 5 else "")
+        if changed
+        else "",
     )
+
+
+def _crop_ratio(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
+    return [
+        _compare(
+            "crop ratio",
+            candidate.get("crop_ratio"),
+            production.get("crop_ratio"),
+            AMBER,
+            "the centre crop keeps another share of the image",
+        )
+    ]
+
+
+def _pad(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
     return [
         _compare(
             "letterbox pad",
@@ -219,7 +225,33 @@ def detector_differences(candidate: dict[str, Any], production: dict[str, Any]) 
             production.get("pad"),
             AMBER,
             "the letterbox border has another pixel value: the model sees other edges; check it was trained so",
-        ),
+        )
+    ]
+
+
+def _output(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
+    return [
+        _compare(
+            "output kind",
+            candidate.get("output"),
+            production.get("output"),
+            RED,
+            "scores are read differently",
+        )
+    ]
+
+
+# How a detector's outputs are read, and how its boxes are kept: the `detection` part of the metadata.
+BOX_READING = ("format", "boxes_output", "scores_output", "classes_output", "box_format", "normalized")
+BOX_KEEPING = ("score_threshold", "iou_threshold", "max_detections", "min_confidence")
+
+
+def _detection(candidate: dict[str, Any], production: dict[str, Any]) -> list[Difference]:
+    """How a detector's boxes are read and kept (the defaults where a side does not say)."""
+    ours, theirs = (
+        DetectorOutputs.parse(side.get("detection")).as_dict() for side in (candidate, production)
+    )
+    return [
         _compare(
             "box outputs",
             [ours[k] for k in BOX_READING],
@@ -235,6 +267,17 @@ def detector_differences(candidate: dict[str, Any], production: dict[str, Any]) 
             "boxes are suppressed or cut differently: counts and confidences shift even with the same model",
         ),
     ]
+
+
+# The rows of the metadata fields only some versions read (modelspec.tasks.contract_fields), in the order
+# shown: each compares its field when either side reads it. Every field a task or a resize policy reads
+# has one (tests/registry/test_evidence.py holds it).
+CONTRACT_ROWS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Difference]]] = {
+    "crop_ratio": _crop_ratio,
+    "pad": _pad,
+    "output": _output,
+    "detection": _detection,
+}
 
 
 def _same_file(sha: str, against: int, differences: list[Difference]) -> Difference:
@@ -253,11 +296,11 @@ def version_evidence(*, model: ModelState, version: int) -> Evidence:
     against = model.production_version if model.production_version != version else None
     differences: list[Difference] = []
     problems: list[str] = []
+    ours: VersionInfo | None = None
     try:
         if against is not None:
-            ours, theirs = (
-                mlflow_gateway.version_get(name=model.name, version=v) for v in (version, against)
-            )
+            ours = mlflow_gateway.version_get(name=model.name, version=version)
+            theirs = mlflow_gateway.version_get(name=model.name, version=against)
             differences = metadata_differences(
                 mlflow_gateway.metadata_of(ours), mlflow_gateway.metadata_of(theirs)
             )
@@ -266,7 +309,7 @@ def version_evidence(*, model: ModelState, version: int) -> Evidence:
                 differences.append(_same_file(sha, against, differences))
     except ApplicationError as exc:
         problems.append(exc.message)
-    findings = [finding for provider in _providers for finding in provider(model, version)]
+    findings = [finding for provider in _providers for finding in provider(model, version, ours)]
     gates = gate_check(model=model, version=version)
     return Evidence(model.name, version, against, differences, findings, problems, gates)
 

@@ -293,6 +293,15 @@ def version_row(*, model: ModelState, version: int) -> VersionRow:
     return _row(model, info, _runs([info.source_run_id]), archived_versions(model=model))
 
 
+def version_with_run(
+    *, name: str, version: int, info: mlflow_gateway.VersionInfo | None = None
+) -> tuple[mlflow_gateway.VersionInfo, mlflow_gateway.RunInfo | None]:
+    """A version and its source run (the run cached as version_rows' are), for a reader of its tags and
+    metrics alone; `info`: the version as already read (MLflow is then asked at most for the run)."""
+    info = info or mlflow_gateway.version_get(name=name, version=version)
+    return info, _runs([info.source_run_id]).get(info.source_run_id)
+
+
 @dataclass(frozen=True)
 class ModelDetail(ModelSummary):
     versions: list[VersionRow]

@@ -25,7 +25,7 @@ from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.choices import Action, ConfigAction, ConfigKind, Stage
 from registry.config_history import config_change_record, config_snapshot
-from registry.evidence import AMBER, OK, RED, Finding
+from registry.evidence import AMBER, OK, RED, Finding, VersionInfo
 from serving import signal_catalogue as signals
 
 from .choices import CanaryVerdict
@@ -284,7 +284,7 @@ def _act(model: ModelState, plan: CanaryPlan, analysis: CanaryAnalysis) -> str:
         return f"not acted: {exc.message}"
 
 
-def canary_findings(model: ModelState, version: int) -> list[Finding]:
+def canary_findings(model: ModelState, version: int, info: VersionInfo | None = None) -> list[Finding]:
     """The latest canary analysis of a version, as approval evidence (registry.evidence provider)."""
     analysis = CanaryAnalysis.objects.filter(model=model.name, canary_version=version).first()
     if analysis is None:

@@ -16,7 +16,7 @@ from core.exceptions import ApplicationError, BadRequest
 from core.roles import Permission
 from modelspec.tasks import Task
 from registry import selectors as registry_selectors
-from registry.evidence import AMBER, OK, RED, Finding
+from registry.evidence import AMBER, OK, RED, Finding, VersionInfo
 from registry.exceptions import TransitionRefused
 from registry.models import ModelState
 from serving import inference, sample_store
@@ -171,7 +171,7 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.0f} %"
 
 
-def preflight_findings(model: ModelState, version: int) -> list[Finding]:
+def preflight_findings(model: ModelState, version: int, info: VersionInfo | None = None) -> list[Finding]:
     """The latest pre-flight as approval evidence (registry.evidence provider)."""
     run = preflight_latest(model_name=model.name, version=version)
     if run is None:

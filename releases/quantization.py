@@ -23,7 +23,7 @@ from modelspec.tasks import task_for
 from monitoring.collection import serving_cpu_kinds
 from registry import selectors as registry_selectors
 from registry import services as registry_services
-from registry.evidence import AMBER, OK, Finding
+from registry.evidence import AMBER, OK, Finding, VersionInfo
 from registry.exceptions import TransitionRefused
 from registry.models import ModelState
 from serving import inference, sample_store
@@ -207,20 +207,23 @@ def _register(
     return registered.version.version
 
 
-def quantization_findings(model: ModelState, version: int) -> list[Finding]:
+def quantization_findings(model: ModelState, version: int, info: VersionInfo | None = None) -> list[Finding]:
     """An INT8 version's build as approval evidence (registry.evidence provider): amber when it was measured
     slower than its source, or on a CPU of another kind than the serving hosts' (INT8 pays with VNNI or
-    AMX; on AVX2 alone it can answer slower than fp32: modelspec/cpu.py)."""
+    AMX; on AVX2 alone it can answer slower than fp32: modelspec/cpu.py). `info`: the version as the
+    evidence read it — its tags say whether it is an INT8 build, so MLflow is asked at most for its run."""
+    if info is not None and not info.tags.get(QUANTIZED_FROM):
+        return []
     try:
-        row = registry_selectors.version_row(model=model, version=version)
+        info, run = registry_selectors.version_with_run(name=model.name, version=version, info=info)
     except ApplicationError:
         return []
-    source = row.info.tags.get(QUANTIZED_FROM)
+    source = info.tags.get(QUANTIZED_FROM)
     if not source:
         return []
-    metrics = row.run.metrics if row.run else {}
+    metrics = run.metrics if run else {}
     ratio = metrics.get("int8_latency_ratio")
-    measured_on = row.info.tags.get("cp.measured_on_cpu", "")
+    measured_on = info.tags.get("cp.measured_on_cpu", "")
     serving = serving_cpu_kinds()
     agreement = metrics.get("int8_box_f1", metrics.get("int8_top1_agreement"))
     told = f"INT8 of v{source}" + (f", agreement {agreement:.1%}" if agreement is not None else "")

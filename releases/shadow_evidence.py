@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from registry.evidence import AMBER, OK, RED, Finding
+from registry.evidence import AMBER, OK, RED, Finding, VersionInfo
 from registry.models import ModelState
 from serving import shadow
 
 from .preflight import percent
 
 
-def shadow_findings(model: ModelState, version: int) -> list[Finding]:
+def shadow_findings(model: ModelState, version: int, info: VersionInfo | None = None) -> list[Finding]:
     """The shadow's agreement with production, when `version` shadowed it (registry.evidence provider)."""
     found = shadow.agreement(model=model.name)
     if found.shadow_version != version or not found.total:

@@ -48,6 +48,10 @@ class Task(ABC):
     # What ground truth for an answer is: "label" (the true class's name) or "boxes" (the true boxes,
     # sent with the answer's own boxes as answered, which the prediction id vouches for).
     feedback: ClassVar[str] = "label"
+    # The metadata fields the task itself reads to make an answer of the outputs, beyond the preprocessing
+    # every task shares: with it, what a version's answers depend on, so what the approval evidence
+    # compares of two versions (modelspec.tasks.contract_fields).
+    reads: ClassVar[tuple[str, ...]]
 
     @abstractmethod
     def decode(self, raw: Any, metadata: ModelMetadata, placement: Placement | None = None) -> Answer:

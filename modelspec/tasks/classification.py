@@ -53,6 +53,7 @@ class Classification(Task):
     display: ClassVar[str] = "bars"
     agreement_name: ClassVar[str] = "Top-1 agreement"
     signals: ClassVar[tuple[Signal, ...]] = (CONFIDENCE, CLASSES)
+    reads: ClassVar[tuple[str, ...]] = ("output",)  # probabilities, or logits it takes the softmax of
 
     def decode(self, raw: Any, metadata: ModelMetadata, placement: Placement | None = None) -> Answer:
         probs = probabilities(np.asarray(raw), metadata)

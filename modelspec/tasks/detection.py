@@ -193,6 +193,7 @@ class Detection(Task):
     agreement_name: ClassVar[str] = "Box F1 (IoU ≥ 0.5)"
     named_outputs: ClassVar[bool] = True
     feedback: ClassVar[str] = "boxes"
+    reads: ClassVar[tuple[str, ...]] = ("detection",)  # which outputs are boxes, how they are read and kept
     signals: ClassVar[tuple[Signal, ...]] = (
         DETECTIONS, BOX_CONFIDENCE, BOX_AREA, BOX_ASPECT, BOX_CENTRE, BOX_CLASSES,
     )  # fmt: skip

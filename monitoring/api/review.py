@@ -25,6 +25,23 @@ from .serializers import (
 )
 
 
+def note_of(status: str) -> str:
+    """Why an input with this status cannot be labelled ("" when it can)."""
+    if status == review.QueueStatus.UNLABELLABLE:
+        return review.UNLABELLABLE
+    if status == review.QueueStatus.EXPIRED:
+        return review.expired_note()
+    return ""
+
+
+def left_out(counts: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """The stored inputs that are not queued because they cannot be labelled: how many, and why."""
+    return {
+        status: {"count": counts[status], "why": note_of(status)}
+        for status in (review.QueueStatus.EXPIRED, review.QueueStatus.UNLABELLABLE)
+    }
+
+
 def item_body(sample: StoredSample) -> dict[str, Any]:
     """One stored input as the API and the page's script read it."""
     truth = review.latest_truth(sample)
@@ -33,7 +50,7 @@ def item_body(sample: StoredSample) -> dict[str, Any]:
     return {
         "id": sample.pk, "model": sample.model, "version": sample.version, "label": sample.label,
         "confidence": sample.confidence, "created_at": sample.created_at, "status": status,
-        "note": review.UNLABELLABLE if status == review.QueueStatus.UNLABELLABLE else "",
+        "note": note_of(status),
         "image": reverse("serving:sample-image", args=[sample.model, sample.pk]), "answer": sample.answer,
         "truth": None if truth is None else {k: v for k, v in truth.items() if k in ("label", "truth")},
         "labelled_by": truth["by"].username if truth and truth["by"] else None,
@@ -79,9 +96,11 @@ class ReviewQueueApi(APIView):
             model=name, actor=actor_of(request), filters=filters_of(query), page=query["page"],
             per_page=query["per_page"],
         )  # fmt: skip
+        counts = review.review_counts(model=name)
         body = {
-            "model": name, "counts": review.review_counts(model=name), "total": found.total, "page": found.page,
-            "pages": found.pages, "per_page": found.per_page, "items": [item_body(s) for s in found.items],
+            "model": name, "counts": counts, "left_out": left_out(counts), "total": found.total,
+            "page": found.page, "pages": found.pages, "per_page": found.per_page,
+            "items": [item_body(s) for s in found.items],
         }  # fmt: skip
         return Response(ReviewQueueOutput(body).data)
 

@@ -473,9 +473,21 @@ class ReviewItemOutput(serializers.Serializer):
     last_event = ReviewEventOutput(allow_null=True)
 
 
+class ReviewLeftOutOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    why = serializers.CharField()
+
+
 class ReviewQueueOutput(serializers.Serializer):
     model = serializers.CharField()
-    counts = serializers.DictField(child=serializers.IntegerField(), help_text="queued, labelled, skipped, …")
+    counts = serializers.DictField(
+        child=serializers.IntegerField(), help_text="queued, labelled, expired, skipped, unlabellable"
+    )
+    left_out = serializers.DictField(
+        child=ReviewLeftOutOutput(),
+        help_text="the stored inputs not queued because they cannot be labelled, by status (expired: stored "
+        "longer ago than FEEDBACK_MAX_DELAY_DAYS; unlabellable: stored before ids were kept): how many, why",
+    )
     total = serializers.IntegerField()
     page = serializers.IntegerField()
     pages = serializers.IntegerField()

@@ -233,3 +233,14 @@ def test_what_a_detectors_id_vouches_for_is_its_boxes_at_the_default_cut_in_any_
         for b in boxes
     ]
     assert detection.vouched({**answer, "detections": jittered}) == vouched
+
+
+def test_a_versions_contract_is_its_tasks_and_its_resizes_own_fields():
+    from modelspec.tasks import contract_fields
+
+    assert contract_fields({}) == {"output", "crop_ratio"}  # an older version: a centre-cropping classifier
+    assert contract_fields({"resize": "letterbox"}) == {"output", "pad"}
+    assert contract_fields({"task": "detection", "resize": "stretch"}) == {"detection"}
+    assert contract_fields({"task": "detection", "resize": "letterbox"}) == {"detection", "pad"}
+    with pytest.raises(InvalidMetadata):
+        contract_fields({"task": "segmentation"})

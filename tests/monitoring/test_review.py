@@ -3,9 +3,12 @@ first with the page's filters, labelled (a classifier's class; a detector's boxe
 missed ones added) as feedback with who and when — counted in the accuracy numbers — or skipped and brought
 back; gated by label_review; hostile input refused with its code."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -49,7 +52,7 @@ def test_the_queue_is_least_confident_first_and_filters(model_with_versions, use
     body = engineer.get(QUEUE).json()
     confidences = [item["confidence"] for item in body["items"]]
     assert len(confidences) == 8 and confidences == sorted(confidences)
-    assert body["counts"] == {"queued": 8, "labelled": 0, "skipped": 0, "unlabellable": 0}
+    assert body["counts"] == {"queued": 8, "labelled": 0, "skipped": 0, "unlabellable": 0, "expired": 0}
     middle = sorted(confidences)[4]
     upper = engineer.get(QUEUE, {"confidence_min": middle}).json()
     assert [i["confidence"] for i in upper["items"]] == sorted(confidences)[4:]
@@ -157,6 +160,92 @@ def test_someone_elses_label_is_kept_unless_replaced(model_with_versions, users)
     assert Feedback.objects.get().labelled_by == users["engineer2"]
 
 
+def race(url: str, bodies: dict, users) -> dict:
+    """Two reviewers saving the same input at the same moment, each through the API: {who: response}."""
+    answers: dict = {}
+    barrier = threading.Barrier(len(bodies))
+
+    def save(who: str) -> None:
+        try:
+            client = token_client(users[who])
+            barrier.wait(10)
+            answers[who] = client.post(url, bodies[who], format="json")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=save, args=(who,)) for who in bodies]
+    sample_id = int(url.rstrip("/").split("/")[-2])
+    with transaction.atomic():  # the input's row held a moment, so both saves are in flight together
+        StoredSample.objects.select_for_update().get(pk=sample_id)
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+    for thread in threads:
+        thread.join(60)
+    assert len(answers) == len(bodies)
+    return answers
+
+
+def one_won(answers: dict) -> str:
+    """Exactly one save won and the other was told already_labelled, naming the winner; the winner."""
+    codes = {who: response.status_code for who, response in answers.items()}
+    assert sorted(codes.values()) == [200, 409], {w: r.content for w, r in answers.items()}
+    winner = next(who for who, code in codes.items() if code == 200)
+    loser = next(who for who, code in codes.items() if code == 409)
+    error = assert_error(answers[loser], 409, "already_labelled")
+    assert error["message"].startswith(f"{winner} labelled input")
+    return winner
+
+
+def test_two_reviewers_saving_a_label_at_once_one_wins(model_with_versions, users):
+    stored("cats", [0], users)
+    sample = StoredSample.objects.get()
+    bodies = {"engineer": {"label": LABELS[1]}, "engineer2": {"label": LABELS[2]}}
+    winner = one_won(race(f"{QUEUE}/{sample.pk}/label", bodies, users))
+    feedback = Feedback.objects.get()
+    assert (feedback.labelled_by, feedback.true_label, feedback.previous) == (
+        users[winner], bodies[winner]["label"], [],
+    )  # fmt: skip
+    assert list(ReviewEvent.objects.values_list("actor__username", "action")) == [(winner, "labelled")]
+
+
+def test_inputs_too_old_to_label_are_left_out_counted_and_said_why(model_with_versions, users, settings):
+    stored("cats", range(4), users)
+    engineer = token_client(users["engineer"])
+    by_confidence = [i["id"] for i in engineer.get(QUEUE).json()["items"]]
+    old, older = by_confidence[0], by_confidence[2]
+    labelled = by_confidence[1]
+    assert engineer.post(f"{QUEUE}/{labelled}/label", {"label": LABELS[0]}, format="json").status_code == 200
+    assert engineer.post(f"{QUEUE}/{older}/skip", {}, format="json").status_code == 200
+    long_ago = timezone.now() - timedelta(days=settings.FEEDBACK_MAX_DELAY_DAYS, minutes=1)
+    StoredSample.objects.filter(pk__in=[old, older, labelled]).update(created_at=long_ago)
+    body = engineer.get(QUEUE).json()
+    assert [i["id"] for i in body["items"]] == [by_confidence[3]]  # a labelled input stays labelled
+    assert body["counts"] == {"queued": 1, "labelled": 1, "skipped": 0, "unlabellable": 0, "expired": 2}
+    why = f"stored too long ago to label: labels are taken for {settings.FEEDBACK_MAX_DELAY_DAYS} days"
+    assert body["left_out"]["expired"]["count"] == 2 and body["left_out"]["expired"]["why"].startswith(why)
+    assert body["left_out"]["unlabellable"]["count"] == 0
+    expired = engineer.get(QUEUE, {"status": "expired"}).json()["items"]
+    assert [i["id"] for i in expired] == [old, older]
+    assert all(i["status"] == "expired" and i["note"].startswith(why) for i in expired)
+    assert_error(engineer.post(f"{QUEUE}/{older}/return", {}, format="json"), 409, "not_skipped")
+    page = Client()
+    page.force_login(users["engineer"])
+    html = page.get("/models/cats/review").content.decode()
+    assert "2 expired" in html and f"2 stored inputs left out of the queue: {why}" in html
+    listed = page.get("/models/cats/review", {"status": "expired"})
+    assert listed.context["current"].pk == old
+    shown = listed.content.decode()
+    assert 'data-testid="expired"' in shown and f"Cannot be labelled: {why}" in shown
+    assert 'data-testid="review-form"' not in shown and 'data-testid="review-skip"' not in shown
+    settings.FEEDBACK_MAX_DELAY_DAYS = 0  # now every input is too old: the queue is empty, a save refused
+    emptied = engineer.get(QUEUE).json()
+    assert emptied["total"] == 0 and emptied["counts"]["expired"] == 3
+    late = engineer.post(f"{QUEUE}/{by_confidence[3]}/label", {"label": LABELS[0]}, format="json")
+    assert_error(late, 422, "feedback_too_late")
+    assert Feedback.objects.count() == 1
+
+
 def test_hostile_input_is_refused_with_its_code(model_with_versions, users):
     stored("cats", [0], users)
     sample = StoredSample.objects.get()
@@ -215,6 +304,20 @@ def test_a_detectors_boxes_are_accepted_rejected_and_missed_ones_added(api, user
     nothing = next(i for i in items if i["id"] != item["id"])
     none = engineer.post(f"/api/v1/models/spots/review/{nothing['id']}/label", {}, format="json").json()
     assert none["status"] == "labelled" and none["truth"] == {"truth": []}
+
+
+def test_two_reviewers_saving_a_detectors_boxes_at_once_one_wins(api, users):
+    register_detector(api, "spots", "xyxy_pixels", metadata=META)
+    to_production("spots", 1, users)
+    stored("spots", [0], users, size=(96, 40))
+    sample = StoredSample.objects.get()
+    missed = {"label": BASE["labels"][0], "box": {"x1": 1.0, "y1": 2.0, "x2": 20.0, "y2": 30.0}}
+    bodies = {"engineer": {"missed": [missed]}, "engineer2": {}}  # the truth is appended: no unique row
+    url = f"/api/v1/models/spots/review/{sample.pk}/label"
+    winner = one_won(race(url, bodies, users))
+    truth = BoxFeedback.objects.get()
+    assert (truth.labelled_by, truth.truth) == (users[winner], bodies[winner].get("missed", []))
+    assert list(ReviewEvent.objects.values_list("actor__username", "action")) == [(winner, "labelled")]
 
 
 def test_the_page_labels_and_skips_with_messages(model_with_versions, users):

@@ -98,6 +98,7 @@ def test_a_detectors_border_and_box_reading_are_part_of_its_contract():
 
     production = {
         "task": "detection",
+        "resize": "letterbox",
         "pad": 0,
         "detection": {"boxes_output": "boxes", "min_confidence": 0.5},
     }
@@ -105,6 +106,7 @@ def test_a_detectors_border_and_box_reading_are_part_of_its_contract():
     assert (same["letterbox pad"], same["box outputs"], same["box thresholds"]) == ("ok", "ok", "ok")
     candidate = {
         "task": "detection",
+        "resize": "letterbox",
         "pad": 114,
         "detection": {"boxes_output": "boxes", "box_format": "cxcywh", "min_confidence": 0.3},
     }
@@ -112,7 +114,81 @@ def test_a_detectors_border_and_box_reading_are_part_of_its_contract():
     assert (rows["letterbox pad"].flag, rows["letterbox pad"].candidate) == ("amber", "114")
     assert rows["box outputs"].flag == "red" and "cxcywh" in rows["box outputs"].candidate
     assert rows["box thresholds"].flag == "amber" and "0.3" in rows["box thresholds"].candidate
-    assert "letterbox pad" not in {d.field for d in metadata_differences({}, {})}  # a classifier's has none
+    assert "letterbox pad" not in {d.field for d in metadata_differences({}, {})}  # a centre crop has none
+
+
+FIELDS = ["task", "input size", "layout", "normalization", "colour order", "resize policy"]
+
+
+def test_a_detector_is_compared_on_what_it_reads_not_a_classifiers_output_kind_or_crop():
+    from registry.evidence import metadata_differences
+
+    letterboxed = {
+        "task": "detection",
+        "resize": "letterbox",
+        "pad": 114,
+        "output": "logits",
+        "labels": ["a"],
+    }
+    rows = [d.field for d in metadata_differences(letterboxed, {**letterboxed, "output": "probabilities"})]
+    assert rows == [*FIELDS, "letterbox pad", "box outputs", "box thresholds", "labels"]
+    stretched = {**letterboxed, "resize": "stretch", "crop_ratio": 0.5}
+    rows = [d.field for d in metadata_differences(stretched, {**stretched, "crop_ratio": 0.9})]
+    assert rows == [*FIELDS, "box outputs", "box thresholds", "labels"]  # nothing differs: all ok
+    assert {d.flag for d in metadata_differences(stretched, {**stretched, "crop_ratio": 0.9})} == {"ok"}
+
+
+def test_a_classifier_is_compared_on_its_output_kind_and_its_resizes_own_field():
+    from registry.evidence import metadata_differences
+
+    cropped = {"resize": "center_crop", "crop_ratio": 0.875, "output": "probabilities", "labels": ["a"]}
+    rows = {
+        d.field: d for d in metadata_differences({**cropped, "output": "logits", "crop_ratio": 1.0}, cropped)
+    }
+    assert list(rows) == [*FIELDS, "crop ratio", "output kind", "labels"]
+    assert (rows["output kind"].flag, rows["crop ratio"].flag, rows["crop ratio"].candidate) == (
+        "red",
+        "amber",
+        "1",
+    )
+    letterboxed = {**cropped, "resize": "letterbox", "pad": 0}
+    rows = {d.field: d for d in metadata_differences({**letterboxed, "pad": 114}, letterboxed)}
+    assert list(rows) == [*FIELDS, "letterbox pad", "output kind", "labels"]  # its border is read, not a crop
+    assert rows["letterbox pad"].flag == "amber"
+    moved = {d.field: d for d in metadata_differences(letterboxed, cropped)}  # either side's own fields
+    assert list(moved) == [*FIELDS, "crop ratio", "letterbox pad", "output kind", "labels"]
+    assert moved["resize policy"].flag == "amber"
+
+
+def test_every_field_a_task_or_resize_reads_has_an_evidence_row():
+    from modelspec.metadata import RESIZE_READS
+    from modelspec.tasks import TASKS
+    from registry.evidence import CONTRACT_ROWS
+
+    read = {f for task in TASKS.values() for f in task.reads} | {
+        f for fs in RESIZE_READS.values() for f in fs
+    }
+    assert read == set(CONTRACT_ROWS)
+
+
+def test_a_registered_detectors_evidence_has_no_output_kind_or_crop_rows(api, users):
+    from tests.serving.test_detector_serving import BASE, register_detector
+
+    detection = {"format": "boxes", "max_detections": 50, "min_confidence": 0.5}
+    register_detector(api, "spots", "xyxy_pixels", metadata={**BASE, "detection": detection})
+    to_production("spots", 1, users)
+    register_detector(
+        api,
+        "spots",
+        "xyxy_pixels",
+        seed=5,
+        metadata={**BASE, "detection": {**detection, "min_confidence": 0.3}},
+    )
+    evidence = token_client(users["approver"]).get("/api/v1/models/spots/versions/2/evidence").json()
+    rows = {d["field"]: d for d in evidence["differences"]}
+    assert list(rows) == [*FIELDS, "box outputs", "box thresholds", "labels"]  # stretched: no crop, no pad
+    assert rows["box thresholds"]["flag"] == "amber" and "0.3" in rows["box thresholds"]["candidate"]
+    assert evidence["problems"] == []
 
 
 def test_the_same_file_read_the_same_way_is_nothing_new(users):

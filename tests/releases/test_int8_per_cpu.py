@@ -4,6 +4,7 @@ its source or on a CPU of another kind than the serving hosts'."""
 
 import pytest
 from django.core.cache import caches
+from prometheus_client import REGISTRY
 
 from modelspec.cpu import host_cpu
 from monitoring import collection
@@ -61,3 +62,25 @@ def test_collection_notes_the_serving_hosts_kinds(users, client, settings, live_
     collection.collect()
     assert collection.serving_cpu_kinds() == [str(host_cpu()["kind"])]
     assert caches["default"].get(collection.SERVING_CPUS_KEY) == [str(host_cpu()["kind"])]
+
+
+def mlflow_reads(operation: str) -> float:
+    return REGISTRY.get_sample_value("cvcp_mlflow_calls_total", {"operation": operation}) or 0.0
+
+
+def test_the_int8_check_takes_the_tags_the_evidence_read_instead_of_reading_the_version_again(users):
+    register("cats", users["engineer"], seed=1)
+    to_production("cats", 1, users)
+    register("cats", users["engineer"], seed=2)  # a plain fp32 candidate
+    register(
+        "cats", users["engineer"], seed=3, tags={"cp.quantized_from": "1"}, metrics={"int8_latency_ratio": 0.5}
+    )  # fmt: skip
+    model = selectors.model_state_get(name="cats")
+    for version, int8 in ((2, False), (3, True)):
+        before = {op: mlflow_reads(op) for op in ("get_model_version", "search_runs")}
+        found = evidence.version_evidence(model=model, version=version)
+        asked = {op: mlflow_reads(op) - n for op, n in before.items()}
+        assert asked["get_model_version"] == 2, (version, asked)  # the candidate and production, once each
+        assert [f.kind for f in found.findings if f.kind == "int8"] == (["int8"] if int8 else [])
+        if not int8:
+            assert asked["search_runs"] == 0  # not an INT8 build: its run is not read either
