@@ -45,7 +45,9 @@ def user_roles_replace(*, user: User, roles: set[str], team_roles: set[tuple[str
     from django.contrib.auth.models import Group
 
     with transaction.atomic():
-        keep = Group.objects.filter(name__in=[r for r in roles if r in Role.values])
+        # A role's group is made by a migration; one deleted since (or a database flushed) is made again
+        # rather than the role silently dropped from the account.
+        keep = [Group.objects.get_or_create(name=r)[0] for r in sorted(roles) if r in Role.values]
         others = list(user.groups.exclude(name__in=Role.values))
         user.groups.set([*others, *keep])
         TeamMembership.objects.filter(user=user).delete()

@@ -28,17 +28,27 @@ def pytest_addoption(parser):
     )
 
 
+def _heavy(item) -> bool:
+    return bool(
+        HEAVY_FIXTURES & set(item.fixturenames) or HEAVY_MARKS & {m.name for m in item.iter_markers()}
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the order and the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    if not config.getoption("--quick"):
-        return
-    kept, left_out = [], []
-    for item in items:
-        marker = item.get_closest_marker("django_db")
-        shared_db = bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
-        heavy = HEAVY_FIXTURES & set(item.fixturenames) or HEAVY_MARKS & {m.name for m in item.iter_markers()}
-        (left_out if heavy or shared_db else kept).append(item)
-    config.hook.pytest_deselected(items=left_out)
-    items[:] = kept
+    if config.getoption("--quick"):
+        kept, left_out = [], []
+        for item in items:
+            marker = item.get_closest_marker("django_db")
+            shared_db = marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+            (left_out if _heavy(item) or shared_db else kept).append(item)
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+    if hasattr(config, "workerinput"):
+        # Run by pytest-xdist workers (./dev test): the tests that start processes, servers or a browser are
+        # handed out first and the quick ones fill the gaps after, so no worker is left with a long test at
+        # the end while the other idles. Every worker sorts alike (xdist checks the collections match).
+        items.sort(key=lambda item: not _heavy(item))
 
 
 @pytest.fixture(scope="session")

@@ -137,14 +137,16 @@ def post(client, name="cats", body=None, **extra):
     )
 
 
-def traffic(seeds, stage):
-    """One prediction per seed, sent to the given stage of 'cats'."""
+def traffic(seeds, *stages):
+    """One prediction per seed to each of the given stages of 'cats', the stages taking turns: a canary's
+    latency is judged against production's, so both sides meet the machine's load alike."""
     client = Client()
     for seed in seeds:
-        response = client.post(
-            f"/v1/models/cats/predict?stage={stage}", data=png(seed), content_type="image/png"
-        )
-        assert response.status_code == 200
+        for stage in stages:
+            response = client.post(
+                f"/v1/models/cats/predict?stage={stage}", data=png(seed), content_type="image/png"
+            )
+            assert response.status_code == 200
 
 
 def setup_canary(users, canary_seed, weight, settings, live_server):

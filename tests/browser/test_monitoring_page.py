@@ -12,8 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_monitoring_page_renders_charts_and_canary_verdicts(page, live_server, users, settings, artifacts):
     setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
-    traffic(range(80), "production")
-    traffic(range(80), "canary")
+    traffic(range(80), "production", "canary")
     collection.collect()
     canary.canary_analyze(model_name="cats")
     log_in(page, live_server.url, "viewer")
@@ -71,8 +70,7 @@ def test_every_chart_fits_its_card(page, live_server, users, settings, width):
     """At a laptop's and a phone's width each chart is drawn the width of its card: none wider (clipped,
     as the first chart once was until the window was resized), none narrower than 95 % of it."""
     setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
-    traffic(range(40), "production")
-    traffic(range(40), "canary")
+    traffic(range(40), "production", "canary")
     collection.collect()
     page.set_viewport_size({"width": width, "height": 900})
     log_in(page, live_server.url, "viewer")

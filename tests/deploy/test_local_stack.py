@@ -23,7 +23,8 @@ from PIL import Image
 
 from tests.processes import ROOT, wait_for
 
-pytestmark = pytest.mark.slow
+# One stack per module (its fixture): pytest-xdist runs these tests on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local_stack")]
 MODEL = "demo-classifier"
 
 

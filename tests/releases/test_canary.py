@@ -15,8 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_canary_that_answers_differently_is_aborted_with_the_numbers(live_server, users, settings):
     setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
-    traffic(range(80), "production")
-    traffic(range(80), "canary")
+    traffic(range(80), "production", "canary")
     collection.collect()
     analysis = canary.canary_analyze(model_name="cats")
     assert analysis.verdict == "fail" and analysis.action == "aborted", analysis.checks
@@ -30,16 +29,14 @@ def test_canary_that_answers_differently_is_aborted_with_the_numbers(live_server
 
 def test_canary_that_matches_production_steps_up_then_asks_for_approval(live_server, users, settings):
     setup_canary(users, canary_seed=1, weight=5, settings=settings, live_server=live_server)
-    traffic(range(70), "production")
-    traffic(range(70), "canary")
+    traffic(range(70), "production", "canary")
     collection.collect()
     first = canary.canary_analyze(model_name="cats")
     assert first.verdict == "pass", first.checks
     assert first.action == "weight 5 → 25"
     assert ModelState.objects.get(name="cats").canary_weight == 25
     services.canary_set_weight(model_name="cats", weight=50, actor=users["engineer"])
-    traffic(range(200, 270), "production")
-    traffic(range(200, 270), "canary")
+    traffic(range(200, 270), "production", "canary")
     collection.collect()
     second = canary.canary_analyze(model_name="cats")
     assert second.verdict == "pass" and second.action == "production requested"
@@ -49,8 +46,7 @@ def test_canary_that_matches_production_steps_up_then_asks_for_approval(live_ser
 
 def test_too_little_traffic_holds(live_server, users, settings):
     setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
-    traffic(range(10), "production")
-    traffic(range(10), "canary")
+    traffic(range(10), "production", "canary")
     collection.collect()
     analysis = canary.canary_analyze(model_name="cats")
     assert analysis.verdict == "hold" and analysis.action == "held"
@@ -77,8 +73,7 @@ def test_the_beat_task_judges_every_running_canary(live_server, users, settings)
     from releases.tasks import analyze_canaries
 
     setup_canary(users, canary_seed=2, weight=10, settings=settings, live_server=live_server)
-    traffic(range(80), "production")
-    traffic(range(80), "canary")
+    traffic(range(80), "production", "canary")
     collection.collect()
     assert analyze_canaries() == [{"model": "cats", "verdict": "fail", "action": "aborted"}]
     assert analyze_canaries() == []  # nothing left to judge
