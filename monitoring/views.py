@@ -351,5 +351,6 @@ def model_settings(request: HttpRequest, name: str) -> HttpResponse:
         "methods": RULE_METHODS,
         "defaults": drift.THRESHOLDS,
         "severities": Severity.choices,
+        "min_images": ground_truth.MIN_IMAGES,
     }
     return render(request, "monitoring/settings.html", context)

@@ -11,8 +11,6 @@ from modelspec.tasks import TASKS
 from monitoring import alert_evaluation, ground_truth
 from monitoring.choices import Performance
 from monitoring.models import Alert, AlertEvent, AlertRule, DriftScore
-from monitoring.views import _rule_signals
-from registry.selectors import model_state_get
 from tests.helpers import assert_error, token_client
 from tests.monitoring.test_alerts import _received
 from tests.monitoring.test_detector_ground_truth import answers, coco_map, feedback, send
@@ -123,10 +121,15 @@ def test_a_performance_signal_of_the_other_task_is_refused_naming_the_accepted_o
 
 
 def test_the_tasks_performance_signals_are_the_rule_choices_and_each_model_is_offered_its_own(
-    detector, model_with_versions
+    detector, model_with_versions, users
 ):
     assert sorted(s for task in TASKS.values() for s in task.performance) == sorted(Performance.values)
-    offered = {name for name, _ in _rule_signals(model_state_get(name="spots"))}
-    assert {"precision", "recall", "map50", "map50_95"} <= offered and "accuracy" not in offered
-    offered = {name for name, _ in _rule_signals(model_state_get(name="cats"))}
-    assert {"accuracy", "estimated_accuracy"} <= offered and "map50" not in offered
+    client = Client()
+    client.force_login(users["engineer"])
+    spots = client.get("/models/spots/monitoring/settings").content.decode()
+    cats = client.get("/models/cats/monitoring/settings").content.decode()
+    for signal in ("precision", "recall", "map50", "map50_95"):
+        assert f'<option value="{signal}">' in spots and f'<option value="{signal}">' not in cats
+    for signal in ("accuracy", "estimated_accuracy"):
+        assert f'<option value="{signal}">' in cats and f'<option value="{signal}">' not in spots
+    assert "never fewer than 30" in spots
