@@ -24,7 +24,16 @@ from registry.selectors import model_state_get, model_task
 from serving import signal_catalogue as signals
 
 from . import drift, drift_evidence, ground_truth, webhooks
-from .choices import BELOW, AlertEventAction, AlertState, Performance, Severity, Verdict, WebhookOutcome
+from .choices import (
+    BELOW,
+    PER_IMAGE,
+    AlertEventAction,
+    AlertState,
+    Performance,
+    Severity,
+    Verdict,
+    WebhookOutcome,
+)  # fmt: skip
 from .models import Alert, AlertEvent, AlertRule, DriftScore, WebhookAttempt
 from .selectors import baseline_current, silences_matching, windows_sum
 
@@ -75,20 +84,24 @@ def rule_score(rule: AlertRule, *, now: datetime) -> DriftScore | None:
 
 def _performance_score(rule: AlertRule, version: int, now: datetime) -> DriftScore | None:
     """Accuracy (from the labels of predictions made in the window) or its estimate (from the window's
-    confidences, calibrated on earlier labels) against the rule's floor; None without a single one."""
+    confidences, calibrated on earlier labels), or a detector's score of the window's labelled images,
+    against the rule's floor; None without a single label (or a score the images leave undefined)."""
     start = now - timedelta(seconds=rule.window_seconds)
-    estimated = rule.signal == Performance.ESTIMATED_ACCURACY
-    value, n, labels = ground_truth.accuracy_now(
-        model=rule.model, version=version, start=start, end=now, estimated=estimated
-    )
+    if rule.signal in PER_IMAGE:
+        point = ground_truth.detector_now(model=rule.model, version=version, start=start, end=now)
+        found = getattr(point.scores, rule.signal) if point.scores is not None else None
+        value, n, labels = (None if found is None else float(found)), point.images, point.images
+        needed = ground_truth.images_needed(rule.min_samples)
+    else:
+        estimated = rule.signal == Performance.ESTIMATED_ACCURACY
+        value, n, labels = ground_truth.accuracy_now(
+            model=rule.model, version=version, start=start, end=now, estimated=estimated
+        )
+        needed = rule.min_samples
     if value is None or rule.threshold is None:
         return None
     verdict = (
-        Verdict.NOT_ENOUGH_DATA
-        if n < rule.min_samples
-        else Verdict.DRIFT
-        if value < rule.threshold
-        else Verdict.OK
+        Verdict.NOT_ENOUGH_DATA if n < needed else Verdict.DRIFT if value < rule.threshold else Verdict.OK
     )
     return DriftScore.objects.create(
         model=rule.model, version=version, signal=rule.signal, method=BELOW, value=value, p_value=None,

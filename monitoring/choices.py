@@ -65,11 +65,21 @@ class BaselineSource(models.TextChoices):
 
 
 class Performance(models.TextChoices):
-    """What alert rules can watch beside the drift of a signal: accuracy, from labels sent back or
-    estimated from confidences (monitoring/ground_truth.py); judged with the method BELOW."""
+    """What alert rules can watch beside the drift of a signal: a score in [0, 1] from ground truth
+    (monitoring/ground_truth.py), judged with the method BELOW. Which a model accepts is its task's
+    (modelspec Task.performance): a classifier's accuracy, from labels sent back or estimated from
+    confidences; a detector's scores of the true boxes sent back."""
 
     ACCURACY = "accuracy", "Accuracy (from labels sent back)"
     ESTIMATED_ACCURACY = "estimated_accuracy", "Accuracy estimated from confidences"
+    PRECISION = "precision", "Box precision at IoU 0.5 (from true boxes sent back)"
+    RECALL = "recall", "Box recall at IoU 0.5 (from true boxes sent back)"
+    MAP50 = "map50", "mAP@0.5 (from true boxes sent back)"
+    MAP50_95 = "map50_95", "mAP@0.5:0.95 (from true boxes sent back)"
+
+
+# A detector's scores: computed over the labelled images of a window (ground_truth.MIN_IMAGES at least).
+PER_IMAGE = frozenset({Performance.PRECISION, Performance.RECALL, Performance.MAP50, Performance.MAP50_95})
 
 
 BELOW = "below"  # the rule's method for a performance signal: alert when the value falls under the threshold

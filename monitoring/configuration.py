@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from core.exceptions import BadRequest, NotFound
 from core.roles import Permission, role_check, role_check_somewhere
-from modelspec.choices import TaskKind
 from registry.choices import ConfigAction, ConfigKind
 from registry.config_history import config_change_record, config_snapshot
 from registry.models import ModelState
@@ -57,16 +56,20 @@ def _rule_check(rule: AlertRule) -> None:
     if rule.signal in Performance.values or rule.method == BELOW:
         if rule.signal not in Performance.values or rule.method != BELOW:
             raise BadRequest(
-                f"accuracy and estimated_accuracy are judged with method {BELOW!r}, and only they are",
+                f"the performance signals ({', '.join(Performance.values)}) are judged with method "
+                f"{BELOW!r}, and only they are",
                 code="method_signal_mismatch",
             )
         if rule.threshold is None or not 0 < rule.threshold <= 1:
-            raise BadRequest("an accuracy rule needs a threshold between 0 and 1", code="threshold_required")
-        task = model_task(model=model_state_get(name=rule.model))
-        if task is not None and task.name != TaskKind.CLASSIFICATION:
             raise BadRequest(
-                f"{rule.model} does {task.name}: accuracy rules judge a classifier's labels; a detector's "
-                "precision, recall and mAP are on its monitoring page, not yet alerted on",
+                f"a {rule.signal} rule needs a threshold between 0 and 1 (0 < threshold ≤ 1)",
+                code="threshold_required",
+            )
+        task = model_task(model=model_state_get(name=rule.model))
+        if task is not None and rule.signal not in task.performance:
+            raise BadRequest(
+                f"{rule.model} does {task.name}: {rule.signal!r} is not among its performance signals "
+                f"({', '.join(task.performance)})",
                 code="invalid_signal",
             )
         return

@@ -586,3 +586,25 @@ def detector_performance(
         )
         for version, per_bucket in sorted(by_version.items())
     ]
+
+
+def images_needed(min_samples: int) -> int:
+    """How many labelled images a detector's rule stands on: its own min_samples, and never fewer than
+    the chart shows a score from (MIN_IMAGES)."""
+    return max(MIN_IMAGES, min_samples)
+
+
+def detector_now(*, model: str, version: int, start: datetime, end: datetime) -> BoxPoint:
+    """A rule's reading over [start, end]: the version's live predictions made in the window whose true
+    boxes were sent back (the latest truth of each), scored as the chart scores a bucket."""
+    latest: dict[str, BoxFeedback] = {}
+    found = BoxFeedback.objects.filter(
+        model=model,
+        version=version,
+        source=signals.Source.LIVE,
+        predicted_at__gt=start,
+        predicted_at__lte=end,
+    ).order_by("id")
+    for row in found:
+        latest[row.prediction_id] = row
+    return _scored(start, end, list(latest.values()))

@@ -11,6 +11,7 @@ from serving.signal_catalogue import SIGNALS, Source
 
 from .choices import (
     BELOW,
+    PER_IMAGE,
     AlertEventAction,
     AlertState,
     BaselineSource,
@@ -172,6 +173,17 @@ class DriftScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} v{self.version} {self.signal} {self.method}={self.value:.3g} ({self.verdict})"
+
+    @property
+    def stands_on(self) -> str:
+        """What a performance score was computed from, in words ("" for a drift score)."""
+        if self.method != BELOW:
+            return ""
+        if self.signal in PER_IMAGE:
+            return f"{self.n_cur} labelled image{'s' if self.n_cur != 1 else ''}"
+        if self.signal == Performance.ESTIMATED_ACCURACY:
+            return f"{self.n_cur} predictions' confidences, calibrated on {self.n_ref} earlier labels"
+        return f"{self.n_cur} labelled prediction{'s' if self.n_cur != 1 else ''}"
 
 
 class Alert(models.Model):

@@ -22,7 +22,7 @@ from serving import sample_store
 from serving import signal_catalogue as signals
 
 from . import drift, extensions, ground_truth
-from .choices import BOT, AlertState, Verdict
+from .choices import BOT, PER_IMAGE, AlertState, Verdict
 from .extensions import Judgement
 from .models import (
     Alert,
@@ -131,7 +131,7 @@ def _production_judgement(model: ModelState) -> Judgement | None:
     sides = [
         (f"{s.signal} ({s.method}, last {_span_text(s.window_end - s.window_start)})"
          + (" — drift" if s.verdict == Verdict.DRIFT else ""),
-         s.n_cur, s.rule.min_samples if s.rule else drift.MIN_SAMPLES, _counts(s.signal))
+         s.n_cur, _needed(s), _counts(s.signal))
         for s in scores
     ]  # fmt: skip
     return Judgement(
@@ -144,8 +144,18 @@ def _production_judgement(model: ModelState) -> Judgement | None:
     )
 
 
+def _needed(score: DriftScore) -> int:
+    """How many the score's rule needs to judge: its min_samples, of labelled images for a detector's
+    scores (never fewer than ground_truth.MIN_IMAGES)."""
+    needed = score.rule.min_samples if score.rule else drift.MIN_SAMPLES
+    return ground_truth.images_needed(needed) if score.signal in PER_IMAGE else needed
+
+
 def _counts(signal: str) -> str:
-    """What a score of the signal counts: "box" for a detector's box signals, else "prediction"."""
+    """What a score of the signal counts: "box" for a detector's box signals, "image" (labelled) for its
+    scores from true boxes, else "prediction"."""
+    if signal in PER_IMAGE:
+        return "image"
     found = signals.SIGNALS.get(signal)
     return "box" if found is not None and found.per == "box" else "prediction"
 

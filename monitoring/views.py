@@ -287,7 +287,8 @@ def silences(request: HttpRequest) -> HttpResponse:
 
 def _rule_signals(model: ModelState) -> list[tuple[str, str]]:
     """What a rule of this model may watch, as (signal, what it is): its task's catalogue (every signal
-    before the model has a version), then accuracy."""
+    before the model has a version), then the performance signals its task's ground truth yields (every
+    one before a version)."""
     task = registry_selectors.model_task(model=model)
     found = signals.catalogue(task) if task else signals.SIGNALS
     named = [
@@ -299,7 +300,8 @@ def _rule_signals(model: ModelState) -> list[tuple[str, str]]:
         )
         for name, s in found.items()
     ]
-    return [*named, *((p.value, p.label) for p in Performance)]
+    accepted = task.performance if task else Performance.values
+    return [*named, *((p.value, p.label) for p in Performance if p.value in accepted)]
 
 
 @login_required
@@ -349,5 +351,6 @@ def model_settings(request: HttpRequest, name: str) -> HttpResponse:
         "methods": RULE_METHODS,
         "defaults": drift.THRESHOLDS,
         "severities": Severity.choices,
+        "min_images": ground_truth.MIN_IMAGES,
     }
     return render(request, "monitoring/settings.html", context)

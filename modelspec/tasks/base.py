@@ -48,6 +48,9 @@ class Task(ABC):
     # What ground truth for an answer is: "label" (the true class's name) or "boxes" (the true boxes,
     # sent with the answer's own boxes as answered, which the prediction id vouches for).
     feedback: ClassVar[str] = "label"
+    # The performance signals its ground truth yields, which alert rules may watch (each a score in [0, 1],
+    # judged with the method "below"): monitoring.choices.Performance holds every task's.
+    performance: ClassVar[tuple[str, ...]]
     # The metadata fields the task itself reads to make an answer of the outputs, beyond the preprocessing
     # every task shares: with it, what a version's answers depend on, so what the approval evidence
     # compares of two versions (modelspec.tasks.contract_fields).

@@ -54,6 +54,7 @@ class Classification(Task):
     agreement_name: ClassVar[str] = "Top-1 agreement"
     signals: ClassVar[tuple[Signal, ...]] = (CONFIDENCE, CLASSES)
     reads: ClassVar[tuple[str, ...]] = ("output",)  # probabilities, or logits it takes the softmax of
+    performance: ClassVar[tuple[str, ...]] = ("accuracy", "estimated_accuracy")  # labels; CBPE before them
 
     def decode(self, raw: Any, metadata: ModelMetadata, placement: Placement | None = None) -> Answer:
         probs = probabilities(np.asarray(raw), metadata)

@@ -194,6 +194,9 @@ class Detection(Task):
     named_outputs: ClassVar[bool] = True
     feedback: ClassVar[str] = "boxes"
     reads: ClassVar[tuple[str, ...]] = ("detection",)  # which outputs are boxes, how they are read and kept
+    # From true boxes sent back, at IoU 0.5 (mAP@0.5:0.95 too); no estimate before them (recall cannot be
+    # read off the answers: a missed object leaves no box).
+    performance: ClassVar[tuple[str, ...]] = ("precision", "recall", "map50", "map50_95")
     signals: ClassVar[tuple[Signal, ...]] = (
         DETECTIONS, BOX_CONFIDENCE, BOX_AREA, BOX_ASPECT, BOX_CENTRE, BOX_CLASSES,
     )  # fmt: skip

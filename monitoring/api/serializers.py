@@ -24,6 +24,7 @@ from ..choices import (
     WebhookOutcome,
 )
 from ..drift import THRESHOLDS
+from ..ground_truth import MIN_IMAGES
 
 
 @extend_schema_field(
@@ -215,9 +216,13 @@ RULE_METHODS = sorted([*THRESHOLDS, BELOW])
 class AlertRuleInput(Closed):
     name = Text(max_length=200)
     signal = serializers.ChoiceField(
-        choices=RULE_SIGNALS, help_text="a drift signal, or accuracy / estimated_accuracy"
+        choices=RULE_SIGNALS,
+        help_text="a drift signal of the model's task, or a performance signal from ground truth: a "
+        "classifier's accuracy / estimated_accuracy, a detector's precision / recall / map50 / map50_95",
     )
-    method = serializers.ChoiceField(choices=RULE_METHODS, help_text="a drift method; 'below' for accuracy")
+    method = serializers.ChoiceField(
+        choices=RULE_METHODS, help_text="a drift method; 'below' for a performance signal"
+    )
     threshold = serializers.FloatField(
         required=False, allow_null=True, default=None, min_value=0, max_value=1e9,
         help_text="empty: the method's default",
@@ -225,7 +230,11 @@ class AlertRuleInput(Closed):
     window_seconds = Whole(required=False, default=3600, min_value=60, max_value=30 * 86400)
     for_seconds = Whole(required=False, default=0, min_value=0, max_value=7 * 86400)
     severity = serializers.ChoiceField(choices=Severity.choices, required=False, default=Severity.WARNING)
-    min_samples = Whole(required=False, default=200, min_value=1, max_value=10_000_000)
+    min_samples = Whole(
+        required=False, default=200, min_value=1, max_value=10_000_000,
+        help_text="the window's samples needed for a verdict: predictions (labels for accuracy); labelled "
+        f"images for a detector's performance signal, never fewer than the chart's {MIN_IMAGES}",
+    )  # fmt: skip
     webhook_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=200)
     enabled = Flag(required=False, default=True)
 

@@ -129,10 +129,8 @@ def test_rules_made_through_the_api_fire_on_dark_traffic(spots, api, users):
         {"name": "x", "signal": "accuracy", "method": "below", "threshold": 0.8},
         format="json",
     )
-    assert (
-        accuracy.status_code == 400
-        and "accuracy rules judge a classifier" in accuracy.json()["error"]["message"]
-    )
+    assert accuracy.status_code == 400 and accuracy.json()["error"]["code"] == "invalid_signal"
+    assert "(precision, recall, map50, map50_95)" in accuracy.json()["error"]["message"]
 
     dark = send(sample_set("dark"), b"d", 90)
     collection.collect()
