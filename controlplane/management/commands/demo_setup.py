@@ -141,7 +141,9 @@ class Command(BaseCommand):
             if r.marker and r.marker.evaluate({"extra": "demo"})
         ]
         progress(f"installing the demo extra: {', '.join(wanted)} …")
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *wanted], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", *wanted], check=True
+        )
         os.environ[_INSTALLED] = "1"
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, *sys.argv])
