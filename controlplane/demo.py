@@ -290,10 +290,13 @@ def build_progress_write(out_dir: Path, *, state: str, step: str, error: str = "
     """Record the build's state and its current step (written whole, then renamed: a page never reads half)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / BUILD_FILE
+    started = time.time()  # a build starts when it leaves the queue; its later steps keep that time
     try:
-        started = json.loads(path.read_text())["started"] if state != "queued" else time.time()
-    except (OSError, ValueError, KeyError):
-        started = time.time()
+        before = json.loads(path.read_text())
+        if state != "queued" and before["state"] != "queued":
+            started = float(before["started"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     record = {
         "state": state,
         "step": step,

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -118,7 +119,8 @@ class Command(BaseCommand):
             return
 
         def progress(line: str) -> None:
-            self.stdout.write(line)
+            since = time.time() - float((build_progress(folder) or {}).get("started") or time.time())
+            self.stdout.write(f"{since:6.1f} s  {line}")  # the log says where the minutes go
             if len(line) - len(line.lstrip()) <= 2:  # a step, not one of its indented details
                 build_progress_write(folder, state="running", step=line.strip()[:200])
 
