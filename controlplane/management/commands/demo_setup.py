@@ -119,10 +119,10 @@ class Command(BaseCommand):
             return
 
         def progress(line: str) -> None:
-            since = time.time() - float((build_progress(folder) or {}).get("started") or time.time())
-            self.stdout.write(f"{since:6.1f} s  {line}")  # the log says where the minutes go
             if len(line) - len(line.lstrip()) <= 2:  # a step, not one of its indented details
                 build_progress_write(folder, state="running", step=line.strip()[:200])
+            since = time.time() - float((build_progress(folder) or {}).get("started") or time.time())
+            self.stdout.write(f"{since:6.1f} s  {line}")  # the log says where the minutes go
 
         try:
             if not (folder / "report.json").exists():
