@@ -1,8 +1,12 @@
 """Demo data: users per role, the tiny CIFAR-style classifier and the real EfficientNet-Lite0, each
-registered and walked through the workflow once by the one walk-through below."""
+registered and walked through the workflow once by the one walk-through below; and the progress of the
+real model's background build, which every page shows while it runs."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +36,10 @@ DemoUsers = dict[str, tuple["User", str]]
 Progress = Callable[[str], None]
 
 
-def demo_users() -> DemoUsers:
+def demo_users(*, new_tokens: bool = True) -> DemoUsers:
     """One user per role, named after it; returns {role: (user, API token)}. Tokens are kept only as
-    hashes, so each run revokes the demo users' earlier tokens and makes new ones to print."""
+    hashes, so each run revokes the demo users' earlier tokens and makes new ones to print; without
+    `new_tokens` (the background build, which prints none) the tokens are left alone and given as ""."""
     roles_ensure()
     made = {}
     for role in Role.values:
@@ -48,8 +53,9 @@ def demo_users() -> DemoUsers:
         if role == Role.ADMIN:
             user.is_staff = user.is_superuser = True
             user.save(update_fields=["is_staff", "is_superuser"])
-        tokens_revoke_all(user=user)
-        made[role] = (user, token_create(user=user).token)
+        if new_tokens:
+            tokens_revoke_all(user=user)
+        made[role] = (user, token_create(user=user).token if new_tokens else "")
     return made
 
 
@@ -271,3 +277,60 @@ def faces_demo(users: DemoUsers, *, progress: Progress) -> None:
         run = preflight.preflight_execute(run_id=run.pk)
         passed, why = preflight.preflight_passed(run, 1)
         progress(f"  pre-flight of v{version} against v1: {'passed' if passed else 'FAILED'} ({why})")
+
+
+# The real model's build runs after the dashboard is up (./dev demo): installing torch and exporting,
+# checking, quantizing and measuring take minutes that a first look at the pages does not need. Its
+# state is one small file beside the exported model, read by every page (controlplane.context_processors).
+BUILD_FILE = "build.json"
+BUILD_STATES = ("queued", "running", "failed", "done")
+
+
+def build_progress_write(out_dir: Path, *, state: str, step: str, error: str = "") -> None:
+    """Record the build's state and its current step (written whole, then renamed: a page never reads half)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / BUILD_FILE
+    started = time.time()  # a build starts when it leaves the queue; its later steps keep that time
+    try:
+        before = json.loads(path.read_text())
+        if state != "queued" and before["state"] != "queued":
+            started = float(before["started"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    record = {
+        "state": state,
+        "step": step,
+        "error": error,
+        "started": started,
+        "updated": time.time(),
+        "pid": None if state == "queued" else os.getpid(),
+    }
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(record))
+    partial.replace(path)
+
+
+def build_progress(out_dir: Path) -> dict[str, Any] | None:
+    """The background build's record, or None when there is none; a running build whose process is gone
+    (./dev demo stopped before it finished) reads as stopped."""
+    try:
+        record = json.loads((out_dir / BUILD_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("state") not in BUILD_STATES:
+        return None
+    pid = record.get("pid")
+    if record["state"] == "running" and isinstance(pid, int) and not _alive(pid):
+        record["state"] = "stopped"
+    record["minutes"] = max(0, int((time.time() - float(record.get("started") or time.time())) // 60))
+    return record
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -166,6 +167,32 @@ def _not_the_thread_count_hint(record: logging.LogRecord) -> bool:
     return "Python threads, which seems quite high" not in record.getMessage()
 
 
+def _not_listening_yet(record: logging.LogRecord) -> bool:
+    """granian says "Listening at" when it has made the socket's spec, before any worker listens on it:
+    connections are refused for as long as the workers take to start (41 s on a loaded first run of
+    ./dev demo). That line is said by _say_when_accepting instead, once a connection is accepted."""
+    return getattr(record, "accepting", False) or not record.getMessage().startswith("Listening at:")
+
+
+def _say_when_accepting(host: str, port: int) -> None:
+    """Log "Listening at" once a TCP connection to the address is accepted (a connect and close: no request)."""
+    probe = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    shown = f"[{host}]" if ":" in host else host
+
+    def watch() -> None:
+        while True:
+            try:
+                socket.create_connection((probe, port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        logging.getLogger("_granian").info(
+            "Listening at: http://%s:%d", shown, port, extra={"accepting": True}
+        )
+
+    threading.Thread(target=watch, name="listening", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -181,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     from granian.server import Server
 
     logging.getLogger("_granian").addFilter(_not_the_thread_count_hint)
+    logging.getLogger("_granian").addFilter(_not_listening_yet)
     _stacks_on_sigusr1()
     # Fresh interpreters for workers: a worker forked from this process (granian's default on Linux) while
     # its watcher threads run could hang on shutdown after a respawn; seen 1 in 3 times.
@@ -203,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         log_access=args.access_log,
     )
+    _say_when_accepting(args.host, args.port)
     try:
         server.serve()
     finally:

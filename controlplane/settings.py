@@ -144,6 +144,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.roles",
                 "monitoring.context_processors.alerts",
+                "controlplane.context_processors.demo_build",
                 "csp.context_processors.nonce",
             ],
         },

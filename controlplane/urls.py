@@ -7,6 +7,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from controlplane.context_processors import demo_build_fragment
 from core import account, oidc
 from core.api import json_404
 from core.views import page_not_found, server_error
@@ -29,6 +30,7 @@ urlpatterns = [
     path("oidc/", include("mozilla_django_oidc.urls")),  # /oidc/authenticate/, /oidc/callback/
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("demo/build", demo_build_fragment, name="demo-build"),
     path(
         "favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)
     ),  # pages without our <link>

@@ -75,6 +75,8 @@ def isolated_settings(settings, tmp_path):
     # collected into var/ would name files as they were then, not as the tests' checkout has them.
     (tmp_path / "static").mkdir()
     settings.STATIC_ROOT = tmp_path / "static"
+    # no page shows the progress of a demo build that ./dev demo runs beside the tests
+    settings.DEMO_MODEL_DIR = tmp_path / "demo-model"
 
 
 @pytest.fixture(autouse=True)
