@@ -22,7 +22,7 @@ import requests
 from tests.helpers import free_port
 from tests.processes import ROOT, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.image, pytest.mark.xdist_group("image")]  # one container
+pytestmark = [pytest.mark.slow, pytest.mark.image]
 
 IMAGE = os.environ.get("CVCP_IMAGE", "localhost/cv-controlplane:latest")
 MEMORY_LIMIT = "1g"  # docs/deploy.md, "Sizing": one serving container with the demo model's three versions

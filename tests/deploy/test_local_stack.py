@@ -23,8 +23,7 @@ from PIL import Image
 
 from tests.processes import ROOT, wait_for
 
-# One stack per module (its fixture): pytest-xdist runs these tests on one worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local_stack")]
+pytestmark = pytest.mark.slow
 MODEL = "demo-classifier"
 
 

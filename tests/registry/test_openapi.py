@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from tests.helpers import seen, token_client, upload
 
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("openapi")]  # the schema is built once
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
