@@ -34,7 +34,6 @@ def _heavy(item) -> bool:
     )
 
 
-@pytest.hookimpl(trylast=True)  # after pytest-django's own ordering: the order pytest-xdist hands out
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--quick"):
         kept, left_out = [], []
@@ -44,12 +43,6 @@ def pytest_collection_modifyitems(config, items):
             (left_out if _heavy(item) or shared_db else kept).append(item)
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept
-    if hasattr(config, "workerinput"):
-        # Run by pytest-xdist workers (./dev test, --dist loadscope --no-loadscope-reorder: a module is
-        # handed out whole, at its first test's place): the modules that start processes, servers or a
-        # browser go first and the quick ones fill the gaps after, so no worker is left with a long module
-        # at the end while the other idles. Every worker sorts alike (xdist checks the collections match).
-        items.sort(key=lambda item: not _heavy(item))
 
 
 @pytest.fixture(scope="session")

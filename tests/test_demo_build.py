@@ -76,10 +76,12 @@ def test_a_failed_build_is_recorded_with_its_reason_and_shown(settings):
     with pytest.raises(CommandError, match=f"{REAL} was not set up"):
         call_command("demo_setup", "--real-only")
     record = build_progress(folder)
-    assert record["state"] == "failed" and record["error"].startswith("KeyError")
+    # the export's bad report (KeyError) or, where the demo extra is not installed, its missing packages
+    kind = record["error"].split(":", 1)[0]
+    assert record["state"] == "failed" and kind in {"KeyError", "ModuleNotFoundError"}, record
     assert not ModelState.objects.filter(name=REAL).exists()
     banner = _viewer().get("/").content.decode()
-    assert "was not set up: KeyError" in banner
+    assert f"was not set up: {kind}" in banner
 
 
 def test_the_background_build_of_a_registered_model_only_closes_the_record(settings):
