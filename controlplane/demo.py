@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
@@ -328,10 +327,10 @@ def build_progress(out_dir: Path) -> dict[str, Any] | None:
 
 
 def _alive(pid: int) -> bool:
-    """The build's process still runs (a zombie, exited but not yet reaped, does not)."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    except psutil.AccessDenied:
+    except PermissionError:
         return True
+    return True
